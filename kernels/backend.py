@@ -1,0 +1,146 @@
+"""Compute backends and the one-source kernel pattern.
+
+Per-pixel math is written once as plain Python on scalars and wrapped twice:
+``cpu_device`` for Numba CPU loops and ``cuda_device`` for CUDA kernels, so the
+two targets agree by construction.  A :class:`Backend` tells a kernel which
+target to launch and which array module (NumPy or CuPy) owns its buffers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import numba
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+try:  # numba-cuda (or numba's own CUDA target); absent or broken means CPU only
+    from numba import cuda
+except Exception:  # pragma: no cover - depends on the installation
+    cuda = None
+
+#: True when ``NUMBA_ENABLE_CUDASIM=1`` was set before numba was imported.
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+
+#: Threads per block for 2-D kernels: 32 columns (one warp, coalesced) by 8 rows.
+BLOCK_2D = (32, 8)
+
+
+def cpu_device(fn: Callable) -> Callable:
+    """Wrap per-pixel math for use inside Numba CPU loops."""
+    return numba.njit(inline="always", nogil=True, cache=True)(fn)
+
+
+def cuda_device(fn: Callable) -> Callable | None:
+    """Wrap per-pixel math as a CUDA device function (compiled lazily)."""
+    if cuda is None:
+        return None
+    return cuda.jit(device=True, inline="always")(fn)
+
+
+def cpu_kernel(fn: Callable) -> Callable:
+    """Compile a whole-frame CPU loop: parallel over rows, GIL released."""
+    return numba.njit(parallel=True, nogil=True, cache=True)(fn)
+
+
+def cuda_kernel(fn: Callable) -> Callable | None:
+    """Compile a CUDA kernel (lazily, on first launch)."""
+    if cuda is None:
+        return None
+    return cuda.jit(fn)
+
+
+def grid_2d(height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Launch configuration covering ``height x width`` threads (x = column)."""
+    bx, by = BLOCK_2D
+    return ((width + bx - 1) // bx, (height + by - 1) // by), BLOCK_2D
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where kernels run and which array module holds their buffers.
+
+    Attributes
+    ----------
+    name : {"cpu", "cuda"}
+        Kernel target.
+    xp : module
+        ``numpy`` for the CPU and for the CUDA simulator, ``cupy`` on a real GPU.
+    """
+
+    name: str
+    xp: ModuleType
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.name == "cuda"
+
+    def launch_2d(self, kernel: Any, height: int, width: int) -> Any:
+        """Configure ``kernel`` to cover a ``height x width`` frame."""
+        blocks, threads = grid_2d(height, width)
+        return kernel[blocks, threads]
+
+    def asarray(self, host: np.ndarray) -> Any:
+        """Copy a host array to this backend's memory (no copy on the CPU)."""
+        return host if self.xp is np else self.xp.asarray(host)
+
+    def upload(self, host: np.ndarray, out: Any) -> Any:
+        """Copy a host array into the preallocated backend array ``out``."""
+        if self.xp is np:
+            np.copyto(out, host)
+        else:
+            out.set(host)
+        return out
+
+    def empty(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> Any:
+        return self.xp.empty(shape, dtype=dtype)
+
+    def to_host(self, array: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Copy ``array`` to host memory, into ``out`` when given."""
+        if self.xp is np:
+            if out is None:
+                return array
+            np.copyto(out, array)
+            return out
+        return array.get(out=out)
+
+    def synchronize(self) -> None:
+        if self.xp is not np:
+            self.xp.cuda.get_current_stream().synchronize()
+
+
+CPU = Backend("cpu", np)
+
+
+def cuda_status() -> tuple[bool, str]:
+    """Whether CUDA kernels can run here, and if not, why (one line)."""
+    if cuda is None:
+        return False, "numba's CUDA target is not installed"
+    if SIMULATOR:
+        return True, "Numba CUDA simulator"
+    try:
+        if not cuda.is_available():
+            return False, "no CUDA GPU or driver found"
+    except Exception as exc:  # driver errors surface here
+        return False, f"CUDA driver error: {exc}"
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:
+        return False, f"CuPy is not importable ({exc.__class__.__name__})"
+    return True, "CUDA GPU"
+
+
+def make_cuda_backend() -> Backend:
+    """The CUDA backend: CuPy arrays on a GPU, NumPy arrays under the simulator.
+
+    Call only after :func:`cuda_status` said yes.
+    """
+    if SIMULATOR:
+        return Backend("cuda", np)
+    import cupy
+
+    return Backend("cuda", cupy)

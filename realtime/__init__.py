@@ -1,0 +1,31 @@
+"""vqe: a real-time video quality enhancer for cameras, streams and files.
+
+The Python API works on numpy frames without the CLI::
+
+    from realtime import Pipeline, build_settings
+    pipe = Pipeline(build_settings(stages="color", overrides=("color.saturation=1.2",)))
+    enhanced = pipe.process(bgr_frame)
+"""
+__version__ = "0.1.0"
+
+from realtime.errors import (  # noqa: E402
+    BackendUnavailableError,
+    ConfigError,
+    EncoderError,
+    OutputError,
+    SourceError,
+    VqeError,
+)
+from realtime.frames import Frame  # noqa: E402
+from realtime.pipeline import Pipeline  # noqa: E402
+from realtime.settings import Settings, build_settings  # noqa: E402
+
+__all__ = ["Pipeline", "Settings", "build_settings", "Frame", "VqeError", "ConfigError", "SourceError",
+           "OutputError", "EncoderError", "BackendUnavailableError", "run_file", "__version__"]
+
+
+def run_file(*args, **kwargs):
+    """Enhance a video file; see :func:`realtime.filejob.run_file`."""
+    from realtime.filejob import run_file as _run_file
+
+    return _run_file(*args, **kwargs)

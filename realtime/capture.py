@@ -1,0 +1,103 @@
+"""The capture thread: source -> ring buffer, frame by frame."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+from realtime.frames import Frame
+from realtime.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
+from realtime.sources import Source
+from realtime.stats import Timings
+from realtime.workers import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Capture:
+    """Reads ``source`` on its own thread into a ring of preallocated slots.
+
+    Parameters
+    ----------
+    source : Source
+    policy : DropPolicy
+        ``BLOCK`` for files (every frame), ``DROP_OLDEST`` for live sources.
+    slots : int
+        Ring capacity.
+    max_frames : int, optional
+        Stop after this many frames.
+
+    Use as a context manager and iterate :meth:`frames`; each yielded frame's
+    image lives in a slot that is recycled when the next frame is requested.
+    """
+
+    def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
+                 max_frames: int | None = None) -> None:
+        info = source.info
+        self.source = source
+        self.ring = RingBuffer(slots, (info.height, info.width, 3), policy)
+        self.max_frames = max_frames
+        self.frames_read = 0
+        self.decode = Timings()
+        self._worker = Worker("vqe-capture", self._loop)
+
+    def _loop(self) -> None:
+        try:
+            while not self._worker.stop_requested.is_set():
+                if self.max_frames is not None and self.frames_read >= self.max_frames:
+                    break
+                slot = self.ring.acquire_write(timeout_s=0.1)
+                if slot is None:
+                    continue
+                t0 = time.perf_counter()
+                if not self.source.read_into(slot):
+                    self.ring.cancel_write(slot)
+                    break
+                self.decode.add((time.perf_counter() - t0) * 1e3)
+                self.frames_read += 1
+                self.ring.publish(slot)
+        except Closed:
+            pass
+        finally:
+            self.ring.close()
+
+    def start(self) -> "Capture":
+        self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        self._worker.stop()
+        self.ring.close()
+
+    def frames(self, newest: bool = False) -> Iterator[Frame]:
+        """Yield frames until the source ends; re-raises capture errors here."""
+        held: Slot | None = None
+        try:
+            while True:
+                try:
+                    slot = self.ring.acquire_read(timeout_s=0.5, newest=newest)
+                except Closed:
+                    break
+                if held is not None:
+                    self.ring.release(held)
+                    held = None
+                if slot is None:
+                    self._worker.check()
+                    continue
+                held = slot
+                yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s)
+        finally:
+            if held is not None:
+                self.ring.release(held)
+        self._worker.join()
+
+    @property
+    def drops(self) -> int:
+        return self.ring.drops
+
+    def __enter__(self) -> "Capture":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stop()
+        self._worker.join(timeout_s=5.0, reraise=exc_type is None)

@@ -1,0 +1,123 @@
+"""The ``vqe`` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from realtime import __version__
+from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, VqeError
+from realtime.settings import BACKENDS, PRESETS, build_settings
+from realtime.stages import STAGES
+from realtime.stats import RunStats
+from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions
+
+log = logging.getLogger("vqe")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and the config exit code, like every other error
+        raise ConfigError(f"{message} (see vqe --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    params = "\n".join(line for cls in STAGES.values() for line in cls.Params.describe())
+    p = _Parser(
+        prog="vqe",
+        description="Real-time video quality enhancer: denoise, sharpen, contrast, colour, stabilize.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"stages: {', '.join(STAGES)}\npresets: {', '.join(PRESETS)}\nparameters (--set):\n{params}",
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("--file", metavar="PATH", help="enhance a video file (any format FFmpeg reads, or .y4m)")
+    out = p.add_argument_group("output")
+    out.add_argument("-o", "--output", metavar="PATH", help="write the result (.mp4 .mkv .mov .avi .y4m)")
+    out.add_argument("--no-display", action="store_true", help="do not open a preview window")
+    out.add_argument("--codec", choices=sorted(CODECS), help="video codec (default: h264; .y4m is raw)")
+    out.add_argument("--encoder", choices=("pyav", "opencv"), default="pyav",
+                     help="pyav (default; H.264 with audio) or opencv (fallback, video only)")
+    out.add_argument("--crf", type=int, default=18, metavar="N", help="H.264/HEVC quality, 0-51 (default 18)")
+    out.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default="medium",
+                     help="x264/x265 speed preset (default medium)")
+    out.add_argument("--stats", metavar="PATH", help="write a JSON of frames, fps, per-stage ms and drops")
+    proc = p.add_argument_group("processing")
+    proc.add_argument("--preset", help=f"stage chain and parameters: {', '.join(PRESETS)} (default balanced)")
+    proc.add_argument("--stages", metavar="A,B,C", help="stages to run, in order, or 'none'")
+    proc.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.PARAM=VALUE",
+                      help="set a stage parameter (repeatable), e.g. color.gamma=1.2")
+    proc.add_argument("--config", metavar="FILE.toml", help="settings file (preset, stages, backend, [stage] tables)")
+    proc.add_argument("--backend", choices=BACKENDS, help="compute backend (default auto)")
+    proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"vqe {__version__}")
+    return p
+
+
+def run(args: argparse.Namespace, stats: RunStats) -> None:
+    from realtime.filejob import run_file
+
+    if not args.crf in range(52):
+        raise ConfigError(f"--crf {args.crf} is out of range: use 0 (lossless) to 51")
+    settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
+    if args.file is None:
+        raise ConfigError("no input: give --file PATH")
+    if args.output is None and not args.no_display:
+        raise ConfigError("file mode needs -o PATH to write the result (or --no-display to only measure)")
+    options = OutputOptions(args.codec, args.encoder, args.crf, args.encoder_preset)
+    show = not args.no_progress and sys.stderr.isatty()
+    run_file(args.file, args.output, settings, options, args.max_frames, show, stats)
+    log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
+             stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vqe`` and ``python -m realtime``; returns the exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    stats = RunStats()
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="vqe: %(message)s", stream=sys.stderr)
+        run(args, stats)
+        code = EXIT_OK
+    except VqeError as exc:
+        if debug:
+            raise
+        print(f"vqe: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        written = f"; {stats.frames} frames written to {args.output}" if args and args.output else ""
+        print(f"\nvqe: interrupted{written}", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        if debug:
+            raise
+        print(f"vqe: internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        code = EXIT_INTERNAL
+    if args is not None and args.stats and stats.frames:
+        try:
+            stats.write_json(args.stats)
+        except VqeError as exc:
+            print(f"vqe: error: {exc}", file=sys.stderr)
+            code = code or exc.exit_code
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""File mode: decode every frame, run the pipeline, write every result. Nothing is dropped."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from realtime.capture import Capture
+from realtime.errors import SourceError
+from realtime.frames import Frame
+from realtime.pipeline import Pipeline
+from realtime.progress import Progress
+from realtime.recorder import Recorder
+from realtime.ringbuffer import DropPolicy
+from realtime.settings import Settings
+from realtime.sources import open_source
+from realtime.stats import RunStats
+from realtime.writers import OutputOptions, check_output_path, open_writer, resolve_codec
+
+log = logging.getLogger(__name__)
+
+
+def run_file(input_path: str | Path, output_path: str | Path | None = None, settings: Settings | None = None,
+             options: OutputOptions = OutputOptions(), max_frames: int | None = None,
+             show_progress: bool = False, stats: RunStats | None = None) -> RunStats:
+    """Enhance a video file.
+
+    Parameters
+    ----------
+    input_path : path
+        Any video FFmpeg decodes, or ``.y4m``.
+    output_path : path, optional
+        ``.mp4``/``.mkv``/``.mov``/``.avi`` (encoded, audio kept) or ``.y4m``; ``None`` processes only.
+    settings : Settings, optional
+        Stages, parameters and backend.
+    options : OutputOptions
+        Codec and encoder choices.
+    max_frames : int, optional
+        Stop after this many input frames.
+    show_progress : bool
+        Draw a progress bar on stderr.
+    stats : RunStats, optional
+        Filled in as the run goes, so a caller still has it after an interrupt.
+
+    Returns
+    -------
+    RunStats
+        Frames, timings and drops of the run.
+
+    Raises
+    ------
+    SourceError, OutputError, ConfigError, BackendUnavailableError
+    """
+    stats = stats or RunStats()
+    source = open_source(input_path)
+    try:
+        out_path = None
+        if output_path is not None:
+            out_path = check_output_path(output_path, input_path)
+            resolve_codec(out_path, options)
+        pipeline = Pipeline(settings, stats=stats)
+        stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
+                           backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
+                           delay_frames=pipeline.delay_frames)
+        log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s", input_path, source.info.width,
+                 source.info.height, float(source.info.fps), source.info.frame_count or "?",
+                 ",".join(pipeline.stage_names) or "none", pipeline.backend.name)
+        total = source.info.frame_count
+        if max_frames is not None:
+            total = min(total, max_frames) if total else max_frames
+        progress = Progress(total, show_progress)
+        recorder: Recorder | None = None
+        complete = False
+
+        def emit(frame: Frame) -> None:
+            nonlocal recorder
+            if out_path is not None:
+                if recorder is None:
+                    height, width = frame.image.shape[:2]
+                    writer = open_writer(out_path, source.info, (width, height), options)
+                    recorder = Recorder(writer, frame.image.shape, DropPolicy.BLOCK).start()
+                recorder.write(frame)
+            stats.frames += 1
+            stats.latency.add((time.monotonic() - frame.capture_s) * 1e3)
+
+        capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames)
+        try:
+            with capture:
+                for frame in capture.frames():
+                    for out in pipeline.push(frame):
+                        emit(out)
+                    progress.update(capture.frames_read)
+                for out in pipeline.flush():
+                    emit(out)
+            complete = max_frames is None or capture.frames_read < max_frames
+        finally:
+            progress.finish()
+            if recorder is not None:
+                recorder.close(complete=complete and not getattr(source, "truncated", False))
+                stats.io["encode"] = recorder.encode
+                stats.drops["recorder"] = recorder.drops
+            stats.io["decode"] = capture.decode
+            stats.drops["capture"] = capture.drops
+            stats.stop()
+        if getattr(source, "truncated", False):
+            raise SourceError(f"input {input_path} is truncated or damaged: decoding stopped after "
+                              f"{capture.frames_read} frames" + (f"; they were written to {out_path}" if out_path else ""))
+        if source.info.frame_count and max_frames is None and capture.frames_read != source.info.frame_count:
+            log.warning("input %s: the container announced %d frames, %d decoded", input_path,
+                        source.info.frame_count, capture.frames_read)
+        return stats
+    finally:
+        source.close()

@@ -1,0 +1,81 @@
+"""The recorder thread: processed frames -> writer, never holding up the pipeline needlessly."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from realtime.frames import Frame
+from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.stats import Timings
+from realtime.workers import Worker
+from realtime.writers import Writer
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    """Feeds a :class:`~realtime.writers.Writer` from its own thread through a bounded ring.
+
+    :meth:`write` copies the frame into a free slot and returns: under
+    ``BLOCK`` (files) it waits for a slot so nothing is lost; under
+    ``DROP_OLDEST`` (live) it never waits and counts what it drops.
+    :meth:`close` drains the queue and finalizes the file, also after an error
+    or an interrupt, so what was written stays playable.
+    """
+
+    def __init__(self, writer: Writer, shape: tuple[int, ...], policy: DropPolicy = DropPolicy.BLOCK,
+                 slots: int = 8) -> None:
+        self.writer = writer
+        self.ring = RingBuffer(slots, shape, policy)
+        self.encode = Timings()
+        self._worker = Worker("vqe-recorder", self._loop)
+        self._closed = False
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                slot = self.ring.acquire_read()
+            except Closed:
+                return
+            t0 = time.perf_counter()
+            try:
+                self.writer.write(slot.image, slot.pts_s)
+            finally:
+                self.ring.release(slot)
+            self.encode.add((time.perf_counter() - t0) * 1e3)
+
+    def start(self) -> "Recorder":
+        self._worker.start()
+        return self
+
+    def write(self, frame: Frame) -> None:
+        """Queue a copy of ``frame`` for writing; re-raises a writer error from the thread."""
+        self._worker.check()
+        while (slot := self.ring.acquire_write(timeout_s=0.5)) is None:
+            self._worker.check()
+            if not self._worker.alive:
+                raise RuntimeError("recorder thread stopped unexpectedly")
+        np.copyto(slot.ensure_shape(frame.image.shape), frame.image)
+        slot.index, slot.pts_s, slot.capture_s = frame.index, frame.pts_s, frame.capture_s
+        self.ring.publish(slot)
+
+    @property
+    def frames(self) -> int:
+        return self.writer.frames
+
+    @property
+    def drops(self) -> int:
+        return self.ring.drops
+
+    def close(self, complete: bool = True) -> None:
+        """Write what is queued, finalize the file, and re-raise any writer error."""
+        if self._closed:
+            return
+        self._closed = True
+        self.ring.close()
+        try:
+            self._worker.join()
+        finally:
+            self.writer.close(complete=complete)

@@ -1,0 +1,133 @@
+"""Run settings: presets, TOML config files and ``--set`` overrides, validated once.
+
+Precedence, lowest first: the parameter defaults, the preset, the config file,
+then command-line ``--stages`` and ``--set``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from realtime.errors import ConfigError
+from realtime.params import StageParams
+from realtime.stages import STAGES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BACKENDS = ("auto", "cpu", "cuda")
+
+#: Each preset names its stage chain and the parameters it sets.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.08}},
+    "balanced": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.10}},
+    "quality": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.10}},
+}
+DEFAULT_PRESET = "balanced"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a pipeline needs to be built.
+
+    Attributes
+    ----------
+    stages : tuple of str
+        Stage names in processing order (may be empty).
+    params : mapping of str to StageParams
+        Validated parameters for every known stage.
+    backend : {"auto", "cpu", "cuda"}
+    preset : str
+    """
+
+    stages: tuple[str, ...]
+    params: Mapping[str, StageParams]
+    backend: str = "auto"
+    preset: str = DEFAULT_PRESET
+
+
+def parse_stage_list(text: str) -> tuple[str, ...]:
+    """Parse ``--stages a,b,c`` (or ``none``) and check every name."""
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return ()
+    names = tuple(s.strip() for s in text.split(","))
+    for name in names:
+        if name not in STAGES:
+            raise ConfigError(f"unknown stage {name!r} in --stages: use some of {', '.join(STAGES)} or none")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--stages {text}: a stage is named twice")
+    return names
+
+
+def parse_assignment(text: str) -> tuple[str, str, str]:
+    """Split ``stage.param=value``."""
+    key, sep, value = text.partition("=")
+    stage, dot, name = key.strip().partition(".")
+    if not sep or not dot or not stage or not name:
+        raise ConfigError(f"--set {text!r}: expected stage.param=value, e.g. color.gamma=1.2")
+    if stage not in STAGES:
+        raise ConfigError(f"--set {text!r}: unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    return stage, name, value.strip()
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config: top-level ``preset``, ``stages``, ``backend`` and one table per stage."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check the --config path") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): check its permissions") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        if key in STAGES:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config file {path}: [{key}] must be a table of parameters")
+        elif key not in ("preset", "stages", "backend"):
+            raise ConfigError(f"config file {path}: unknown key {key!r}; use preset, stages, backend "
+                              f"or a stage table ({', '.join(STAGES)})")
+    if "stages" in data and not (isinstance(data["stages"], list)
+                                 and all(isinstance(s, str) for s in data["stages"])):
+        raise ConfigError(f"config file {path}: stages must be a list of stage names")
+    return data
+
+
+def build_settings(preset: str | None = None, stages: str | None = None, config: str | Path | None = None,
+                   overrides: tuple[str, ...] = (), backend: str | None = None) -> Settings:
+    """Combine defaults, preset, config file and command-line values into :class:`Settings`.
+
+    Raises
+    ------
+    ConfigError
+        For any unknown name or invalid value, naming it and the fix.
+    """
+    file = load_config(config) if config is not None else {}
+    preset = preset or file.get("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
+    chosen = PRESETS[preset]
+    values: dict[str, dict[str, Any]] = {name: dict(chosen.get(name, {})) for name in STAGES}
+    for name in STAGES:
+        values[name].update(file.get(name, {}))
+    for text in overrides:
+        stage, name, value = parse_assignment(text)
+        values[stage][name] = value
+    params = {name: cls.Params().replaced(values[name]) for name, cls in STAGES.items()}
+    if stages is not None:
+        chain = parse_stage_list(stages)
+    elif "stages" in file:
+        chain = parse_stage_list(",".join(file["stages"]) or "none")
+    else:
+        chain = tuple(chosen["stages"])
+    backend = backend or file.get("backend", "auto")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    return Settings(stages=chain, params=params, backend=backend, preset=preset)

@@ -1,0 +1,217 @@
+"""Frame sources behind one small protocol: ``info``, ``read_into(slot)``, ``close()``.
+
+Files are decoded with PyAV, never with OpenCV: OpenCV 5's FFmpeg backend
+returns all-black frames for interlaced-flagged streams.  Planar Y'CbCr comes
+straight from the decoder and is converted to BGR by our own kernel with the
+stream's matrix and range, so no colour is lost at the boundary.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+
+from kernels.colorspace import YuvFormat, yuv_to_bgr
+from realtime.errors import SourceError
+from realtime.ringbuffer import Slot
+from realtime.y4m import Y4mReader, default_matrix
+
+log = logging.getLogger(__name__)
+
+#: PyAV pixel format -> (subsampling x, y, bit depth, full range) read without swscale.
+_PLANAR = {
+    "yuv420p": (2, 2, 8, False), "yuvj420p": (2, 2, 8, True),
+    "yuv422p": (2, 1, 8, False), "yuvj422p": (2, 1, 8, True),
+    "yuv444p": (1, 1, 8, False), "yuvj444p": (1, 1, 8, True),
+    "yuv420p10le": (2, 2, 10, False), "yuv422p10le": (2, 1, 10, False), "yuv444p10le": (1, 1, 10, False),
+    "yuv420p12le": (2, 2, 12, False), "yuv422p12le": (2, 1, 12, False), "yuv444p12le": (1, 1, 12, False),
+}
+#: FFmpeg AVColorSpace codes -> our matrix names.
+_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+
+
+@dataclass
+class SourceInfo:
+    """What a source knows about its video before the first frame."""
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int | None
+    fmt: YuvFormat
+    field_order: str = "progressive"
+    sar: Fraction = field(default_factory=lambda: Fraction(1))
+    has_audio: bool = False
+    #: Presentation time of the first video frame, seconds (for audio sync).
+    start_s: float = 0.0
+    #: Time base of the source's timestamps; outputs reuse it so pts stay exact.
+    time_base: Fraction | None = None
+
+
+class Source(Protocol):
+    info: SourceInfo
+
+    def read_into(self, slot: Slot) -> bool:
+        """Decode the next frame into ``slot`` (BGR image and metadata); ``False`` at the end."""
+
+    def close(self) -> None:
+        ...
+
+
+def check_input_path(path: str | Path) -> Path:
+    """Fail early, with the fix, on inputs that cannot be a video."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"input {p} does not exist: check the path")
+    if p.is_dir():
+        raise SourceError(f"input {p} is a directory: give a video file")
+    if not os.access(p, os.R_OK):
+        raise SourceError(f"input {p} cannot be read (permission denied): check its permissions")
+    if p.stat().st_size == 0:
+        raise SourceError(f"input {p} is empty (0 bytes): give a video file with frames")
+    return p
+
+
+def open_source(path: str | Path) -> Source:
+    """Open a video file: ``.y4m`` natively, everything else through PyAV."""
+    p = check_input_path(path)
+    if p.suffix.lower() == ".y4m":
+        return Y4mSource(p)
+    return AvFileSource(p)
+
+
+class Y4mSource:
+    """Raw ``.y4m`` frames, converted to BGR on read."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._reader = Y4mReader(path)
+        except OSError as exc:
+            raise SourceError(f"input {path} cannot be read ({exc.strerror})") from None
+        r = self._reader
+        self.info = SourceInfo(str(path), r.width, r.height, r.fps, r.frame_count(), r.fmt, r.field_order, r.sar,
+                               time_base=Fraction(1, r.fps.numerator))
+        self._index = 0
+
+    def read_into(self, slot: Slot) -> bool:
+        planes = self._reader.read_planes()
+        if planes is None:
+            return False
+        yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)))
+        slot.index = self._index
+        slot.pts_s = self._index / float(self.info.fps)
+        slot.capture_s = time.monotonic()
+        self._index += 1
+        return True
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _describe_av_error(path: Path, exc: Exception) -> str:
+    if isinstance(exc, PermissionError):
+        return f"input {path} cannot be read (permission denied): check its permissions"
+    return f"input {path} is not a video file FFmpeg can read ({exc.__class__.__name__}: {exc}): check the file"
+
+
+class AvFileSource:
+    """A video file decoded by PyAV (FFmpeg), with frame threading."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._container = av.open(str(path), metadata_errors="ignore")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise SourceError(_describe_av_error(path, exc)) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError(f"input {path} has no video stream: give a file with video")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        ctx = stream.codec_context
+        self._stream = stream
+        self._path = path
+        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+        width, height = ctx.width, ctx.height
+        if not width or not height:
+            self._container.close()
+            raise SourceError(f"input {path} has a video stream with no frame size: the file is damaged")
+        sub_x, sub_y, bits, full = _PLANAR.get(ctx.pix_fmt or "yuv420p", (2, 2, 8, False))
+        matrix = _MATRIX.get(int(ctx.colorspace or 2), default_matrix(height))
+        full = full or int(ctx.color_range or 0) == 2
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        count = stream.frames or None
+        self.info = SourceInfo(str(path), width, height, Fraction(fps), count,
+                               YuvFormat(matrix, full, bits, sub_x, sub_y),
+                               sar=Fraction(stream.sample_aspect_ratio or 1),
+                               has_audio=bool(self._container.streams.audio), start_s=start,
+                               time_base=Fraction(stream.time_base) if stream.time_base else None)
+        self._frames = self._container.decode(stream)
+        self._index = 0
+        self._plane_fmt: dict[tuple, YuvFormat] = {}
+        self.truncated = False
+
+    def _next_frame(self) -> av.VideoFrame | None:
+        try:
+            return next(self._frames)
+        except StopIteration:
+            return None
+        except av.FFmpegError as exc:
+            if self._index == 0:
+                raise SourceError(_describe_av_error(self._path, exc)) from None
+            # Damaged or cut-off data after good frames: keep what decoded.
+            log.warning("input %s: decoding stopped after %d frames (%s); the file looks truncated or damaged",
+                        self._path, self._index, exc)
+            self.truncated = True
+            return None
+
+    def read_into(self, slot: Slot) -> bool:
+        frame = self._next_frame()
+        if frame is None:
+            return False
+        out = slot.ensure_shape((frame.height, frame.width, 3))
+        planes, fmt = self._planes(frame)
+        if planes is None:
+            np.copyto(out, frame.to_ndarray(format="bgr24"))
+        else:
+            yuv_to_bgr(planes, fmt, out=out)
+        slot.index = self._index
+        slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
+        slot.capture_s = time.monotonic()
+        self._index += 1
+        return True
+
+    def _planes(self, frame: av.VideoFrame):
+        """Plane views and their format, or ``(None, None)`` when swscale must convert."""
+        name = frame.format.name
+        layout = _PLANAR.get(name)
+        if layout is None:
+            if name.startswith(("gray", "yuv", "nv", "yuyv", "uyvy")):
+                frame = frame.reformat(format="yuv444p")
+                layout = _PLANAR["yuv444p"]
+            else:
+                return None, None
+        sub_x, sub_y, bits, full = layout
+        matrix = _MATRIX.get(int(frame.colorspace or 2), self.info.fmt.matrix)
+        full = full or int(frame.color_range or 0) == 2
+        key = (matrix, full, bits, sub_x, sub_y)
+        fmt = self._plane_fmt.get(key)
+        if fmt is None:
+            fmt = self._plane_fmt[key] = YuvFormat(*key)
+        dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+        planes = []
+        for p in frame.planes[:3]:
+            itemsize = np.dtype(dtype).itemsize
+            row = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+            planes.append(row[:, : p.width * itemsize].view(dtype))
+        return tuple(planes), fmt
+
+    def close(self) -> None:
+        self._container.close()

@@ -1,0 +1,11 @@
+"""The stage registry: every stage the CLI and the pipeline can name."""
+from __future__ import annotations
+
+from realtime.stages.base import Stage
+from realtime.stages.color import ColorStage
+
+#: Stage name -> class, in the order that works best when several run
+#: (deinterlace, denoise, stabilize, contrast, color, upscale, sharpen).
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (ColorStage,)}
+
+__all__ = ["STAGES", "Stage"]

@@ -1,0 +1,54 @@
+"""What every stage is: a thin, stateful wrapper over ``kernels/`` functions."""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+from kernels.backend import Backend
+from realtime.frames import Frame
+from realtime.params import StageParams
+
+
+class Stage:
+    """One enhancement step of the pipeline.
+
+    A stage allocates its buffers once (again only when the frame size changes)
+    and calls a kernel per frame.  Most stages map one frame to one frame and
+    only implement :meth:`apply`; stages that delay or multiply frames (a
+    stabilizer with lookahead, a field-rate deinterlacer) override
+    :meth:`push` and :meth:`flush`.
+
+    The image a stage returns is valid until its next call.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StageParams]]
+    #: Frames of latency the stage adds (lookahead); reported in stats.
+    delay_frames: int = 0
+
+    def __init__(self, params: StageParams, backend: Backend) -> None:
+        self.params = params
+        self.backend = backend
+        self._buffers: dict[str, Any] = {}
+
+    def push(self, frame: Frame) -> Sequence[Frame]:
+        """Take one frame; return the frames that are ready (usually exactly one)."""
+        return (frame.with_image(self.apply(frame.image)),)
+
+    def flush(self) -> Sequence[Frame]:
+        """Return the frames still held at the end of the stream."""
+        return ()
+
+    def apply(self, image: Any) -> Any:
+        """Process one ``(H, W, 3) uint8`` image (1:1 stages implement this)."""
+        raise TypeError(f"stage {self.name} implements neither apply() nor push()")
+
+    def reset(self) -> None:
+        """Forget temporal state (scene cut, new source)."""
+
+    def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
+        """A persistent buffer on this stage's backend, reallocated only on a shape change."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            buf = self.backend.empty(tuple(shape), dtype)
+            self._buffers[key] = buf
+        return buf
