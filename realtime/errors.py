@@ -14,6 +14,7 @@ EXIT_CONFIG = 2
 EXIT_SOURCE = 3
 EXIT_OUTPUT = 4
 EXIT_BACKEND = 5
+EXIT_TRUNCATED = 6
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -33,6 +34,12 @@ class SourceError(VqeError, builtins.OSError):
     """The input cannot be opened or decoded."""
 
     exit_code = EXIT_SOURCE
+
+
+class TruncatedInputError(SourceError):
+    """The input ended early; the frames before the damage were processed and written."""
+
+    exit_code = EXIT_TRUNCATED
 
 
 class OutputError(VqeError, builtins.OSError):

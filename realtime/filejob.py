@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from realtime.capture import Capture
-from realtime.errors import SourceError
+from realtime.errors import TruncatedInputError
 from realtime.frames import Frame
 from realtime.pipeline import Pipeline
 from realtime.progress import Progress
@@ -70,7 +70,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             total = min(total, max_frames) if total else max_frames
         progress = Progress(total, show_progress)
         recorder: Recorder | None = None
-        complete = False
+        complete = truncated = False
 
         def emit(frame: Frame) -> None:
             nonlocal recorder
@@ -84,6 +84,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             stats.latency.add((time.monotonic() - frame.capture_s) * 1e3)
 
         capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames)
+        expected = source.info.frame_count
         try:
             with capture:
                 for frame in capture.frames():
@@ -92,22 +93,23 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
                     progress.update(capture.frames_read)
                 for out in pipeline.flush():
                     emit(out)
-            complete = max_frames is None or capture.frames_read < max_frames
+            truncated = getattr(source, "truncated", False) or (
+                max_frames is None and expected is not None and capture.frames_read < expected)
+            # Complete: the whole input went through, so all of its audio is kept too.
+            complete = not truncated and (max_frames is None or capture.frames_read < max_frames)
         finally:
             progress.finish()
             if recorder is not None:
-                recorder.close(complete=complete and not getattr(source, "truncated", False))
+                recorder.close(complete=complete)
                 stats.io["encode"] = recorder.encode
                 stats.drops["recorder"] = recorder.drops
             stats.io["decode"] = capture.decode
             stats.drops["capture"] = capture.drops
             stats.stop()
-        if getattr(source, "truncated", False):
-            raise SourceError(f"input {input_path} is truncated or damaged: decoding stopped after "
-                              f"{capture.frames_read} frames" + (f"; they were written to {out_path}" if out_path else ""))
-        if source.info.frame_count and max_frames is None and capture.frames_read != source.info.frame_count:
-            log.warning("input %s: the container announced %d frames, %d decoded", input_path,
-                        source.info.frame_count, capture.frames_read)
+        if truncated:
+            kept = f"; those frames were written to {out_path}" if out_path else ""
+            raise TruncatedInputError(f"input {input_path} is truncated or damaged: {capture.frames_read} of "
+                                      f"{expected or '?'} frames decoded{kept}")
         return stats
     finally:
         source.close()

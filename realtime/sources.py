@@ -94,6 +94,8 @@ class Y4mSource:
     def __init__(self, path: Path) -> None:
         try:
             self._reader = Y4mReader(path)
+        except SourceError:
+            raise
         except OSError as exc:
             raise SourceError(f"input {path} cannot be read ({exc.strerror})") from None
         r = self._reader
@@ -119,7 +121,8 @@ class Y4mSource:
 def _describe_av_error(path: Path, exc: Exception) -> str:
     if isinstance(exc, PermissionError):
         return f"input {path} cannot be read (permission denied): check its permissions"
-    return f"input {path} is not a video file FFmpeg can read ({exc.__class__.__name__}: {exc}): check the file"
+    why = getattr(exc, "strerror", None) or str(exc)
+    return f"input {path} is not a video file FFmpeg can read ({why}): check the file"
 
 
 class AvFileSource:
@@ -147,7 +150,9 @@ class AvFileSource:
         matrix = _MATRIX.get(int(ctx.colorspace or 2), default_matrix(height))
         full = full or int(ctx.color_range or 0) == 2
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        count = stream.frames or None
+        # Only MP4/MOV index every frame; elsewhere the count is an estimate (or wrong).
+        exact = any(n in self._container.format.name for n in ("mp4", "mov"))
+        count = (stream.frames or None) if exact else None
         self.info = SourceInfo(str(path), width, height, Fraction(fps), count,
                                YuvFormat(matrix, full, bits, sub_x, sub_y),
                                sar=Fraction(stream.sample_aspect_ratio or 1),

@@ -1,0 +1,96 @@
+"""Shared fixtures: real clips from ../shared/media, the ffmpeg binary, synthetic y4m clips, backends."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernels.backend import CPU, cuda_status, make_cuda_backend
+from kernels.colorspace import YuvFormat, bgr_to_yuv
+from realtime.y4m import Y4mWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+def pytest_collection_modifyitems(config, items):
+    ok, why = cuda_status()
+    if ok:
+        return
+    skip = pytest.mark.skip(reason=f"CUDA kernels need a GPU or NUMBA_ENABLE_CUDASIM=1 ({why})")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    """The shared real clips; tests needing them skip where they are absent."""
+    if not MEDIA.is_dir():
+        pytest.skip(f"real clips not found at {MEDIA} (the shared/ folder beside the checkout)")
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg provides the ffmpeg binary")
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@pytest.fixture
+def cuda_backend():
+    ok, why = cuda_status()
+    if not ok:
+        pytest.skip(why)
+    return make_cuda_backend()
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def backend(request):
+    """Runs a test body on the CPU and, where available, on CUDA (the simulator in CI)."""
+    if request.param == "cpu":
+        return CPU
+    return request.getfixturevalue("cuda_backend")
+
+
+def textured_frames(n: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """Moving, colourful, noisy BGR frames: enough texture for codecs and filters to matter."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for i in range(n):
+        b = 128 + 90 * np.sin((xx + 3 * i) / 9.0)
+        g = 128 + 90 * np.cos((yy - 2 * i) / 13.0)
+        r = 128 + 80 * np.sin((xx + yy + 5 * i) / 17.0)
+        img = np.stack([b, g, r], axis=-1) + rng.normal(0, 6, (height, width, 3))
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+    return frames
+
+
+@pytest.fixture
+def make_y4m(tmp_path):
+    """Write BGR frames to a lossless .y4m file; returns its path."""
+
+    def make(frames: list[np.ndarray], name: str = "in.y4m", fps: Fraction = Fraction(25),
+             fmt: YuvFormat = YuvFormat("bt601", False)) -> Path:
+        path = tmp_path / name
+        h, w = frames[0].shape[:2]
+        writer = Y4mWriter(path, w, h, fps, fmt)
+        for f in frames:
+            writer.write_planes(bgr_to_yuv(f, fmt))
+        writer.close()
+        return path
+
+    return make
+
+
+def run_vqe(*args: str, timeout_s: float = 180, **kwargs) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would (``python -m realtime``) and capture its output."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout_s, env=env, **kwargs)

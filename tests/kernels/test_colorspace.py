@@ -1,0 +1,116 @@
+"""Y'CbCr <-> BGR kernels against a float64 reference, and the round trip."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels.colorspace import MATRICES, YuvFormat, bgr_to_yuv, yuv_to_bgr
+
+FORMATS = [YuvFormat("bt601", False), YuvFormat("bt709", True), YuvFormat("bt2020", False, 10),
+           YuvFormat("bt709", False, 8, 2, 1), YuvFormat("bt601", True, 8, 1, 1)]
+
+
+def yuv_to_bgr_ref(planes, fmt):
+    """Float64 reference: centred bilinear chroma, then the matrix, then one rounding."""
+    y, u, v = (p.astype(np.float64) for p in planes)
+    h, w = y.shape
+
+    def up(c):
+        ch, cw = c.shape
+        pos_y = np.clip((np.arange(h) + 0.5) / fmt.sub_y - 0.5, 0, None)
+        pos_x = np.clip((np.arange(w) + 0.5) / fmt.sub_x - 0.5, 0, None)
+        y0 = np.minimum(pos_y.astype(int), ch - 1); y1 = np.minimum(y0 + 1, ch - 1); wy = (pos_y - y0)[:, None]
+        x0 = np.minimum(pos_x.astype(int), cw - 1); x1 = np.minimum(x0 + 1, cw - 1); wx = (pos_x - x0)[None, :]
+        col0 = c[y0][:, x0] * (1 - wy) + c[y1][:, x0] * wy
+        col1 = c[y0][:, x1] * (1 - wy) + c[y1][:, x1] * wy
+        return col0 * (1 - wx) + col1 * wx
+
+    kr, kb = MATRICES[fmt.matrix]
+    kg = 1 - kr - kb
+    s = 2 ** (fmt.bit_depth - 8)
+    if fmt.full_range:
+        peak = 2 ** fmt.bit_depth - 1
+        yn, un, vn = y / peak, (up(u) - 128 * s) / peak, (up(v) - 128 * s) / peak
+    else:
+        yn, un, vn = (y - 16 * s) / (219 * s), (up(u) - 128 * s) / (224 * s), (up(v) - 128 * s) / (224 * s)
+    r = yn + 2 * (1 - kr) * vn
+    b = yn + 2 * (1 - kb) * un
+    g = (yn - kr * r - kb * b) / kg
+    return np.clip(np.floor(np.stack([b, g, r], -1) * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+def random_planes(rng, fmt, h, w):
+    peak = 2 ** fmt.bit_depth - 1
+    ch, cw = fmt.chroma_shape(h, w)
+    return (rng.integers(0, peak + 1, (h, w)).astype(fmt.dtype), rng.integers(0, peak + 1, (ch, cw)).astype(fmt.dtype),
+            rng.integers(0, peak + 1, (ch, cw)).astype(fmt.dtype))
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=str)
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (2, 7), (16, 16)])
+def test_yuv_to_bgr_matches_reference(fmt, shape):
+    planes = random_planes(np.random.default_rng(1), fmt, *shape)
+    got = yuv_to_bgr(planes, fmt)
+    ref = yuv_to_bgr_ref(planes, fmt)
+    assert got.shape == shape + (3,) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - ref).max() <= 1  # float32 vs float64 at .5 boundaries
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=str)
+def test_bgr_to_yuv_matches_reference(fmt):
+    rng = np.random.default_rng(2)
+    bgr = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    y, u, v = bgr_to_yuv(bgr, fmt)
+    kr, kb = MATRICES[fmt.matrix]
+    s = 2 ** (fmt.bit_depth - 8)
+    b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))
+    luma = kr * r + (1 - kr - kb) * g + kb * b
+    if fmt.full_range:
+        y_ref = luma * (2 ** fmt.bit_depth - 1) / 255
+    else:
+        y_ref = 16 * s + luma * 219 * s / 255
+    assert np.abs(y.astype(float) - np.floor(y_ref + 0.5)).max() <= 1
+    # Chroma of a 2x2 block is the chroma of its mean colour.
+    ch, cw = fmt.chroma_shape(37, 53)
+    assert u.shape == v.shape == (ch, cw)
+    blk = bgr[: fmt.sub_y, : fmt.sub_x].reshape(-1, 3).astype(np.float64).mean(0)
+    mean_luma = kr * blk[2] + (1 - kr - kb) * blk[1] + kb * blk[0]
+    half = (2 ** fmt.bit_depth - 1) / 2 if fmt.full_range else 112 * s
+    cb = 128 * s + half * (blk[0] - mean_luma) / (255 * (1 - kb))
+    assert abs(int(u[0, 0]) - np.floor(cb + 0.5)) <= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 24), w=st.integers(1, 24), seed=st.integers(0, 10_000),
+       fmt=st.sampled_from(FORMATS))
+def test_luma_survives_round_trip(h, w, seed, fmt):
+    """Y'CbCr -> BGR -> Y'CbCr keeps luma within rounding wherever BGR was not clipped.
+
+    Luma does not depend on chroma resampling (the matrix cancels it), so the
+    only losses are the two roundings and out-of-gamut clipping.
+    """
+    rng = np.random.default_rng(seed)
+    planes = bgr_to_yuv(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), fmt)
+    bgr = yuv_to_bgr(planes, fmt)
+    back = bgr_to_yuv(bgr, fmt)
+    unclipped = ((bgr > 0) & (bgr < 255)).all(-1)
+    scale = 2 ** (fmt.bit_depth - 8)
+    err = np.abs(back[0].astype(int) - planes[0])
+    assert (err[unclipped] <= scale).all()
+    assert planes[0].dtype == fmt.dtype and back[1].shape == planes[1].shape
+
+
+def test_inputs_are_not_mutated():
+    fmt = FORMATS[0]
+    planes = random_planes(np.random.default_rng(3), fmt, 9, 11)
+    copies = [p.copy() for p in planes]
+    bgr = yuv_to_bgr(planes, fmt)
+    bgr_copy = bgr.copy()
+    bgr_to_yuv(bgr, fmt)
+    assert all(np.array_equal(a, b) for a, b in zip(planes, copies)) and np.array_equal(bgr, bgr_copy)
+
+
+def test_format_validation():
+    with pytest.raises(ValueError, match="matrix"):
+        YuvFormat("bt999")
+    with pytest.raises(ValueError, match="subsampling"):
+        YuvFormat(sub_x=3)

@@ -1,0 +1,69 @@
+"""The pipeline: stage order, per-stage timing, the numpy API, and the CUDA glue."""
+import numpy as np
+import pytest
+
+from kernels.color import adjust_color, tone_curves
+from realtime import Frame, Pipeline, build_settings
+from realtime.errors import BackendUnavailableError
+from realtime.pipeline import resolve_backend
+from kernels.backend import cuda_status
+
+
+def frames(n, shape=(24, 31, 3)):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, shape).astype(np.uint8) for _ in range(n)]
+
+
+def test_color_stage_matches_kernel_and_times_itself():
+    settings = build_settings(stages="color", overrides=("color.gamma=1.5", "color.saturation=1.3"), backend="cpu")
+    pipe = Pipeline(settings)
+    p = settings.params["color"]
+    assert (p.gamma, p.saturation) == (1.5, 1.3)
+    curves = tone_curves(p.brightness, p.contrast, p.gamma)
+    for i, img in enumerate(frames(5)):
+        before = img.copy()
+        (out,) = pipe.push(Frame(img, i, i / 25, 0.0))
+        assert np.array_equal(out.image, adjust_color(img, curves, 1.3))
+        assert out.index == i and np.array_equal(img, before)
+    summary = pipe.stats.as_dict()["stages"]
+    assert list(summary) == ["color"] and summary["color"]["mean_ms"] > 0
+    assert pipe.stats.stages["color"].count == 5
+
+
+def test_empty_chain_passes_frames_through():
+    pipe = Pipeline(build_settings(stages="none", backend="cpu"))
+    img = frames(1)[0]
+    assert np.array_equal(pipe.process(img), img) and pipe.stage_names == ()
+    assert pipe.flush() == []
+
+
+def test_process_rejects_bad_frames():
+    pipe = Pipeline(build_settings(stages="color", backend="cpu"))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        pipe.process(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        pipe.process(np.zeros((4, 4, 3), np.float32))
+
+
+def test_frame_size_change_reallocates():
+    pipe = Pipeline(build_settings(stages="color", backend="cpu"))
+    assert pipe.process(frames(1, (8, 8, 3))[0]).shape == (8, 8, 3)
+    assert pipe.process(frames(1, (5, 13, 3))[0]).shape == (5, 13, 3)
+
+
+@pytest.mark.skipif(cuda_status()[0], reason="a CUDA device is present")
+def test_cuda_backend_without_gpu_is_a_clear_error():
+    with pytest.raises(BackendUnavailableError, match="pip install vqe\\[gpu\\]"):
+        resolve_backend("cuda")
+    assert resolve_backend("auto").name == "cpu"
+
+
+@pytest.mark.cuda
+def test_cuda_pipeline_matches_cpu_pipeline():
+    """Upload, stages on device buffers, download: the same frames as the CPU chain."""
+    over = ("color.gamma=1.4", "color.contrast=1.2", "color.saturation=1.4")
+    cpu = Pipeline(build_settings(stages="color", overrides=over, backend="cpu"))
+    gpu = Pipeline(build_settings(stages="color", overrides=over, backend="cuda"))
+    assert gpu.backend.is_cuda
+    for img in frames(2, (9, 14, 3)):
+        assert np.array_equal(gpu.process(img), cpu.process(img))
