@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Whole-process and per-stage speed of ``vqe --file`` against an ffmpeg filter chain on the same clips.
+
+Both tools decode the same input and write raw ``.y4m`` output to a temporary
+folder, so the difference is the processing itself.  Each command runs
+``--repeat`` times; the best wall time counts (the least disturbed run).
+
+    python tools/bench.py                          # colour stage vs. ffmpeg eq, 540p and 720p clips
+    python tools/bench.py --stages none --peer null
+    python tools/bench.py --clips my.mp4 --markdown table.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+DEFAULT_CLIPS = [ROOT / "tools" / "samples" / "flower_540p.mp4", MEDIA / "noisy_lowlight_alley_720p.mp4"]
+
+#: The same adjustment for both tools: vqe's parameters and ffmpeg's equivalent filter.
+COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1", "color.brightness=0.02")
+PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null"}
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        sys.exit(f"bench: command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.strip()[-2000:]}")
+    return wall
+
+
+def count_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.demux(video=0) if _.size)
+
+
+def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path) -> dict:
+    frames = count_frames(clip)
+    out = work / "out.y4m"
+    stats = work / "stats.json"
+    vqe = [sys.executable, "-m", "realtime", "--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu",
+           "--stages", stages, "--stats", str(stats), "--no-progress"]
+    if stages == "color":
+        for s in COLOR_SETTINGS:
+            vqe += ["--set", s]
+    ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-an", "-vf", peer, "-f", "yuv4mpegpipe",
+          "-strict", "-1", str(out)]
+    timed(vqe)  # warm-up: compiles or loads the cached kernels, fills the page cache
+    vqe_s = min(timed(vqe) for _ in range(repeat))
+    data = json.loads(stats.read_text())
+    ff_s = min(timed(ff) for _ in range(repeat))
+    return {"clip": clip.name, "frames": frames, "vqe_fps": frames / vqe_s, "peer_fps": frames / ff_s,
+            "stages": data["stages"], "io": data["io"]}
+
+
+def table(rows: list[dict], stages: str, peer: str) -> str:
+    head = (f"| clip | frames | vqe --stages {stages} fps | ffmpeg -vf {peer.split('=')[0]} fps | ratio "
+            f"| per-stage ms (mean / p95) | decode ms | encode ms |\n|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        per_stage = ", ".join(f"{k} {v['mean_ms']:.2f} / {v['p95_ms']:.2f}" for k, v in r["stages"].items()) or "-"
+        lines.append(f"| {r['clip']} | {r['frames']} | {r['vqe_fps']:.1f} | {r['peer_fps']:.1f} | "
+                     f"{r['vqe_fps'] / r['peer_fps']:.2f}x | {per_stage} | {r['io']['decode']['mean_ms']:.2f} | "
+                     f"{r['io'].get('encode', {}).get('mean_ms', 0):.2f} |")
+    return head + "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
+    ap.add_argument("--stages", default="color", help="vqe stage chain (default color)")
+    ap.add_argument("--peer", help="ffmpeg -vf filter chain (default: the stage chain's equivalent)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = ap.parse_args()
+    peer = args.peer or PEERS.get(args.stages)
+    if peer is None:
+        sys.exit(f"bench: no default ffmpeg peer for --stages {args.stages}; give --peer FILTER")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in args.clips:
+            if not clip.exists():
+                print(f"bench: skipping {clip} (not found)", file=sys.stderr)
+                continue
+            rows.append(bench_clip(clip, args.stages, peer, args.repeat, Path(tmp)))
+    text = table(rows, args.stages, peer)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
