@@ -40,6 +40,8 @@ class Capture:
         self.frames_read = 0
         self.decode = Timings()
         self._worker = Worker("vqe-capture", self._loop)
+        if hasattr(source, "stop"):  # sources that wait (stream reconnects) give up when capture stops
+            source.stop = self._worker.stop_requested
 
     def _loop(self) -> None:
         try:
@@ -90,6 +92,10 @@ class Capture:
             if held is not None:
                 self.ring.release(held)
         self._worker.join()
+
+    def check(self) -> None:
+        """Re-raise a capture-thread error on the caller's thread."""
+        self._worker.check()
 
     @property
     def drops(self) -> int:

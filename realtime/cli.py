@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from realtime import __version__
@@ -40,8 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"stages: {', '.join(STAGES)}\npresets: {', '.join(PRESETS)}\nparameters (--set):\n{params}",
     )
-    src = p.add_argument_group("input")
+    grp = p.add_argument_group("input (default: camera 0)")
+    src = grp.add_mutually_exclusive_group()
     src.add_argument("--file", metavar="PATH", help="enhance a video file (any format FFmpeg reads, or .y4m)")
+    src.add_argument("--camera", type=int, metavar="N", help="camera index (V4L2 on Linux)")
+    src.add_argument("--stream", metavar="URL", help="network stream: rtsp, http(s), udp, tcp, srt")
+    grp.add_argument("--live", action="store_true",
+                     help="with --file: play the file at its own rate like a camera (frames drop if processing lags)")
+    grp.add_argument("--camera-size", metavar="WxH", help="ask the camera for this size, e.g. 1280x720")
+    grp.add_argument("--camera-fps", type=float, metavar="FPS", help="ask the camera for this frame rate")
+    grp.add_argument("--stream-timeout", type=float, default=5.0, metavar="S",
+                     help="seconds without frames before a stream counts as lost (default 5)")
+    grp.add_argument("--reconnect", type=int, default=5, metavar="N",
+                     help="reconnect attempts for a lost stream (default 5)")
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="PATH", help="write the result (.mp4 .mkv .mov .avi .y4m)")
     out.add_argument("--no-display", action="store_true", help="do not open a preview window")
@@ -67,21 +77,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, stats: RunStats) -> None:
-    from realtime.filejob import run_file
-
-    if not args.crf in range(52):
+def run(args: argparse.Namespace, stats: RunStats) -> bool:
+    """Run what the arguments ask for; returns whether the run was live (for the stats JSON)."""
+    if args.crf not in range(52):
         raise ConfigError(f"--crf {args.crf} is out of range: use 0 (lossless) to 51")
+    if args.live and args.file is None:
+        raise ConfigError("--live plays a file like a camera: use it with --file PATH")
+    if args.stream_timeout <= 0 or args.reconnect < 0:
+        raise ConfigError("--stream-timeout must be > 0 and --reconnect >= 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
-    if args.file is None:
-        raise ConfigError("no input: give --file PATH")
-    if args.output is None and not args.no_display:
-        raise ConfigError("file mode needs -o PATH to write the result (or --no-display to only measure)")
     options = OutputOptions(args.codec, args.encoder, args.crf, args.encoder_preset)
-    show = not args.no_progress and sys.stderr.isatty()
-    run_file(args.file, args.output, settings, options, args.max_frames, show, stats)
-    log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
-             stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
+    if args.file is not None and not args.live and args.no_display:
+        from realtime.filejob import run_file
+
+        if args.output is None:
+            log.info("no -o given: processing only, nothing is written")
+        run_file(args.file, args.output, settings, options, args.max_frames,
+                 not args.no_progress and sys.stderr.isatty(), stats)
+        log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
+                 stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
+        return False
+    from realtime.session import Session
+
+    source = open_live_source(args)
+    try:
+        session = Session(source, settings, live=args.file is None or args.live, output=args.output,
+                          options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats)
+        session.run()
+    finally:
+        source.close()
+    log.info("%d frames in %.2f s (%.1f fps); stopped: %s", stats.frames, stats.wall_s,
+             stats.frames / max(stats.wall_s, 1e-9), session.stop_reason or "interrupted")
+    return session.live
+
+
+def open_live_source(args: argparse.Namespace):
+    """The source a session reads: a file (paced with --live), a stream, or a camera."""
+    if args.file is not None:
+        from realtime.sources import PacedSource, open_source
+
+        source = open_source(args.file)
+        return PacedSource(source) if args.live else source
+    if args.stream is not None:
+        from realtime.streams import StreamSource
+
+        return StreamSource(args.stream, timeout_s=args.stream_timeout, retries=args.reconnect)
+    from realtime.camera import CameraSource, parse_size
+
+    size = parse_size(args.camera_size) if args.camera_size else None
+    return CameraSource(args.camera if args.camera is not None else 0, size, args.camera_fps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,10 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     stats = RunStats()
     args = None
+    live = False
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="vqe: %(message)s", stream=sys.stderr)
+        live = args.file is None or args.live
         run(args, stats)
         code = EXIT_OK
     except VqeError as exc:
@@ -112,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_INTERNAL
     if args is not None and args.stats and stats.frames:
         try:
-            stats.write_json(args.stats)
+            stats.write_json(args.stats, live=live)
         except VqeError as exc:
             print(f"vqe: error: {exc}", file=sys.stderr)
             code = code or exc.exit_code

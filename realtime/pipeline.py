@@ -65,6 +65,7 @@ class Pipeline:
                                     for name in self.settings.stages]
         self._device_in = None
         self._host_out: dict[int, np.ndarray] = {}
+        self.disabled: set[str] = set()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -100,9 +101,25 @@ class Pipeline:
         for stage in self.stages:
             stage.reset()
 
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Switch a stage off (frames pass it untouched) or back on (with fresh state).
+
+        Call from the thread that pushes frames, between frames.
+        """
+        stage = next((s for s in self.stages if s.name == name), None)
+        if stage is None:
+            raise ConfigError(f"stage {name!r} is not in this pipeline ({', '.join(self.stage_names) or 'none'})")
+        if enabled and name in self.disabled:
+            stage.reset()
+            self.disabled.discard(name)
+        elif not enabled:
+            self.disabled.add(name)
+
     def _run(self, frames: Iterable[Frame], first: int) -> list[Frame]:
         frames = list(frames)
         for stage in self.stages[first:]:
+            if stage.name in self.disabled:
+                continue
             timer = self.stats.stage(stage.name)
             produced: list[Frame] = []
             for frame in frames:

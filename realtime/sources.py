@@ -118,11 +118,71 @@ class Y4mSource:
         self._reader.close()
 
 
-def _describe_av_error(path: Path, exc: Exception) -> str:
+def _describe_av_error(path: Path | str, exc: Exception) -> str:
     if isinstance(exc, PermissionError):
         return f"input {path} cannot be read (permission denied): check its permissions"
     why = getattr(exc, "strerror", None) or str(exc)
     return f"input {path} is not a video file FFmpeg can read ({why}): check the file"
+
+
+class AvFrameConverter:
+    """Decoded PyAV frames -> BGR, with the frame's own matrix and range, without swscale where possible."""
+
+    def __init__(self, default_matrix_name: str) -> None:
+        self.default_matrix = default_matrix_name
+        self._formats: dict[tuple, YuvFormat] = {}
+
+    def convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
+        planes, fmt = self._planes(frame)
+        if planes is None:
+            np.copyto(out, frame.to_ndarray(format="bgr24"))
+        else:
+            yuv_to_bgr(planes, fmt, out=out)
+
+    def _planes(self, frame: av.VideoFrame):
+        """Plane views and their format, or ``(None, None)`` when swscale must convert."""
+        layout = _PLANAR.get(frame.format.name)
+        if layout is None:
+            if frame.format.name.startswith(("gray", "yuv", "nv", "yuyv", "uyvy")):
+                frame = frame.reformat(format="yuv444p")
+                layout = _PLANAR["yuv444p"]
+            else:
+                return None, None
+        sub_x, sub_y, bits, full = layout
+        matrix = _MATRIX.get(int(frame.colorspace or 2), self.default_matrix)
+        full = full or int(frame.color_range or 0) == 2
+        key = (matrix, full, bits, sub_x, sub_y)
+        fmt = self._formats.get(key)
+        if fmt is None:
+            fmt = self._formats[key] = YuvFormat(*key)
+        dtype = np.dtype(np.uint8 if bits == 8 else "<u2")
+        planes = []
+        for p in frame.planes[:3]:
+            rows = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+            planes.append(rows[:, : p.width * dtype.itemsize].view(dtype))
+        return tuple(planes), fmt
+
+
+def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
+    """What the container's first video stream announces (raises SourceError when it has none)."""
+    if not container.streams.video:
+        raise SourceError(f"input {name} has no video stream: give a file with video")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    width, height = ctx.width, ctx.height
+    if not width or not height:
+        raise SourceError(f"input {name} has a video stream with no frame size: the file is damaged")
+    sub_x, sub_y, bits, full = _PLANAR.get(ctx.pix_fmt or "yuv420p", (2, 2, 8, False))
+    matrix = _MATRIX.get(int(ctx.colorspace or 2), default_matrix(height))
+    full = full or int(ctx.color_range or 0) == 2
+    fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    # Only MP4/MOV index every frame; elsewhere the count is an estimate (or wrong).
+    exact = any(n in container.format.name for n in ("mp4", "mov"))
+    return SourceInfo(name, width, height, Fraction(fps), (stream.frames or None) if exact else None,
+                      YuvFormat(matrix, full, bits, sub_x, sub_y), sar=Fraction(stream.sample_aspect_ratio or 1),
+                      has_audio=bool(container.streams.audio), start_s=start,
+                      time_base=Fraction(stream.time_base) if stream.time_base else None)
 
 
 class AvFileSource:
@@ -133,34 +193,17 @@ class AvFileSource:
             self._container = av.open(str(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise SourceError(_describe_av_error(path, exc)) from None
-        if not self._container.streams.video:
+        try:
+            self.info = _video_info(self._container, str(path))
+        except SourceError:
             self._container.close()
-            raise SourceError(f"input {path} has no video stream: give a file with video")
+            raise
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        ctx = stream.codec_context
-        self._stream = stream
         self._path = path
-        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
-        width, height = ctx.width, ctx.height
-        if not width or not height:
-            self._container.close()
-            raise SourceError(f"input {path} has a video stream with no frame size: the file is damaged")
-        sub_x, sub_y, bits, full = _PLANAR.get(ctx.pix_fmt or "yuv420p", (2, 2, 8, False))
-        matrix = _MATRIX.get(int(ctx.colorspace or 2), default_matrix(height))
-        full = full or int(ctx.color_range or 0) == 2
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        # Only MP4/MOV index every frame; elsewhere the count is an estimate (or wrong).
-        exact = any(n in self._container.format.name for n in ("mp4", "mov"))
-        count = (stream.frames or None) if exact else None
-        self.info = SourceInfo(str(path), width, height, Fraction(fps), count,
-                               YuvFormat(matrix, full, bits, sub_x, sub_y),
-                               sar=Fraction(stream.sample_aspect_ratio or 1),
-                               has_audio=bool(self._container.streams.audio), start_s=start,
-                               time_base=Fraction(stream.time_base) if stream.time_base else None)
         self._frames = self._container.decode(stream)
+        self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._index = 0
-        self._plane_fmt: dict[tuple, YuvFormat] = {}
         self.truncated = False
 
     def _next_frame(self) -> av.VideoFrame | None:
@@ -181,42 +224,40 @@ class AvFileSource:
         frame = self._next_frame()
         if frame is None:
             return False
-        out = slot.ensure_shape((frame.height, frame.width, 3))
-        planes, fmt = self._planes(frame)
-        if planes is None:
-            np.copyto(out, frame.to_ndarray(format="bgr24"))
-        else:
-            yuv_to_bgr(planes, fmt, out=out)
+        self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
         slot.index = self._index
         slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()
         self._index += 1
         return True
 
-    def _planes(self, frame: av.VideoFrame):
-        """Plane views and their format, or ``(None, None)`` when swscale must convert."""
-        name = frame.format.name
-        layout = _PLANAR.get(name)
-        if layout is None:
-            if name.startswith(("gray", "yuv", "nv", "yuyv", "uyvy")):
-                frame = frame.reformat(format="yuv444p")
-                layout = _PLANAR["yuv444p"]
-            else:
-                return None, None
-        sub_x, sub_y, bits, full = layout
-        matrix = _MATRIX.get(int(frame.colorspace or 2), self.info.fmt.matrix)
-        full = full or int(frame.color_range or 0) == 2
-        key = (matrix, full, bits, sub_x, sub_y)
-        fmt = self._plane_fmt.get(key)
-        if fmt is None:
-            fmt = self._plane_fmt[key] = YuvFormat(*key)
-        dtype = np.uint8 if bits == 8 else np.dtype("<u2")
-        planes = []
-        for p in frame.planes[:3]:
-            itemsize = np.dtype(dtype).itemsize
-            row = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
-            planes.append(row[:, : p.width * itemsize].view(dtype))
-        return tuple(planes), fmt
-
     def close(self) -> None:
         self._container.close()
+
+
+class PacedSource:
+    """Plays a file source at its own frame rate, as if it were a camera (``--file PATH --live``).
+
+    Frames are stamped when their time comes, so a slow consumer sees drops
+    and latency exactly as it would with a real camera.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.info = source.info
+        self._t0: float | None = None
+
+    def read_into(self, slot: Slot) -> bool:
+        if not self.source.read_into(slot):
+            return False
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now - slot.pts_s
+        wait = self._t0 + slot.pts_s - now
+        if wait > 0:
+            time.sleep(wait)
+        slot.capture_s = time.monotonic()
+        return True
+
+    def close(self) -> None:
+        self.source.close()

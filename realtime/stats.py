@@ -28,11 +28,38 @@ class Timings:
         self._total_ms += ms
         self.count += 1
 
+    def recent_mean(self, n: int = 30) -> float:
+        """Mean of the last ``n`` samples (what a live display shows)."""
+        if not self._recent:
+            return 0.0
+        k = min(n, len(self._recent))
+        return sum(self._recent[-i] for i in range(1, k + 1)) / k
+
     def summary(self) -> dict[str, float]:
         if not self.count:
             return {"mean_ms": 0.0, "p95_ms": 0.0}
         return {"mean_ms": round(self._total_ms / self.count, 3),
                 "p95_ms": round(float(np.percentile(np.fromiter(self._recent, float), 95)), 3)}
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds (for live readouts)."""
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=1000)
+        self.count = 0
+
+    def tick(self) -> None:
+        self._times.append(time.monotonic())
+        self.count += 1
+
+    @property
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+        return len(self._times) / self.window_s
 
 
 class RunStats:

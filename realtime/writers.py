@@ -187,6 +187,9 @@ class AvWriter:
             stream.pix_fmt = stream.pix_fmt.replace("yuv", "yuvj")
         stream.time_base = self._time_base
         ctx = stream.codec_context
+        # The encoder keeps the frames' own clock: live capture times are irregular and must not be
+        # rounded onto a 1/fps grid (duplicate timestamps would be rejected).
+        ctx.time_base = self._time_base
         ctx.colorspace = _CSP[fmt.matrix]
         ctx.color_primaries = _PRIMARIES[fmt.matrix]
         ctx.color_trc = _TRC[fmt.matrix]

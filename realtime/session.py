@@ -1,0 +1,301 @@
+"""A running session with a preview or a live source: capture, processing and display on their own threads.
+
+Threads and what they own:
+
+- capture thread: the source; fills the capture ring (newest-frame policy for
+  live sources, blocking for files);
+- processing thread: the pipeline (and, on the GPU, every device call); hands
+  results to the display mailbox and the recorder without ever waiting on them;
+- main thread: the pygame window (or, headless, just waits), keys, Ctrl-C.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import replace
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.capture import Capture
+from realtime.frames import Frame
+from realtime.pipeline import Pipeline
+from realtime.recorder import Recorder
+from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.settings import Settings
+from realtime.sources import Source
+from realtime.stats import RateMeter, RunStats
+from realtime.workers import Worker
+from realtime.writers import OutputOptions, check_output_path, open_writer
+
+log = logging.getLogger(__name__)
+
+#: Display refresh when no new frame arrives (keeps the window responsive).
+IDLE_POLL_S = 1 / 120
+
+
+class Session:
+    """Run ``source`` through a pipeline with an optional window and recording.
+
+    Parameters
+    ----------
+    source : Source
+        Camera, stream, paced file (``live=True``) or plain file (``live=False``).
+    settings : Settings
+    live : bool
+        Newest-frame policy everywhere (stale frames dropped and counted) and
+        recordings timed by capture clock; ``False`` processes and records every frame.
+    output : path, optional
+        Record from the start to this file.
+    display : bool
+        Open the pygame preview.
+    max_frames : int, optional
+        Stop after this many processed frames.
+    """
+
+    def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
+                 output: str | Path | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
+                 max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".") -> None:
+        self.source = source
+        self.live = live
+        self.options = options
+        self.max_frames = max_frames
+        self.stats = stats or RunStats()
+        self.snapshot_dir = Path(snapshot_dir)
+        self.pipeline = Pipeline(settings, stats=self.stats)
+        self.output = check_output_path(output) if output is not None else None
+        policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
+        self.capture = Capture(source, policy, slots=3 if live else 4)
+        self.show = display
+        self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
+        self.recorder: Recorder | None = None
+        self.recordings: list[Path] = []
+        self._record_origin_s: float | None = None
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._originals: dict[int, np.ndarray] = {}
+        self._spare: list[np.ndarray] = []
+        self.rates = {name: RateMeter() for name in ("capture", "processed", "displayed")}
+        self._worker = Worker("vqe-processing", self._process_loop)
+        self.stop_reason = ""
+        self._latest: np.ndarray | None = None
+
+    # --- processing thread -----------------------------------------------------------------
+
+    def _process_loop(self) -> None:
+        if self.output is not None:
+            self._start_recording(self.output)
+        processed = 0
+        try:
+            for frame in self.capture.frames(newest=self.live):
+                self.rates["capture"].tick()
+                self._run_commands()
+                self._keep_original(frame)
+                for out in self.pipeline.push(frame):
+                    self._deliver(out)
+                    processed += 1
+                if self.max_frames is not None and processed >= self.max_frames:
+                    self.stop_reason = f"{processed} frames (--max-frames)"
+                    break
+                if self._worker.stop_requested.is_set():
+                    break
+            else:
+                if not self.stop_reason:  # the source ran out, nobody asked us to stop
+                    self.stop_reason = "end of input"
+                    for out in self.pipeline.flush():
+                        self._deliver(out)
+        finally:
+            self.capture.stop()
+            self.mailbox.close()
+            self._stop_recording(complete=self.stop_reason == "end of input")
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                kind, value = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "toggle_stage":
+                on = value in self.pipeline.disabled
+                self.pipeline.set_enabled(value, on)
+                log.info("stage %s %s", value, "on" if on else "off")
+            elif kind == "record":
+                if self.recorder is None:
+                    self._start_recording(self._next_recording_path())
+                else:
+                    self._stop_recording(complete=False)
+
+    def _keep_original(self, frame: Frame) -> None:
+        """Copy the input for the compare view; held until its output leaves delaying stages."""
+        if not self.show:
+            return
+        keep = self.pipeline.delay_frames + 2
+        for index in [i for i in self._originals if i <= frame.index - keep]:
+            self._spare.append(self._originals.pop(index))
+        buf = self._spare.pop() if self._spare else None
+        if buf is None or buf.shape != frame.image.shape:
+            buf = np.empty(frame.image.shape, np.uint8)
+        np.copyto(buf, frame.image)
+        self._originals[frame.index] = buf
+
+    def _deliver(self, out: Frame) -> None:
+        self.stats.frames += 1
+        self.rates["processed"].tick()
+        if self.recorder is not None:
+            if self.live:  # the source's real timeline: the file plays at real speed across drops and gaps
+                if self._record_origin_s is None:
+                    self._record_origin_s = out.pts_s
+                out = replace(out, pts_s=out.pts_s - self._record_origin_s)
+            self.recorder.write(out)
+        if self.show:
+            slot = self.mailbox.acquire_write(timeout_s=0)
+            if slot is not None:
+                np.copyto(slot.ensure_shape(out.image.shape), out.image)
+                original = self._originals.get(out.index, out.image)
+                kept = slot.extra.get("original")
+                if kept is None or kept.shape != original.shape:
+                    kept = slot.extra["original"] = np.empty(original.shape, np.uint8)
+                np.copyto(kept, original)
+                slot.index, slot.capture_s = out.index, out.capture_s
+                self.mailbox.publish(slot)
+        else:
+            self.stats.latency.add((time.monotonic() - out.capture_s) * 1e3)
+
+    def _next_recording_path(self) -> Path:
+        if self.output is not None and self.output not in self.recordings:
+            return self.output
+        base = self.output or Path(f"vqe-{datetime.now():%Y%m%d-%H%M%S}.mp4")
+        n = 2
+        while (candidate := base.with_name(f"{base.stem}-{n}{base.suffix}")).exists() or candidate in self.recordings:
+            n += 1
+        return candidate if self.output is not None or base.exists() else base
+
+    def _start_recording(self, path: Path) -> None:
+        info = self.source.info
+        if self.live:
+            info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
+        size = (info.width, info.height)
+        writer = open_writer(check_output_path(path), info, size, self.options, keep_audio=not self.live)
+        policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
+        # About a second of frames absorbs an encoder's slow start without dropping.
+        slots = int(min(max(float(info.fps), 8), 60))
+        self.recorder = Recorder(writer, (info.height, info.width, 3), policy, slots=slots).start()
+        self._record_origin_s = None
+        self.recordings.append(path)
+        log.info("recording to %s", path)
+
+    def _stop_recording(self, complete: bool) -> None:
+        if self.recorder is None:
+            return
+        recorder, self.recorder = self.recorder, None
+        try:
+            recorder.close(complete=complete)
+        finally:
+            self.stats.drops["recorder"] = self.stats.drops.get("recorder", 0) + recorder.drops
+            self.stats.io["encode"] = recorder.encode
+            log.info("recording stopped: %d frames in %s", recorder.frames, self.recordings[-1])
+
+    # --- main thread -----------------------------------------------------------------------
+
+    def run(self) -> RunStats:
+        """Run until the input ends, ``max_frames``, the window closes, or Ctrl-C; re-raises worker errors."""
+        display = None
+        if self.show:
+            from realtime.display import Display
+
+            info = self.source.info
+            display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {info.path}")
+        self.capture.start()
+        self._worker.start()
+        try:
+            if display is None:
+                while self._worker.alive:
+                    self._worker.join(timeout_s=0.2, reraise=False)
+            else:
+                self._display_loop(display)
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+            raise
+        finally:
+            self._worker.stop()
+            self.capture.stop()
+            self._worker.join(timeout_s=30, reraise=False)
+            if display is not None:
+                display.close()
+            self._finish_stats()
+        self._worker.check()
+        self.capture.check()
+        return self.stats
+
+    def _display_loop(self, display) -> None:
+        while True:
+            for action in display.poll():
+                if action.kind == "quit":
+                    self.stop_reason = "window closed"
+                    return
+                if action.kind == "snapshot":
+                    self._snapshot()
+                else:
+                    self._commands.put((action.kind, action.value))
+            try:
+                slot = self.mailbox.acquire_read(timeout_s=IDLE_POLL_S, newest=True)
+            except Closed:
+                return
+            if slot is None:
+                if not self._worker.alive:
+                    return
+                continue
+            try:
+                display.draw(slot.extra["original"], slot.image, self.hud_lines())
+                self.stats.latency.add((time.monotonic() - slot.capture_s) * 1e3)
+                self.rates["displayed"].tick()
+                if self._latest is None or self._latest.shape != slot.image.shape:
+                    self._latest = np.empty(slot.image.shape, np.uint8)
+                np.copyto(self._latest, slot.image)
+            finally:
+                self.mailbox.release(slot)
+
+    def _snapshot(self) -> None:
+        if self._latest is None:
+            return
+        path = self.snapshot_dir / f"vqe-snapshot-{datetime.now():%Y%m%d-%H%M%S-%f}.png"
+        if cv2.imwrite(str(path), self._latest):
+            log.info("snapshot saved to %s", path)
+        else:
+            log.warning("snapshot could not be written to %s", path)
+
+    def hud_lines(self) -> list[str]:
+        """What the HUD shows: rates, latency, drops, backend, stages."""
+        r = {k: m.rate for k, m in self.rates.items()}
+        lat = self.stats.latency
+        drops = self.drops()
+        stages = ", ".join(f"{s.name} {'off' if s.name in self.pipeline.disabled else f'{self.stats.stage(s.name).recent_mean():.1f} ms'}"
+                           for s in self.pipeline.stages) or "none"
+        lines = [f"in {r['capture']:.1f} fps  out {r['processed']:.1f} fps  shown {r['displayed']:.1f} fps",
+                 f"latency {lat.recent_mean():.0f} ms  (delay {self.pipeline.delay_frames} frames)",
+                 "drops " + "  ".join(f"{k} {v}" for k, v in drops.items()),
+                 f"backend {self.pipeline.backend.name}",
+                 f"stages: {stages}"]
+        if self.recorder is not None:
+            lines.append(f"REC {self.recordings[-1].name}  {self.recorder.frames} frames")
+        return lines
+
+    def drops(self) -> dict[str, int]:
+        return {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
+                "recorder": self.stats.drops.get("recorder", 0) + (self.recorder.drops if self.recorder else 0)}
+
+    def _finish_stats(self) -> None:
+        self.stats.stop()
+        wall = max(self.stats.wall_s, 1e-9)
+        self.stats.drops.update(self.drops())
+        self.stats.io["decode"] = self.capture.decode
+        self.stats.extra.update(
+            source=self.source.info.path, backend=self.pipeline.backend.name,
+            stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
+            capture_fps=round(self.capture.frames_read / wall, 2),
+            processed_fps=round(self.stats.frames / wall, 2),
+            displayed_fps=round(self.rates["displayed"].count / wall, 2),
+            recordings=[str(p) for p in self.recordings], stop_reason=self.stop_reason)

@@ -1,0 +1,158 @@
+"""Network streams (rtsp, http(s), udp, tcp, srt, ...) decoded by PyAV, reconnected when they die."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from fractions import Fraction
+
+import av
+
+from realtime.errors import SourceError
+from realtime.ringbuffer import Slot
+from realtime.sources import AvFrameConverter, SourceInfo, _video_info
+
+log = logging.getLogger(__name__)
+
+
+class StreamLostError(SourceError):
+    """The stream stopped and did not come back within the retry budget."""
+
+
+class StreamSource:
+    """A live stream with reconnect and exponential backoff.
+
+    Parameters
+    ----------
+    url : str
+        Anything FFmpeg opens: ``rtsp://``, ``http(s)://``, ``udp://``, ``tcp://``, ``srt://``.
+    timeout_s : float
+        A stream with no data for this long counts as stalled.
+    retries : int
+        Reconnect attempts after a loss before giving up.
+    backoff_s : float
+        First wait between attempts; doubles each time, capped at 8 s.
+    stop : threading.Event, optional
+        Set by the owner to abandon waits and reconnects at once.
+
+    Frames carry their arrival time (``capture_s``, for latency) and a ``pts_s``
+    that keeps the sender's frame spacing (network bursts do not squeeze the
+    timeline) anchored to the arrival clock at each (re)connection, so a
+    recording plays at real speed and spans the gaps.
+    """
+
+    #: Sender timestamps further than this from the arrival clock are not trusted.
+    MAX_CLOCK_SKEW_S = 2.0
+
+    def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 5, backoff_s: float = 0.5,
+                 stop: threading.Event | None = None) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.stop = stop or threading.Event()
+        self.reconnects = 0
+        self._container: av.container.InputContainer | None = None
+        self._frames = None
+        self._t0: float | None = None
+        self._anchor: float | None = None
+        self._last_pts = -1.0
+        self._index = 0
+        self._connect(first=True)
+
+    def _connect(self, first: bool = False) -> None:
+        options = {"rtsp_transport": "tcp"} if self.url.startswith("rtsp") else {}
+        try:
+            container = av.open(self.url, options=options, timeout=(self.timeout_s, self.timeout_s),
+                                metadata_errors="ignore")
+        except (av.FFmpegError, OSError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise SourceError(f"stream {self.url} cannot be opened ({why}): check the URL and that the "
+                              f"sender is running") from None
+        try:
+            info = _video_info(container, self.url)
+        except SourceError:
+            container.close()
+            raise
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if first:
+            info.frame_count = None
+            info.time_base = Fraction(1, 90000)
+            self.info: SourceInfo = info
+            self._converter = AvFrameConverter(info.fmt.matrix)
+            self._frame_s = 1.0 / float(info.fps)
+        self._container = container
+        self._frames = container.decode(stream)
+
+    def _next_frame(self) -> av.VideoFrame | None:
+        try:
+            return next(self._frames)
+        except StopIteration:
+            why = "the sender closed the stream"
+        except (av.FFmpegError, OSError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+        log.warning("stream %s: no frames (%s)", self.url, why)
+        return None
+
+    def _reconnect(self) -> bool:
+        self._close_container()
+        wait = self.backoff_s
+        for attempt in range(1, self.retries + 1):
+            log.warning("stream %s: reconnect attempt %d of %d in %.1f s", self.url, attempt, self.retries, wait)
+            if self.stop.wait(wait):
+                return False
+            try:
+                self._connect()
+            except SourceError as exc:
+                log.warning("%s", exc)
+                wait = min(wait * 2, 8.0)
+                continue
+            self.reconnects += 1
+            self._anchor = None
+            log.info("stream %s: reconnected", self.url)
+            return True
+        return False
+
+    def read_into(self, slot: Slot) -> bool:
+        """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""
+        while True:
+            frame = self._next_frame() if self._frames is not None else None
+            if frame is not None:
+                break
+            if self.stop.is_set():
+                return False
+            if not self._reconnect():
+                if self.stop.is_set():
+                    return False
+                raise StreamLostError(f"stream {self.url} lost: no frames after {self.retries} reconnect "
+                                      f"attempts; what was recorded is kept")
+        self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        arrival = now - self._t0
+        if frame.time is None:
+            pts = max(arrival, self._last_pts + self._frame_s)
+        else:
+            pts = self._anchor + frame.time if self._anchor is not None else -1.0
+            # (Re)anchor at a new connection, a sender clock jump, or a drift past what jitter explains;
+            # never earlier than the frame before, so the timeline stays monotonic across gaps.
+            if pts <= self._last_pts or abs(pts - arrival) > self.MAX_CLOCK_SKEW_S:
+                pts = max(arrival, self._last_pts + self._frame_s)
+                self._anchor = pts - frame.time
+        self._last_pts = pts
+        slot.index = self._index
+        slot.pts_s = pts
+        slot.capture_s = now
+        self._index += 1
+        return True
+
+    def _close_container(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            self._frames = None
+
+    def close(self) -> None:
+        self._close_container()
