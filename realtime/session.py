@@ -28,7 +28,7 @@ from realtime.recorder import Recorder
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.settings import Settings
 from realtime.sources import Source
-from realtime.stats import RateMeter, RunStats
+from realtime.stats import RateMeter, RunStats, Timings
 from realtime.workers import Worker
 from realtime.writers import OutputOptions, check_output_path, open_writer
 
@@ -142,6 +142,12 @@ class Session:
         self._originals[frame.index] = buf
 
     def _deliver(self, out: Frame) -> None:
+        t0 = time.perf_counter()
+        self._hand_off(out)
+        # What the processing thread spends passing a frame on (copies only: it never waits).
+        self.stats.io.setdefault("handoff", Timings()).add((time.perf_counter() - t0) * 1e3)
+
+    def _hand_off(self, out: Frame) -> None:
         self.stats.frames += 1
         self.rates["processed"].tick()
         if self.recorder is not None:
@@ -275,7 +281,8 @@ class Session:
         stages = ", ".join(f"{s.name} {'off' if s.name in self.pipeline.disabled else f'{self.stats.stage(s.name).recent_mean():.1f} ms'}"
                            for s in self.pipeline.stages) or "none"
         lines = [f"in {r['capture']:.1f} fps  out {r['processed']:.1f} fps  shown {r['displayed']:.1f} fps",
-                 f"latency {lat.recent_mean():.0f} ms  (delay {self.pipeline.delay_frames} frames)",
+                 f"latency {lat.recent_mean():.0f} ms  (lookahead {self.pipeline.delay_frames} frames = "
+                 f"{1000 * self.pipeline.delay_frames / float(self.source.info.fps):.0f} ms)",
                  "drops " + "  ".join(f"{k} {v}" for k, v in drops.items()),
                  f"backend {self.pipeline.backend.name}",
                  f"stages: {stages}"]

@@ -17,12 +17,15 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.error: BaseException | None = None
         self.stop_requested = threading.Event()
+        self.done = threading.Event()
 
     def _run(self) -> None:
         try:
             self._target()
         except BaseException as exc:  # kept and re-raised on the owner's thread
             self.error = exc
+        finally:
+            self.done.set()
 
     def start(self) -> "Worker":
         self._thread.start()
@@ -37,10 +40,17 @@ class Worker:
             raise error
 
     def join(self, timeout_s: float | None = None, reraise: bool = True) -> None:
-        self._thread.join(timeout_s)
+        """Wait for the worker to finish (or ``timeout_s``), then re-raise its error.
+
+        Waits on an Event, not ``Thread.join``: a Ctrl-C that interrupts
+        ``Thread.join`` leaves the thread looking finished on Python < 3.13,
+        and the clean-up after it would then not wait.
+        """
+        if self.done.wait(timeout_s) and self._thread.is_alive():
+            self._thread.join()
         if reraise:
             self.check()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and not self.done.is_set()

@@ -8,11 +8,17 @@ folder, so the difference is the processing itself.  Each command runs
     python tools/bench.py                          # colour stage vs. ffmpeg eq, 540p and 720p clips
     python tools/bench.py --stages none --peer null
     python tools/bench.py --clips my.mp4 --markdown table.md
+    python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
+
+``--live`` plays a 720p30 clip (made from the bundled sample) with ``--file CLIP --live`` and the
+preview window open (SDL's dummy video driver, so no screen is needed), with and without
+recording, and reports capture-to-display latency, rates and drops per place from ``--stats``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -81,14 +87,58 @@ def table(rows: list[dict], stages: str, peer: str) -> str:
     return head + "\n".join(lines)
 
 
+def make_live_clip(work: Path, seconds: float = 12.0) -> Path:
+    """A 1280x720 29.97 fps H.264 clip made from the bundled sample (looped to ``seconds``)."""
+    clip = work / "live_720p30.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(DEFAULT_CLIPS[0]),
+                    "-t", str(seconds), "-vf", "scale=1280:720", "-r", "30000/1001", "-an", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "18", str(clip)], check=True)
+    return clip
+
+
+def bench_live(work: Path, stages: str | None, preset: str | None) -> str:
+    clip = make_live_clip(work)
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy")
+    rows = []
+    for label, extra in (("preview", []), ("preview + recording", ["-o", str(work / "rec.mp4")])):
+        stats = work / "live.json"
+        cmd = [sys.executable, "-m", "realtime", "--file", str(clip), "--live", "--backend", "cpu",
+               "--stats", str(stats), *extra]
+        cmd += ["--stages", stages] if stages else []
+        cmd += ["--preset", preset] if preset else []
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            sys.exit(f"bench: live run failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+        d = json.loads(stats.read_text())
+        stage_ms = sum(v["mean_ms"] for v in d["stages"].values())
+        rows.append(f"| {label} | {', '.join(d['stage_chain']) or 'none'} | {d['capture_fps']:.1f} | "
+                    f"{d['processed_fps']:.1f} | {d['displayed_fps']:.1f} | {d['latency_ms']['mean']:.1f} | "
+                    f"{d['latency_ms']['p95']:.1f} | {stage_ms:.1f} | {d['io']['handoff']['p95_ms']:.2f} | "
+                    f"{d['drops']['capture']} / {d['drops']['display']} / {d['drops']['recorder']} |")
+    head = ("| run (720p 29.97 fps, --file --live) | stages | capture fps | processed fps | shown fps "
+            "| latency mean ms | latency p95 ms | stages ms (sum of means) | hand-off p95 ms "
+            "| drops capture / display / recorder |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    return head + "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
-    ap.add_argument("--stages", default="color", help="vqe stage chain (default color)")
+    ap.add_argument("--stages", help="vqe stage chain (default: color; with --live, the preset's chain)")
     ap.add_argument("--peer", help="ffmpeg -vf filter chain (default: the stage chain's equivalent)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--live", action="store_true", help="measure live preview latency and drops instead")
+    ap.add_argument("--preset", help="with --live: the preset (default: the default preset)")
     args = ap.parse_args()
+    if args.live:
+        with tempfile.TemporaryDirectory() as tmp:
+            text = bench_live(Path(tmp), args.stages, args.preset)
+        print(text)
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return
+    args.stages = args.stages or "color"
     peer = args.peer or PEERS.get(args.stages)
     if peer is None:
         sys.exit(f"bench: no default ffmpeg peer for --stages {args.stages}; give --peer FILTER")

@@ -1,5 +1,6 @@
 """Live sessions: a real stream served by ffmpeg on 127.0.0.1, reconnects, paced files, the window loop."""
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -141,3 +142,22 @@ def test_window_session_toggles_and_quits(make_y4m, monkeypatch, tmp_path):
     assert stats.frames >= 8 and stats.latency.count == 8
     assert len(list(tmp_path.glob("vqe-snapshot-*.png"))) == 1
     assert np.isfinite(stats.as_dict(live=True)["latency_ms"]["mean"])
+
+
+def test_ctrl_c_in_a_live_session_finalizes_the_recording(make_y4m, tmp_path):
+    from conftest import textured_frames
+
+    clip = make_y4m(textured_frames(250, 48, 64))  # 10 s at 25 fps, played in real time
+    out = tmp_path / "live.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--file", str(clip), "--live", "--no-display",
+                             "-o", str(out), "--stages", "color", "--encoder-preset", "ultrafast"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "recording to" not in (proc.stderr.readline() or ""):
+        pass
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == errors.EXIT_INTERRUPTED and "Traceback" not in stderr
+    n, duration = frames_in(out)
+    assert 10 < n < 250 and duration > 0.5
