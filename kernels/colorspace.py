@@ -9,6 +9,7 @@ happens exactly once, at the end of the float math.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import prange
@@ -94,6 +95,12 @@ class YuvFormat:
             [kr, kg, kb, y_off, y_span / 255.0, c_off, c_gain / (2.0 * (1.0 - kb)), c_gain / (2.0 * (1.0 - kr))],
             dtype=np.float32,
         )
+
+
+@lru_cache(maxsize=64)
+def _coefficients(fmt: YuvFormat, to_bgr: bool, backend: Backend):
+    """Conversion coefficients on ``backend``, computed (and uploaded) once per format."""
+    return backend.asarray(fmt.to_bgr_coefficients() if to_bgr else fmt.from_bgr_coefficients())
 
 
 # --- per-pixel math, written once ------------------------------------------------
@@ -234,7 +241,7 @@ def yuv_to_bgr(planes, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
     height, width = y_plane.shape
     if out is None:
         out = backend.empty((height, width, 3))
-    k = backend.asarray(fmt.to_bgr_coefficients())
+    k = _coefficients(fmt, True, backend)
     if backend.is_cuda:
         backend.launch_2d(_yuv_to_bgr_cuda, height, width)(y_plane, u_plane, v_plane, k, fmt.sub_x, fmt.sub_y, out)
     else:
@@ -329,7 +336,7 @@ def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
         out = (backend.empty((height, width), fmt.dtype), backend.empty(cshape, fmt.dtype),
                backend.empty(cshape, fmt.dtype))
     y_plane, u_plane, v_plane = out
-    k = backend.asarray(fmt.from_bgr_coefficients())
+    k = _coefficients(fmt, False, backend)
     peak = np.float32((1 << fmt.bit_depth) - 1)
     if backend.is_cuda:
         ch, cw = u_plane.shape
