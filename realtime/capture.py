@@ -5,6 +5,7 @@ import logging
 import time
 from typing import Iterator
 
+from kernels.backend import serial_kernels_in_this_thread
 from realtime.frames import Frame
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
 from realtime.sources import Source
@@ -44,6 +45,7 @@ class Capture:
             source.stop = self._worker.stop_requested
 
     def _loop(self) -> None:
+        serial_kernels_in_this_thread()
         try:
             while not self._worker.stop_requested.is_set():
                 if self.max_frames is not None and self.frames_read >= self.max_frames:

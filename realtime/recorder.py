@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from kernels.backend import serial_kernels_in_this_thread
 from realtime.frames import Frame
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.stats import Timings
@@ -34,6 +35,7 @@ class Recorder:
         self._closed = False
 
     def _loop(self) -> None:
+        serial_kernels_in_this_thread()
         while True:
             try:
                 slot = self.ring.acquire_read()
