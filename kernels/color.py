@@ -1,13 +1,23 @@
-"""Fused colour/tone point operation: brightness, contrast, gamma, saturation.
+"""Fused colour point operation: tone curves, white balance, saturation and a 3D LUT.
 
-The per-channel tone work (brightness, contrast, gamma, and later white-balance
-gains) is baked once per parameter change into a ``(3, 256)`` float32 curve
-table; the per-pixel pass then only looks up three values and mixes them
-towards their luma for saturation, so the whole operation is one pass over the
-frame whatever the number of parameters.
+The per-channel tone work (white-balance gains, brightness, contrast, gamma) is
+baked once per parameter change into a ``(3, 256)`` float32 curve table; the
+per-pixel pass looks up three values, mixes them towards their luma for
+saturation and, when a 3D LUT is loaded, interpolates it (trilinear or
+tetrahedral), so the whole operation is one pass over the frame whatever the
+number of parameters.
+
+Automatic white balance works on statistics of a small box-averaged thumbnail
+(:func:`bgr_thumbnail`, then :func:`shades_of_gray_gains` on the host); only
+the resulting three gains reach the per-pixel pass, through the curve table.
 """
 from __future__ import annotations
 
+import math
+import types
+
+import cv2
+import numba
 import numpy as np
 from numba import prange
 
@@ -16,9 +26,13 @@ from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_dev
 #: BT.709 luma weights in BGR order, used to mix towards gray for saturation.
 LUMA_BGR = (0.0722, 0.7152, 0.2126)
 
+#: 3D LUT interpolation modes understood by :func:`adjust_color` (index = kernel code).
+LUT_MODES = ("none", "trilinear", "tetrahedral")
+
 
 def tone_curves(brightness: float = 0.0, contrast: float = 1.0, gamma: float = 1.0,
-                gains: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+                gains: tuple[float, float, float] = (1.0, 1.0, 1.0), *,
+                out: np.ndarray | None = None) -> np.ndarray:
     """Bake per-channel tone curves for :func:`adjust_color`.
 
     For an input level ``x`` in [0, 1] and channel gain ``g`` the curve is
@@ -34,6 +48,8 @@ def tone_curves(brightness: float = 0.0, contrast: float = 1.0, gamma: float = 1
         Gamma > 1 brightens the mid-tones; 1 is identity.
     gains : tuple of 3 floats
         Per-channel multipliers in BGR order (white balance), applied first.
+    out : ndarray, optional
+        ``(3, 256) float32`` host destination (re-baking without allocating).
 
     Returns
     -------
@@ -41,12 +57,117 @@ def tone_curves(brightness: float = 0.0, contrast: float = 1.0, gamma: float = 1
         ``(3, 256) float32`` output levels in [0, 255], BGR order.
     """
     x = np.arange(256, dtype=np.float64) / 255.0
-    curves = np.empty((3, 256), dtype=np.float32)
+    curves = np.empty((3, 256), dtype=np.float32) if out is None else out
     for ch, gain in enumerate(gains):
         v = np.clip((gain * x - 0.5) * contrast + 0.5 + brightness, 0.0, 1.0)
         curves[ch] = 255.0 * v ** (1.0 / gamma)
     return curves
 
+
+def temperature_tint_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[float, float, float]:
+    """BGR channel gains for a manual temperature/tint shift.
+
+    Parameters
+    ----------
+    temperature : float
+        In [-1, 1]; positive warms (more red, less blue), negative cools.
+        1 is roughly a 2x red/blue ratio change.
+    tint : float
+        In [-1, 1]; positive adds magenta (less green), negative adds green.
+
+    Returns
+    -------
+    tuple of 3 floats
+        ``(b, g, r)`` gains normalised so that gray keeps its luma.
+    """
+    half = 0.5 * math.log(2.0)
+    b = math.exp(-half * temperature + 0.5 * half * tint)
+    g = math.exp(-half * tint)
+    r = math.exp(half * temperature + 0.5 * half * tint)
+    norm = LUMA_BGR[0] * b + LUMA_BGR[1] * g + LUMA_BGR[2] * r
+    return b / norm, g / norm, r / norm
+
+
+def _power_mean(x: np.ndarray, p: float) -> np.ndarray:
+    """Per-column Minkowski p-mean of ``(n, 3)`` samples (integer p by multiplication: np.power is slow)."""
+    if p == 1.0:
+        return np.mean(x, axis=0, dtype=np.float64)
+    if p == 6.0:
+        x2 = x * x
+        return np.mean(x2 * x2 * x2, axis=0, dtype=np.float64) ** (1.0 / 6.0)
+    return np.mean(x ** np.float32(p), axis=0, dtype=np.float64) ** (1.0 / p)
+
+
+def shades_of_gray_gains(thumb: np.ndarray, p: float = 6.0, *, low: float = 8.0, high: float = 247.0
+                         ) -> tuple[tuple[float, float, float], float] | None:
+    """Estimate white-balance gains by shades-of-gray on a BGR thumbnail (host).
+
+    The illuminant per channel is the Minkowski ``p``-mean of the samples
+    (``p = 1`` is gray-world, large ``p`` tends to max-RGB); samples with a
+    channel near black (noise dominates) or near white (clipped, the true
+    colour is lost) are left out.
+
+    Parameters
+    ----------
+    thumb : ndarray
+        ``(h, w, 3)`` float32 or uint8 BGR, levels in [0, 255].
+    p : float
+        Minkowski norm, >= 1.
+    low, high : float
+        Samples whose darkest channel is below ``low`` or brightest above ``high`` are ignored.
+
+    Returns
+    -------
+    ((b, g, r), float) or None
+        Gains that make the estimated illuminant gray at unchanged luma, and
+        the fraction of samples used; ``None`` when too few samples qualify
+        (an all-black, all-white or empty frame).
+    """
+    px = np.asarray(thumb, dtype=np.float32).reshape(-1, 3)
+    if px.shape[0] == 0:
+        return None
+    keep = (px.min(axis=1) >= low) & (px.max(axis=1) <= high)
+    used = float(keep.mean())
+    sel = px[keep]
+    if sel.shape[0] < 16:
+        return None
+    # Normalise before the power so large p cannot overflow float32.
+    est = _power_mean(sel / np.float32(255.0), p)
+    if not np.all(np.isfinite(est)) or est.min() <= 1e-6:
+        return None
+    lum = float(np.dot(LUMA_BGR, est))
+    gains = lum / est
+    return (float(gains[0]), float(gains[1]), float(gains[2])), used
+
+
+def gray_edge_gains(thumb: np.ndarray, p: float = 6.0) -> tuple[float, float, float] | None:
+    """Estimate white-balance gains by gray-edge on a BGR thumbnail (host).
+
+    The illuminant per channel is the Minkowski ``p``-mean of the gradient
+    magnitude (van de Weijer et al. 2007): edges average to gray under a
+    neutral light even in scenes whose surfaces do not, and an offset (haze)
+    does not move the estimate.  Used as a second opinion next to
+    :func:`shades_of_gray_gains`.
+
+    Returns
+    -------
+    (b, g, r) or None
+        Gains at unchanged gray luma; ``None`` for a flat thumbnail.
+    """
+    x = np.asarray(thumb, dtype=np.float32)
+    if x.shape[0] < 3 or x.shape[1] < 3:
+        return None
+    gy = x[2:, 1:-1] - x[:-2, 1:-1]
+    gx = x[1:-1, 2:] - x[1:-1, :-2]
+    mag = np.sqrt(gx * gx + gy * gy).reshape(-1, 3) / np.float32(255.0)
+    est = _power_mean(mag, p)
+    if not np.all(np.isfinite(est)) or est.min() <= 1e-6:
+        return None
+    gains = float(np.dot(LUMA_BGR, est)) / est
+    return float(gains[0]), float(gains[1]), float(gains[2])
+
+
+# --- per-pixel math, written once --------------------------------------------------------
 
 def _color_px(tb, tg, tr, saturation):
     # Saturation mixes each channel with the pixel's luma; 1 keeps it, 0 is gray.
@@ -58,38 +179,173 @@ def _u8_px(v):
     return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
+def _lut_axis_px(v, scale, offset, last):
+    # Level in [0, 255] -> lattice cell index and fraction; the cell index stops
+    # one short of the last node so that index + 1 is always valid.
+    pos = min(max(v * scale + offset, np.float32(0.0)), np.float32(last))
+    i = min(int(pos), last - 1)
+    return i, pos - np.float32(i)
+
+
+def _lut_px(lut, coef, mode, b, g, r):
+    """Interpolate the 3D LUT ``lut[b, g, r, ch]`` (values 0..255) at levels ``b, g, r``."""
+    last = lut.shape[0] - 1
+    ib, fb = _lut_axis_i(b, coef[0, 0], coef[1, 0], last)
+    ig, fg = _lut_axis_i(g, coef[0, 1], coef[1, 1], last)
+    ir, fr = _lut_axis_i(r, coef[0, 2], coef[1, 2], last)
+    one = np.float32(1.0)
+    if mode == 1:
+        # Trilinear: eight corners, weights are products of the axis fractions.
+        res0 = np.float32(0.0)
+        res1 = np.float32(0.0)
+        res2 = np.float32(0.0)
+        for db in range(2):
+            wb = fb if db == 1 else one - fb
+            for dg in range(2):
+                wg = fg if dg == 1 else one - fg
+                for dr in range(2):
+                    w = wb * wg * (fr if dr == 1 else one - fr)
+                    res0 += w * lut[ib + db, ig + dg, ir + dr, 0]
+                    res1 += w * lut[ib + db, ig + dg, ir + dr, 1]
+                    res2 += w * lut[ib + db, ig + dg, ir + dr, 2]
+        return res0, res1, res2
+    # Tetrahedral: the unit cube is split into six tetrahedra along its
+    # black-white diagonal; the ordering of the three fractions picks one, whose
+    # four corners are c000, one single-axis step, one two-axis step and c111.
+    if fr > fg:
+        if fg > fb:    # r > g > b
+            w1, w2, w3 = fr - fg, fg - fb, fb
+            b1, g1, r1, b2, g2, r2 = 0, 0, 1, 0, 1, 1
+            w0 = one - fr
+        elif fr > fb:  # r > b >= g
+            w1, w2, w3 = fr - fb, fb - fg, fg
+            b1, g1, r1, b2, g2, r2 = 0, 0, 1, 1, 0, 1
+            w0 = one - fr
+        else:          # b >= r > g
+            w1, w2, w3 = fb - fr, fr - fg, fg
+            b1, g1, r1, b2, g2, r2 = 1, 0, 0, 1, 0, 1
+            w0 = one - fb
+    else:
+        if fb > fg:    # b > g >= r
+            w1, w2, w3 = fb - fg, fg - fr, fr
+            b1, g1, r1, b2, g2, r2 = 1, 0, 0, 1, 1, 0
+            w0 = one - fb
+        elif fb > fr:  # g >= b > r
+            w1, w2, w3 = fg - fb, fb - fr, fr
+            b1, g1, r1, b2, g2, r2 = 0, 1, 0, 1, 1, 0
+            w0 = one - fg
+        else:          # g >= r >= b
+            w1, w2, w3 = fg - fr, fr - fb, fb
+            b1, g1, r1, b2, g2, r2 = 0, 1, 0, 0, 1, 1
+            w0 = one - fg
+    res0 = (w0 * lut[ib, ig, ir, 0] + w1 * lut[ib + b1, ig + g1, ir + r1, 0]
+            + w2 * lut[ib + b2, ig + g2, ir + r2, 0] + w3 * lut[ib + 1, ig + 1, ir + 1, 0])
+    res1 = (w0 * lut[ib, ig, ir, 1] + w1 * lut[ib + b1, ig + g1, ir + r1, 1]
+            + w2 * lut[ib + b2, ig + g2, ir + r2, 1] + w3 * lut[ib + 1, ig + 1, ir + 1, 1])
+    res2 = (w0 * lut[ib, ig, ir, 2] + w1 * lut[ib + b1, ig + g1, ir + r1, 2]
+            + w2 * lut[ib + b2, ig + g2, ir + r2, 2] + w3 * lut[ib + 1, ig + 1, ir + 1, 2])
+    return res0, res1, res2
+
+
+def _pixel_px(fb, fg, fr, curves, saturation, lut, coef, mode):
+    """One BGR pixel through curves, saturation and the optional LUT; float levels out."""
+    b, g, r = _color_i(curves[0, fb], curves[1, fg], curves[2, fr], saturation)
+    if mode != 0:
+        b = min(max(b, np.float32(0.0)), np.float32(255.0))
+        g = min(max(g, np.float32(0.0)), np.float32(255.0))
+        r = min(max(r, np.float32(0.0)), np.float32(255.0))
+        b, g, r = _lut_i(lut, coef, mode, b, g, r)
+    return b, g, r
+
+
+def _rebind(fn, **names):
+    """A copy of ``fn`` whose globals ``names`` point at another target's wrappings.
+
+    Numba resolves a device function's callees from its globals at compile
+    time, so each target (CPU, CUDA) gets a copy bound to its own wrapping of
+    the same math.
+    """
+    return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__)
+
+
 _color_cpu = cpu_device(_color_px)
 _u8_cpu = cpu_device(_u8_px)
-_color_cuda = cuda_device(_color_px)
-_u8_cuda = cuda_device(_u8_px)
+_lut_axis_i = _lut_axis_cpu = cpu_device(_lut_axis_px)
+_lut_i = _lut_cpu = cpu_device(_lut_px)
+_color_i = _color_cpu
+_pixel_cpu = cpu_device(_pixel_px)
+
+if cuda is not None:
+    _color_cuda = cuda_device(_color_px)
+    _u8_cuda = cuda_device(_u8_px)
+    _lut_axis_cuda = cuda_device(_lut_axis_px)
+    _lut_cuda = cuda_device(_rebind(_lut_px, _lut_axis_i=_lut_axis_cuda))
+    _pixel_cuda = cuda_device(_rebind(_pixel_px, _color_i=_color_cuda, _lut_i=_lut_cuda))
+else:  # pragma: no cover - depends on the installation
+    _color_cuda = _u8_cuda = _lut_cuda = _pixel_cuda = None
 
 
 @cpu_kernel
-def _adjust_color_cpu(frame, curves, saturation, out):
+def _adjust_color_cpu(frame, curves, saturation, lut, coef, mode, out):
     height, width = frame.shape[0], frame.shape[1]
     for row in prange(height):
+        src = frame[row]
+        dst = out[row]
         for col in range(width):
-            b, g, r = _color_cpu(curves[0, frame[row, col, 0]], curves[1, frame[row, col, 1]],
-                                 curves[2, frame[row, col, 2]], saturation)
-            out[row, col, 0] = _u8_cpu(b)
-            out[row, col, 1] = _u8_cpu(g)
-            out[row, col, 2] = _u8_cpu(r)
+            b, g, r = _pixel_cpu(src[col, 0], src[col, 1], src[col, 2], curves, saturation, lut, coef, mode)
+            dst[col, 0] = _u8_cpu(b)
+            dst[col, 1] = _u8_cpu(g)
+            dst[col, 2] = _u8_cpu(r)
 
 
 @cuda_kernel
-def _adjust_color_cuda(frame, curves, saturation, out):
+def _adjust_color_cuda(frame, curves, saturation, lut, coef, mode, out):
     col, row = cuda.grid(2)
     if row >= frame.shape[0] or col >= frame.shape[1]:
         return
-    b, g, r = _color_cuda(curves[0, frame[row, col, 0]], curves[1, frame[row, col, 1]],
-                          curves[2, frame[row, col, 2]], saturation)
+    b, g, r = _pixel_cuda(frame[row, col, 0], frame[row, col, 1], frame[row, col, 2], curves, saturation,
+                          lut, coef, mode)
     out[row, col, 0] = _u8_cuda(b)
     out[row, col, 1] = _u8_cuda(g)
     out[row, col, 2] = _u8_cuda(r)
 
 
-def adjust_color(frame, curves, saturation: float = 1.0, *, out=None, backend: Backend = CPU):
-    """Apply baked tone curves and a saturation change in one pass.
+#: Placeholder LUT and coefficients per backend name when no LUT is applied (kernels need an array).
+_NO_LUT: dict[str, tuple] = {}
+
+
+def _no_lut(backend: Backend) -> tuple:
+    got = _NO_LUT.get(backend.name)
+    if got is None:
+        got = (backend.asarray(np.zeros((2, 2, 2, 3), np.float32)), backend.asarray(np.zeros((2, 3), np.float32)))
+        _NO_LUT[backend.name] = got
+    return got
+
+
+def lut_coefficients(size: int, domain_min=(0.0, 0.0, 0.0), domain_max=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """Scale and offset that take a level in [0, 255] to a lattice position of a 3D LUT.
+
+    Parameters
+    ----------
+    size : int
+        Lattice nodes per axis (>= 2).
+    domain_min, domain_max : sequence of 3 floats
+        Input domain of the LUT in **BGR** order, in [0, 1] units (``.cube`` DOMAIN_MIN/MAX, reordered).
+
+    Returns
+    -------
+    ndarray
+        ``(2, 3) float32``: row 0 scales, row 1 offsets, BGR order.
+    """
+    lo = np.asarray(domain_min, np.float64)
+    hi = np.asarray(domain_max, np.float64)
+    scale = (size - 1) / (255.0 * (hi - lo))
+    return np.stack([scale, -lo * (size - 1) / (hi - lo)]).astype(np.float32)
+
+
+def adjust_color(frame, curves, saturation: float = 1.0, *, lut=None, lut_coef=None,
+                 interpolation: str = "tetrahedral", out=None, backend: Backend = CPU):
+    """Apply baked tone curves, a saturation change and an optional 3D LUT in one pass.
 
     Parameters
     ----------
@@ -99,6 +355,13 @@ def adjust_color(frame, curves, saturation: float = 1.0, *, out=None, backend: B
         ``(3, 256) float32`` from :func:`tone_curves`, on the same backend as ``frame``.
     saturation : float
         0 is grayscale, 1 keeps colours, above 1 strengthens them.
+    lut : ndarray, optional
+        ``(N, N, N, 3) float32`` 3D LUT indexed ``[b, g, r]`` with BGR output
+        levels in [0, 255] (see :func:`realtime.cube.load_cube`), applied last.
+    lut_coef : ndarray, optional
+        ``(2, 3) float32`` from :func:`lut_coefficients`; default: the [0, 1] domain.
+    interpolation : {"tetrahedral", "trilinear"}
+        How the LUT is interpolated between lattice nodes.
     out : ndarray, optional
         ``(H, W, 3) uint8`` destination; may not alias ``frame`` on the GPU.
     backend : Backend
@@ -112,8 +375,96 @@ def adjust_color(frame, curves, saturation: float = 1.0, *, out=None, backend: B
     if out is None:
         out = backend.empty(frame.shape)
     sat = np.float32(saturation)
-    if backend.is_cuda:
-        backend.launch_2d(_adjust_color_cuda, frame.shape[0], frame.shape[1])(frame, curves, sat, out)
+    if lut is None:
+        lut, lut_coef = _no_lut(backend)
+        mode = 0
     else:
-        _adjust_color_cpu(frame, curves, sat, out)
+        if interpolation not in LUT_MODES[1:]:
+            raise ValueError(f"interpolation={interpolation!r}: use trilinear or tetrahedral")
+        mode = LUT_MODES.index(interpolation)
+        if lut_coef is None:
+            lut_coef = backend.asarray(lut_coefficients(lut.shape[0]))
+    if backend.is_cuda:
+        backend.launch_2d(_adjust_color_cuda, frame.shape[0], frame.shape[1])(
+            frame, curves, sat, lut, lut_coef, mode, out)
+    elif mode == 0 and saturation == 1.0:
+        # Curves alone are a per-channel table look-up: OpenCV's SIMD LUT
+        # (measured 1.7 ms against 5-8 ms for the loop at 720p on a loaded
+        # 2-core machine).  The table holds the loop's rounding of the curves.
+        table = np.clip(np.floor(curves.T + np.float32(0.5)), 0, 255).astype(np.uint8).reshape(1, 256, 3)
+        cv2.LUT(frame, table, dst=out)
+    else:
+        _adjust_color_cpu(frame, curves, sat, lut, lut_coef, mode, out)
+    return out
+
+
+# --- statistics: a box-averaged BGR thumbnail --------------------------------------------------
+
+def _box_px(frame, row0, col0, taps, ch):
+    acc = np.float32(0.0)
+    for r in range(row0, row0 + taps):
+        for c in range(col0, col0 + taps):
+            acc += np.float32(frame[r, c, ch])
+    return acc
+
+
+_box_cpu = cpu_device(_box_px)
+_box_cuda = cuda_device(_box_px)
+
+
+# Serial and holding the GIL: a statistics thumbnail reads a small fraction of
+# the frame, and a parallel region's start-up and barrier (or a GIL hand-off)
+# cost more than that when the cores are busy.
+@numba.njit(cache=True)
+def _bgr_thumb_cpu(frame, factor, taps, thumb):
+    th, tw = thumb.shape[0], thumb.shape[1]
+    inv = np.float32(1.0 / (taps * taps))
+    skip = (factor - taps) // 2
+    for i in range(th):
+        for j in range(tw):
+            for ch in range(3):
+                thumb[i, j, ch] = _box_cpu(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
+
+
+@cuda_kernel
+def _bgr_thumb_cuda(frame, factor, taps, thumb):
+    j, i = cuda.grid(2)
+    if i >= thumb.shape[0] or j >= thumb.shape[1]:
+        return
+    inv = np.float32(1.0) / np.float32(taps * taps)
+    skip = (factor - taps) // 2
+    for ch in range(3):
+        thumb[i, j, ch] = _box_cuda(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
+
+
+def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
+    """Box-average a BGR frame by ``factor`` (white-balance statistics).
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3) uint8`` BGR.
+    factor : int
+        Downscale factor >= 1; the rows and columns past the last whole block are ignored.
+    taps : int, optional
+        Average only the central ``taps x taps`` pixels of each ``factor x factor``
+        block (default: all of them); statistics need far fewer samples than
+        the frame holds, and reading fewer keeps the pass cheap.
+    out : ndarray
+        ``(H // factor, W // factor, 3) float32`` destination.
+    backend : Backend
+        Where to run.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return out
+    taps = factor if taps is None else min(max(int(taps), 1), factor)
+    if backend.is_cuda:
+        backend.launch_2d(_bgr_thumb_cuda, out.shape[0], out.shape[1])(frame, factor, taps, out)
+    else:
+        _bgr_thumb_cpu(frame, factor, taps, out)
     return out

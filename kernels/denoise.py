@@ -1,36 +1,37 @@
 """Motion-adaptive temporal + edge-preserving spatial denoising.
 
-The frame is taken to a luma/colour-difference space (``Y, B-Y, R-Y``, three
-float32 planes) so that luma and chroma can get separate strengths.  Per plane
-and per pixel, one fused pass then does:
+The frame is split into a full-resolution luma plane and two half-resolution
+colour-difference planes (2x2 means of ``B-Y`` and ``R-Y``; video is almost
+always 4:2:0, and chroma noise can take much more filtering), so luma and
+chroma get separate strengths.  Per plane and per sample, one fused pass does:
 
 * a 3x3 edge-preserving spatial filter (a soft "sigma filter": neighbours
-  further than about ``spatial_range * sigma`` from the centre get no weight),
-* a history clamp to the current pixel's 3x3 range, so a moving edge cannot
+  further than ``spatial_range * sigma`` from the centre get no weight),
+* a motion weight from the 3x3 mean of ``current - history`` (nine
+  differences averaged, so noise-sized values read as "static"),
+* a history clamp to the current sample's 3x3 range, so a moving edge cannot
   leave a ghost behind it,
-* a motion weight from the difference between the spatial estimate and the
-  clamped history (noise-sized differences mean "static"),
-* a recursive blend: static pixels average over time (history weight up to
-  ``1 - temporal``); moving pixels take the spatial estimate, which carries the
-  load where time cannot.
+* a recursive blend: static samples average over time (the new frame weighs
+  at least ``temporal``); moving samples take the spatial estimate, which
+  carries the load where time cannot.
 
-The history may be read displaced by a global integer shift (camera pan),
-estimated on a small luma thumbnail by phase correlation.  Noise sigma can be
-estimated per plane from the median absolute response of a 3x3 Laplacian-like
-mask (Immerkaer), whose standard deviation is ``6 * sigma`` for white noise.
+The output keeps each pixel's own full-resolution chroma and adds only the
+half-resolution chroma change.  The history may be read displaced by a global
+integer shift (camera pan), estimated on a small luma thumbnail by phase
+correlation.  Noise sigma can be estimated per plane from the median absolute
+response of Immerkaer's 3x3 mask, whose standard deviation is ``6 * sigma``
+for white noise.
 """
 from __future__ import annotations
 
-import logging
 import math
 import types
 
+import cv2
 import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
-
-log = logging.getLogger(__name__)
 
 #: Histogram of |mask response| used by the noise estimator: bins of BIN_WIDTH levels.
 NOISE_BINS = 1024
@@ -66,8 +67,9 @@ def _tap_px(c0, n, inv_t2, acc, wsum, lo, hi):
     return acc + w * n, wsum + w, min(lo, n), max(hi, n)
 
 
-def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, hist, inv_t2, amin, thr, mgain, spatial, fresh):
-    """One plane sample: spatial estimate, clamped history, motion-weighted blend."""
+def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                inv_t2, amin, thr, mgain, spatial, fresh):
+    """One plane sample from its 3x3 current and (motion-compensated) history neighbourhoods."""
     acc, wsum, lo, hi = c0, np.float32(1.0), c0, c0
     acc, wsum, lo, hi = _tap_px_i(c0, n1, inv_t2, acc, wsum, lo, hi)
     acc, wsum, lo, hi = _tap_px_i(c0, n2, inv_t2, acc, wsum, lo, hi)
@@ -78,13 +80,24 @@ def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, hist, inv_t2, amin, thr, mga
     acc, wsum, lo, hi = _tap_px_i(c0, n7, inv_t2, acc, wsum, lo, hi)
     acc, wsum, lo, hi = _tap_px_i(c0, n8, inv_t2, acc, wsum, lo, hi)
     s = acc / wsum
-    h = min(max(hist, lo), hi)
-    # Motion: how far the (less noisy) spatial estimate is from the history,
-    # beyond what noise explains; 0 = static, 1 = moving.  A reset counts as motion.
-    m = min(np.float32(1.0), max(max(abs(s - h) - thr, np.float32(0.0)) * mgain, fresh))
+    # Motion: the 3x3 mean of (current - history).  Averaging nine
+    # differences cuts their noise by 3, so static texture stays "static"
+    # while a per-pixel test would call every large noise sample motion (and
+    # copy it into the history).
+    diff = ((c0 - h0) + (n1 - h1) + (n2 - h2) + (n3 - h3) + (n4 - h4) + (n5 - h5) + (n6 - h6) + (n7 - h7)
+            + (n8 - h8)) * np.float32(1.0 / 9.0)
+    # A reset (fresh = 1) counts as motion everywhere.
+    m = min(np.float32(1.0), max(max(abs(diff) - thr, np.float32(0.0)) * mgain, fresh))
+    h = min(max(h0, lo), hi)
     a = amin + (np.float32(1.0) - amin) * m
     cur = c0 + (s - c0) * (spatial * m)
-    return h + (cur - h) * a
+    # Written as a convex mix so that a = 1 returns cur exactly (planes off = identity).
+    return cur * a + h * (np.float32(1.0) - a)
+
+
+def _recombine_px(b, r, y_cur, y_new, du, dv):
+    """Output BGR: new luma, the pixel's own chroma plus the (half-resolution) chroma change."""
+    return _to_bgr_px_i(y_new, (b - y_cur) + du, (r - y_cur) + dv)
 
 
 def _response_px(c, n, s, e, w, ne, nw, se, sw):
@@ -102,7 +115,6 @@ _u8_cuda = cuda_device(_u8_px)
 _response_cuda = cuda_device(_response_px)
 
 
-
 def _rebound(fn, **names):
     """A copy of ``fn`` whose global ``names`` point elsewhere.
 
@@ -113,139 +125,272 @@ def _rebound(fn, **names):
     return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__ + "_rebound")
 
 
-# _denoise_px calls _tap_px through a module global; each target binds its own wrapping.
+# _denoise_px and _recombine_px call other math through module globals; each target binds its own.
 _tap_px_i = cpu_device(_tap_px)
+_to_bgr_px_i = _to_bgr_cpu
 _denoise_cpu = cpu_device(_denoise_px)
+_recombine_cpu = cpu_device(_recombine_px)
 _denoise_cuda = cuda_device(_rebound(_denoise_px, _tap_px_i=cuda_device(_tap_px))) if cuda is not None else None
+_recombine_cuda = cuda_device(_rebound(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)) if cuda is not None else None
 
 
 # --- BGR -> planes -------------------------------------------------------------------
 
-@cpu_kernel
-def _to_planes_cpu(frame, planes):
+def chroma_shape(height: int, width: int) -> tuple[int, int]:
+    """Shape of the half-resolution chroma planes for a ``height x width`` frame."""
+    return (height + 1) // 2, (width + 1) // 2
+
+
+@cpu_device
+def _block_cpu(frame, luma, chroma, crow, ccol):
+    # Generic 2x2 block (partial at odd edges), same summation order as CUDA.
     height, width = frame.shape[0], frame.shape[1]
-    for row in prange(height):
-        for col in range(width):
+    su = np.float32(0.0)
+    sv = np.float32(0.0)
+    n = 0
+    for row in range(2 * crow, min(2 * crow + 2, height)):
+        for col in range(2 * ccol, min(2 * ccol + 2, width)):
             y, u, v = _to_ycc_cpu(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
                                   np.float32(frame[row, col, 2]))
-            planes[0, row, col] = y
-            planes[1, row, col] = u
-            planes[2, row, col] = v
+            luma[row, col] = y
+            su += u
+            sv += v
+            n += 1
+    inv = np.float32(1.0) / np.float32(n)
+    chroma[0, crow, ccol] = su * inv
+    chroma[1, crow, ccol] = sv * inv
+
+
+@cpu_kernel
+def _to_planes_cpu(frame, luma, chroma):
+    height, width = frame.shape[0], frame.shape[1]
+    quarter = np.float32(0.25)
+    for crow in prange(chroma.shape[1]):
+        full = 0
+        if 2 * crow + 1 < height:
+            full = width // 2
+            # Whole 2x2 blocks, unrolled, unsigned indices (vectorizable).
+            top = frame[2 * crow]
+            bot = frame[2 * crow + 1]
+            ytop = luma[2 * crow]
+            ybot = luma[2 * crow + 1]
+            cu = chroma[0, crow]
+            cv = chroma[1, crow]
+            for c in range(full):
+                j = np.uintp(c)
+                i0 = np.uintp(2 * c)
+                i1 = i0 + np.uintp(1)
+                y0, u0, v0 = _to_ycc_cpu(np.float32(top[i0, 0]), np.float32(top[i0, 1]), np.float32(top[i0, 2]))
+                y1, u1, v1 = _to_ycc_cpu(np.float32(top[i1, 0]), np.float32(top[i1, 1]), np.float32(top[i1, 2]))
+                y2, u2, v2 = _to_ycc_cpu(np.float32(bot[i0, 0]), np.float32(bot[i0, 1]), np.float32(bot[i0, 2]))
+                y3, u3, v3 = _to_ycc_cpu(np.float32(bot[i1, 0]), np.float32(bot[i1, 1]), np.float32(bot[i1, 2]))
+                ytop[i0] = y0
+                ytop[i1] = y1
+                ybot[i0] = y2
+                ybot[i1] = y3
+                cu[j] = (((np.float32(0.0) + u0) + u1) + u2 + u3) * quarter
+                cv[j] = (((np.float32(0.0) + v0) + v1) + v2 + v3) * quarter
+        for ccol in range(full, chroma.shape[2]):
+            _block_cpu(frame, luma, chroma, crow, ccol)
 
 
 @cuda_kernel
-def _to_planes_cuda(frame, planes):
-    col, row = cuda.grid(2)
-    if row >= frame.shape[0] or col >= frame.shape[1]:
+def _to_planes_cuda(frame, luma, chroma):
+    # One thread per chroma sample; it also writes the luma of its 2x2 block.
+    ccol, crow = cuda.grid(2)
+    if crow >= chroma.shape[1] or ccol >= chroma.shape[2]:
         return
-    y, u, v = _to_ycc_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
-                           np.float32(frame[row, col, 2]))
-    planes[0, row, col] = y
-    planes[1, row, col] = u
-    planes[2, row, col] = v
+    height, width = frame.shape[0], frame.shape[1]
+    su = np.float32(0.0)
+    sv = np.float32(0.0)
+    n = 0
+    for row in range(2 * crow, min(2 * crow + 2, height)):
+        for col in range(2 * ccol, min(2 * ccol + 2, width)):
+            y, u, v = _to_ycc_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
+                                   np.float32(frame[row, col, 2]))
+            luma[row, col] = y
+            su += u
+            sv += v
+            n += 1
+    inv = np.float32(1.0) / np.float32(n)
+    chroma[0, crow, ccol] = su * inv
+    chroma[1, crow, ccol] = sv * inv
 
 
-def to_planes(frame, *, out, backend: Backend = CPU):
-    """Split a BGR frame into float32 ``Y, B-Y, R-Y`` planes.
+def to_planes(frame, *, luma, chroma, backend: Backend = CPU):
+    """Split a BGR frame into a float32 luma plane and half-resolution ``B-Y, R-Y`` planes.
+
+    Chroma is filtered at half resolution: video is almost always 4:2:0 or
+    4:2:2, so full-resolution chroma carries little but noise, and the work
+    on the two chroma planes drops fourfold.
 
     Parameters
     ----------
     frame : ndarray
         ``(H, W, 3) uint8`` BGR.
-    out : ndarray
-        ``(3, H, W) float32`` destination.
+    luma : ndarray
+        ``(H, W) float32`` destination for ``Y``.
+    chroma : ndarray
+        ``(2,) + chroma_shape(H, W)`` float32 destination: 2x2 means of ``B-Y`` and ``R-Y``.
     backend : Backend
         Where to run.
 
     Returns
     -------
-    ndarray
-        ``out``.
+    tuple of ndarray
+        ``(luma, chroma)``.
     """
     if backend.is_cuda:
-        backend.launch_2d(_to_planes_cuda, frame.shape[0], frame.shape[1])(frame, out)
+        backend.launch_2d(_to_planes_cuda, chroma.shape[1], chroma.shape[2])(frame, luma, chroma)
     else:
-        _to_planes_cpu(frame, out)
-    return out
+        _to_planes_cpu(frame, luma, chroma)
+    return luma, chroma
 
 
 # --- the fused denoise pass --------------------------------------------------------------
 
-@cpu_kernel
-def _denoise_cpu_kernel(planes, history, coeffs, shift_y, shift_x, fresh, out, history_out):
-    height, width = planes.shape[1], planes.shape[2]
+@cpu_device
+def _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh):
+    # Clamped (replicated-border) taps: used for the few columns at the plane edges.
+    height, width = cur.shape
+    rn = max(row - 1, 0)
+    rs = min(row + 1, height - 1)
+    cw = max(col - 1, 0)
+    ce = min(col + 1, width - 1)
+    hr = min(max(row - shift_y, 0), height - 1)
+    hn = min(max(row - shift_y - 1, 0), height - 1)
+    hs = min(max(row - shift_y + 1, 0), height - 1)
+    hc = min(max(col - shift_x, 0), width - 1)
+    hw = min(max(col - shift_x - 1, 0), width - 1)
+    he = min(max(col - shift_x + 1, 0), width - 1)
+    return _denoise_cpu(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
+                        cur[rs, cw], cur[rs, col], cur[rs, ce],
+                        hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
+                        hist[hs, hw], hist[hs, hc], hist[hs, he], k[0], k[1], k[2], k[3], k[4], fresh)
+
+
+@cpu_device
+def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
+    height, width = cur.shape
     last_r = height - 1
-    last_c = width - 1
-    for row in prange(height):
-        rn = max(row - 1, 0)
-        rs = min(row + 1, last_r)
-        rh = min(max(row - shift_y, 0), last_r)
-        for p in range(3):
-            inv_t2 = coeffs[p, 0]
-            amin = coeffs[p, 1]
-            thr = coeffs[p, 2]
-            mgain = coeffs[p, 3]
-            spatial = coeffs[p, 4]
-            pl = planes[p]
-            hp = history[p]
-            for col in range(width):
-                cw = max(col - 1, 0)
-                ce = min(col + 1, last_c)
-                ch = min(max(col - shift_x, 0), last_c)
-                history_out[p, row, col] = _denoise_cpu(
-                    pl[row, col], pl[rn, cw], pl[rn, col], pl[rn, ce], pl[row, cw], pl[row, ce],
-                    pl[rs, cw], pl[rs, col], pl[rs, ce], hp[rh, ch], inv_t2, amin, thr, mgain, spatial, fresh)
-        for col in range(width):
-            b, g, r = _to_bgr_cpu(history_out[0, row, col], history_out[1, row, col], history_out[2, row, col])
-            out[row, col, 0] = _u8_cpu(b)
-            out[row, col, 1] = _u8_cpu(g)
-            out[row, col, 2] = _u8_cpu(r)
+    # Interior columns need no clamping: their taps and their shifted history
+    # taps are inside the rows, so the inner loop is plain contiguous loads.
+    lo = min(max(1, 1 + shift_x), width)
+    hi = max(min(width - 1, width - 1 + shift_x), lo)
+    north = cur[max(row - 1, 0)]
+    mid = cur[row]
+    south = cur[min(row + 1, last_r)]
+    h_n = hist[min(max(row - shift_y - 1, 0), last_r)]
+    h_m = hist[min(max(row - shift_y, 0), last_r)]
+    h_s = hist[min(max(row - shift_y + 1, 0), last_r)]
+    inv_t2 = k[0]
+    amin = k[1]
+    thr = k[2]
+    mgain = k[3]
+    spatial = k[4]
+    # Unsigned indices: Numba adds a negative-index wraparound select to every
+    # signed index, which stops LLVM vectorizing this loop (measured 5x slower).
+    one = np.uintp(1)
+    for c in range(lo, hi):
+        col = np.uintp(c)
+        j = np.uintp(c - shift_x)
+        dst[col] = _denoise_cpu(mid[col], north[col - one], north[col], north[col + one], mid[col - one],
+                                mid[col + one], south[col - one], south[col], south[col + one],
+                                h_m[j], h_n[j - one], h_n[j], h_n[j + one], h_m[j - one], h_m[j + one],
+                                h_s[j - one], h_s[j], h_s[j + one], inv_t2, amin, thr, mgain, spatial, fresh)
+    for col in range(0, lo):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+    for col in range(hi, width):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+
+
+@cpu_kernel
+def _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y,
+                        cshift_x, fresh, out, luma_out, chroma_out):
+    height, width = luma.shape
+    # One chroma row and its two luma rows per iteration: the output rows
+    # need exactly that chroma row, so everything stays in cache.
+    for crow in prange(chroma.shape[1]):
+        _denoise_row_cpu(chroma[0], chroma_hist[0], coeffs[1], crow, cshift_y, cshift_x, fresh, chroma_out[0, crow])
+        _denoise_row_cpu(chroma[1], chroma_hist[1], coeffs[2], crow, cshift_y, cshift_x, fresh, chroma_out[1, crow])
+        du_row = chroma_out[0, crow]
+        dv_row = chroma_out[1, crow]
+        cu_row = chroma[0, crow]
+        cv_row = chroma[1, crow]
+        for row in range(2 * crow, min(2 * crow + 2, height)):
+            y_new = luma_out[row]
+            _denoise_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, y_new)
+            y_cur = luma[row]
+            src = frame[row]
+            dst = out[row]
+            for c in range(width):
+                col = np.uintp(c)
+                cc = col >> np.uintp(1)
+                b, g, r = _recombine_cpu(np.float32(src[col, 0]), np.float32(src[col, 2]), y_cur[col], y_new[col],
+                                         du_row[cc] - cu_row[cc], dv_row[cc] - cv_row[cc])
+                dst[col, 0] = _u8_cpu(b)
+                dst[col, 1] = _u8_cpu(g)
+                dst[col, 2] = _u8_cpu(r)
+
+
+@cuda_device
+def _denoise_at_cuda(cur, hist, p, row, col, shift_y, shift_x, coeffs, fresh):
+    height, width = cur.shape[0], cur.shape[1]
+    rn = max(row - 1, 0)
+    rs = min(row + 1, height - 1)
+    cw = max(col - 1, 0)
+    ce = min(col + 1, width - 1)
+    hr = min(max(row - shift_y, 0), height - 1)
+    hn = min(max(row - shift_y - 1, 0), height - 1)
+    hs = min(max(row - shift_y + 1, 0), height - 1)
+    hc = min(max(col - shift_x, 0), width - 1)
+    hw = min(max(col - shift_x - 1, 0), width - 1)
+    he = min(max(col - shift_x + 1, 0), width - 1)
+    return _denoise_cuda(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
+                         cur[rs, cw], cur[rs, col], cur[rs, ce],
+                         hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
+                         hist[hs, hw], hist[hs, hc], hist[hs, he],
+                         coeffs[p, 0], coeffs[p, 1], coeffs[p, 2], coeffs[p, 3], coeffs[p, 4], fresh)
 
 
 @cuda_kernel
-def _denoise_cuda_kernel(planes, history, coeffs, shift_y, shift_x, fresh, out, history_out):
+def _denoise_chroma_cuda(chroma, chroma_hist, coeffs, shift_y, shift_x, fresh, chroma_out):
     col, row = cuda.grid(2)
-    height, width = planes.shape[1], planes.shape[2]
-    if row >= height or col >= width:
+    if row >= chroma.shape[1] or col >= chroma.shape[2]:
         return
-    last_r = height - 1
-    last_c = width - 1
-    rn = max(row - 1, 0)
-    rs = min(row + 1, last_r)
-    rh = min(max(row - shift_y, 0), last_r)
-    cw = max(col - 1, 0)
-    ce = min(col + 1, last_c)
-    ch = min(max(col - shift_x, 0), last_c)
-    y = np.float32(0.0)
-    u = np.float32(0.0)
-    v = np.float32(0.0)
-    for p in range(3):
-        val = _denoise_cuda(
-            planes[p, row, col], planes[p, rn, cw], planes[p, rn, col], planes[p, rn, ce], planes[p, row, cw],
-            planes[p, row, ce], planes[p, rs, cw], planes[p, rs, col], planes[p, rs, ce], history[p, rh, ch],
-            coeffs[p, 0], coeffs[p, 1], coeffs[p, 2], coeffs[p, 3], coeffs[p, 4], fresh)
-        history_out[p, row, col] = val
-        if p == 0:
-            y = val
-        elif p == 1:
-            u = val
-        else:
-            v = val
-    b, g, r = _to_bgr_cuda(y, u, v)
+    chroma_out[0, row, col] = _denoise_at_cuda(chroma[0], chroma_hist[0], 1, row, col, shift_y, shift_x, coeffs,
+                                               fresh)
+    chroma_out[1, row, col] = _denoise_at_cuda(chroma[1], chroma_hist[1], 2, row, col, shift_y, shift_x, coeffs,
+                                               fresh)
+
+
+@cuda_kernel
+def _denoise_luma_cuda(frame, luma, chroma, luma_hist, coeffs, shift_y, shift_x, fresh, chroma_out, out, luma_out):
+    # Runs after _denoise_chroma_cuda: the output needs the finished chroma.
+    col, row = cuda.grid(2)
+    if row >= luma.shape[0] or col >= luma.shape[1]:
+        return
+    y_new = _denoise_at_cuda(luma, luma_hist, 0, row, col, shift_y, shift_x, coeffs, fresh)
+    luma_out[row, col] = y_new
+    cr = row >> 1
+    cc = col >> 1
+    b, g, r = _recombine_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 2]), luma[row, col], y_new,
+                              chroma_out[0, cr, cc] - chroma[0, cr, cc], chroma_out[1, cr, cc] - chroma[1, cr, cc])
     out[row, col, 0] = _u8_cuda(b)
     out[row, col, 1] = _u8_cuda(g)
     out[row, col, 2] = _u8_cuda(r)
 
 
-def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range: float = 2.0,
-                       motion_threshold: float = 1.0, motion_ramp: float = 1.5, out: np.ndarray | None = None
-                       ) -> np.ndarray:
+def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range: float = 2.5,
+                       motion_threshold: float = 3.0, motion_ramp: float = 2.0, motion_sigmas=None,
+                       out: np.ndarray | None = None) -> np.ndarray:
     """Per-plane coefficients of :func:`denoise_planes` from noise sigmas.
 
     Parameters
     ----------
     sigmas : sequence of 3 floats
-        Effective noise sigma per plane (Y, B-Y, R-Y) in 8-bit levels; 0 leaves the plane untouched.
+        Effective noise sigma of the luma plane and the two half-resolution
+        chroma planes, in 8-bit levels; 0 leaves the plane untouched.
     temporal : float
         Smallest weight of the current frame in static areas, in (0, 1]; 1 disables temporal averaging.
     spatial : float
@@ -253,8 +398,12 @@ def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range
     spatial_range : float
         Neighbours further than ``spatial_range * sigma`` from the centre get no spatial weight.
     motion_threshold, motion_ramp : float
-        A difference below ``motion_threshold * sigma`` is noise; motion is full
-        ``motion_ramp * sigma`` above that.
+        A 3x3 mean difference below ``motion_threshold`` times its noise (``sigma / 3``)
+        is static; motion is full ``motion_ramp`` times that noise above it.
+    motion_sigmas : sequence of 3 floats, optional
+        Noise sigmas for the motion test (default ``sigmas``).  A strength above 1
+        should widen the spatial filter, not the motion test: a wider test
+        lets real motion through as "static" and ghosts.
     out : ndarray, optional
         ``(3, N_COEFFS) float32`` host destination.
 
@@ -265,37 +414,45 @@ def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range
     """
     if out is None:
         out = np.zeros((3, N_COEFFS), np.float32)
-    for p, sigma in enumerate(sigmas):
+    if motion_sigmas is None:
+        motion_sigmas = sigmas
+    for p, (sigma, msigma) in enumerate(zip(sigmas, motion_sigmas)):
         sigma = float(sigma)
+        msigma = max(float(msigma), 1e-3)
         if sigma <= 1e-3:
             out[p] = (_NO_SPATIAL, 1.0, 0.0, 0.0, 0.0, 0.0)
             continue
-        out[p] = (1.0 / (spatial_range * sigma) ** 2, temporal, motion_threshold * sigma,
-                  1.0 / (motion_ramp * sigma), spatial, 0.0)
+        # The motion test reads a 3x3 mean difference, whose noise is sigma / 3.
+        out[p] = (1.0 / (spatial_range * sigma) ** 2, temporal, motion_threshold * msigma / 3.0,
+                  3.0 / (motion_ramp * msigma), spatial, 0.0)
     return out
 
 
-def denoise_planes(planes, history, coeffs, *, shift: tuple[int, int] = (0, 0), fresh: bool = False,
-                   out, history_out, backend: Backend = CPU):
+def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int] = (0, 0),
+                   fresh: bool = False, out, luma_out, chroma_out, backend: Backend = CPU):
     """One fused temporal + spatial denoise step.
 
     Parameters
     ----------
-    planes : ndarray
-        ``(3, H, W) float32`` current frame from :func:`to_planes`.
-    history : ndarray
-        ``(3, H, W) float32`` previous output planes (ignored when ``fresh``).
+    frame : ndarray
+        ``(H, W, 3) uint8`` current BGR frame (its full-resolution chroma is kept;
+        only the half-resolution chroma change is added).
+    luma, chroma : ndarray
+        Current planes from :func:`to_planes`.
+    luma_hist, chroma_hist : ndarray
+        Previous output planes, same shapes (not read when ``fresh``).
     coeffs : ndarray
         ``(3, N_COEFFS) float32`` from :func:`plane_coefficients`, on ``backend``.
     shift : (int, int)
         Global content motion ``(dy, dx)`` from the previous frame to this one; the
-        history is read at ``(row - dy, col - dx)``.
+        history is read at ``(row - dy, col - dx)`` (half that on the chroma planes).
     fresh : bool
-        ``True`` after a reset: the history is not used and moving-area filtering applies everywhere.
+        ``True`` after a reset: the history is not used and every pixel is
+        filtered as moving (spatially).
     out : ndarray
         ``(H, W, 3) uint8`` denoised BGR frame.
-    history_out : ndarray
-        ``(3, H, W) float32`` new history; must not alias ``history`` or ``planes``.
+    luma_out, chroma_out : ndarray
+        New history planes; must not alias the inputs.
     backend : Backend
         Where to run.
 
@@ -305,59 +462,72 @@ def denoise_planes(planes, history, coeffs, *, shift: tuple[int, int] = (0, 0), 
         ``out``.
     """
     dy, dx = int(shift[0]), int(shift[1])
+    cdy, cdx = int(round(dy / 2)), int(round(dx / 2))
+    if fresh:
+        # The current planes stand in for the history: finite numbers, and a
+        # zero difference, so only the "moving" (spatial) path acts.
+        luma_hist, chroma_hist = luma, chroma
     fr = np.float32(1.0 if fresh else 0.0)
     if backend.is_cuda:
-        backend.launch_2d(_denoise_cuda_kernel, planes.shape[1], planes.shape[2])(
-            planes, history, coeffs, dy, dx, fr, out, history_out)
+        backend.launch_2d(_denoise_chroma_cuda, chroma.shape[1], chroma.shape[2])(
+            chroma, chroma_hist, coeffs, cdy, cdx, fr, chroma_out)
+        backend.launch_2d(_denoise_luma_cuda, luma.shape[0], luma.shape[1])(
+            frame, luma, chroma, luma_hist, coeffs, dy, dx, fr, chroma_out, out, luma_out)
     else:
-        _denoise_cpu_kernel(planes, history, coeffs, dy, dx, fr, out, history_out)
+        _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, out,
+                            luma_out, chroma_out)
     return out
 
 
 # --- noise estimation ----------------------------------------------------------------------
 
-@cpu_kernel
-def _noise_hist_cpu(planes, step, inv_bin, hist):
-    height, width = planes.shape[1], planes.shape[2]
+@cpu_device
+def _hist_plane_cpu(pl, step, inv_bin, hist, p):
+    height, width = pl.shape
     last = hist.shape[1] - 1
+    for row in range(1, height - 1, step):
+        for col in range(1, width - 1, step):
+            r = _response_cpu(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1],
+                              pl[row, col - 1], pl[row - 1, col + 1], pl[row - 1, col - 1],
+                              pl[row + 1, col + 1], pl[row + 1, col - 1])
+            hist[p, min(int(r * inv_bin), last)] += 1
+
+
+@cpu_kernel
+def _noise_hist_cpu(luma, chroma, step, inv_bin, hist):
     # One plane per parallel iteration keeps the histograms race-free without atomics.
     for p in prange(3):
-        pl = planes[p]
-        for row in range(1, height - 1, step):
-            for col in range(1, width - 1, step):
-                r = _response_cpu(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1],
-                                  pl[row, col - 1], pl[row - 1, col + 1], pl[row - 1, col - 1],
-                                  pl[row + 1, col + 1], pl[row + 1, col - 1])
-                hist[p, min(int(r * inv_bin), last)] += 1
+        if p == 0:
+            _hist_plane_cpu(luma, step, inv_bin, hist, 0)
+        else:
+            _hist_plane_cpu(chroma[p - 1], step, inv_bin, hist, p)
 
 
 @cuda_kernel
-def _noise_hist_cuda(planes, step, inv_bin, hist):
+def _noise_hist_cuda(pl, step, inv_bin, hist, p):
     j, i = cuda.grid(2)
-    height, width = planes.shape[1], planes.shape[2]
+    height, width = pl.shape
     row = 1 + i * step
     col = 1 + j * step
     if row >= height - 1 or col >= width - 1:
         return
     last = hist.shape[1] - 1
-    for p in range(3):
-        r = _response_cuda(planes[p, row, col], planes[p, row - 1, col], planes[p, row + 1, col],
-                           planes[p, row, col + 1], planes[p, row, col - 1], planes[p, row - 1, col + 1],
-                           planes[p, row - 1, col - 1], planes[p, row + 1, col + 1], planes[p, row + 1, col - 1])
-        cuda.atomic.add(hist, (p, min(int(r * inv_bin), last)), 1)
+    r = _response_cuda(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1], pl[row, col - 1],
+                       pl[row - 1, col + 1], pl[row - 1, col - 1], pl[row + 1, col + 1], pl[row + 1, col - 1])
+    cuda.atomic.add(hist, (p, min(int(r * inv_bin), last)), 1)
 
 
-def noise_histogram(planes, *, step: int = 2, out, backend: Backend = CPU):
+def noise_histogram(luma, chroma, *, step: int = 2, out, backend: Backend = CPU):
     """Histogram of the noise-mask response per plane (input of :func:`sigma_from_histogram`).
 
     Parameters
     ----------
-    planes : ndarray
-        ``(3, H, W) float32``.
+    luma, chroma : ndarray
+        Planes from :func:`to_planes`.
     step : int
         Sample every ``step``-th row and column (>= 1).
     out : ndarray
-        ``(3, NOISE_BINS) int32``; overwritten.
+        ``(3, NOISE_BINS) int32``; overwritten (row 0 luma, rows 1-2 chroma).
     backend : Backend
         Where to run.
 
@@ -368,15 +538,14 @@ def noise_histogram(planes, *, step: int = 2, out, backend: Backend = CPU):
     """
     out[...] = 0
     inv_bin = np.float32(1.0 / NOISE_BIN_WIDTH)
-    height, width = planes.shape[1], planes.shape[2]
-    if height < 3 or width < 3:
-        return out
     if backend.is_cuda:
-        rows = (height - 2 + step - 1) // step
-        cols = (width - 2 + step - 1) // step
-        backend.launch_2d(_noise_hist_cuda, rows, cols)(planes, step, inv_bin, out)
+        for p, pl in ((0, luma), (1, chroma[0]), (2, chroma[1])):
+            rows = (pl.shape[0] - 2 + step - 1) // step
+            cols = (pl.shape[1] - 2 + step - 1) // step
+            if rows > 0 and cols > 0:
+                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, step, inv_bin, out, p)
     else:
-        _noise_hist_cpu(planes, step, inv_bin, out)
+        _noise_hist_cpu(luma, chroma, step, inv_bin, out)
     return out
 
 
@@ -409,7 +578,7 @@ def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
 # --- thumbnails: scene cuts and global motion ------------------------------------------------
 
 @cpu_kernel
-def _thumb_cpu(planes, factor, thumb):
+def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
     inv = np.float32(1.0 / (factor * factor))
     for i in prange(th):
@@ -417,12 +586,12 @@ def _thumb_cpu(planes, factor, thumb):
             acc = np.float32(0.0)
             for r in range(i * factor, i * factor + factor):
                 for c in range(j * factor, j * factor + factor):
-                    acc += planes[0, r, c]
+                    acc += luma[r, c]
             thumb[i, j] = acc * inv
 
 
 @cuda_kernel
-def _thumb_cuda(planes, factor, thumb):
+def _thumb_cuda(luma, factor, thumb):
     j, i = cuda.grid(2)
     th, tw = thumb.shape
     if i >= th or j >= tw:
@@ -431,7 +600,7 @@ def _thumb_cuda(planes, factor, thumb):
     acc = np.float32(0.0)
     for r in range(i * factor, i * factor + factor):
         for c in range(j * factor, j * factor + factor):
-            acc += planes[0, r, c]
+            acc += luma[r, c]
     thumb[i, j] = acc * inv
 
 
@@ -440,13 +609,13 @@ def thumbnail_factor(height: int, width: int, target_width: int = 320) -> int:
     return max(1, min(width // max(target_width, 1), height // 8 if height >= 8 else 1))
 
 
-def luma_thumbnail(planes, factor: int, *, out, backend: Backend = CPU):
+def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
     """Box-average the luma plane by ``factor`` (scene-cut and global-motion input).
 
     Parameters
     ----------
-    planes : ndarray
-        ``(3, H, W) float32``.
+    luma : ndarray
+        ``(H, W) float32``.
     factor : int
         Downscale factor >= 1.
     out : ndarray
@@ -461,9 +630,9 @@ def luma_thumbnail(planes, factor: int, *, out, backend: Backend = CPU):
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
     if backend.is_cuda:
-        backend.launch_2d(_thumb_cuda, out.shape[0], out.shape[1])(planes, factor, out)
+        backend.launch_2d(_thumb_cuda, out.shape[0], out.shape[1])(luma, factor, out)
     else:
-        _thumb_cpu(planes, factor, out)
+        _thumb_cpu(luma, factor, out)
     return out
 
 
@@ -471,11 +640,23 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, factor: int, windo
                    max_shift: int = 64) -> tuple[int, int]:
     """Global content motion ``(dy, dx)`` in full-frame pixels, by phase correlation of thumbnails.
 
-    Returns ``(0, 0)`` when the thumbnails are too small or the peak is weak
-    (no single dominant translation) or implausibly large.
-    """
-    import cv2
+    Parameters
+    ----------
+    previous, current : ndarray
+        Host ``float32`` luma thumbnails from :func:`luma_thumbnail`, same shape.
+    factor : int
+        The thumbnails' downscale factor (the shift is scaled back by it).
+    window : ndarray, optional
+        Apodization window for ``cv2.phaseCorrelate``.
+    max_shift : int
+        Larger shifts are implausible for a pan and are ignored.
 
+    Returns
+    -------
+    (int, int)
+        ``(0, 0)`` when the thumbnails are too small or the peak is weak (no
+        single dominant translation) or too large.
+    """
     if previous.shape[0] < 8 or previous.shape[1] < 8:
         return 0, 0
     (sx, sy), response = cv2.phaseCorrelate(previous, current, window)

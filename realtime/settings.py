@@ -21,11 +21,25 @@ else:  # pragma: no cover
 
 BACKENDS = ("auto", "cpu", "cuda")
 
-#: Each preset names its stage chain and the parameters it sets.
+#: Each preset names its stage chain and the parameters it sets.  Colour and
+#: contrast run automatic (white balance, levels) and neutral otherwise, so
+#: clean input stays as it is; the tone sliders are for users to move.
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.08}},
-    "balanced": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.10}},
-    "quality": {"stages": ("color",), "color": {"contrast": 1.05, "saturation": 1.10}},
+    "fast": {"stages": ("denoise", "color", "sharpen"),
+             "denoise": {"temporal": 0.12, "spatial_range": 3.5, "motion_search": True},
+             "stabilize": {"lookahead": 0},
+             "color": {},
+             "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
+    "balanced": {"stages": ("denoise", "color", "sharpen"),
+                 "denoise": {"temporal": 0.1, "spatial_range": 4.0, "motion_search": True},
+                 "stabilize": {"lookahead": 3},
+                 "color": {},
+                 "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
+    "quality": {"stages": ("denoise", "color", "sharpen"),
+                "denoise": {"temporal": 0.1, "spatial_range": 4.5, "luma_strength": 1.2, "motion_search": True},
+                "stabilize": {"lookahead": 5},
+                "color": {},
+                "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
 }
 DEFAULT_PRESET = "balanced"
 

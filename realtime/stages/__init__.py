@@ -3,9 +3,14 @@ from __future__ import annotations
 
 from realtime.stages.base import Stage
 from realtime.stages.color import ColorStage
+from realtime.stages.contrast import ContrastStage
+from realtime.stages.denoise import DenoiseStage
+from realtime.stages.sharpen import SharpenStage
+from realtime.stages.stabilize import StabilizeStage
 
 #: Stage name -> class, in the order that works best when several run
 #: (deinterlace, denoise, stabilize, contrast, color, upscale, sharpen).
-STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (ColorStage,)}
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (DenoiseStage, StabilizeStage, ContrastStage, ColorStage,
+                                                                SharpenStage)}
 
 __all__ = ["STAGES", "Stage"]

@@ -1,13 +1,46 @@
-"""``color`` stage: brightness, contrast, gamma and saturation in one fused pass."""
+"""``color`` stage: white balance, tone, saturation and a 3D LUT in one fused pass.
+
+Automatic white balance estimates the illuminant by shades-of-gray (or
+gray-world) on a small thumbnail.  A scene's own colour (a field of yellow
+flowers) fools gray-world, shades-of-gray and gray-edge in different ways while
+a real cast moves all three together, so the correction fades out as they
+disagree; casts below a tolerance are left alone, so clean footage is not
+pushed around.  The gains keep the luma of gray and then the white point, are
+smoothed over time in the log domain with a one-euro filter, restart on scene
+cuts, and flashes are kept out of the estimate.  The gains, the manual
+temperature/tint and brightness/contrast/gamma are baked into a ``(3, 256)``
+curve table per frame; saturation and the optional ``.cube`` LUT run in the
+same per-pixel pass (:func:`kernels.color.adjust_color`).
+"""
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kernels.backend import Backend
-from kernels.color import adjust_color, tone_curves
+from kernels.color import (
+    LUMA_BGR,
+    adjust_color,
+    bgr_thumbnail,
+    gray_edge_gains,
+    shades_of_gray_gains,
+    temperature_tint_gains,
+    tone_curves,
+)
+from kernels.denoise import thumbnail_factor
+from realtime.cube import load_cube
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.contrast import OneEuro, SceneWatch
+
+log = logging.getLogger(__name__)
+
+#: Minkowski norm per automatic white-balance method.
+WB_NORMS = {"shades-of-gray": 6.0, "gray-world": 1.0}
 
 
 @dataclass(frozen=True)
@@ -17,18 +50,149 @@ class ColorParams(StageParams):
     contrast: float = param(1.0, low=0.0, high=4.0, doc="slope around mid-gray (1 = unchanged)")
     gamma: float = param(1.0, low=0.1, high=10.0, doc="mid-tone gamma (>1 brightens, 1 = unchanged)")
     saturation: float = param(1.0, low=0.0, high=4.0, doc="colour strength (0 = gray, 1 = unchanged)")
+    white_balance: str = param("shades-of-gray", choices=("shades-of-gray", "gray-world", "off"),
+                               doc="automatic white balance method")
+    wb_strength: float = param(1.0, low=0.0, high=1.0, doc="fraction of the estimated cast that is corrected")
+    wb_tolerance: float = param(0.06, low=0.0, high=1.0,
+                                doc="casts smaller than this (log gain) are left alone, twice as large "
+                                    "and more are corrected in full")
+    wb_agreement: float = param(0.3, low=0.0, high=4.0,
+                                doc="disagreement (log gain) of gray-world, shades-of-gray and gray-edge above "
+                                    "which the correction fades out, gone at 5/3 of it (0 = always correct)")
+    wb_max_gain: float = param(3.0, low=1.0, high=8.0, doc="largest automatic gain on one channel")
+    temperature: float = param(0.0, low=-1.0, high=1.0, doc="manual warmth (+ warmer/redder, - cooler/bluer)")
+    tint: float = param(0.0, low=-1.0, high=1.0, doc="manual tint (+ magenta, - green)")
+    lut: str = param("", doc="path of a .cube 3D LUT applied last (empty = none)")
+    lut_interpolation: str = param("tetrahedral", choices=("tetrahedral", "trilinear"),
+                                   doc="interpolation between LUT lattice points")
+    smoothing: float = param(20.0, low=0.0, high=1000.0,
+                             doc="time constant of the white-balance smoothing in frames (0 = per frame)")
+    scene_cut: float = param(30.0, low=0.0, high=255.0,
+                             doc="thumbnail change (levels, exposure-normalised) that counts as a cut; 0 = never")
+    flash_ratio: float = param(1.4, low=0.0, high=10.0,
+                               doc="brightening ratio treated as a flash and kept out of the estimate; 0 = off")
 
 
 class ColorStage(Stage):
-    """Tone curves baked once from the parameters, applied per frame in one pass."""
+    """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass."""
 
     name = "color"
     Params = ColorParams
 
     def __init__(self, params: ColorParams, backend: Backend) -> None:
         super().__init__(params, backend)
-        self._curves = backend.asarray(tone_curves(params.brightness, params.contrast, params.gamma))
+        self._manual = temperature_tint_gains(params.temperature, params.tint)
+        self._curves_host = tone_curves(params.brightness, params.contrast, params.gamma, self._manual)
+        self._curves = backend.asarray(self._curves_host.copy())
+        self._lut = self._lut_coef = None
+        if params.lut:
+            cube = load_cube(params.lut)
+            log.info("color: LUT %s (%d^3%s)", cube.path, cube.size, f", {cube.title!r}" if cube.title else "")
+            self._lut = backend.asarray(cube.kernel_table())
+            self._lut_coef = backend.asarray(cube.kernel_coefficients())
+        self._gains = OneEuro(params.smoothing, 0.0)
+        self._watch = SceneWatch(params.scene_cut, params.flash_ratio)
+        self._shape: tuple[int, ...] | None = None
+        self.reset()
+
+    @property
+    def cuts(self) -> int:
+        """Scene cuts seen (each restarted the white-balance smoothing)."""
+        return self._watch.cuts
+
+    @property
+    def gains(self) -> tuple[float, float, float]:
+        """Current automatic white-balance gains (BGR); ones before the first estimate or when off."""
+        v = self._gains.value
+        return (1.0, 1.0, 1.0) if v is None else tuple(float(math.exp(x)) for x in v)  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        self._gains.reset()
+        self._watch.reset()
 
     def apply(self, image: Any) -> Any:
-        out = self.buffer("out", image.shape)
-        return adjust_color(image, self._curves, self.params.saturation, out=out, backend=self.backend)
+        if image.shape != self._shape:
+            if self._shape is not None:
+                log.info("color: frame size %s -> %s, white balance reset", self._shape[:2], image.shape[:2])
+            self._shape = image.shape
+            self.reset()
+        p = self.params
+        if p.white_balance != "off":
+            self._update_gains(image)
+            wb = self.gains
+            gains = tuple(m * g for m, g in zip(self._manual, wb))
+            tone_curves(p.brightness, p.contrast, p.gamma, gains, out=self._curves_host)
+            if self.backend.is_cuda:
+                self.backend.upload(self._curves_host, self._curves)
+            else:
+                self._curves = self._curves_host
+        return adjust_color(image, self._curves, p.saturation, lut=self._lut, lut_coef=self._lut_coef,
+                            interpolation=p.lut_interpolation, out=self.buffer("out", image.shape),
+                            backend=self.backend)
+
+    def _update_gains(self, image: Any) -> None:
+        p = self.params
+        height, width = image.shape[:2]
+        # White balance needs far fewer samples than the tile histograms: a
+        # coarser thumbnail (80x45 at 720p) keeps the host-side estimators cheap.
+        factor = 4 * thumbnail_factor(height, width)
+        if height < factor or width < factor:
+            factor = 1
+        tshape = (height // factor, width // factor, 3)
+        # Half of each block's side: a quarter of the reads, and enough averaging
+        # that gray-edge sees edges rather than sensor noise.
+        thumb = bgr_thumbnail(image, factor, taps=max(factor // 2, 1), out=self.buffer("thumb", tshape, "float32"),
+                              backend=self.backend)
+        if self.backend.is_cuda:
+            host = self._buffers.get("thumb_host")
+            if host is None or host.shape != tshape:
+                host = self._buffers["thumb_host"] = np.empty(tshape, np.float32)
+            thumb = self.backend.to_host(thumb, out=host)
+        luma = thumb @ np.asarray(LUMA_BGR, np.float32)
+        event = self._watch(luma)
+        if event == SceneWatch.CUT:
+            self._gains.reset()
+        elif event == SceneWatch.FLASH:
+            return  # a flash lights the scene with another colour: keep the gains from before it
+        est = shades_of_gray_gains(thumb, WB_NORMS[p.white_balance])
+        if est is None:
+            if self._gains.value is None:
+                self._gains(np.zeros(3))
+            return
+        log_gains = np.log(np.asarray(est[0])) * p.wb_strength * self._confidence(thumb, est[0])
+        # Dead zone with a ramp: an apparent cast below the tolerance is usually
+        # the scene's own colour and is left alone; above twice the tolerance
+        # it is corrected in full; in between the correction fades in (no jump).
+        if p.wb_tolerance > 0:
+            log_gains = log_gains * np.clip(np.abs(log_gains) / p.wb_tolerance - 1.0, 0.0, 1.0)
+        lim = math.log(p.wb_max_gain)
+        log_gains = np.clip(log_gains, -lim, lim)
+        # Keep the luma of gray unchanged after the dead zone and the clamp...
+        log_gains -= math.log(float(np.dot(LUMA_BGR, np.exp(log_gains))))
+        # ...then keep the white point: gains that pull the cast channel down
+        # would leave the brightest whites gray instead of white, so all three
+        # rise until the brightest channel's 99.5th percentile is back where it was.
+        if np.any(np.abs(log_gains) > 1e-6):
+            px = thumb.reshape(-1, 3)
+            before = float(np.percentile(px.max(axis=1), 99.5))
+            after = float(np.percentile((px * np.exp(log_gains)).max(axis=1), 99.5))
+            if after > 1.0 and before > 1.0:
+                log_gains += min(max(math.log(before / after), 0.0), lim)
+        self._gains(log_gains)
+
+    def _confidence(self, thumb: np.ndarray, gains: tuple[float, float, float]) -> float:
+        """1 when the white-balance estimators agree on the cast, fading to 0 as they disagree."""
+        p = self.params
+        if p.wb_agreement <= 0:
+            return 1.0
+        edge = gray_edge_gains(thumb)
+        if edge is None:
+            # No edges (a flat or single-colour frame): nothing tells the
+            # light's colour from the surface's, so nothing is corrected.
+            return 0.0
+        logs = [np.log(gains), np.log(edge)]
+        other = shades_of_gray_gains(thumb, 1.0 if p.white_balance != "gray-world" else 6.0)
+        if other is not None:
+            logs.append(np.log(other[0]))
+        spread = float(np.max(np.ptp(np.array(logs), axis=0)))
+        return float(np.clip(2.5 - 1.5 * spread / p.wb_agreement, 0.0, 1.0))

@@ -1,0 +1,260 @@
+"""Affine warp (bilinear, border modes) and a gray thumbnail for motion estimation.
+
+:func:`warp_affine` resamples a ``(H, W, 3) uint8`` frame through a 2x3 affine
+matrix that maps *output* pixel coordinates to *source* coordinates (the
+inverse map, as OpenCV's ``WARP_INVERSE_MAP``), so every output pixel is
+computed independently: one thread per pixel on the GPU, one row per task on
+the CPU.  Pixel centres sit at integer coordinates, as in OpenCV.
+
+Border modes: ``"black"`` reads zeros outside the source (each of the four
+bilinear taps separately, as ``cv2.BORDER_CONSTANT`` does) and ``"replicate"``
+clamps every tap to the nearest edge pixel (``cv2.BORDER_REPLICATE``).
+
+On the CPU the default path is ``cv2.warpAffine`` (SIMD, several times faster
+than a scalar loop); the Numba CPU kernel shares the per-pixel math with the
+CUDA kernel and is the reference the CUDA twin is tested against.  OpenCV
+quantises the sub-pixel position to 1/32 px, so the two CPU paths differ by at
+most a few levels on sharp edges and by well under one level on average.
+
+:func:`gray_thumbnail` box-averages a frame to a small float32 luma image on
+the frame's own backend, so only a thumbnail crosses to the host for motion
+estimation.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import types
+
+import cv2
+import numpy as np
+from numba import prange
+
+from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+
+log = logging.getLogger(__name__)
+
+#: Border modes the kernel implements (the stage's ``zoom`` mode uses ``replicate``).
+BORDERS = ("black", "replicate")
+#: BT.601 luma weights in BGR order, for the thumbnail (any fixed weighting works for tracking).
+LUMA601_BGR = (0.114, 0.587, 0.299)
+
+
+# --- per-pixel math, written once ------------------------------------------------
+
+def _tap_px(src, row, col, ch, replicate):
+    # One bilinear tap: constant zero outside the frame, or the nearest edge pixel.
+    height = src.shape[0]
+    width = src.shape[1]
+    if replicate:
+        row = min(max(row, 0), height - 1)
+        col = min(max(col, 0), width - 1)
+        return np.float32(src[row, col, ch])
+    if row < 0 or row >= height or col < 0 or col >= width:
+        return np.float32(0.0)
+    return np.float32(src[row, col, ch])
+
+
+def _u8_px(v):
+    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
+
+
+def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out):
+    # One output pixel, all three channels.  _tap_i/_u8_i are bound per target by _bind().
+    height = src.shape[0]
+    width = src.shape[1]
+    x = np.float32(col)
+    y = np.float32(row)
+    sx = m00 * x + m01 * y + m02
+    sy = m10 * x + m11 * y + m12
+    # Clamping the source position to one pixel beyond the frame changes no result (all taps
+    # are then border taps) and keeps the integer conversion in range for any finite matrix.
+    sx = min(max(sx, np.float32(-2.0)), np.float32(width + 1))
+    sy = min(max(sy, np.float32(-2.0)), np.float32(height + 1))
+    fx0 = math.floor(sx)
+    fy0 = math.floor(sy)
+    ax = np.float32(sx - fx0)
+    ay = np.float32(sy - fy0)
+    c0 = int(fx0)
+    r0 = int(fy0)
+    for ch in range(3):
+        v00 = _tap_i(src, r0, c0, ch, replicate)
+        v01 = _tap_i(src, r0, c0 + 1, ch, replicate)
+        v10 = _tap_i(src, r0 + 1, c0, ch, replicate)
+        v11 = _tap_i(src, r0 + 1, c0 + 1, ch, replicate)
+        top = v00 + (v01 - v00) * ax
+        bottom = v10 + (v11 - v10) * ax
+        out[row, col, ch] = _u8_i(top + (bottom - top) * ay)
+
+
+def _thumb_px(frame, i, j, factor, wb, wg, wr):
+    acc = np.float32(0.0)
+    for r in range(i * factor, i * factor + factor):
+        for c in range(j * factor, j * factor + factor):
+            acc += wb * np.float32(frame[r, c, 0]) + wg * np.float32(frame[r, c, 1]) + wr * np.float32(frame[r, c, 2])
+    return acc / np.float32(factor * factor)
+
+
+def _bind(fn, **names):
+    """A copy of ``fn`` whose helper globals point at one target's wrappings.
+
+    ``_warp_px`` calls its helpers through module globals (``_tap_i``, ``_u8_i``);
+    Numba resolves them at compile time, so each target compiles its own copy.
+    """
+    return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__ + "_bound")
+
+
+_tap_cpu = cpu_device(_tap_px)
+_u8_cpu = cpu_device(_u8_px)
+_warp_cpu_px = cpu_device(_bind(_warp_px, _tap_i=_tap_cpu, _u8_i=_u8_cpu))
+_thumb_cpu_px = cpu_device(_thumb_px)
+_tap_cuda = cuda_device(_tap_px)
+_u8_cuda = cuda_device(_u8_px)
+_warp_cuda_px = cuda_device(_bind(_warp_px, _tap_i=_tap_cuda, _u8_i=_u8_cuda)) if cuda is not None else None
+_thumb_cuda_px = cuda_device(_thumb_px)
+
+
+# --- whole-frame loops -------------------------------------------------------------
+
+@cpu_kernel
+def _warp_cpu(src, m00, m01, m02, m10, m11, m12, replicate, out):
+    for row in prange(out.shape[0]):
+        for col in range(out.shape[1]):
+            _warp_cpu_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out)
+
+
+@cuda_kernel
+def _warp_cuda(src, m00, m01, m02, m10, m11, m12, replicate, out):
+    col, row = cuda.grid(2)
+    if row >= out.shape[0] or col >= out.shape[1]:
+        return
+    _warp_cuda_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out)
+
+
+@cpu_kernel
+def _thumb_cpu(frame, factor, wb, wg, wr, out):
+    for i in prange(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _thumb_cpu_px(frame, i, j, factor, wb, wg, wr)
+
+
+@cuda_kernel
+def _thumb_cuda(frame, factor, wb, wg, wr, out):
+    j, i = cuda.grid(2)
+    if i >= out.shape[0] or j >= out.shape[1]:
+        return
+    out[i, j] = _thumb_cuda_px(frame, i, j, factor, wb, wg, wr)
+
+
+# --- public functions ----------------------------------------------------------------
+
+def _check_matrix(matrix) -> np.ndarray:
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (2, 3):
+        raise ValueError(f"warp matrix must be 2x3; got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("warp matrix has a NaN or infinite entry; pass a finite matrix (identity to skip)")
+    return m
+
+
+def warp_affine(frame, matrix, *, out=None, border: str = "replicate", backend: Backend = CPU,
+                use_opencv: bool = True):
+    """Resample ``frame`` through an inverse affine map, bilinear.
+
+    ``out[y, x] = frame(m00*x + m01*y + m02, m10*x + m11*y + m12)``.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3) uint8`` BGR, C-contiguous, on ``backend``.
+    matrix : array_like
+        ``(2, 3)`` host matrix mapping output pixel coordinates (x = column,
+        y = row) to source coordinates.  Must be finite.
+    out : ndarray, optional
+        ``(H', W', 3) uint8`` destination on ``backend`` (any size; default the
+        frame's); must not alias ``frame``.
+    border : {"black", "replicate"}
+        Value of source pixels outside the frame.
+    backend : Backend
+        Where to run.
+    use_opencv : bool
+        On the CPU, use ``cv2.warpAffine`` (fast); False runs the Numba twin of
+        the CUDA kernel.  Ignored on CUDA.
+
+    Returns
+    -------
+    ndarray
+        ``out``, the warped frame.
+
+    Raises
+    ------
+    ValueError
+        For an unknown border mode or a non-finite or mis-shaped matrix.
+    """
+    if border not in BORDERS:
+        raise ValueError(f"unknown border mode {border!r}: use one of {', '.join(BORDERS)}")
+    m = _check_matrix(matrix)
+    if out is None:
+        out = backend.empty(frame.shape)
+    if out.shape[0] == 0 or out.shape[1] == 0 or frame.shape[0] == 0 or frame.shape[1] == 0:
+        return out
+    replicate = border == "replicate"
+    if backend.is_cuda or not use_opencv:
+        args = tuple(np.float32(v) for v in m.ravel()) + (replicate, out)
+        if backend.is_cuda:
+            backend.launch_2d(_warp_cuda, out.shape[0], out.shape[1])(frame, *args)
+        else:
+            _warp_cpu(frame, *args)
+        return out
+    mode = cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT
+    cv2.warpAffine(frame, m, (out.shape[1], out.shape[0]), dst=out,
+                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=(0, 0, 0))
+    return out
+
+
+def thumbnail_size(height: int, width: int, target_width: int = 320) -> tuple[int, int, int]:
+    """Integer box factor bringing ``width`` near ``target_width``, and the thumbnail's size.
+
+    Returns
+    -------
+    (factor, thumb_height, thumb_width)
+    """
+    factor = max(1, int(round(width / max(target_width, 1))))
+    factor = min(factor, max(1, height), max(1, width))
+    return factor, height // factor, width // factor
+
+
+def gray_thumbnail(frame, factor: int, *, out, backend: Backend = CPU, use_opencv: bool = True):
+    """Box-average a BGR frame by an integer ``factor`` into a float32 luma thumbnail.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3) uint8`` BGR on ``backend``.
+    factor : int
+        Box size >= 1; the last ``H % factor`` rows and ``W % factor`` columns are ignored.
+    out : ndarray
+        ``(H // factor, W // factor) float32`` on ``backend``; levels in [0, 255].
+    backend : Backend
+    use_opencv : bool
+        On the CPU, use ``cv2.resize(INTER_AREA)`` and ``cv2.cvtColor`` (fast).
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    th, tw = out.shape
+    if th == 0 or tw == 0:
+        return out
+    wb, wg, wr = (np.float32(w) for w in LUMA601_BGR)
+    if backend.is_cuda:
+        backend.launch_2d(_thumb_cuda, th, tw)(frame, int(factor), wb, wg, wr, out)
+    elif use_opencv:
+        # Gray first, then the box average: a third of the data to resize.  OpenCV rounds both
+        # steps to 8 bits (within half a level of the float kernels), which tracking does not mind.
+        gray = cv2.cvtColor(frame[:th * factor, :tw * factor], cv2.COLOR_BGR2GRAY)
+        out[...] = gray if factor == 1 else cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA)
+    else:
+        _thumb_cpu(frame, int(factor), wb, wg, wr, out)
+    return out

@@ -1,0 +1,284 @@
+"""Online global motion estimation between consecutive frames, on a small gray thumbnail.
+
+One :class:`MotionEstimator` per stream.  Per frame it takes the float32 luma
+thumbnail of the new frame and returns the similarity transform (translation,
+rotation, scale) that carries the previous frame's content onto the new one,
+in full-resolution pixels, with a confidence and a scene-cut flag:
+
+1. corners (``goodFeaturesToTrack``) of the previous thumbnail, spread over a
+   grid so that no textured object can own the whole estimate;
+2. pyramidal Lucas-Kanade to the new thumbnail, with a forward-backward check
+   (a point must come back to where it started) that drops occlusions and
+   points on the moving foreground's edges;
+3. a RANSAC similarity fit.  When a large moving foreground takes the
+   majority of the tracks, the background is usually still the set that
+   spans the frame: a second model is fitted to the outliers and the one
+   whose inliers spread wider wins;
+4. where there are too few corners (low texture), phase correlation of the
+   two thumbnails gives a translation, trusted only with a clear peak.
+
+A scene cut is a frame whose thumbnail's histogram no longer resembles the
+previous one while almost no track survives; the caller then restarts its path.
+Nothing here raises on bad input: black, flat, repeated or tiny frames give an
+invalid (zero-confidence) or identity motion, never a NaN.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Thumbnails smaller than this (either side) are not analysed: no motion, no cut.
+MIN_THUMB_PX = 16
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Global motion from the previous frame to this one.
+
+    The transform maps a point of the previous frame to the same scene point
+    in this frame, about the frame centre ``c``:
+    ``p_now - c = scale * R(angle_rad) @ (p_prev - c) + (dx_px, dy_px)``.
+
+    Attributes
+    ----------
+    dx_px, dy_px : float
+        Translation of the content at the frame centre, full-resolution pixels
+        (x right, y down).  A camera panning right gives a negative ``dx_px``.
+    angle_rad : float
+        Rotation of the content, radians (positive turns +x towards +y).
+    scale : float
+        Zoom of the content (> 1: the content grew).
+    confidence : float
+        0 (no usable estimate) to 1 (many well spread inliers).
+    valid : bool
+        Whether the estimate may be used; when False the other fields are the identity.
+    cut : bool
+        A scene cut was detected at this frame (the motion is the identity).
+    inliers : int
+        Tracks agreeing with the transform.
+    method : str
+        ``"lk"``, ``"phase"``, ``"none"`` (first frame, cut, too small or no texture).
+    """
+
+    dx_px: float = 0.0
+    dy_px: float = 0.0
+    angle_rad: float = 0.0
+    scale: float = 1.0
+    confidence: float = 0.0
+    valid: bool = False
+    cut: bool = False
+    inliers: int = 0
+    method: str = "none"
+
+    def matrix(self, width: int, height: int) -> np.ndarray:
+        """The ``(2, 3)`` float64 forward matrix (previous -> current) about the top-left origin."""
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        ca, sa = self.scale * math.cos(self.angle_rad), self.scale * math.sin(self.angle_rad)
+        return np.array([[ca, -sa, cx + self.dx_px - ca * cx + sa * cy],
+                         [sa, ca, cy + self.dy_px - sa * cx - ca * cy]])
+
+    def shift_px(self) -> tuple[float, float]:
+        """The translation ``(dy, dx)`` in pixels, the form the temporal denoiser uses."""
+        return self.dy_px, self.dx_px
+
+
+IDENTITY = Motion()
+
+
+def similarity_about_centre(matrix: np.ndarray, cx: float, cy: float) -> tuple[float, float, float, float]:
+    """Split a 2x3 partial-affine matrix into ``(dx, dy, angle, scale)`` about ``(cx, cy)``."""
+    a, b = float(matrix[0, 0]), float(matrix[1, 0])
+    scale = math.hypot(a, b)
+    angle = math.atan2(b, a)
+    dx = matrix[0, 0] * cx + matrix[0, 1] * cy + matrix[0, 2] - cx
+    dy = matrix[1, 0] * cx + matrix[1, 1] * cy + matrix[1, 2] - cy
+    return float(dx), float(dy), angle, scale
+
+
+class MotionEstimator:
+    """Frame-to-frame global similarity motion from luma thumbnails.
+
+    Parameters
+    ----------
+    factor : float
+        Full-resolution pixels per thumbnail pixel (translations are scaled by it).
+    max_corners : int
+        Corners tracked per frame.
+    cut_threshold : float
+        Histogram correlation below which (with few surviving tracks) a frame is a scene cut;
+        0 disables cut detection.
+    min_confidence : float
+        Estimates below this confidence are reported invalid.
+    """
+
+    def __init__(self, factor: float = 1.0, *, max_corners: int = 128, cut_threshold: float = 0.5,
+                 min_confidence: float = 0.15) -> None:
+        self.factor = float(factor)
+        self.max_corners = int(max_corners)
+        self.cut_threshold = float(cut_threshold)
+        self.min_confidence = float(min_confidence)
+        self._prev: np.ndarray | None = None
+        self._prev_u8: np.ndarray | None = None
+        self._prev_hist: np.ndarray | None = None
+        self._window: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+        self._lk = dict(winSize=(11, 11), maxLevel=3,
+                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01))
+
+    def reset(self) -> None:
+        """Forget the previous frame (the next estimate is the identity)."""
+        self._prev = self._prev_u8 = self._prev_hist = None
+
+    def estimate(self, thumb: np.ndarray) -> Motion:
+        """Motion from the previous thumbnail to ``thumb``; ``thumb`` becomes the previous one.
+
+        Parameters
+        ----------
+        thumb : ndarray
+            ``(h, w) float32`` luma in [0, 255], host memory.  Copied; the caller may reuse it.
+
+        Returns
+        -------
+        Motion
+            Full-resolution motion; invalid (identity) for the first frame, after a
+            reset, on a cut, on tiny or textureless frames.
+        """
+        h, w = thumb.shape
+        if h < MIN_THUMB_PX or w < MIN_THUMB_PX or not np.isfinite(thumb).all():
+            self.reset()
+            return IDENTITY
+        cur = np.array(thumb, dtype=np.float32, copy=True)
+        cur_u8 = cv2.convertScaleAbs(cur)
+        hist = cv2.calcHist([cur_u8], [0], None, [32], [0, 256])
+        prev, prev_u8, prev_hist = self._prev, self._prev_u8, self._prev_hist
+        self._prev, self._prev_u8, self._prev_hist = cur, cur_u8, hist
+        if prev is None or prev.shape != cur.shape:
+            return IDENTITY
+        motion, tracked_share = self._track(prev_u8, cur_u8)
+        if motion is None:
+            motion = self._phase(prev, cur)
+        if self._is_cut(prev_hist, hist, prev, cur, tracked_share, motion):
+            log.debug("scene cut (tracked share %.2f)", tracked_share)
+            return Motion(cut=True)
+        if motion is None:
+            return IDENTITY
+        return motion
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _corners(self, gray: np.ndarray) -> np.ndarray | None:
+        h, w = gray.shape
+        # A 4x4 grid, each cell capped, so a textured foreground cannot take all the corners
+        # (and 16 small searches measured faster than one whole-frame search with a cap).
+        per_cell = max(2, self.max_corners // 16)
+        found = []
+        for i in range(4):
+            for j in range(4):
+                r0, r1 = i * h // 4, (i + 1) * h // 4
+                c0, c1 = j * w // 4, (j + 1) * w // 4
+                pts = cv2.goodFeaturesToTrack(gray[r0:r1, c0:c1], per_cell, 0.01, 4, blockSize=5)
+                if pts is not None:
+                    found.append(pts.reshape(-1, 2) + np.float32((c0, r0)))
+        if not found:
+            return None
+        return np.concatenate(found).astype(np.float32).reshape(-1, 1, 2)
+
+    def _track(self, prev: np.ndarray, cur: np.ndarray) -> tuple[Motion | None, float]:
+        """LK + RANSAC similarity; ``(None, share)`` when there is too little to fit."""
+        if float(prev.std()) < 2.0 or float(cur.std()) < 2.0:
+            return None, 0.0
+        p0 = self._corners(prev)
+        if p0 is None or len(p0) < 8:
+            return None, 0.0
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **self._lk)
+        if p1 is None:
+            return None, 0.0
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, **self._lk)
+        fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
+        good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < 0.5) & np.isfinite(fb)
+        share = float(good.mean())
+        a, b = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
+        if len(a) < 8:
+            return None, share
+        model, inl = _ransac(a, b)
+        if model is None:
+            return None, share
+        inl = inl.ravel().astype(bool)
+        h, w = prev.shape
+        if inl.sum() < 0.8 * len(a) and (~inl).sum() >= 8:
+            # A second motion with real support: keep the one whose inliers span more of the frame.
+            rest_a, rest_b = a[~inl], b[~inl]
+            model2, inl2 = _ransac(rest_a, rest_b)
+            if model2 is not None:
+                inl2 = inl2.ravel().astype(bool)
+                if inl2.sum() >= 0.5 * inl.sum() and _spread(rest_a[inl2], w, h) > 1.3 * _spread(a[inl], w, h):
+                    return self._motion(model2, int(inl2.sum()), len(a), w, h, rest_a[inl2]), share
+        return self._motion(model, int(inl.sum()), len(a), w, h, a[inl]), share
+
+    def _motion(self, model: np.ndarray, n_in: int, n_all: int, w: int, h: int, pts: np.ndarray) -> Motion | None:
+        if not np.all(np.isfinite(model)):
+            return None
+        cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+        dx, dy, angle, scale = similarity_about_centre(model, cx, cy)
+        # Hand-held cameras do not zoom 10% or turn 20 degrees between two frames: that is a bad fit.
+        if not (0.9 < scale < 1.1) or abs(angle) > 0.35:
+            return None
+        conf = min(1.0, n_in / 40.0) * min(1.0, 2.0 * n_in / max(n_all, 1)) * min(1.0, 2.0 * _spread(pts, w, h))
+        if conf < self.min_confidence:
+            return None
+        return Motion(dx * self.factor, dy * self.factor, angle, scale, conf, True, False, n_in, "lk")
+
+    def _phase(self, prev: np.ndarray, cur: np.ndarray) -> Motion | None:
+        if float(prev.std()) < 2.0 or float(cur.std()) < 2.0:
+            return None
+        if self._window is None or self._window.shape != prev.shape:
+            self._window = cv2.createHanningWindow((prev.shape[1], prev.shape[0]), cv2.CV_32F)
+        (sx, sy), response = cv2.phaseCorrelate(prev, cur, self._window)
+        if not (math.isfinite(sx) and math.isfinite(sy)) or response < 0.2:
+            return None
+        if abs(sx) > prev.shape[1] / 4 or abs(sy) > prev.shape[0] / 4:
+            return None
+        conf = min(1.0, float(response))
+        if conf < self.min_confidence:
+            return None
+        return Motion(sx * self.factor, sy * self.factor, 0.0, 1.0, conf, True, False, 0, "phase")
+
+    def _is_cut(self, prev_hist: np.ndarray, hist: np.ndarray, prev: np.ndarray, cur: np.ndarray,
+                tracked_share: float, motion: Motion | None) -> bool:
+        if self.cut_threshold <= 0:
+            return False
+        if motion is not None and motion.confidence > 0.5:
+            return False
+        corr = cv2.compareHist(prev_hist, hist, cv2.HISTCMP_CORREL)
+        if not math.isfinite(corr):
+            corr = 1.0 if float(np.abs(prev - cur).mean()) < 1.0 else 0.0
+        if corr < self.cut_threshold:
+            return True
+        # Same histogram, different picture (a rotated or rearranged scene): few tracks survive
+        # and the pictures differ a lot, even after the best shift.
+        if tracked_share < 0.2 and motion is None:
+            return float(np.abs(prev - cur).mean()) > 20.0
+        return False
+
+
+def _ransac(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    model, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                             maxIters=500, confidence=0.99, refineIters=10)
+    if model is None or inl is None:
+        return None, None
+    return model, inl
+
+
+def _spread(pts: np.ndarray, w: int, h: int) -> float:
+    """Share of the frame's width x height covered by the points' 10-90 percentile box."""
+    if len(pts) < 2:
+        return 0.0
+    lo = np.percentile(pts, 10, axis=0)
+    hi = np.percentile(pts, 90, axis=0)
+    return float((hi[0] - lo[0]) * (hi[1] - lo[1]) / max(w * h, 1))

@@ -1,0 +1,278 @@
+"""``contrast`` stage: automatic levels and CLAHE on luma, smoothed over time.
+
+Per-frame automatics flicker: a person walking through a static shot moves
+the percentiles and the tile histograms, and a per-frame mapping makes the
+whole picture pump.  Here the black and white points follow the scene through
+a one-euro filter and the CLAHE tile mappings through an exponential moving
+average, both restarted on a scene cut (and on a frame-size change).  Short
+flashes (a sudden, brief brightening of the same picture) are held out of the
+statistics.
+
+The black and white points are percentiles of the darkest and brightest
+channel, so the stretch clips no channel of a colour cast (the color stage
+after this one balances them); small stretches are left alone, so clean
+footage that simply lacks a pure white is not touched.  The change is applied
+on luma and moves all three channels alike, which keeps hue.  The pixel work
+is in :mod:`kernels.contrast`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kernels.backend import Backend
+from kernels.contrast import (
+    BINS,
+    N_COEFFS,
+    apply_contrast,
+    bgr_stats_thumbnail,
+    contrast_coefficients,
+    levels_from_histogram,
+    tile_histograms,
+    tile_mappings,
+)
+from kernels.denoise import thumbnail_difference, thumbnail_factor
+from realtime.params import StageParams, param
+from realtime.stages.base import Stage
+
+log = logging.getLogger(__name__)
+
+
+class OneEuro:
+    """Causal one-euro filter on a small vector, one step per frame.
+
+    A low-pass filter whose cut-off rises with the signal's speed: slow drifts
+    are smoothed heavily (no flicker), fast sustained changes are followed
+    with little lag.
+
+    Parameters
+    ----------
+    smoothing_frames : float
+        Time constant at rest, in frames (0 or below 1: no smoothing).
+    beta : float
+        Cut-off increase per unit of speed (signal units per frame).
+    """
+
+    def __init__(self, smoothing_frames: float, beta: float) -> None:
+        self.min_cutoff = 1.0 / (2.0 * math.pi * smoothing_frames) if smoothing_frames >= 1.0 else math.inf
+        self.beta = beta
+        self.value: np.ndarray | None = None
+        self._speed: np.ndarray | None = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float) -> np.ndarray | float:
+        # Exponential smoothing weight of a first-order low-pass at ``cutoff`` cycles per frame.
+        return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff))
+
+    def reset(self) -> None:
+        self.value = None
+        self._speed = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self.value is None or not math.isfinite(self.min_cutoff):
+            self.value = x.copy()
+            self._speed = np.zeros_like(x)
+            return self.value
+        speed = x - self.value
+        self._speed = self._speed + self._alpha(1.0) * (speed - self._speed)
+        alpha = self._alpha(self.min_cutoff + self.beta * np.abs(self._speed))
+        self.value = self.value + alpha * (x - self.value)
+        return self.value
+
+
+class SceneWatch:
+    """Scene-cut and flash detection on consecutive luma thumbnails (host arrays).
+
+    A cut is a large change of the brightness-normalised thumbnail; a flash is
+    a sudden brightening by ``flash_ratio`` or more that is not a cut, held for
+    at most ``max_flash_frames`` (longer is a new lighting, handled as a cut).
+    """
+
+    NORMAL, CUT, FLASH = "normal", "cut", "flash"
+
+    def __init__(self, scene_cut: float, flash_ratio: float, max_flash_frames: int = 4) -> None:
+        self.scene_cut = scene_cut
+        self.flash_ratio = flash_ratio
+        self.max_flash_frames = max_flash_frames
+        self.cuts = 0
+        self.flashes = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev: np.ndarray | None = None
+        self._prev_mean = 0.0
+        self._flash_run = 0
+
+    def __call__(self, thumb: np.ndarray) -> str:
+        mean = float(thumb.mean()) if thumb.size else 0.0
+        prev = self._prev
+        if prev is None or prev.shape != thumb.shape:
+            self._keep(thumb, mean)
+            return self.CUT
+        if self.flash_ratio > 0 and mean > self.flash_ratio * self._prev_mean + 2.0:
+            self._flash_run += 1
+            if self._flash_run <= self.max_flash_frames:
+                self.flashes += 1
+                return self.FLASH
+        self._flash_run = 0
+        if self.scene_cut > 0:
+            # Compare shapes, not exposure: each thumbnail is scaled to a mean of 128.
+            a = prev * np.float32(128.0 / max(self._prev_mean, 1.0))
+            b = thumb * np.float32(128.0 / max(mean, 1.0))
+            if thumbnail_difference(a, b) > self.scene_cut:
+                self.cuts += 1
+                self._keep(thumb, mean)
+                return self.CUT
+        self._keep(thumb, mean)
+        return self.NORMAL
+
+    def _keep(self, thumb: np.ndarray, mean: float) -> None:
+        if self._prev is None or self._prev.shape != thumb.shape:
+            self._prev = np.empty(thumb.shape, np.float32)
+        np.copyto(self._prev, thumb)
+        self._prev_mean = mean
+
+
+@dataclass(frozen=True)
+class ContrastParams(StageParams):
+    stage = "contrast"
+    levels: bool = param(True, doc="automatic levels: stretch between percentile black and white points "
+                                   "(one map on all channels, hue kept)")
+    black_pct: float = param(0.5, low=0.0, high=20.0,
+                             doc="percentile of the darkest channel taken as the black point")
+    white_pct: float = param(99.5, low=80.0, high=100.0,
+                             doc="percentile of the brightest channel taken as the white point")
+    tolerance: float = param(12.0, low=0.0, high=64.0,
+                             doc="levels of slack below the black and above the white point (clips less)")
+    min_stretch: float = param(1.3, low=1.0, high=4.0,
+                               doc="luma stretches below this are left alone, from its square on applied in full")
+    max_gain: float = param(4.0, low=1.0, high=16.0, doc="largest luma stretch factor (dark or flat frames)")
+    clahe: float = param(0.0, low=0.0, high=1.0, doc="weight of CLAHE local contrast (0 = off, 1 = full)")
+    clip_limit: float = param(2.0, low=1.0, high=40.0, doc="CLAHE clip limit, multiple of the mean bin count")
+    tiles_x: int = param(8, low=1, high=64, doc="CLAHE tile columns")
+    tiles_y: int = param(8, low=1, high=64, doc="CLAHE tile rows")
+    smoothing: float = param(20.0, low=0.0, high=1000.0,
+                             doc="time constant of the temporal smoothing in frames (0 = per frame, flickers)")
+    adapt: float = param(0.005, low=0.0, high=1.0,
+                         doc="one-euro speed gain: how much faster the levels follow a fast change")
+    scene_cut: float = param(30.0, low=0.0, high=255.0,
+                             doc="thumbnail change (levels, exposure-normalised) that counts as a cut; 0 = never")
+    flash_ratio: float = param(1.4, low=0.0, high=10.0,
+                               doc="brightening ratio treated as a flash and kept out of the statistics; 0 = off")
+
+
+class ContrastStage(Stage):
+    """Per frame: luma thumbnail, tile histograms, smoothed levels and tile mappings, one fused pass."""
+
+    name = "contrast"
+    Params = ContrastParams
+
+    def __init__(self, params: ContrastParams, backend: Backend) -> None:
+        super().__init__(params, backend)
+        self._coef_host = np.zeros(N_COEFFS, np.float32)
+        self._coef = backend.asarray(self._coef_host)
+        self._levels = OneEuro(params.smoothing, params.adapt)
+        self._watch = SceneWatch(params.scene_cut, params.flash_ratio)
+        self._shape: tuple[int, ...] | None = None
+        self.reset()
+
+    @property
+    def cuts(self) -> int:
+        """Scene cuts seen (each restarted the temporal smoothing)."""
+        return self._watch.cuts
+
+    @property
+    def levels(self) -> tuple[float, float]:
+        """Current smoothed ``(black, white)`` points; ``(0, 255)`` before the first frame."""
+        v = self._levels.value
+        return (0.0, 255.0) if v is None else (float(v[0]), float(v[1]))
+
+    def reset(self) -> None:
+        self._fresh = True
+        self._levels.reset()
+        self._watch.reset()
+
+    def apply(self, image: Any) -> Any:
+        height, width = image.shape[:2]
+        if image.shape != self._shape:
+            if self._shape is not None:
+                log.info("contrast: frame size %s -> %s, temporal state reset", self._shape[:2], image.shape[:2])
+            self._shape = image.shape
+            self.reset()
+        p = self.params
+        xp = self.backend.xp
+        factor = thumbnail_factor(height, width)
+        tshape = (height // factor, width // factor)
+        # A 2x2 average per block: enough samples for the histograms at a quarter of the reads.
+        stats = bgr_stats_thumbnail(image, factor, taps=2, out=self.buffer("thumb", (3,) + tshape, "float32"),
+                                    backend=self.backend)
+        hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
+                               backend=self.backend)
+        host_thumb = self.backend.to_host(stats[0], out=self._host("thumb_host", tshape, np.float32))
+        # Every other thumbnail sample is plenty to tell a cut from motion.
+        event = self._watch(host_thumb[::2, ::2])
+        if event == SceneWatch.CUT and not self._fresh:
+            log.debug("contrast: scene cut, temporal state reset")
+            self._fresh = True
+            self._levels.reset()
+        maps = self.buffer("maps", (p.tiles_y, p.tiles_x, BINS), "float32")
+        if self._fresh:
+            maps[...] = 0  # the blend below reads the state: no garbage (NaN) may survive alpha = 1
+        if event != SceneWatch.FLASH or self._fresh:
+            if p.clahe > 0:
+                alpha = 1.0 if self._fresh or p.smoothing < 1.0 else 1.0 / p.smoothing
+                tile_mappings(hist, p.clip_limit, alpha, state=maps, backend=self.backend)
+            if p.levels:
+                # Black point from the darkest channel, white point from the
+                # brightest: the stretch then clips no channel of a colour cast.
+                lo = tile_histograms(stats[1], out=self.buffer("hist_lo", (1, 1, BINS), "int32"), backend=self.backend)
+                hi = tile_histograms(stats[2], out=self.buffer("hist_hi", (1, 1, BINS), "int32"), backend=self.backend)
+                if xp is not np:
+                    lo, hi = lo.get(), hi.get()
+                self._update_levels(lo[0, 0], hi[0, 0])
+        self._fresh = False
+        black, white = self.levels
+        contrast_coefficients(black, white, p.clahe, out=self._coef_host)
+        if self.backend.is_cuda:
+            self.backend.upload(self._coef_host, self._coef)
+        else:
+            self._coef = self._coef_host
+        return apply_contrast(image, maps, self._coef, out=self.buffer("out", image.shape), backend=self.backend)
+
+    def _update_levels(self, darkest: np.ndarray, brightest: np.ndarray) -> None:
+        p = self.params
+        low = levels_from_histogram(darkest, p.black_pct, p.white_pct)
+        high = levels_from_histogram(brightest, p.black_pct, p.white_pct)
+        if low is None or high is None:
+            return
+        black = max(low[0] - p.tolerance, 0.0)
+        white = min(high[1] + p.tolerance, 255.0)
+        # Never stretch by more than max_gain: widen a narrow range about its middle, inside [0, 255].
+        span = 255.0 / p.max_gain
+        if white - black < span:
+            mid = min(max(0.5 * (black + white), 0.5 * span), 255.0 - 0.5 * span)
+            black, white = mid - 0.5 * span, mid + 0.5 * span
+        # Small stretches are left alone (a clean picture that simply has no
+        # pure white is not "flat"); from min_stretch the stretch fades in and
+        # is applied in full from min_stretch squared, without a jump.
+        gain = 255.0 / (white - black)
+        if p.min_stretch > 1.0 and gain > 1.0:
+            lg, tol = math.log(gain), math.log(p.min_stretch)
+            r = min(max(lg / tol - 1.0, 0.0), 1.0)
+            black, white = r * black, 255.0 + r * (white - 255.0)
+        self._levels(np.array([black, white]))
+
+    def _host(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        # Host-side mirrors of small device arrays (the CPU backend returns the array itself).
+        if not self.backend.is_cuda:
+            return None  # type: ignore[return-value]
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape, dtype)
+            self._buffers[key] = buf
+        return buf

@@ -1,0 +1,181 @@
+"""``denoise`` stage: motion-adaptive recursive temporal filter plus edge-preserving spatial filter.
+
+Temporal state (two ping-pong history buffers, the previous luma thumbnail,
+the smoothed noise estimate) lives here; the pixel work is in
+:mod:`kernels.denoise`.  The history is dropped on a scene cut (large mean
+change of a luma thumbnail) and on a frame-size change.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kernels.backend import Backend
+from kernels.denoise import (
+    N_COEFFS,
+    NOISE_BINS,
+    chroma_shape,
+    denoise_planes,
+    estimate_shift,
+    luma_thumbnail,
+    noise_histogram,
+    plane_coefficients,
+    sigma_from_histogram,
+    thumbnail_difference,
+    thumbnail_factor,
+    to_planes,
+)
+from realtime.params import StageParams, param
+from realtime.stages.base import Stage
+
+log = logging.getLogger(__name__)
+
+#: Noise sigma of the Y plane and of the half-resolution (2x2 mean) B-Y and R-Y planes
+#: for unit-sigma independent noise in each of B, G, R.
+PLANE_NOISE_GAIN = (0.668, 1.104 / 2, 0.921 / 2)
+#: Weight of a new noise estimate in the running one (estimates are noisy; noise changes slowly).
+SIGMA_EMA = 0.3
+
+
+@dataclass(frozen=True)
+class DenoiseParams(StageParams):
+    stage = "denoise"
+    sigma: float = param(0.0, low=0.0, high=100.0,
+                         doc="noise sigma per colour channel in 8-bit levels; 0 = estimate it from the frames")
+    luma_strength: float = param(1.0, low=0.0, high=4.0, doc="multiplier on the luma noise level (0 = luma untouched)")
+    chroma_strength: float = param(2.0, low=0.0, high=8.0,
+                                   doc="multiplier on the chroma noise level (0 = chroma untouched)")
+    temporal: float = param(0.25, low=0.02, high=1.0,
+                            doc="smallest weight of the new frame in static areas (lower = more temporal "
+                                "smoothing, 1 = spatial only)")
+    spatial: float = param(1.0, low=0.0, high=1.0, doc="spatial filtering of moving areas (0 = none)")
+    spatial_range: float = param(2.5, low=0.5, high=6.0, doc="edge threshold of the spatial filter, in sigmas")
+    motion_threshold: float = param(3.0, low=0.0, high=20.0,
+                                    doc="local mean history/current difference treated as noise, in its noise "
+                                        "sigmas (higher = more temporal smoothing, more ghosting risk)")
+    motion_search: bool = param(False, doc="follow global camera pans (phase correlation on a thumbnail)")
+    scene_cut: float = param(30.0, low=0.0, high=255.0,
+                             doc="mean luma change (levels) that counts as a scene cut; 0 = never reset")
+    estimate_every: int = param(8, low=1, high=10000, doc="frames between noise estimates in auto mode")
+
+
+class DenoiseStage(Stage):
+    """Per frame: planes, thumbnail (cut/pan test), noise estimate now and then, one fused pass."""
+
+    name = "denoise"
+    Params = DenoiseParams
+
+    def __init__(self, params: DenoiseParams, backend: Backend) -> None:
+        super().__init__(params, backend)
+        self._coeffs_host = np.zeros((3, N_COEFFS), np.float32)
+        self._coeffs = backend.asarray(self._coeffs_host)
+        self._hist_host = np.zeros((3, NOISE_BINS), np.int32)
+        self._shape: tuple[int, ...] | None = None
+        #: Scene cuts detected so far (each one reset the history).
+        self.cuts = 0
+        self.reset()
+
+    @property
+    def noise_sigma(self) -> np.ndarray:
+        """Current per-plane noise estimate (Y, B-Y, R-Y) in 8-bit levels; zeros before the first estimate."""
+        return self._sigma.copy()
+
+    def reset(self) -> None:
+        self._fresh = True
+        self._frames = 0
+        self._have_thumb = False
+        self._sigma = np.zeros(3)
+        self._sigma_known = False
+
+    def apply(self, image: Any) -> Any:
+        height, width = image.shape[:2]
+        if image.shape != self._shape:
+            if self._shape is not None:
+                log.info("denoise: frame size %s -> %s, history reset", self._shape[:2], image.shape[:2])
+            self._shape = image.shape
+            self.reset()
+        p = self.params
+        if p.luma_strength == 0.0 and p.chroma_strength == 0.0:
+            return image
+        cshape = (2,) + chroma_shape(height, width)
+        out = self.buffer("out", image.shape)
+        luma, chroma = to_planes(image, luma=self.buffer("luma", (height, width), "float32"),
+                                 chroma=self.buffer("chroma", cshape, "float32"), backend=self.backend)
+        shift = self._scene_and_motion(luma, height, width)
+        base = self._noise_sigmas(luma, chroma)
+        gains = (p.luma_strength, p.chroma_strength, p.chroma_strength)
+        plane_coefficients([b * g for b, g in zip(base, gains)], temporal=p.temporal, spatial=p.spatial,
+                           spatial_range=p.spatial_range, motion_threshold=p.motion_threshold,
+                           motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, gains)], out=self._coeffs_host)
+        if self.backend.is_cuda:
+            self.backend.upload(self._coeffs_host, self._coeffs)
+        else:
+            self._coeffs = self._coeffs_host
+        # Ping-pong histories: the pass reads shifted history neighbourhoods
+        # while writing the new ones, so it may not work in place.
+        flip = self._frames % 2
+        denoise_planes(image, luma, chroma,
+                       self.buffer(f"luma_hist{flip}", (height, width), "float32"),
+                       self.buffer(f"chroma_hist{flip}", cshape, "float32"), self._coeffs,
+                       shift=shift, fresh=self._fresh, out=out,
+                       luma_out=self.buffer(f"luma_hist{1 - flip}", (height, width), "float32"),
+                       chroma_out=self.buffer(f"chroma_hist{1 - flip}", cshape, "float32"), backend=self.backend)
+        self._fresh = False
+        self._frames += 1
+        return out
+
+    def _scene_and_motion(self, luma: Any, height: int, width: int) -> tuple[int, int]:
+        """Global shift to apply to the history; sets ``_fresh`` on a scene cut."""
+        p = self.params
+        if p.scene_cut <= 0 and not p.motion_search:
+            return 0, 0
+        factor = thumbnail_factor(height, width)
+        tshape = (height // factor, width // factor)
+        flip = self._frames % 2
+        thumb = luma_thumbnail(luma, factor, out=self.buffer(f"thumb{flip}", tshape, "float32"),
+                               backend=self.backend)
+        if self.backend.is_cuda:
+            host = self._host(f"thumb_host{flip}", tshape)
+            thumb = self.backend.to_host(thumb, out=host)
+        prev = self._buffers.get(f"thumb_host{1 - flip}" if self.backend.is_cuda else f"thumb{1 - flip}")
+        if not self._have_thumb or prev is None or prev.shape != tshape:
+            self._have_thumb = True
+            return 0, 0
+        shift = (0, 0)
+        if p.motion_search:
+            shift = estimate_shift(prev, thumb, factor)
+        if p.scene_cut > 0 and not self._fresh:
+            mad = thumbnail_difference(prev, thumb, (round(shift[0] / factor), round(shift[1] / factor)))
+            if mad > p.scene_cut:
+                log.debug("denoise: scene cut (thumbnail change %.1f > %.1f), history reset", mad, p.scene_cut)
+                self.cuts += 1
+                self._fresh = True
+                return 0, 0
+        return shift
+
+    def _noise_sigmas(self, luma: Any, chroma: Any) -> tuple[float, float, float]:
+        """Noise sigma of each plane, manual or estimated (before the strengths)."""
+        p = self.params
+        if p.sigma > 0:
+            base = tuple(p.sigma * g for g in PLANE_NOISE_GAIN)
+        else:
+            if not self._sigma_known or self._frames % p.estimate_every == 0:
+                hist = noise_histogram(luma, chroma, out=self.buffer("noise_hist", (3, NOISE_BINS), "int32"),
+                                       backend=self.backend)
+                hist = self.backend.to_host(hist, out=self._hist_host) if self.backend.is_cuda else hist
+                est = sigma_from_histogram(hist)
+                self._sigma = est if not self._sigma_known else self._sigma + SIGMA_EMA * (est - self._sigma)
+                self._sigma_known = True
+            base = tuple(self._sigma)
+        return base
+
+    def _host(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        # Host-side mirrors of small device arrays, allocated once per size.
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape, np.float32)
+            self._buffers[key] = buf
+        return buf

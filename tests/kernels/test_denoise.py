@@ -1,0 +1,316 @@
+"""Denoise kernels and stage: numpy references, properties, PSNR gain, cuts, size changes, bad params."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels.backend import CPU
+from kernels.denoise import (
+    NOISE_BINS,
+    chroma_shape,
+    denoise_planes,
+    estimate_shift,
+    luma_thumbnail,
+    noise_histogram,
+    plane_coefficients,
+    sigma_from_histogram,
+    thumbnail_difference,
+    to_planes,
+)
+from realtime.errors import ConfigError
+from realtime.stages.denoise import DenoiseParams, DenoiseStage
+
+
+# --- references ------------------------------------------------------------------------
+
+def ycc_ref(frame):
+    b, g, r = (frame[..., i].astype(np.float64) for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return y, b - y, r - y
+
+
+def half_ref(plane):
+    """2x2 means, partial blocks at odd edges averaged over what is there."""
+    h, w = plane.shape
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    pad = np.pad(plane, ((0, 2 * ch - h), (0, 2 * cw - w)))
+    ones = np.pad(np.ones_like(plane), ((0, 2 * ch - h), (0, 2 * cw - w)))
+    return pad.reshape(ch, 2, cw, 2).sum((1, 3)) / ones.reshape(ch, 2, cw, 2).sum((1, 3))
+
+
+def to_bgr_ref(y, u, v):
+    b, r = u + y, v + y
+    g = (y - 0.299 * r - 0.114 * b) / 0.587
+    return np.clip(np.floor(np.stack([b, g, r], -1) + 0.5), 0, 255).astype(np.uint8)
+
+
+def neighbours_ref(plane, dy=0, dx=0):
+    """The 3x3 neighbourhood of every pixel, displaced by (-dy, -dx), with replicated borders: (9, H, W)."""
+    h, w = plane.shape
+    rows = np.arange(h)[:, None] - dy
+    cols = np.arange(w)[None, :] - dx
+    out = []
+    for oy, ox in [(0, 0), (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]:
+        out.append(plane[np.clip(rows + oy, 0, h - 1), np.clip(cols + ox, 0, w - 1)])
+    return np.stack(out)
+
+
+def denoise_plane_ref(cur, hist, k, shift=(0, 0), fresh=False):
+    inv_t2, amin, thr, mgain, spatial = (float(x) for x in k[:5])
+    c = neighbours_ref(cur.astype(np.float64))
+    w = np.maximum(0.0, 1.0 - (c[1:] - c[0]) ** 2 * inv_t2)
+    s = (c[0] + (w * c[1:]).sum(0)) / (1.0 + w.sum(0))
+    if fresh:
+        return c[0] + (s - c[0]) * spatial
+    hn = neighbours_ref(hist.astype(np.float64), *shift)
+    m = np.minimum(1.0, np.maximum(np.abs((c - hn).mean(0)) - thr, 0.0) * mgain)
+    h = np.clip(hn[0], c.min(0), c.max(0))
+    a = amin + (1 - amin) * m
+    return h + (c[0] + (s - c[0]) * spatial * m - h) * a
+
+
+def denoise_ref(frame, luma_hist, chroma_hist, coeffs, shift, fresh):
+    y, u, v = ycc_ref(frame)
+    cu, cv = half_ref(u), half_ref(v)
+    cshift = (int(round(shift[0] / 2)), int(round(shift[1] / 2)))
+    y_new = denoise_plane_ref(y, luma_hist, coeffs[0], shift, fresh)
+    u_new = denoise_plane_ref(cu, chroma_hist[0], coeffs[1], cshift, fresh)
+    v_new = denoise_plane_ref(cv, chroma_hist[1], coeffs[2], cshift, fresh)
+    up = lambda p: np.repeat(np.repeat(p, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]]  # noqa: E731
+    return y_new, np.stack([u_new, v_new]), to_bgr_ref(y_new, u + up(u_new - cu), v + up(v_new - cv))
+
+
+def planes_of(frame):
+    h, w = frame.shape[:2]
+    return to_planes(frame, luma=np.empty((h, w), np.float32), chroma=np.empty((2,) + chroma_shape(h, w), np.float32))
+
+
+def psnr(a, b):
+    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def psnr_420(a, b):
+    """PSNR of luma and of 2x2-mean chroma, as a 4:2:0 encode would see the frames: (luma, chroma)."""
+    ya, ua, va = ycc_ref(a)
+    yb, ub, vb = ycc_ref(b)
+    chroma = np.mean([(half_ref(ua) - half_ref(ub)) ** 2, (half_ref(va) - half_ref(vb)) ** 2])
+    return psnr(ya, yb), 10 * np.log10(255.0 ** 2 / chroma)
+
+
+def texture(h, w, seed=0):
+    """Smooth random texture with edges: a realistic stand-in for a photograph."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(30, 220, (h // 8 + 2, w // 8 + 2, 3)).astype(np.uint8), (w + 16, h + 16),
+                      interpolation=cv2.INTER_CUBIC)
+    base[(np.arange(h + 16) // 12 % 2 == 0)[:, None] & (np.arange(w + 16) // 20 % 2 == 0)[None, :]] //= 2
+    return base
+
+
+def noisy(frame, sigma, rng):
+    return np.clip(frame + rng.normal(0, sigma, frame.shape) + 0.5, 0, 255).astype(np.uint8)
+
+
+# --- kernels -----------------------------------------------------------------------------
+
+def test_to_planes_matches_reference():
+    frame = np.random.default_rng(0).integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    luma, chroma = planes_of(frame)
+    y, u, v = ycc_ref(frame)
+    assert np.allclose(luma, y, atol=1e-3)
+    assert np.allclose(chroma, np.stack([half_ref(u), half_ref(v)]), atol=1e-3)
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (1, -2), (-3, 5)])
+@pytest.mark.parametrize("fresh", [False, True])
+def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh):
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    luma, chroma = planes_of(frame)
+    luma_hist = (luma + rng.normal(0, 6, luma.shape)).astype(np.float32)
+    chroma_hist = (chroma + rng.normal(0, 6, chroma.shape)).astype(np.float32)
+    coeffs = plane_coefficients([8.0, 14.0, 11.0], temporal=0.2, spatial=0.8)
+    out = np.empty_like(frame)
+    luma_out, chroma_out = np.empty_like(luma), np.empty_like(chroma)
+    denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
+                   luma_out=luma_out, chroma_out=chroma_out)
+    y_ref, c_ref, out_ref = denoise_ref(frame, luma_hist, chroma_hist, coeffs, shift, fresh)
+    assert np.abs(luma_out - y_ref).max() < 2e-3
+    assert np.abs(chroma_out - c_ref).max() < 2e-3
+    assert np.abs(out.astype(int) - out_ref).max() <= 1
+
+
+def test_zero_sigma_planes_pass_through_exactly():
+    frame = np.random.default_rng(2).integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    luma, chroma = planes_of(frame)
+    coeffs = plane_coefficients([0.0, 0.0, 0.0], temporal=0.1, spatial=1.0)
+    for fresh in (True, False):
+        out = np.empty_like(frame)
+        denoise_planes(frame, luma, chroma, luma + 7, chroma - 5, coeffs, fresh=fresh, out=out,
+                       luma_out=np.empty_like(luma), chroma_out=np.empty_like(chroma))
+        assert np.array_equal(out, frame)
+
+
+def test_noise_estimate_is_close_on_textured_frames():
+    rng = np.random.default_rng(3)
+    clean = texture(120, 160)[:120, :160]
+    for sigma in (3.0, 8.0, 15.0):
+        frame = noisy(clean, sigma, rng)
+        hist = noise_histogram(*planes_of(frame), step=1, out=np.zeros((3, NOISE_BINS), np.int32))
+        est = sigma_from_histogram(hist)
+        assert est[0] == pytest.approx(0.668 * sigma, rel=0.25)
+        assert est[1] == pytest.approx(1.104 / 2 * sigma, rel=0.3)
+
+
+def test_thumbnail_and_shift_estimate():
+    frame = texture(128, 192)
+    a, b = frame[8:8 + 96, 8:8 + 160], frame[5:5 + 96, 12:12 + 160]  # content moves down 3, left 4
+    thumbs = []
+    for f in (a, b):
+        luma, _ = planes_of(np.ascontiguousarray(f))
+        thumbs.append(luma_thumbnail(luma, 1, out=np.empty((96, 160), np.float32)).copy())
+    assert estimate_shift(thumbs[0], thumbs[1], 1) == (3, -4)
+    assert thumbnail_difference(thumbs[0], thumbs[1], (3, -4)) < 1e-3
+    luma, _ = planes_of(np.ascontiguousarray(a))
+    small = luma_thumbnail(luma, 4, out=np.empty((24, 40), np.float32))
+    assert np.allclose(small, luma.reshape(24, 4, 40, 4).mean(axis=(1, 3)), atol=1e-3)
+
+
+# --- stage --------------------------------------------------------------------------------
+
+def run_stage(frames, **params):
+    stage = DenoiseStage(DenoiseParams(**params), CPU)
+    return stage, [stage.apply(f).copy() for f in frames]
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 19), w=st.integers(1, 19), seed=st.integers(0, 9999), auto=st.booleans())
+def test_zero_strength_is_identity_and_keeps_shape_and_input(h, w, seed, auto):
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 256, (h, w, 3)).astype(np.uint8) for _ in range(3)]
+    before = [f.copy() for f in frames]
+    _, outs = run_stage(frames, luma_strength=0.0, chroma_strength=0.0, sigma=0.0 if auto else 12.0)
+    for f, b, o in zip(frames, before, outs):
+        assert o.shape == f.shape and o.dtype == np.uint8
+        assert np.array_equal(f, b)
+        assert np.array_equal(o, f)
+
+
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(1, 23), w=st.integers(1, 23), seed=st.integers(0, 9999))
+def test_any_size_keeps_shape_dtype_and_input(h, w, seed):
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 256, (h, w, 3)).astype(np.uint8) for _ in range(3)]
+    before = [f.copy() for f in frames]
+    _, outs = run_stage(frames, motion_search=True)
+    for f, b, o in zip(frames, before, outs):
+        assert o.shape == f.shape and o.dtype == np.uint8 and np.array_equal(f, b)
+
+
+@pytest.mark.parametrize("params", [dict(), dict(sigma=12.0), dict(motion_search=True, temporal=0.15)], ids=str)
+def test_denoise_raises_psnr_on_synthetic_noise(params):
+    rng = np.random.default_rng(4)
+    base = texture(96, 128)
+    clean = [np.ascontiguousarray(base[8 + t // 3:8 + t // 3 + 96, 8:8 + 128]) for t in range(12)]
+    frames = [noisy(c, 12.0, rng) for c in clean]
+    _, outs = run_stage(frames, **params)
+    before = np.mean([psnr_420(f, c) for f, c in zip(frames[4:], clean[4:])], axis=0)
+    after = np.mean([psnr_420(o, c) for o, c in zip(outs[4:], clean[4:])], axis=0)
+    assert after[0] > before[0] + 3.0
+    # Chroma is filtered at half resolution, where a 1-pixel pan is a half-pixel
+    # misalignment: motion there falls back to the spatial filter, a smaller gain.
+    assert after[1] > before[1] + 1.0
+
+
+def test_static_noise_is_averaged_over_time():
+    rng = np.random.default_rng(5)
+    clean = texture(64, 96)[:64, :96]
+    frames = [noisy(clean, 10.0, rng) for _ in range(20)]
+    _, outs = run_stage(frames, sigma=10.0, temporal=0.1, spatial=0.0)
+    gain = np.subtract(psnr_420(outs[-1], clean), psnr_420(frames[-1], clean))
+    assert gain.min() > 6.0
+
+
+def test_moving_object_does_not_ghost():
+    rng = np.random.default_rng(6)
+    frames, clean = [], []
+    for t in range(12):
+        c = np.full((48, 96, 3), 60, np.uint8)
+        c[16:32, 8 + 6 * t:24 + 6 * t] = 200
+        clean.append(c)
+        frames.append(noisy(c, 4.0, rng))
+    _, outs = run_stage(frames, sigma=4.0, temporal=0.1)
+    # Where the square was two frames ago the background must be back, not a faded square.
+    last = outs[-1].astype(int)
+    assert np.abs(last[16:32, 8 + 6 * 9:8 + 6 * 10] - 60).mean() < 6
+    assert np.abs(last[16:32, 8 + 6 * 11:24 + 6 * 11] - 200).mean() < 6
+
+
+def test_scene_cut_resets_history():
+    rng = np.random.default_rng(7)
+    a = np.full((40, 64, 3), 40, np.uint8)
+    b = np.full((40, 64, 3), 210, np.uint8)
+    frames = [noisy(a, 3, rng) for _ in range(6)] + [noisy(b, 3, rng) for _ in range(2)]
+    stage, outs = run_stage(frames, sigma=3.0, temporal=0.05)
+    assert stage.cuts == 1
+    assert np.abs(outs[6].astype(int) - 210).mean() < 4  # no trace of scene A
+    _, outs_nocut = run_stage(frames, sigma=3.0, temporal=0.05, scene_cut=0.0)
+    assert np.array_equal(outs_nocut[5], outs[5])
+
+
+def test_frame_size_change_resets_without_crash():
+    rng = np.random.default_rng(8)
+    stage = DenoiseStage(DenoiseParams(motion_search=True), CPU)
+    for shape in [(30, 40), (30, 40), (17, 31), (1, 1), (2, 3), (17, 31), (30, 40)]:
+        frame = rng.integers(0, 256, shape + (3,)).astype(np.uint8)
+        out = stage.apply(frame)
+        assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+def test_one_pixel_frames():
+    frame = np.array([[[10, 200, 90]]], np.uint8)
+    _, outs = run_stage([frame] * 4, sigma=20.0)
+    assert all(o.shape == (1, 1, 3) for o in outs)
+    assert np.abs(outs[-1].astype(int) - frame).max() <= 1
+
+
+def test_buffers_are_reused_between_frames():
+    rng = np.random.default_rng(9)
+    stage = DenoiseStage(DenoiseParams(motion_search=True), CPU)
+    frames = [rng.integers(0, 256, (24, 32, 3)).astype(np.uint8) for _ in range(4)]
+    stage.apply(frames[0])
+    stage.apply(frames[1])
+    ids = {k: id(v) for k, v in stage._buffers.items()}
+    for f in frames[2:]:
+        stage.apply(f)
+    assert {k: id(v) for k, v in stage._buffers.items()} == ids
+
+
+@pytest.mark.parametrize("name,value", [("luma_strength", -0.1), ("chroma_strength", 9.0), ("sigma", 101.0),
+                                        ("temporal", 0.0), ("spatial", 1.5), ("scene_cut", -1.0),
+                                        ("estimate_every", 0)])
+def test_out_of_range_params_raise_config_error(name, value):
+    with pytest.raises(ConfigError, match=rf"denoise\.{name}=.*out of range; use a value in \["):
+        DenoiseParams(**{name: value})
+
+
+def test_real_scene_cuts_are_found(media):
+    import cv2
+
+    cap = cv2.VideoCapture(str(media / "clean_bikes_street_272p.mp4"))
+    stage = DenoiseStage(DenoiseParams(motion_search=True), CPU)
+    found = []
+    index = 0
+    while index < 90:  # the first two cuts; the whole clip costs seconds
+        ok, frame = cap.read()
+        if not ok:
+            break
+        before = stage.cuts
+        stage.apply(frame)
+        if stage.cuts > before:
+            found.append(index)
+        index += 1
+    cap.release()
+    # The clip's hard cuts (its largest frame-to-frame changes; the whole clip
+    # gives 30, 76, 137, 187, 242), and nothing else: pans are not cuts.
+    assert found == [30, 76]

@@ -1,0 +1,126 @@
+"""CUDA twins of the denoise and sharpen kernels against the CPU kernels.
+
+Run with ``NUMBA_ENABLE_CUDASIM=1 python -m pytest -m cuda tests`` where there is
+no GPU; the simulator is slow, so frames are tiny.
+"""
+import numpy as np
+import pytest
+
+from kernels.backend import CPU, cuda_status, make_cuda_backend
+from kernels.denoise import (
+    NOISE_BINS,
+    chroma_shape,
+    denoise_planes,
+    luma_thumbnail,
+    noise_histogram,
+    plane_coefficients,
+    to_planes,
+)
+from kernels.sharpen import binomial_taps, sharpen
+from realtime.stages.denoise import DenoiseParams, DenoiseStage
+from realtime.stages.sharpen import SharpenParams, SharpenStage
+
+SHAPES = [(7, 9), (13, 17), (1, 1)]
+
+
+@pytest.fixture
+def gpu():
+    ok, why = cuda_status()
+    if not ok:
+        pytest.skip(f"CUDA kernels need a GPU or NUMBA_ENABLE_CUDASIM=1: {why}")
+    return make_cuda_backend()
+
+
+def on(backend, arr):
+    return backend.asarray(np.ascontiguousarray(arr))
+
+
+def host(backend, arr):
+    return backend.to_host(arr)
+
+
+def frame_of(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape + (3,)).astype(np.uint8)
+
+
+def planes_on(backend, shape):
+    return backend.empty(shape, np.float32), backend.empty((2,) + chroma_shape(*shape), np.float32)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES)
+def test_to_planes_parity(gpu, shape):
+    frame = frame_of(shape)
+    luma, chroma = planes_on(CPU, shape)
+    to_planes(frame, luma=luma, chroma=chroma)
+    d_luma, d_chroma = planes_on(gpu, shape)
+    to_planes(on(gpu, frame), luma=d_luma, chroma=d_chroma, backend=gpu)
+    assert np.allclose(host(gpu, d_luma), luma, atol=1e-4)
+    assert np.allclose(host(gpu, d_chroma), chroma, atol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shift,fresh", [((0, 0), False), ((1, -3), False), ((0, 0), True)])
+def test_denoise_planes_parity(gpu, shape, shift, fresh):
+    rng = np.random.default_rng(1)
+    frame = frame_of(shape, 2)
+    luma, chroma = planes_on(CPU, shape)
+    to_planes(frame, luma=luma, chroma=chroma)
+    luma_hist = (luma + rng.normal(0, 5, luma.shape)).astype(np.float32)
+    chroma_hist = (chroma + rng.normal(0, 5, chroma.shape)).astype(np.float32)
+    coeffs = plane_coefficients([6.0, 12.0, 0.0], temporal=0.2, spatial=0.9)
+    out = np.empty(shape + (3,), np.uint8)
+    luma_out, chroma_out = planes_on(CPU, shape)
+    denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
+                   luma_out=luma_out, chroma_out=chroma_out)
+    d_out = gpu.empty(shape + (3,))
+    d_luma_out, d_chroma_out = planes_on(gpu, shape)
+    denoise_planes(on(gpu, frame), on(gpu, luma), on(gpu, chroma), on(gpu, luma_hist), on(gpu, chroma_hist),
+                   on(gpu, coeffs), shift=shift, fresh=fresh, out=d_out, luma_out=d_luma_out,
+                   chroma_out=d_chroma_out, backend=gpu)
+    assert np.abs(host(gpu, d_luma_out) - luma_out).max() < 1e-3
+    assert np.abs(host(gpu, d_chroma_out) - chroma_out).max() < 1e-3
+    assert np.abs(host(gpu, d_out).astype(int) - out).max() <= 1
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(7, 9), (13, 17)])
+def test_noise_histogram_and_thumbnail_parity(gpu, shape):
+    frame = frame_of(shape, 3)
+    luma, chroma = planes_on(CPU, shape)
+    to_planes(frame, luma=luma, chroma=chroma)
+    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32))
+    dev = noise_histogram(on(gpu, luma), on(gpu, chroma), step=1, out=gpu.empty((3, NOISE_BINS), np.int32),
+                          backend=gpu)
+    assert np.array_equal(host(gpu, dev), cpu)
+    tshape = (shape[0] // 2, shape[1] // 2)
+    cpu_t = luma_thumbnail(luma, 2, out=np.empty(tshape, np.float32))
+    dev_t = luma_thumbnail(on(gpu, luma), 2, out=gpu.empty(tshape, np.float32), backend=gpu)
+    assert np.allclose(host(gpu, dev_t), cpu_t, atol=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("radius", [1, 2])
+def test_sharpen_parity(gpu, shape, radius):
+    frame = frame_of(shape, 4)
+    taps = binomial_taps(radius)
+    cpu = sharpen(frame, taps, amount=1.3, threshold=1.0, overshoot=3.0)
+    dev = sharpen(on(gpu, frame), on(gpu, taps), amount=1.3, threshold=1.0, overshoot=3.0, backend=gpu)
+    assert np.abs(host(gpu, dev).astype(int) - cpu).max() <= 1
+
+
+@pytest.mark.cuda
+def test_stages_parity_over_frames(gpu):
+    # Whole stages, a few frames, a size change: same state handling on both backends.
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 256, (9, 11, 3)).astype(np.uint8) for _ in range(3)]
+    frames.append(rng.integers(0, 256, (7, 9, 3)).astype(np.uint8))
+    params = DenoiseParams(motion_search=True)
+    cpu_stage, dev_stage = DenoiseStage(params, CPU), DenoiseStage(params, gpu)
+    cpu_sh, dev_sh = SharpenStage(SharpenParams(), CPU), SharpenStage(SharpenParams(), gpu)
+    for f in frames:
+        a = cpu_sh.apply(cpu_stage.apply(f))
+        b = host(gpu, dev_sh.apply(dev_stage.apply(on(gpu, f))))
+        assert np.abs(a.astype(int) - b).max() <= 1

@@ -1,0 +1,126 @@
+"""Sharpen kernel and stage: numpy reference, identity, no noise boost, no halos, PSNR gain, bad params."""
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels.backend import CPU
+from kernels.sharpen import binomial_taps, sharpen
+from realtime.errors import ConfigError
+from realtime.stages.sharpen import SharpenParams, SharpenStage
+
+
+def sharpen_ref(frame, radius=1, amount=1.0, threshold=2.0, overshoot=2.0):
+    f = frame.astype(np.float64)
+    y = 0.299 * f[..., 2] + 0.587 * f[..., 1] + 0.114 * f[..., 0]
+    taps = binomial_taps(radius).astype(np.float64)
+    h, w = y.shape
+    pad = np.pad(y, radius, mode="edge")
+    hb = sum(t * pad[radius:radius + h, k:k + w] for k, t in enumerate(taps))
+    pad = np.pad(hb, ((radius, radius), (0, 0)), mode="edge")
+    blurred = sum(t * pad[k:k + h] for k, t in enumerate(taps))
+    p1 = np.pad(y, 1, mode="edge")
+    win = np.stack([p1[i:i + h, j:j + w] for i in range(3) for j in range(3)])
+    d = y - blurred
+    cored = np.sign(d) * np.maximum(np.abs(d) - threshold, 0)
+    new = np.clip(y + amount * cored, win.min(0) - overshoot, win.max(0) + overshoot)
+    return np.clip(np.floor(f + (new - y)[..., None] + 0.5), 0, 255).astype(np.uint8)
+
+
+def psnr(a, b):
+    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def photo_like(h, w, seed=0, optics_sigma=0.6):
+    """Random blocks seen through a lens: edges of every contrast, softened by ``optics_sigma``."""
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(20, 235, (h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8), (w, h),
+                     interpolation=cv2.INTER_NEAREST)
+    return cv2.GaussianBlur(img, (0, 0), optics_sigma)
+
+
+@pytest.mark.parametrize("case", [dict(), dict(radius=2, amount=1.5), dict(radius=3, amount=0.7, threshold=0.0),
+                                  dict(amount=2.0, threshold=6.0, overshoot=0.0)], ids=str)
+def test_matches_reference_on_odd_shape(case):
+    frame = np.random.default_rng(0).integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    taps = binomial_taps(case.get("radius", 1))
+    kw = {k: v for k, v in case.items() if k != "radius"}
+    got = sharpen(frame, taps, **kw)
+    assert np.abs(got.astype(int) - sharpen_ref(frame, **case)).max() <= 1
+
+
+def test_binomial_taps():
+    assert np.allclose(binomial_taps(1), [0.25, 0.5, 0.25])
+    assert np.isclose(binomial_taps(3).sum(), 1.0)
+    with pytest.raises(ValueError):
+        binomial_taps(0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), seed=st.integers(0, 9999), radius=st.integers(1, 3))
+def test_amount_zero_is_identity_and_input_kept(h, w, seed, radius):
+    frame = np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    before = frame.copy()
+    out = sharpen(frame, binomial_taps(radius), amount=0.0)
+    assert np.array_equal(out, frame) and np.array_equal(frame, before)
+    stage = SharpenStage(SharpenParams(amount=0.0, radius=radius), CPU)
+    assert np.array_equal(stage.apply(frame), frame)
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), seed=st.integers(0, 9999))
+def test_stage_keeps_shape_dtype_and_input(h, w, seed):
+    frame = np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    before = frame.copy()
+    out = SharpenStage(SharpenParams(amount=1.5), CPU).apply(frame)
+    assert out.shape == frame.shape and out.dtype == np.uint8 and np.array_equal(frame, before)
+
+
+def test_flat_noise_is_not_amplified():
+    rng = np.random.default_rng(1)
+    frame = np.clip(128 + rng.normal(0, 1.2, (64, 64, 3)) + 0.5, 0, 255).astype(np.uint8)
+    out = sharpen(frame, binomial_taps(1), amount=2.0, threshold=3.0)
+    assert np.array_equal(out, frame)
+
+
+def test_strong_edges_get_no_halos():
+    frame = np.full((16, 32, 3), 40, np.uint8)
+    frame[:, 16:] = 220
+    frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
+    out = sharpen(frame, binomial_taps(2), amount=3.0, threshold=0.0, overshoot=0.0)
+    assert out.min() >= frame.min() and out.max() <= frame.max()
+    # ... and the edge did get steeper.
+    assert np.abs(np.diff(out[8, :, 1].astype(int))).max() > np.abs(np.diff(frame[8, :, 1].astype(int))).max()
+
+
+def test_sharpen_raises_psnr_on_blurred_image():
+    clean = photo_like(96, 128, optics_sigma=1.0)
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.0)
+    out = SharpenStage(SharpenParams(), CPU).apply(blurred)
+    assert psnr(out, clean) > psnr(blurred, clean) + 1.0
+
+
+def test_sharpen_spares_a_clean_real_frame(media):
+    cap = cv2.VideoCapture(str(media / "clean_flower_540p.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    clean = np.ascontiguousarray(frame[100:300, 200:520])
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.0)
+    stage = SharpenStage(SharpenParams(), CPU)
+    assert psnr(stage.apply(clean), clean) > 40
+    assert psnr(stage.apply(blurred), clean) > psnr(blurred, clean)
+
+
+def test_stage_reuses_its_buffers():
+    stage = SharpenStage(SharpenParams(), CPU)
+    frame = photo_like(24, 40)
+    first = stage.apply(frame)
+    assert stage.apply(frame) is first
+
+
+@pytest.mark.parametrize("name,value", [("amount", -0.5), ("amount", 5.0), ("radius", 0), ("radius", 4),
+                                        ("threshold", 40.0), ("overshoot", -1.0)])
+def test_out_of_range_params_raise_config_error(name, value):
+    with pytest.raises(ConfigError, match=rf"sharpen\.{name}=.*out of range; use a value in \["):
+        SharpenParams(**{name: value})

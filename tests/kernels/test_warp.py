@@ -1,0 +1,120 @@
+"""The affine warp against cv2.warpAffine, and the gray thumbnail against a numpy box average."""
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels.warp import LUMA601_BGR, gray_thumbnail, thumbnail_size, warp_affine
+
+
+def smooth_image(h, w, seed=0):
+    """Photograph-like content: smooth gradients plus mild texture (bilinear references agree on it)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([128 + 100 * np.sin(xx / 5 + yy / 7), 128 + 90 * np.cos(yy / 4 - xx / 11),
+                    128 + 80 * np.sin((xx - yy) / 6)], axis=-1) + rng.normal(0, 3, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def similarity(angle_deg, scale, tx, ty):
+    a = np.deg2rad(angle_deg)
+    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty]])
+
+
+def warp_ref(frame, m, border):
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    return cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=mode, borderValue=(0, 0, 0))
+
+
+MATRICES = [similarity(0, 1, 0.5, -0.25), similarity(7, 1.05, 3.3, -2.7), similarity(-20, 0.9, -4.1, 6.6),
+            np.array([[1.02, 0.05, -1.5], [-0.03, 0.97, 2.25]])]
+
+
+@pytest.mark.parametrize("border", ["black", "replicate"])
+@pytest.mark.parametrize("m", MATRICES, ids=range(len(MATRICES)))
+def test_numba_kernel_matches_opencv_on_odd_shape(m, border):
+    frame = smooth_image(37, 53)
+    ref = warp_ref(frame, m, border).astype(int)
+    got = warp_affine(frame, m, border=border, use_opencv=False).astype(int)
+    # OpenCV quantises positions to 1/32 px and weights to 1/1024: a level or two on steep slopes.
+    diff = np.abs(got - ref)
+    assert diff[2:-2, 2:-2].max() <= 2
+    assert diff.mean() <= 0.3
+
+
+@pytest.mark.parametrize("border", ["black", "replicate"])
+def test_opencv_path_is_cv2_and_writes_into_out(border):
+    frame = smooth_image(37, 53, 1)
+    before = frame.copy()
+    out = np.full_like(frame, 7)
+    got = warp_affine(frame, MATRICES[1], out=out, border=border)
+    assert got is out
+    assert np.array_equal(out, warp_ref(frame, MATRICES[1], border))
+    assert np.array_equal(frame, before)
+
+
+def test_black_border_is_black_and_replicate_is_edge():
+    frame = smooth_image(20, 30, 2)
+    shift = np.array([[1.0, 0.0, -5.0], [0.0, 1.0, 0.0]])  # output column x reads source x - 5
+    black = warp_affine(frame, shift, border="black", use_opencv=False)
+    rep = warp_affine(frame, shift, border="replicate", use_opencv=False)
+    assert (black[:, :5] == 0).all()
+    assert np.array_equal(black[:, 5:], frame[:, :-5])
+    assert np.array_equal(rep[:, :5], np.repeat(frame[:, :1], 5, axis=1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 24), w=st.integers(1, 24), dy=st.integers(-3, 3), dx=st.integers(-3, 3),
+       seed=st.integers(0, 999))
+def test_identity_and_integer_shifts_are_exact(h, w, dy, dx, seed):
+    frame = np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    got = warp_affine(frame, np.array([[1.0, 0, 0], [0, 1.0, 0]]), use_opencv=False)
+    assert np.array_equal(got, frame)
+    shifted = warp_affine(frame, np.array([[1.0, 0, dx], [0, 1.0, dy]]), use_opencv=False)
+    rows = np.clip(np.arange(h) + dy, 0, h - 1)
+    cols = np.clip(np.arange(w) + dx, 0, w - 1)
+    assert np.array_equal(shifted, frame[rows][:, cols])
+
+
+def test_extreme_matrix_gives_border_not_garbage():
+    frame = smooth_image(9, 13)
+    far = np.array([[1.0, 0, 1e9], [0, 1.0, -1e9]])
+    assert (warp_affine(frame, far, border="black", use_opencv=False) == 0).all()
+    rep = warp_affine(frame, far, border="replicate", use_opencv=False)
+    assert (rep == frame[0, -1]).all()
+
+
+@pytest.mark.parametrize("bad", [np.array([[np.nan, 0, 0], [0, 1, 0]]), np.eye(3),
+                                 np.array([[1, 0, np.inf], [0, 1, 0]])])
+def test_bad_matrix_is_rejected(bad):
+    with pytest.raises(ValueError):
+        warp_affine(smooth_image(5, 5), bad)
+
+
+def test_unknown_border_is_rejected():
+    with pytest.raises(ValueError, match="border"):
+        warp_affine(smooth_image(5, 5), MATRICES[0], border="mirror")
+
+
+def thumb_ref(frame, factor):
+    th, tw = frame.shape[0] // factor, frame.shape[1] // factor
+    y = frame[:th * factor, :tw * factor].astype(np.float64) @ np.array(LUMA601_BGR)
+    return y.reshape(th, factor, tw, factor).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 4])
+@pytest.mark.parametrize("use_opencv", [True, False])
+def test_gray_thumbnail_is_a_box_average(factor, use_opencv):
+    frame = smooth_image(37, 53, 3)
+    _, th, tw = thumbnail_size(37, 53, 53 // factor)
+    out = np.empty((37 // factor, 53 // factor), np.float32)
+    gray_thumbnail(frame, factor, out=out, use_opencv=use_opencv)
+    # OpenCV rounds to 8 bits twice (gray, then resize); the Numba kernel stays in float32.
+    assert np.abs(out - thumb_ref(frame, factor)).max() <= (1.01 if use_opencv else 1e-3)
+
+
+def test_thumbnail_size_fits_tiny_frames():
+    assert thumbnail_size(720, 1280, 320) == (4, 180, 320)
+    f, th, tw = thumbnail_size(3, 2, 320)
+    assert f >= 1 and th >= 1 and tw >= 1

@@ -1,0 +1,144 @@
+"""Global motion estimation: known shifts and rotations, a large moving foreground, bad input."""
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from kernels.warp import gray_thumbnail, thumbnail_size
+from realtime.motion import Motion, MotionEstimator
+
+
+def texture(h, w, seed=0):
+    """Multi-scale blurred noise: corners at every scale, like a photograph."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w), np.float32)
+    for sigma, amp in ((1.0, 40), (3.0, 60), (8.0, 80)):
+        img += amp * cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), sigma) * sigma
+    img = 128 + (img - img.mean()) * (60 / max(img.std(), 1e-6))
+    return np.clip(img, 0, 255).astype(np.float32)
+
+
+def moved(img, dx, dy, angle=0.0, scale=1.0):
+    """``img`` with its content moved by the similarity (about the centre)."""
+    h, w = img.shape
+    m = Motion(dx, dy, angle, scale).matrix(w, h)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.mark.parametrize("dx,dy", [(3.5, -2.25), (-6.0, 4.0), (0.3, 0.1)])
+def test_translation_is_recovered(dx, dy):
+    base = texture(180, 320)
+    est = MotionEstimator(factor=4.0)
+    first = est.estimate(base)
+    assert not first.valid and not first.cut
+    m = est.estimate(moved(base, dx, dy))
+    assert m.valid and m.method == "lk"
+    # Thumbnail pixels are 4 full-size pixels: the estimate is reported in full-size pixels.
+    assert abs(m.dx_px - 4 * dx) < 0.3 and abs(m.dy_px - 4 * dy) < 0.3
+    assert abs(m.angle_rad) < 2e-3 and abs(m.scale - 1) < 2e-3
+
+
+def test_rotation_and_zoom_are_recovered():
+    base = texture(180, 320, 1)
+    est = MotionEstimator()
+    est.estimate(base)
+    m = est.estimate(moved(base, 1.0, -1.0, math.radians(2.0), 1.02))
+    assert abs(m.angle_rad - math.radians(2.0)) < 2e-3
+    assert abs(m.scale - 1.02) < 3e-3
+    assert abs(m.dx_px - 1.0) < 0.3 and abs(m.dy_px + 1.0) < 0.3
+
+
+def test_large_moving_foreground_does_not_win():
+    """The camera pans by (+2, 0); a textured object covering the middle 60% moves by (-5, +3)."""
+    h, w = 180, 320
+    bg, fg = texture(h, w, 2), texture(h, w, 3)
+    est = MotionEstimator()
+    r0, r1, c0, c1 = int(h * 0.1), int(h * 0.9), int(w * 0.2), int(w * 0.8)
+
+    def frame(t):
+        img = moved(bg, 2.0 * t, 0.0)
+        obj = moved(fg, -5.0 * t, 3.0 * t)
+        img[r0:r1, c0:c1] = obj[r0:r1, c0:c1]
+        return img
+
+    est.estimate(frame(0))
+    for t in range(1, 5):
+        m = est.estimate(frame(t))
+        assert m.valid
+        assert abs(m.dx_px - 2.0) < 0.5 and abs(m.dy_px) < 0.5, m
+
+
+def test_low_texture_uses_phase_correlation_or_says_invalid():
+    h, w = 120, 160
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    smooth = 128 + 40 * np.sin(xx / 23.0) + 30 * np.cos(yy / 17.0)
+    est = MotionEstimator()
+    est.estimate(smooth.astype(np.float32))
+    m = est.estimate(moved(smooth.astype(np.float32), 2.0, 1.0))
+    assert not m.cut
+    if m.valid:
+        assert abs(m.dx_px - 2.0) < 0.7 and abs(m.dy_px - 1.0) < 0.7
+
+
+@pytest.mark.parametrize("kind", ["black", "flat", "repeated", "noise_nan"])
+def test_bad_frames_give_finite_identity_or_zero(kind):
+    base = texture(90, 160, 4)
+    est = MotionEstimator()
+    est.estimate(base)
+    if kind == "black":
+        frames = [np.zeros_like(base)] * 3
+    elif kind == "flat":
+        frames = [np.full_like(base, 77.0)] * 3
+    elif kind == "repeated":
+        frames = [base] * 3
+    else:
+        bad = base.copy()
+        bad[5, 5] = np.nan
+        frames = [bad, base]
+    for f in frames:
+        m = est.estimate(f)
+        vals = (m.dx_px, m.dy_px, m.angle_rad, m.scale, m.confidence)
+        assert all(math.isfinite(v) for v in vals)
+        if kind == "repeated" and m.valid:
+            assert abs(m.dx_px) < 0.05 and abs(m.dy_px) < 0.05
+        if kind in ("black", "flat"):
+            assert not m.valid
+
+
+def test_scene_cut_is_flagged():
+    est = MotionEstimator()
+    a = texture(180, 320, 5)
+    b = 255 - texture(180, 320, 6) * 0.5
+    est.estimate(a)
+    m = est.estimate(b)
+    assert m.cut and not m.valid
+    assert est.estimate(moved(b, 1.0, 0.0)).valid
+
+
+def test_ninety_degree_content_change_is_a_cut_or_invalid():
+    a = texture(160, 160, 7)
+    est = MotionEstimator()
+    est.estimate(a)
+    m = est.estimate(np.ascontiguousarray(np.rot90(a)))
+    assert m.cut or not m.valid
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 30), (15, 15)])
+def test_tiny_thumbnails_are_identity(shape):
+    est = MotionEstimator()
+    for _ in range(3):
+        m = est.estimate(np.full(shape, 100, np.float32))
+        assert m == Motion()
+
+
+def test_on_real_thumbnails_of_a_bgr_frame():
+    """The full path: BGR frame -> gray thumbnail kernel -> estimator, in full-size pixels."""
+    base = np.repeat(texture(360, 640, 8)[..., None], 3, axis=2).astype(np.uint8)
+    shifted = np.ascontiguousarray(np.roll(base, (-6, 10), axis=(0, 1)))
+    factor, th, tw = thumbnail_size(360, 640, 160)
+    est = MotionEstimator(factor)
+    thumb = np.empty((th, tw), np.float32)
+    est.estimate(gray_thumbnail(base, factor, out=thumb))
+    m = est.estimate(gray_thumbnail(shifted, factor, out=thumb))
+    assert abs(m.dx_px - 10) < 0.6 and abs(m.dy_px + 6) < 0.6
