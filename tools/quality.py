@@ -8,7 +8,10 @@ Clips
 -----
 * ``pan``: real photographs (frames of the shared clean clips) panned by a
   virtual camera (smooth sub-pixel path, a little hand shake);
-* ``clip``: a real clip from /work/shared/media as is.
+* ``clip``: a real clip from the shared media folder as is.
+
+``quality.py color ...`` and ``quality.py stabilize ...`` run the contrast/colour and
+stabilizer evaluations (``tools/quality_color.py``, ``tools/quality_stabilize.py``).
 
 Denoise inputs add Gaussian + signal-dependent noise (``sigma`` is the total
 standard deviation at mid-gray; a third of the variance is Gaussian, the rest
@@ -34,28 +37,20 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr  # noqa: E402
-from realtime.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
+from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, psnr, read_clip, ssim,  # noqa: E402
+                        write_y4m, yuv_to_bgr)
+from qualitylib import read_y4m_planes as read_y4m  # noqa: E402
 
 log = logging.getLogger("quality")
-MEDIA = Path("/work/shared/media")
 #: Photographs for the virtual camera: (clip, frame index).
 PHOTOS = (("clean_flower_540p.mp4", 60), ("clean_bikes_street_272p.mp4", 30),
           ("clean_person_indoor_432p.mp4", 200), ("shaky_seattle_walk_360p.avi", 0))
 
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 # --- clip making -------------------------------------------------------------------------
@@ -71,20 +66,6 @@ def read_frame(path: Path, index: int) -> np.ndarray:
     finally:
         cap.release()
 
-
-def read_clip(path: Path, size: tuple[int, int], frames: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    try:
-        while len(out) < frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            out.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-                       if frame.shape[1::-1] != size else frame)
-    finally:
-        cap.release()
-    return out
 
 
 def pan_clip(photo: np.ndarray, size: tuple[int, int], frames: int, speed_px: float, seed: int) -> list[np.ndarray]:
@@ -128,48 +109,11 @@ def blur(frames: list[np.ndarray], sigma: float) -> list[np.ndarray]:
     return [cv2.GaussianBlur(f, (0, 0), sigma) for f in frames]
 
 
-def yuv_format(height: int) -> YuvFormat:
-    return YuvFormat(matrix=default_matrix(height), full_range=False)
 
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    height, width = frames[0].shape[:2]
-    fmt = yuv_format(height)
-    writer = Y4mWriter(path, width, height, Fraction(fps), fmt)
-    try:
-        for f in frames:
-            writer.write_planes(bgr_to_yuv(np.ascontiguousarray(f), fmt))
-    finally:
-        writer.close()
-
-
-def read_y4m(path: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    reader = Y4mReader(path)
-    out = []
-    try:
-        while (planes := reader.read_planes()) is not None:
-            out.append(tuple(p.copy() for p in planes))
-    finally:
-        reader.close()
-    return out
 
 
 # --- metrics -------------------------------------------------------------------------------
 
-def psnr(mse: float) -> float:
-    return float("inf") if mse <= 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two 8-bit planes (Gaussian window, sigma 1.5)."""
-    a = a.astype(np.float64)
-    b = b.astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
-    ma, mb = g(a), g(b)
-    va, vb, cov = g(a * a) - ma * ma, g(b * b) - mb * mb, g(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-    return float(s.mean())
 
 
 @dataclass
@@ -356,13 +300,23 @@ def _size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+#: Evaluations that live in their own modules: ``quality.py NAME ...`` runs ``MODULE.main(...)``.
+DELEGATES = {"color": "quality_color", "stabilize": "quality_stabilize"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATES:
+        import importlib
+
+        return importlib.import_module(DELEGATES[argv[0]]).main(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="also: quality.py color --help, quality.py stabilize --help")
     p.add_argument("what", choices=("denoise", "sharpen"))
     p.add_argument("--size", type=_size, default=(1280, 720), help="WxH of the test clips (default 1280x720)")
     p.add_argument("--frames", type=int, default=90, help="frames per clip (default 90)")
     p.add_argument("--photos", type=int, default=2, help=f"panned photographs to use, 0..{len(PHOTOS)} (default 2)")
-    p.add_argument("--clip", action="append", default=[], help="also use this clip of /work/shared/media as is")
+    p.add_argument("--clip", action="append", default=[], help="also use this clip of the shared media folder as is")
     p.add_argument("--speed", type=float, default=2.0, help="virtual camera speed, pixels per frame (default 2)")
     p.add_argument("--sigma", type=lambda s: [float(x) for x in s.split(",")], default=[10.0],
                    help="noise sigmas, comma separated (default 10)")

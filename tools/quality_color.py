@@ -55,52 +55,24 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr  # noqa: E402
-from realtime.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
+from qualitylib import MEDIA, ffmpeg_exe, read_clip, ssim, write_y4m  # noqa: E402
+from qualitylib import read_y4m_bgr as read_y4m  # noqa: E402
 
 log = logging.getLogger("quality_color")
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CASES = ("cast", "flicker", "dark", "clean", "speed")
 #: Generic brightening for the ffmpeg ``eq`` peer (one setting for every clip, as an automatic has to be).
 EQ = "eq=contrast=1.35:brightness=0.06:gamma=1.25"
 LUMA_BGR = np.array([0.0722, 0.7152, 0.2126])
 
 
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
 
 # --- clips ------------------------------------------------------------------------------------
-
-def read_clip(path: Path, size: tuple[int, int] | None, frames: int, start: int = 0) -> list[np.ndarray]:
-    """``frames`` BGR frames of a video from ``start``, resized to ``size`` (w, h) when given."""
-    cap = cv2.VideoCapture(str(path))
-    out: list[np.ndarray] = []
-    try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-        while len(out) < frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if size is not None and (frame.shape[1], frame.shape[0]) != size:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
-            out.append(frame)
-    finally:
-        cap.release()
-    if not out:
-        raise SystemExit(f"quality_color: cannot read {path}")
-    return out
 
 
 def degrade_cast(frames: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
@@ -120,31 +92,7 @@ def degrade_dark(frames: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def yuv_format(height: int) -> YuvFormat:
-    return YuvFormat(matrix=default_matrix(height), full_range=False)
 
-
-def write_y4m(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> None:
-    height, width = frames[0].shape[:2]
-    fmt = yuv_format(height)
-    writer = Y4mWriter(path, width, height, Fraction(fps), fmt)
-    try:
-        for f in frames:
-            writer.write_planes(bgr_to_yuv(np.ascontiguousarray(f), fmt))
-    finally:
-        writer.close()
-
-
-def read_y4m(path: Path) -> list[np.ndarray]:
-    reader = Y4mReader(path)
-    out = []
-    try:
-        fmt = reader.fmt
-        while (planes := reader.read_planes()) is not None:
-            out.append(yuv_to_bgr(tuple(p.copy() for p in planes), fmt).copy())
-    finally:
-        reader.close()
-    return out
 
 
 def roundtrip(frames: Sequence[np.ndarray], work: Path, name: str) -> list[np.ndarray]:
@@ -193,15 +141,6 @@ def lab(frame: np.ndarray, step: int = 3) -> np.ndarray:
     sub = np.ascontiguousarray(frame[::step, ::step]).astype(np.float32) / 255.0
     return cv2.cvtColor(sub, cv2.COLOR_BGR2Lab).astype(np.float64)
 
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two luma planes (Gaussian window, sigma 1.5)."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
-    ma, mb = g(a), g(b)
-    va, vb, cov = g(a * a) - ma * ma, g(b * b) - mb * mb, g(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-    return float(s.mean())
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
