@@ -21,24 +21,23 @@ else:  # pragma: no cover
 
 BACKENDS = ("auto", "cpu", "cuda")
 
-#: Each preset names its stage chain and the parameters it sets.  Colour and
-#: contrast run automatic (white balance, levels) and neutral otherwise, so
-#: clean input stays as it is; the tone sliders are for users to move.
+#: Each preset names its stage chain and the parameters it sets.  The chains leave out
+#: ``stabilize`` (it crops and adds latency: asked for with ``--stages``); its entries set the
+#: lookahead each preset would use.  Colour and contrast run automatic (white balance,
+#: levels) and neutral otherwise, so clean input stays as it is; the tone sliders are for
+#: users to move.
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"stages": ("denoise", "color", "sharpen"),
+    "fast": {"stages": ("denoise", "contrast", "color", "sharpen"),
              "denoise": {"temporal": 0.12, "spatial_range": 3.5, "motion_search": True},
              "stabilize": {"lookahead": 0},
-             "color": {},
              "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
-    "balanced": {"stages": ("denoise", "color", "sharpen"),
+    "balanced": {"stages": ("denoise", "contrast", "color", "sharpen"),
                  "denoise": {"temporal": 0.1, "spatial_range": 4.0, "motion_search": True},
                  "stabilize": {"lookahead": 3},
-                 "color": {},
                  "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
-    "quality": {"stages": ("denoise", "color", "sharpen"),
+    "quality": {"stages": ("denoise", "contrast", "color", "sharpen"),
                 "denoise": {"temporal": 0.1, "spatial_range": 4.5, "luma_strength": 1.2, "motion_search": True},
                 "stabilize": {"lookahead": 5},
-                "color": {},
                 "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
 }
 DEFAULT_PRESET = "balanced"
