@@ -30,7 +30,8 @@ MEDIA = ROOT.parent / "shared" / "media"
 DEFAULT_CLIPS = [ROOT / "tools" / "samples" / "flower_540p.mp4", MEDIA / "noisy_lowlight_alley_720p.mp4"]
 
 #: The same adjustment for both tools: vqe's parameters and ffmpeg's equivalent filter.
-COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1", "color.brightness=0.02")
+COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1", "color.brightness=0.02",
+                  "color.white_balance=off")  # eq has no white balance: compare like with like
 PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null"}
 
 
