@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--encoder", choices=("pyav", "opencv"), default="pyav",
                      help="pyav (default; H.264 with audio) or opencv (fallback, video only)")
     out.add_argument("--crf", type=int, default=18, metavar="N", help="H.264/HEVC quality, 0-51 (default 18)")
-    out.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default="medium",
-                     help="x264/x265 speed preset (default medium)")
+    out.add_argument("--encoder-preset", choices=ENCODER_PRESETS,
+                     help="x264/x265 speed preset (default: medium for files, veryfast live)")
     out.add_argument("--stats", metavar="PATH", help="write a JSON of frames, fps, per-stage ms and drops")
     proc = p.add_argument_group("processing")
     proc.add_argument("--preset", help=f"stage chain and parameters: {', '.join(PRESETS)} (default balanced)")
@@ -86,7 +86,10 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     if args.stream_timeout <= 0 or args.reconnect < 0:
         raise ConfigError("--stream-timeout must be > 0 and --reconnect >= 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
-    options = OutputOptions(args.codec, args.encoder, args.crf, args.encoder_preset)
+    live = args.file is None or args.live
+    # Live recording must keep up with the camera next to the processing: a faster preset.
+    preset = args.encoder_preset or ("veryfast" if live else "medium")
+    options = OutputOptions(args.codec, args.encoder, args.crf, preset)
     if args.file is not None and not args.live and args.no_display:
         from realtime.filejob import run_file
 

@@ -101,6 +101,19 @@ class Pipeline:
         for stage in self.stages:
             stage.reset()
 
+    def warm_up(self, shape: tuple[int, int, int]) -> None:
+        """Run one blank frame through every stage, then forget it.
+
+        Compiles or loads every kernel before a live source starts, so the first
+        real frames are not late (and not dropped).  Timings are not recorded.
+        """
+        stats, self.stats = self.stats, RunStats()
+        try:
+            self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic()))
+        finally:
+            self.stats = stats
+            self.reset()
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Switch a stage off (frames pass it untouched) or back on (with fresh state).
 

@@ -86,6 +86,10 @@ class Session:
     # --- processing thread -----------------------------------------------------------------
 
     def _process_loop(self) -> None:
+        info = self.source.info
+        # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
+        self.pipeline.warm_up((info.height, info.width, 3))
+        self.capture.start()
         if self.output is not None:
             self._start_recording(self.output)
         processed = 0
@@ -214,8 +218,7 @@ class Session:
 
             info = self.source.info
             display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {info.path}")
-        self.capture.start()
-        self._worker.start()
+        self._worker.start()  # warms the pipeline up, then starts the capture
         try:
             if display is None:
                 while self._worker.alive:

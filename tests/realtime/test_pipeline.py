@@ -69,3 +69,16 @@ def test_cuda_pipeline_matches_cpu_pipeline():
     assert gpu.backend.is_cuda
     for img in frames(2, (9, 14, 3)):
         assert np.array_equal(gpu.process(img), cpu.process(img))
+
+
+def test_warm_up_leaves_no_trace():
+    """Warm-up loads kernels but records no timing and leaves no temporal state behind."""
+    imgs = frames(3, (16, 20, 3))
+    fresh = Pipeline(build_settings(backend="cpu"))
+    warmed = Pipeline(build_settings(backend="cpu"))
+    warmed.warm_up((16, 20, 3))
+    assert all(t.count == 0 for t in warmed.stats.stages.values())
+    for i, img in enumerate(imgs):
+        (a,) = fresh.push(Frame(img, i, i / 25, 0.0))
+        (b,) = warmed.push(Frame(img, i, i / 25, 0.0))
+        assert np.array_equal(a.image, b.image)
