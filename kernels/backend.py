@@ -7,8 +7,10 @@ target to launch and which array module (NumPy or CuPy) owns its buffers.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import types
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
@@ -23,10 +25,64 @@ import numpy as np  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-try:  # numba-cuda (or numba's own CUDA target); absent or broken means CPU only
-    from numba import cuda
-except Exception:  # pragma: no cover - depends on the installation
-    cuda = None
+class _LazyCuda:
+    """``numba.cuda``, imported on first use.
+
+    Importing it costs about 0.3 s, a third of vqe's start-up, and CPU runs
+    never need it.  Kernel modules name it ``cuda`` as usual; CUDA functions are
+    :class:`_Deferred` until a CUDA launch first needs them.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        from numba import cuda as real
+
+        return getattr(real, name)
+
+
+cuda = _LazyCuda() if importlib.util.find_spec("numba.cuda") is not None else None
+
+
+class _Deferred:
+    """A CUDA device function or kernel, handed to ``numba.cuda.jit`` on first launch.
+
+    Realizing one swaps the deferred objects (and the lazy ``cuda`` module) in
+    its globals for the real ones, recursively, so Numba sees real device
+    functions when it compiles.
+    """
+
+    def __init__(self, fn: Callable, device: bool) -> None:
+        self.fn = fn
+        self.device = device
+        self._real: Any = None
+
+    def realize(self) -> Any:
+        if self._real is None:
+            from numba import cuda as real
+
+            # jit() compiles lazily, so setting _real first ends any recursion through globals.
+            self._real = real.jit(device=True, inline="always")(self.fn) if self.device else real.jit(self.fn)
+            names = self.fn.__globals__
+            for key, value in list(names.items()):
+                if isinstance(value, _Deferred):
+                    names[key] = value.realize()
+                elif isinstance(value, _LazyCuda):
+                    names[key] = real
+        return self._real
+
+    def __getitem__(self, launch: Any) -> Any:
+        return self.realize()[launch]
+
+
+def bind(fn: Callable, **calls: Callable) -> Callable:
+    """A copy of ``fn`` whose globals ``calls`` point at other functions.
+
+    Numba resolves a function's callees from its globals at compile time; math
+    that calls other math through a global name (``_tap_i`` say) is bound once
+    per target to that target's wrapping of the callee.
+    """
+    if not calls:
+        return fn
+    return types.FunctionType(fn.__code__, dict(fn.__globals__, **calls), fn.__name__, fn.__defaults__)
 
 #: True when ``NUMBA_ENABLE_CUDASIM=1`` was set before numba was imported.
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
@@ -35,16 +91,16 @@ SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 BLOCK_2D = (32, 8)
 
 
-def cpu_device(fn: Callable) -> Callable:
-    """Wrap per-pixel math for use inside Numba CPU loops."""
-    return numba.njit(inline="always", nogil=True, cache=True)(fn)
+def cpu_device(fn: Callable, **calls: Callable) -> Callable:
+    """Wrap per-pixel math for use inside Numba CPU loops (``calls``: see :func:`bind`)."""
+    return numba.njit(inline="always", nogil=True, cache=True)(bind(fn, **calls))
 
 
-def cuda_device(fn: Callable) -> Callable | None:
-    """Wrap per-pixel math as a CUDA device function (compiled lazily)."""
+def cuda_device(fn: Callable, **calls: Callable) -> Callable | None:
+    """Wrap per-pixel math as a CUDA device function, compiled on first use (``calls``: see :func:`bind`)."""
     if cuda is None:
         return None
-    return cuda.jit(device=True, inline="always")(fn)
+    return _Deferred(bind(fn, **calls), device=True)
 
 
 def cpu_kernel(fn: Callable) -> Callable:
@@ -53,10 +109,10 @@ def cpu_kernel(fn: Callable) -> Callable:
 
 
 def cuda_kernel(fn: Callable) -> Callable | None:
-    """Compile a CUDA kernel (lazily, on first launch)."""
+    """Compile a CUDA kernel (on first launch)."""
     if cuda is None:
         return None
-    return cuda.jit(fn)
+    return _Deferred(fn, device=False)
 
 
 def serial_kernels_in_this_thread() -> None:

@@ -14,7 +14,6 @@ the resulting three gains reach the per-pixel pass, through the curve table.
 from __future__ import annotations
 
 import math
-import types
 
 import cv2
 import numba
@@ -258,16 +257,6 @@ def _pixel_px(fb, fg, fr, curves, saturation, lut, coef, mode):
     return b, g, r
 
 
-def _rebind(fn, **names):
-    """A copy of ``fn`` whose globals ``names`` point at another target's wrappings.
-
-    Numba resolves a device function's callees from its globals at compile
-    time, so each target (CPU, CUDA) gets a copy bound to its own wrapping of
-    the same math.
-    """
-    return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__)
-
-
 _color_cpu = cpu_device(_color_px)
 _u8_cpu = cpu_device(_u8_px)
 _lut_axis_i = _lut_axis_cpu = cpu_device(_lut_axis_px)
@@ -275,14 +264,11 @@ _lut_i = _lut_cpu = cpu_device(_lut_px)
 _color_i = _color_cpu
 _pixel_cpu = cpu_device(_pixel_px)
 
-if cuda is not None:
-    _color_cuda = cuda_device(_color_px)
-    _u8_cuda = cuda_device(_u8_px)
-    _lut_axis_cuda = cuda_device(_lut_axis_px)
-    _lut_cuda = cuda_device(_rebind(_lut_px, _lut_axis_i=_lut_axis_cuda))
-    _pixel_cuda = cuda_device(_rebind(_pixel_px, _color_i=_color_cuda, _lut_i=_lut_cuda))
-else:  # pragma: no cover - depends on the installation
-    _color_cuda = _u8_cuda = _lut_cuda = _pixel_cuda = None
+_color_cuda = cuda_device(_color_px)
+_u8_cuda = cuda_device(_u8_px)
+_lut_axis_cuda = cuda_device(_lut_axis_px)
+_lut_cuda = cuda_device(_lut_px, _lut_axis_i=_lut_axis_cuda)
+_pixel_cuda = cuda_device(_pixel_px, _color_i=_color_cuda, _lut_i=_lut_cuda)
 
 
 @cpu_kernel

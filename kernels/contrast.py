@@ -123,19 +123,13 @@ _contrast_cpu = cpu_device(_contrast_px)
 _stats_cpu = cpu_device(_stats_px)
 _tile_map_cpu = cpu_device(_tile_map_px)
 
-if cuda is not None:
-    from kernels.color import _rebind
-
-    _luma_cuda = cuda_device(_luma_px)
-    _u8_cuda = cuda_device(_u8_px)
-    _bin_cuda = cuda_device(_bin_px)
-    _axis_cuda = cuda_device(_axis_px)
-    _contrast_cuda = cuda_device(_rebind(_contrast_px, _luma_i=_luma_cuda, _bin_i=_bin_cuda,
-                                         _map_at_i=cuda_device(_map_at_px)))
-    _tile_map_cuda = cuda_device(_tile_map_px)
-    _stats_cuda = cuda_device(_rebind(_stats_px, _luma_i=_luma_cuda))
-else:  # pragma: no cover - depends on the installation
-    _luma_cuda = _u8_cuda = _bin_cuda = _axis_cuda = _contrast_cuda = _tile_map_cuda = _stats_cuda = None
+_luma_cuda = cuda_device(_luma_px)
+_u8_cuda = cuda_device(_u8_px)
+_bin_cuda = cuda_device(_bin_px)
+_axis_cuda = cuda_device(_axis_px)
+_contrast_cuda = cuda_device(_contrast_px, _luma_i=_luma_cuda, _bin_i=_bin_cuda, _map_at_i=cuda_device(_map_at_px))
+_tile_map_cuda = cuda_device(_tile_map_px)
+_stats_cuda = cuda_device(_stats_px, _luma_i=_luma_cuda)
 
 
 # --- statistics thumbnail -----------------------------------------------------------------------

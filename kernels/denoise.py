@@ -25,7 +25,6 @@ for white noise.
 from __future__ import annotations
 
 import math
-import types
 
 import cv2
 import numpy as np
@@ -115,23 +114,13 @@ _u8_cuda = cuda_device(_u8_px)
 _response_cuda = cuda_device(_response_px)
 
 
-def _rebound(fn, **names):
-    """A copy of ``fn`` whose global ``names`` point elsewhere.
-
-    ``_denoise_px`` calls ``_tap_px`` through the global ``_tap_px_i``; Numba
-    resolves it at compile time, so each target gets a copy bound to its own
-    wrapping of the same math.
-    """
-    return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__ + "_rebound")
-
-
 # _denoise_px and _recombine_px call other math through module globals; each target binds its own.
 _tap_px_i = cpu_device(_tap_px)
 _to_bgr_px_i = _to_bgr_cpu
 _denoise_cpu = cpu_device(_denoise_px)
 _recombine_cpu = cpu_device(_recombine_px)
-_denoise_cuda = cuda_device(_rebound(_denoise_px, _tap_px_i=cuda_device(_tap_px))) if cuda is not None else None
-_recombine_cuda = cuda_device(_rebound(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)) if cuda is not None else None
+_denoise_cuda = cuda_device(_denoise_px, _tap_px_i=cuda_device(_tap_px))
+_recombine_cuda = cuda_device(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)
 
 
 # --- BGR -> planes -------------------------------------------------------------------

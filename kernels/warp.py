@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import types
 
 import cv2
 import numpy as np
@@ -60,7 +59,7 @@ def _u8_px(v):
 
 
 def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out):
-    # One output pixel, all three channels.  _tap_i/_u8_i are bound per target by _bind().
+    # One output pixel, all three channels.  _tap_i/_u8_i are bound per target (kernels.backend.bind).
     height = src.shape[0]
     width = src.shape[1]
     x = np.float32(col)
@@ -95,22 +94,13 @@ def _thumb_px(frame, i, j, factor, wb, wg, wr):
     return acc / np.float32(factor * factor)
 
 
-def _bind(fn, **names):
-    """A copy of ``fn`` whose helper globals point at one target's wrappings.
-
-    ``_warp_px`` calls its helpers through module globals (``_tap_i``, ``_u8_i``);
-    Numba resolves them at compile time, so each target compiles its own copy.
-    """
-    return types.FunctionType(fn.__code__, dict(fn.__globals__, **names), fn.__name__ + "_bound")
-
-
 _tap_cpu = cpu_device(_tap_px)
 _u8_cpu = cpu_device(_u8_px)
-_warp_cpu_px = cpu_device(_bind(_warp_px, _tap_i=_tap_cpu, _u8_i=_u8_cpu))
+_warp_cpu_px = cpu_device(_warp_px, _tap_i=_tap_cpu, _u8_i=_u8_cpu)
 _thumb_cpu_px = cpu_device(_thumb_px)
 _tap_cuda = cuda_device(_tap_px)
 _u8_cuda = cuda_device(_u8_px)
-_warp_cuda_px = cuda_device(_bind(_warp_px, _tap_i=_tap_cuda, _u8_i=_u8_cuda)) if cuda is not None else None
+_warp_cuda_px = cuda_device(_warp_px, _tap_i=_tap_cuda, _u8_i=_u8_cuda)
 _thumb_cuda_px = cuda_device(_thumb_px)
 
 
