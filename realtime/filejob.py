@@ -61,7 +61,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         pipeline = Pipeline(settings, stats=stats)
         stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
                            backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
-                           delay_frames=pipeline.delay_frames)
+                           delay_frames=pipeline.delay_frames,
+                           delay_ms=round(1000 * pipeline.delay_frames / float(source.info.fps), 1))
         log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s", input_path, source.info.width,
                  source.info.height, float(source.info.fps), source.info.frame_count or "?",
                  ",".join(pipeline.stage_names) or "none", pipeline.backend.name)

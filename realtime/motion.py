@@ -84,7 +84,8 @@ class Motion:
                          [sa, ca, cy + self.dy_px - sa * cx - ca * cy]])
 
     def shift_px(self) -> tuple[float, float]:
-        """The translation ``(dy, dx)`` in pixels, the form the temporal denoiser uses."""
+        """The translation ``(dy, dx)`` in full-resolution pixels, in the (row, column) order of
+        :func:`kernels.denoise.estimate_shift` (round it for an integer history shift)."""
         return self.dy_px, self.dx_px
 
 
@@ -127,7 +128,6 @@ class MotionEstimator:
         self._prev_u8: np.ndarray | None = None
         self._prev_hist: np.ndarray | None = None
         self._window: np.ndarray | None = None
-        self._mask: np.ndarray | None = None
         self._lk = dict(winSize=(11, 11), maxLevel=3,
                         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01))
 
@@ -260,8 +260,8 @@ class MotionEstimator:
             corr = 1.0 if float(np.abs(prev - cur).mean()) < 1.0 else 0.0
         if corr < self.cut_threshold:
             return True
-        # Same histogram, different picture (a rotated or rearranged scene): few tracks survive
-        # and the pictures differ a lot, even after the best shift.
+        # Same histogram, different picture (a rotated or rearranged scene): almost no track
+        # survives, no shift explains the change, and the pictures differ a lot.
         if tracked_share < 0.2 and motion is None:
             return float(np.abs(prev - cur).mean()) > 20.0
         return False

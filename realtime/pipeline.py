@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable, Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class Pipeline:
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
         self._device_in = None
-        self._host_out: dict[int, np.ndarray] = {}
+        self._host_out: np.ndarray | None = None
         self.disabled: set[str] = set()
 
     @property
@@ -76,26 +76,27 @@ class Pipeline:
         """Frames of latency the chain adds."""
         return sum(s.delay_frames for s in self.stages)
 
-    def push(self, frame: Frame) -> list[Frame]:
-        """Run one frame through every stage; return the frames ready for output.
+    def push(self, frame: Frame) -> Iterator[Frame]:
+        """Run one frame through every stage; yield the frames ready for output.
 
-        Returned images are host arrays valid until the next call.
+        Lazy and depth-first: each yielded frame is a host image valid until the
+        next one is requested, so consume it (copy, encode, show) inside the loop.
         """
-        return self._downloaded(self._run([self._uploaded(frame)], 0))
+        _check_frame(frame.image)
+        yield from self._through(self._uploaded(frame), 0)
 
-    def flush(self) -> list[Frame]:
-        """Drain frames held by delaying stages at the end of the stream."""
-        out: list[Frame] = []
+    def flush(self) -> Iterator[Frame]:
+        """Yield the frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
         for i, stage in enumerate(self.stages):
-            out = self._run(out + list(stage.flush()), i + 1)
-        return self._downloaded(out)
+            for held in stage.flush():
+                yield from self._through(held, i + 1)
 
     def process(self, image: np.ndarray) -> np.ndarray:
         """Convenience for 1:1 chains on single images: returns a new array."""
-        frames = self.push(Frame(np.ascontiguousarray(image), 0, 0.0, time.monotonic()))
+        frames = [f.image.copy() for f in self.push(Frame(np.ascontiguousarray(image), 0, 0.0, time.monotonic()))]
         if len(frames) != 1:
             raise ValueError("process() needs a chain that returns one frame per frame; use push()/flush()")
-        return frames[0].image.copy()
+        return frames[0]
 
     def reset(self) -> None:
         for stage in self.stages:
@@ -109,7 +110,8 @@ class Pipeline:
         """
         stats, self.stats = self.stats, RunStats()
         try:
-            self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic()))
+            for _ in self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic())):
+                pass
         finally:
             self.stats = stats
             self.reset()
@@ -128,21 +130,24 @@ class Pipeline:
         elif not enabled:
             self.disabled.add(name)
 
-    def _run(self, frames: Iterable[Frame], first: int) -> list[Frame]:
-        frames = list(frames)
-        for stage in self.stages[first:]:
+    def _through(self, frame: Frame, first: int) -> Iterator[Frame]:
+        # Depth first: a stage that emits several frames (a lookahead flush) reuses its
+        # output buffer, so each frame must leave the chain before the next is made.
+        for i in range(first, len(self.stages)):
+            stage = self.stages[i]
             if stage.name in self.disabled:
                 continue
-            timer = self.stats.stage(stage.name)
-            produced: list[Frame] = []
-            for frame in frames:
-                t0 = time.perf_counter()
-                produced.extend(stage.push(frame))
-                if self.backend.is_cuda:
-                    self.backend.synchronize()
-                timer.add((time.perf_counter() - t0) * 1e3)
-            frames = produced
-        return frames
+            t0 = time.perf_counter()
+            produced = stage.push(frame)
+            if self.backend.is_cuda:
+                self.backend.synchronize()
+            self.stats.stage(stage.name).add((time.perf_counter() - t0) * 1e3)
+            if len(produced) != 1:
+                for out in produced:
+                    yield from self._through(out, i + 1)
+                return
+            frame = produced[0]
+        yield self._downloaded(frame)
 
     def _uploaded(self, frame: Frame) -> Frame:
         _check_frame(frame.image)
@@ -153,16 +158,12 @@ class Pipeline:
             self._device_in = self.backend.empty(image.shape)
         return frame.with_image(self.backend.upload(image, self._device_in))
 
-    def _downloaded(self, frames: Sequence[Frame]) -> list[Frame]:
+    def _downloaded(self, frame: Frame) -> Frame:
         if not self.backend.is_cuda:
-            return list(frames)
-        out = []
-        for i, frame in enumerate(frames):
-            host = self._host_out.get(i)
-            if host is None or host.shape != frame.image.shape:
-                host = self._host_out[i] = np.empty(frame.image.shape, np.uint8)
-            out.append(frame.with_image(self.backend.to_host(frame.image, out=host)))
-        return out
+            return frame
+        if self._host_out is None or self._host_out.shape != frame.image.shape:
+            self._host_out = np.empty(frame.image.shape, np.uint8)
+        return frame.with_image(self.backend.to_host(frame.image, out=self._host_out))
 
 
 def _check_frame(image: np.ndarray) -> None:

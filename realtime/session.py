@@ -305,6 +305,7 @@ class Session:
         self.stats.extra.update(
             source=self.source.info.path, backend=self.pipeline.backend.name,
             stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
+            delay_ms=round(1000 * self.pipeline.delay_frames / float(self.source.info.fps), 1),
             capture_fps=round(self.capture.frames_read / wall, 2),
             processed_fps=round(self.stats.frames / wall, 2),
             displayed_fps=round(self.rates["displayed"].count / wall, 2),

@@ -370,8 +370,9 @@ def vidgear_worker(src: str, dst: str) -> None:
     """vidgear's Stabilizer over a y4m file (run in its own process by :func:`run_vidgear`).
 
     vidgear holds ``smoothing_radius`` frames and has no flush: its first outputs are
-    None and the last frames never come out; the held-back frames are padded with the
-    last output so that frame counts match.
+    None and the last frames never come out.  The held-back frames are padded with the
+    last output so that frame counts match, and the number of real outputs is written
+    to ``dst + ".frames"`` so that scores leave the padding out (:func:`real_outputs`).
     """
     from vidgear.gears.stabilizer import Stabilizer
 
@@ -391,6 +392,7 @@ def vidgear_worker(src: str, dst: str) -> None:
             last = out
             writer.write_planes(bgr_to_yuv(np.ascontiguousarray(out), fmt))
             n_out += 1
+        Path(dst + ".frames").write_text(str(n_out))
         while n_out < n_in and last is not None:
             writer.write_planes(bgr_to_yuv(np.ascontiguousarray(last), fmt))
             n_out += 1
@@ -398,6 +400,16 @@ def vidgear_worker(src: str, dst: str) -> None:
         stab.clean()
         reader.close()
         writer.close()
+
+
+def real_outputs(dst: Path, out: list[np.ndarray]) -> list[np.ndarray]:
+    """The frames a method really produced (vidgear's padding left out), then forget the note."""
+    note = Path(str(dst) + ".frames")
+    if not note.exists():
+        return out
+    n = int(note.read_text())
+    note.unlink()
+    return out[:n]
 
 
 def run_vidgear(src: Path, dst: Path) -> float:
@@ -445,6 +457,7 @@ def cmd_pan(args: argparse.Namespace, work: Path) -> None:
         out = read_y4m_bgr(dst)
         if len(out) != len(shaken):
             log.warning("%s: %d output frames for %d input frames", label, len(out), len(shaken))
+        out = real_outputs(dst, out)
         m = truth_metrics(out, intended)
         rows.append(dict(method=label, delay=_delay(delay), fps=len(shaken) / wall, **m.__dict__))
         dst.unlink()
@@ -474,7 +487,7 @@ def cmd_clip(args: argparse.Namespace, work: Path) -> None:
         for label, runner, delay in methods(args.lookahead, args.peers, work, tuple(args.set)):
             dst = work / "out.y4m"
             wall = runner(src, dst)
-            out = read_y4m_bgr(dst)
+            out = real_outputs(dst, read_y4m_bgr(dst))
             rows.append(dict(method=label, delay=_delay(delay), itf=itf(out), stab=stability(out, clip_fps),
                              crop=crop_against(frames, out), fps=len(frames) / wall))
             dst.unlink()

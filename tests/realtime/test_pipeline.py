@@ -36,7 +36,7 @@ def test_empty_chain_passes_frames_through():
     pipe = Pipeline(build_settings(stages="none", backend="cpu"))
     img = frames(1)[0]
     assert np.array_equal(pipe.process(img), img) and pipe.stage_names == ()
-    assert pipe.flush() == []
+    assert list(pipe.flush()) == []
 
 
 def test_process_rejects_bad_frames():
@@ -82,3 +82,19 @@ def test_warm_up_leaves_no_trace():
         (a,) = fresh.push(Frame(img, i, i / 25, 0.0))
         (b,) = warmed.push(Frame(img, i, i / 25, 0.0))
         assert np.array_equal(a.image, b.image)
+
+
+def test_frames_flushed_together_each_keep_their_picture():
+    """A lookahead stage flushing several frames into a 1:1 stage: every frame its own image."""
+    imgs = [np.full((40, 48, 3), (20 + 30 * i, 200 - 25 * i, 90), np.uint8) for i in range(6)]
+    pipe = Pipeline(build_settings(stages="stabilize,color", overrides=("stabilize.lookahead=3",
+                                                                       "color.white_balance=off"), backend="cpu"))
+    ref = Pipeline(build_settings(stages="color", overrides=("color.white_balance=off",), backend="cpu"))
+    seen = []
+    for i, img in enumerate(imgs):
+        seen += [(f.index, f.image.copy()) for f in pipe.push(Frame(img, i, i / 25, 0.0))]
+    seen += [(f.index, f.image.copy()) for f in pipe.flush()]
+    assert [i for i, _ in seen] == list(range(6))
+    # Flat frames give the stabilizer no motion to correct: each output is its own input, coloured.
+    for i, image in seen:
+        assert np.array_equal(image, ref.process(imgs[i]))
