@@ -3,7 +3,7 @@
 Two kinds of input:
 
 * ``pan`` (ground truth): a real photograph (a frame of a clip in
-  /work/shared/media, ``clean_flower_540p.mp4`` frame 60 by default, as
+  the shared media folder, ``clean_flower_540p.mp4`` frame 60 by default, as
   ``tools/quality.py`` does) seen by a virtual camera that follows a known
   smooth path (a pan whose speed changes, a slow tilt) plus known hand shake
   (a random offset of ``--shake`` px RMS per axis every frame, its
@@ -20,7 +20,7 @@ Two kinds of input:
   - **crop**: mean ``1 / zoom`` of the output against the intended frame;
   - **ITF**: mean PSNR (Y) between consecutive output frames, dB.
 
-* ``clip``: real shaky clips of /work/shared/media as they are (no ground
+* ``clip``: real shaky clips of the shared media folder as they are (no ground
   truth): **ITF**, **stability** (share of the energy of the frame-to-frame
   translation spectrum at or below 2 Hz, DC excluded; 1 is perfectly smooth
   motion, in the spirit of Liu et al. 2013's low-frequency share) and **crop**
@@ -49,19 +49,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr  # noqa: E402
-from realtime.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
+from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_y4m_bgr,  # noqa: E402
+                        write_y4m, yuv_to_bgr)
 
 log = logging.getLogger("quality_stabilize")
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 PHOTO = ("clean_flower_540p.mp4", 60)
 SHAKY_CLIPS = ("shaky_seattle_walk_360p.avi", "shaky_foreman_cif.mp4")
 STATIC_CLIP = "clean_person_indoor_432p.mp4"
@@ -70,11 +66,6 @@ SPLIT_SIGMA = 5.0
 
 
 # --- clips ------------------------------------------------------------------------------------
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def read_frames(path: Path, frames: int | None = None, first: int = 0) -> list[np.ndarray]:
@@ -170,30 +161,7 @@ def pan_clip(size: tuple[int, int], frames: int, shake_px: float, seed: int = 0)
 
 # --- y4m ----------------------------------------------------------------------------------------
 
-def yuv_format(height: int) -> YuvFormat:
-    return YuvFormat(matrix=default_matrix(height), full_range=False)
 
-
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    height, width = frames[0].shape[:2]
-    fmt = yuv_format(height)
-    writer = Y4mWriter(path, width, height, Fraction(fps), fmt)
-    try:
-        for f in frames:
-            writer.write_planes(bgr_to_yuv(np.ascontiguousarray(f), fmt))
-    finally:
-        writer.close()
-
-
-def read_y4m_bgr(path: Path) -> list[np.ndarray]:
-    reader = Y4mReader(path)
-    out = []
-    try:
-        while (planes := reader.read_planes()) is not None:
-            out.append(yuv_to_bgr(planes, reader.fmt).copy())
-    finally:
-        reader.close()
-    return out
 
 
 # --- registration and metrics --------------------------------------------------------------------
