@@ -130,17 +130,16 @@ def chroma_shape(height: int, width: int) -> tuple[int, int]:
     return (height + 1) // 2, (width + 1) // 2
 
 
-@cpu_device
-def _block_cpu(frame, luma, chroma, crow, ccol):
-    # Generic 2x2 block (partial at odd edges), same summation order as CUDA.
+def _block_px(frame, luma, chroma, crow, ccol):
+    """One 2x2 block (partial at odd edges): its luma samples and mean chroma, one summation order."""
     height, width = frame.shape[0], frame.shape[1]
     su = np.float32(0.0)
     sv = np.float32(0.0)
     n = 0
     for row in range(2 * crow, min(2 * crow + 2, height)):
         for col in range(2 * ccol, min(2 * ccol + 2, width)):
-            y, u, v = _to_ycc_cpu(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
-                                  np.float32(frame[row, col, 2]))
+            y, u, v = _to_ycc_i(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
+                                np.float32(frame[row, col, 2]))
             luma[row, col] = y
             su += u
             sv += v
@@ -148,6 +147,10 @@ def _block_cpu(frame, luma, chroma, crow, ccol):
     inv = np.float32(1.0) / np.float32(n)
     chroma[0, crow, ccol] = su * inv
     chroma[1, crow, ccol] = sv * inv
+
+
+_block_cpu = cpu_device(_block_px, _to_ycc_i=_to_ycc_cpu)
+_block_cuda = cuda_device(_block_px, _to_ycc_i=_to_ycc_cuda)
 
 
 @cpu_kernel
@@ -189,21 +192,7 @@ def _to_planes_cuda(frame, luma, chroma):
     ccol, crow = cuda.grid(2)
     if crow >= chroma.shape[1] or ccol >= chroma.shape[2]:
         return
-    height, width = frame.shape[0], frame.shape[1]
-    su = np.float32(0.0)
-    sv = np.float32(0.0)
-    n = 0
-    for row in range(2 * crow, min(2 * crow + 2, height)):
-        for col in range(2 * ccol, min(2 * ccol + 2, width)):
-            y, u, v = _to_ycc_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
-                                   np.float32(frame[row, col, 2]))
-            luma[row, col] = y
-            su += u
-            sv += v
-            n += 1
-    inv = np.float32(1.0) / np.float32(n)
-    chroma[0, crow, ccol] = su * inv
-    chroma[1, crow, ccol] = sv * inv
+    _block_cuda(frame, luma, chroma, crow, ccol)
 
 
 def to_planes(frame, *, luma, chroma, backend: Backend = CPU):

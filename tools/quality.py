@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ import cv2
 import numpy as np
 
 from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, psnr, read_clip, ssim,  # noqa: E402
-                        write_y4m, yuv_to_bgr)
+                        run_timed, write_y4m, yuv_to_bgr)
 from qualitylib import read_y4m_planes as read_y4m  # noqa: E402
 
 log = logging.getLogger("quality")
@@ -155,14 +154,6 @@ def score(test: list, truth: list, ssim_every: int = 5) -> Score:
 
 
 # --- runners ---------------------------------------------------------------------------------
-
-def run_timed(cmd: list[str], env: dict | None = None) -> float:
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr.strip()[-800:]}")
-    return wall
 
 
 def run_vqe(src: Path, dst: Path, stages: str, preset: str | None, sets: tuple[str, ...] = ()) -> float:

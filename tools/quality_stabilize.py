@@ -44,10 +44,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +53,7 @@ import cv2
 import numpy as np
 
 from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_y4m_bgr,  # noqa: E402
-                        write_y4m, yuv_to_bgr)
+                        run_timed, write_y4m, yuv_to_bgr)
 
 log = logging.getLogger("quality_stabilize")
 PHOTO = ("clean_flower_540p.mp4", 60)
@@ -288,14 +286,6 @@ def crop_against(inp: list[np.ndarray], out: list[np.ndarray], every: int = 5) -
 
 
 # --- runners ----------------------------------------------------------------------------------------
-
-def run_timed(cmd: list[str], env: dict | None = None) -> float:
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr.strip()[-800:]}")
-    return wall
 
 
 def vqe_cmd(src: Path, dst: Path, lookahead: int, sets: tuple[str, ...] = ()) -> list[str]:

@@ -1,7 +1,9 @@
 """Shared pieces of the quality tools: real clips, lossless .y4m I/O, metrics, the ffmpeg binary."""
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -99,3 +101,13 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     va, vb, cov = g(a * a) - ma * ma, g(b * b) - mb * mb, g(a * b) - ma * mb
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
     return float(s.mean())
+
+
+def run_timed(cmd: list[str], env: dict | None = None) -> float:
+    """Wall seconds of one command (a whole process, as the peers are measured); raises on failure."""
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr.strip()[-800:]}")
+    return wall
