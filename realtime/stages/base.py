@@ -1,11 +1,14 @@
 """What every stage is: a thin, stateful wrapper over ``kernels/`` functions."""
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar, Sequence
 
 from kernels.backend import Backend
 from realtime.frames import Frame
 from realtime.params import StageParams
+
+log = logging.getLogger(__name__)
 
 
 class Stage:
@@ -44,6 +47,16 @@ class Stage:
 
     def reset(self) -> None:
         """Forget temporal state (scene cut, new source)."""
+
+    def follow_size(self, image: Any) -> None:
+        """Call first in :meth:`apply`: a new frame size is a new source, so temporal state is reset."""
+        size = tuple(image.shape)
+        last = getattr(self, "_size", None)
+        if size != last:
+            if last is not None:
+                log.info("%s: frame size %s -> %s, temporal state reset", self.name, last[:2], size[:2])
+            self._size = size
+            self.reset()
 
     def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
         """A persistent buffer on this stage's backend, reallocated only on a shape change."""

@@ -92,7 +92,6 @@ class ColorStage(Stage):
             self._lut_coef = backend.asarray(cube.kernel_coefficients())
         self._gains = OneEuro(params.smoothing, 0.0)
         self._watch = SceneWatch(params.scene_cut, params.flash_ratio)
-        self._shape: tuple[int, ...] | None = None
         self.reset()
 
     @property
@@ -111,11 +110,7 @@ class ColorStage(Stage):
         self._watch.reset()
 
     def apply(self, image: Any) -> Any:
-        if image.shape != self._shape:
-            if self._shape is not None:
-                log.info("color: frame size %s -> %s, white balance reset", self._shape[:2], image.shape[:2])
-            self._shape = image.shape
-            self.reset()
+        self.follow_size(image)
         p = self.params
         if p.white_balance != "off":
             self._update_gains(image)

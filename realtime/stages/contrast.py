@@ -178,7 +178,6 @@ class ContrastStage(Stage):
         self._coef = backend.asarray(self._coef_host)
         self._levels = OneEuro(params.smoothing, params.adapt)
         self._watch = SceneWatch(params.scene_cut, params.flash_ratio)
-        self._shape: tuple[int, ...] | None = None
         self.reset()
 
     @property
@@ -199,11 +198,7 @@ class ContrastStage(Stage):
 
     def apply(self, image: Any) -> Any:
         height, width = image.shape[:2]
-        if image.shape != self._shape:
-            if self._shape is not None:
-                log.info("contrast: frame size %s -> %s, temporal state reset", self._shape[:2], image.shape[:2])
-            self._shape = image.shape
-            self.reset()
+        self.follow_size(image)
         p = self.params
         xp = self.backend.xp
         factor = thumbnail_factor(height, width)

@@ -73,7 +73,6 @@ class DenoiseStage(Stage):
         self._coeffs_host = np.zeros((3, N_COEFFS), np.float32)
         self._coeffs = backend.asarray(self._coeffs_host)
         self._hist_host = np.zeros((3, NOISE_BINS), np.int32)
-        self._shape: tuple[int, ...] | None = None
         #: Scene cuts detected so far (each one reset the history).
         self.cuts = 0
         self.reset()
@@ -92,11 +91,7 @@ class DenoiseStage(Stage):
 
     def apply(self, image: Any) -> Any:
         height, width = image.shape[:2]
-        if image.shape != self._shape:
-            if self._shape is not None:
-                log.info("denoise: frame size %s -> %s, history reset", self._shape[:2], image.shape[:2])
-            self._shape = image.shape
-            self.reset()
+        self.follow_size(image)
         p = self.params
         if p.luma_strength == 0.0 and p.chroma_strength == 0.0:
             return image
