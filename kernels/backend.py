@@ -115,6 +115,16 @@ def cuda_kernel(fn: Callable) -> Callable | None:
     return _Deferred(fn, device=False)
 
 
+def kernels_compiled() -> bool:
+    """Whether Numba's on-disk cache already holds compiled kernels (beside this package)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    cache = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(here, "__pycache__")
+    try:
+        return any(name.endswith(".nbi") for name in os.listdir(cache))
+    except OSError:
+        return False
+
+
 def serial_kernels_in_this_thread() -> None:
     """Run this thread's CPU kernels on one core.
 

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
-from kernels.backend import CPU, Backend, cuda_status, make_cuda_backend
+from kernels.backend import CPU, Backend, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
 from realtime.frames import Frame
 from realtime.settings import Settings, build_settings
@@ -60,6 +60,8 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, *, stats: RunStats | None = None) -> None:
         self.settings = settings or build_settings()
         self.backend = resolve_backend(self.settings.backend)
+        if not kernels_compiled():
+            log.info("first run: compiling the kernels takes about half a minute; later runs load them in a second")
         self.stats = stats or RunStats()
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
