@@ -203,6 +203,9 @@ def cuda_status() -> tuple[bool, str]:
         return False, "numba's CUDA target is not installed"
     if SIMULATOR:
         return True, "Numba CUDA simulator"
+    # Checked first: cheap, and it spares CPU-only installs the import of numba.cuda.
+    if importlib.util.find_spec("cupy") is None:
+        return False, "CuPy is not installed"
     try:
         if not cuda.is_available():
             return False, "no CUDA GPU or driver found"
