@@ -227,10 +227,10 @@ def to_planes(frame, *, luma, chroma, backend: Backend = CPU):
 
 # --- the fused denoise pass --------------------------------------------------------------
 
-@cpu_device
-def _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh):
-    # Clamped (replicated-border) taps: used for the few columns at the plane edges.
-    height, width = cur.shape
+def _denoise_at_px(cur, hist, k, row, col, shift_y, shift_x, fresh):
+    # Clamped (replicated-border) taps.  The CPU loop uses it for the few columns at the plane
+    # edges (its interior loop is unrolled for speed); the CUDA kernel for every sample.
+    height, width = cur.shape[0], cur.shape[1]
     rn = max(row - 1, 0)
     rs = min(row + 1, height - 1)
     cw = max(col - 1, 0)
@@ -241,10 +241,14 @@ def _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh):
     hc = min(max(col - shift_x, 0), width - 1)
     hw = min(max(col - shift_x - 1, 0), width - 1)
     he = min(max(col - shift_x + 1, 0), width - 1)
-    return _denoise_cpu(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
-                        cur[rs, cw], cur[rs, col], cur[rs, ce],
-                        hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
-                        hist[hs, hw], hist[hs, hc], hist[hs, he], k[0], k[1], k[2], k[3], k[4], fresh)
+    return _denoise_i(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
+                      cur[rs, cw], cur[rs, col], cur[rs, ce],
+                      hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
+                      hist[hs, hw], hist[hs, hc], hist[hs, he], k[0], k[1], k[2], k[3], k[4], fresh)
+
+
+_denoise_at_cpu = cpu_device(_denoise_at_px, _denoise_i=_denoise_cpu)
+_denoise_at_cuda = cuda_device(_denoise_at_px, _denoise_i=_denoise_cuda)
 
 
 @cpu_device
@@ -311,34 +315,14 @@ def _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shi
                 dst[col, 2] = _u8_cpu(r)
 
 
-@cuda_device
-def _denoise_at_cuda(cur, hist, p, row, col, shift_y, shift_x, coeffs, fresh):
-    height, width = cur.shape[0], cur.shape[1]
-    rn = max(row - 1, 0)
-    rs = min(row + 1, height - 1)
-    cw = max(col - 1, 0)
-    ce = min(col + 1, width - 1)
-    hr = min(max(row - shift_y, 0), height - 1)
-    hn = min(max(row - shift_y - 1, 0), height - 1)
-    hs = min(max(row - shift_y + 1, 0), height - 1)
-    hc = min(max(col - shift_x, 0), width - 1)
-    hw = min(max(col - shift_x - 1, 0), width - 1)
-    he = min(max(col - shift_x + 1, 0), width - 1)
-    return _denoise_cuda(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
-                         cur[rs, cw], cur[rs, col], cur[rs, ce],
-                         hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
-                         hist[hs, hw], hist[hs, hc], hist[hs, he],
-                         coeffs[p, 0], coeffs[p, 1], coeffs[p, 2], coeffs[p, 3], coeffs[p, 4], fresh)
-
-
 @cuda_kernel
 def _denoise_chroma_cuda(chroma, chroma_hist, coeffs, shift_y, shift_x, fresh, chroma_out):
     col, row = cuda.grid(2)
     if row >= chroma.shape[1] or col >= chroma.shape[2]:
         return
-    chroma_out[0, row, col] = _denoise_at_cuda(chroma[0], chroma_hist[0], 1, row, col, shift_y, shift_x, coeffs,
+    chroma_out[0, row, col] = _denoise_at_cuda(chroma[0], chroma_hist[0], coeffs[1], row, col, shift_y, shift_x,
                                                fresh)
-    chroma_out[1, row, col] = _denoise_at_cuda(chroma[1], chroma_hist[1], 2, row, col, shift_y, shift_x, coeffs,
+    chroma_out[1, row, col] = _denoise_at_cuda(chroma[1], chroma_hist[1], coeffs[2], row, col, shift_y, shift_x,
                                                fresh)
 
 
@@ -348,7 +332,7 @@ def _denoise_luma_cuda(frame, luma, chroma, luma_hist, coeffs, shift_y, shift_x,
     col, row = cuda.grid(2)
     if row >= luma.shape[0] or col >= luma.shape[1]:
         return
-    y_new = _denoise_at_cuda(luma, luma_hist, 0, row, col, shift_y, shift_x, coeffs, fresh)
+    y_new = _denoise_at_cuda(luma, luma_hist, coeffs[0], row, col, shift_y, shift_x, fresh)
     luma_out[row, col] = y_new
     cr = row >> 1
     cc = col >> 1
