@@ -52,7 +52,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_y4m_bgr,  # noqa: E402
+from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_bgr,  # noqa: E402
                         run_timed, write_y4m, yuv_to_bgr)
 
 log = logging.getLogger("quality_stabilize")
@@ -65,24 +65,6 @@ SPLIT_SIGMA = 5.0
 
 # --- clips ------------------------------------------------------------------------------------
 
-
-def read_frames(path: Path, frames: int | None = None, first: int = 0) -> list[np.ndarray]:
-    """BGR frames of a clip (OpenCV decoder)."""
-    cap = cv2.VideoCapture(str(path))
-    out: list[np.ndarray] = []
-    try:
-        if first:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-        while frames is None or len(out) < frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            out.append(frame)
-    finally:
-        cap.release()
-    if not out:
-        raise SystemExit(f"cannot read {path}")
-    return out
 
 
 def smooth_noise(rng: np.random.Generator, n: int, low_hz: float, high_hz: float, fps: float) -> np.ndarray:
@@ -145,7 +127,7 @@ def render(photo: np.ndarray, path: CameraPath, size: tuple[int, int], magnify: 
 
 def pan_clip(size: tuple[int, int], frames: int, shake_px: float, seed: int = 0):
     """Shaken frames and intended frames, from a real photograph."""
-    photo = read_frames(MEDIA / PHOTO[0], 1, PHOTO[1])[0]
+    photo = read_clip(MEDIA / PHOTO[0], None, 1, PHOTO[1])[0]
     width, height = size
     intended, shaken = camera_paths(frames, shake_px, seed)
     span = float(intended.x.max() - intended.x.min()) + 8 * shake_px
@@ -433,7 +415,7 @@ def cmd_pan(args: argparse.Namespace, work: Path) -> None:
 def cmd_clip(args: argparse.Namespace, work: Path) -> None:
     clips = args.clip or list(SHAKY_CLIPS)
     for name in clips:
-        frames = read_frames(MEDIA / name, args.frames)
+        frames = read_clip(MEDIA / name, None, args.frames)
         src = work / "clip.y4m"
         write_y4m(src, frames)
         frames = read_y4m_bgr(src)
@@ -464,7 +446,7 @@ def cmd_static(args: argparse.Namespace, work: Path) -> None:
     The reference is ``vqe --stages none`` on the same file (its 4:2:0 round trip), so
     "identical" frames mean the stabilizer passed them through unresampled.
     """
-    frames = read_frames(MEDIA / STATIC_CLIP, args.frames)
+    frames = read_clip(MEDIA / STATIC_CLIP, None, args.frames)
     src = work / "static.y4m"
     write_y4m(src, frames)
     frames = read_y4m_bgr(src)

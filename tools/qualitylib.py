@@ -28,13 +28,13 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def read_clip(path: Path, size: tuple[int, int] | None, frames: int, start: int = 0) -> list[np.ndarray]:
-    """Up to ``frames`` BGR frames of a progressive clip from ``start``, resized to ``size`` (w, h) if given."""
+def read_clip(path: Path, size: tuple[int, int] | None, frames: int | None, start: int = 0) -> list[np.ndarray]:
+    """Up to ``frames`` (all when None) BGR frames of a progressive clip from ``start``, resized to ``size`` (w, h)."""
     cap = cv2.VideoCapture(str(path))
     out: list[np.ndarray] = []
     try:
         cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-        while len(out) < frames:
+        while frames is None or len(out) < frames:
             ok, frame = cap.read()
             if not ok:
                 break
