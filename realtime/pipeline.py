@@ -78,6 +78,14 @@ class Pipeline:
         """Frames of latency the chain adds."""
         return sum(s.delay_frames for s in self.stages)
 
+    @property
+    def rate_factor(self) -> int:
+        """Output frames per input frame (the output frame rate is the input's times this)."""
+        factor = 1
+        for stage in self.stages:
+            factor *= stage.rate_factor
+        return factor
+
     def push(self, frame: Frame) -> Iterator[Frame]:
         """Run one frame through every stage; yield the frames ready for output.
 

@@ -27,6 +27,8 @@ class Stage:
     Params: ClassVar[type[StageParams]]
     #: Frames of latency the stage adds (lookahead); reported in stats.
     delay_frames: int = 0
+    #: Output frames per input frame (2 for a field-rate deinterlacer); outputs are timed accordingly.
+    rate_factor: int = 1
 
     def __init__(self, params: StageParams, backend: Backend) -> None:
         self.params = params
