@@ -11,7 +11,7 @@ import importlib.util
 import logging
 import os
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
 
@@ -60,7 +60,11 @@ class _Deferred:
             from numba import cuda as real
 
             # jit() compiles lazily, so setting _real first ends any recursion through globals.
-            self._real = real.jit(device=True, inline="always")(self.fn) if self.device else real.jit(self.fn)
+            if self.device:
+                self._real = real.jit(device=True, inline="always")(self.fn)
+            else:
+                # On disk beside the module (per compute capability): later runs skip the PTX compile.
+                self._real = real.jit(self.fn) if SIMULATOR else real.jit(cache=True)(self.fn)
             names = self.fn.__globals__
             for key, value in list(names.items()):
                 if isinstance(value, _Deferred):
@@ -141,6 +145,25 @@ def grid_2d(height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
     return ((width + bx - 1) // bx, (height + by - 1) // by), BLOCK_2D
 
 
+class GpuStreams:
+    """The CUDA streams of a real-GPU backend (never under the simulator).
+
+    Stages run on one non-blocking ``compute`` stream; host-to-device uploads
+    run on their own ``copy`` stream, so the next frame's upload overlaps the
+    current frame's kernels, and the compute stream waits for the upload's
+    event before it reads the frame.
+    """
+
+    def __init__(self, cupy: ModuleType) -> None:
+        from numba import cuda as real
+
+        self.cupy = cupy
+        self.compute = cupy.cuda.Stream(non_blocking=True)
+        self.copy = cupy.cuda.Stream(non_blocking=True)
+        # Numba launches on the same stream as CuPy's work: one queue, ordered.
+        self.launch = real.external_stream(self.compute.ptr)
+
+
 @dataclass(frozen=True)
 class Backend:
     """Where kernels run and which array module holds their buffers.
@@ -151,46 +174,85 @@ class Backend:
         Kernel target.
     xp : module
         ``numpy`` for the CPU and for the CUDA simulator, ``cupy`` on a real GPU.
+    streams : GpuStreams or None
+        The compute and copy streams on a real GPU; ``None`` otherwise.
     """
 
     name: str
     xp: ModuleType
+    streams: GpuStreams | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_cuda(self) -> bool:
         return self.name == "cuda"
 
     def launch_2d(self, kernel: Any, height: int, width: int) -> Any:
-        """Configure ``kernel`` to cover a ``height x width`` frame."""
+        """Configure ``kernel`` to cover a ``height x width`` frame (on the compute stream)."""
         blocks, threads = grid_2d(height, width)
+        if self.streams is not None:
+            return kernel[blocks, threads, self.streams.launch]
         return kernel[blocks, threads]
+
+    def use_in_this_thread(self) -> None:
+        """Make the compute stream current for CuPy work issued by the calling thread (the processing thread)."""
+        if self.streams is not None:
+            self.streams.compute.use()
 
     def asarray(self, host: np.ndarray) -> Any:
         """Copy a host array to this backend's memory (no copy on the CPU)."""
         return host if self.xp is np else self.xp.asarray(host)
 
+    def host_empty(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
+        """A host array for frames that go to or come from this backend (page-locked on a GPU: async copies)."""
+        if self.streams is not None:
+            import cupyx
+
+            return cupyx.empty_pinned(shape, dtype=dtype)
+        return np.empty(shape, dtype)
+
     def upload(self, host: np.ndarray, out: Any) -> Any:
-        """Copy a host array into the preallocated backend array ``out``."""
+        """Copy a host array into the preallocated backend array ``out``, in order with the kernels."""
         if self.xp is np:
             np.copyto(out, host)
-        else:
+        elif self.streams is None:
             out.set(host)
+        else:
+            out.set(host, stream=self.streams.compute)
+        return out
+
+    def upload_ahead(self, host: np.ndarray, out: Any) -> Any:
+        """Like :meth:`upload`, but on a GPU the copy runs on the copy stream, beside the kernels.
+
+        For frames: the compute stream waits for the copy before anything it
+        queues next, and from page-locked memory (:meth:`host_empty`) the call
+        returns at once.  ``out`` must not be in use by queued kernels, and
+        ``host`` must stay unchanged until the frame has been processed.
+        """
+        if self.streams is None:
+            return self.upload(host, out)
+        out.set(host, stream=self.streams.copy)
+        self.streams.compute.wait_event(self.streams.copy.record())
         return out
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> Any:
         return self.xp.empty(shape, dtype=dtype)
 
     def to_host(self, array: Any, out: np.ndarray | None = None) -> np.ndarray:
-        """Copy ``array`` to host memory, into ``out`` when given."""
+        """Copy ``array`` to host memory, into ``out`` when given; returns when the copy is done."""
         if self.xp is np:
             if out is None:
                 return array
             np.copyto(out, array)
             return out
-        return array.get(out=out)
+        if self.streams is None:
+            return array.get(out=out)
+        return array.get(out=out, stream=self.streams.compute)  # blocking: returns once the copy is done
 
     def synchronize(self) -> None:
-        if self.xp is not np:
+        """Wait for every kernel queued so far."""
+        if self.streams is not None:
+            self.streams.compute.synchronize()
+        elif self.xp is not np:
             self.xp.cuda.get_current_stream().synchronize()
 
 
@@ -227,4 +289,4 @@ def make_cuda_backend() -> Backend:
         return Backend("cuda", np)
     import cupy
 
-    return Backend("cuda", cupy)
+    return Backend("cuda", cupy, GpuStreams(cupy))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Iterator
 
 from kernels.backend import serial_kernels_in_this_thread
@@ -27,16 +28,19 @@ class Capture:
         Ring capacity.
     max_frames : int, optional
         Stop after this many frames.
+    allocate : callable, optional
+        ``allocate(shape) -> uint8 array`` for the ring's slots (page-locked
+        memory when the frames go to a GPU: see ``Backend.host_empty``).
 
     Use as a context manager and iterate :meth:`frames`; each yielded frame's
     image lives in a slot that is recycled when the next frame is requested.
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
-                 max_frames: int | None = None) -> None:
+                 max_frames: int | None = None, allocate=None) -> None:
         info = source.info
         self.source = source
-        self.ring = RingBuffer(slots, (info.height, info.width, 3), policy)
+        self.ring = RingBuffer(slots, (info.height, info.width, 3), policy, allocate)
         self.max_frames = max_frames
         self.frames_read = 0
         self.decode = Timings()
@@ -73,26 +77,31 @@ class Capture:
         self._worker.stop()
         self.ring.close()
 
-    def frames(self, newest: bool = False) -> Iterator[Frame]:
-        """Yield frames until the source ends; re-raises capture errors here."""
-        held: Slot | None = None
+    def frames(self, newest: bool = False, hold: int = 1) -> Iterator[Frame]:
+        """Yield frames until the source ends; re-raises capture errors here.
+
+        A yielded frame's slot is recycled once ``hold`` more frames have been
+        requested (``hold=2`` lets a consumer look one frame ahead).
+        """
+        if not 1 <= hold < self.ring.capacity:
+            raise ValueError(f"hold must be 1..{self.ring.capacity - 1}")
+        held: deque[Slot] = deque()
         try:
             while True:
                 try:
                     slot = self.ring.acquire_read(timeout_s=0.5, newest=newest)
                 except Closed:
                     break
-                if held is not None:
-                    self.ring.release(held)
-                    held = None
                 if slot is None:
                     self._worker.check()
                     continue
-                held = slot
+                held.append(slot)
+                if len(held) > hold:
+                    self.ring.release(held.popleft())
                 yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s)
         finally:
-            if held is not None:
-                self.ring.release(held)
+            for slot in held:
+                self.ring.release(slot)
         self._worker.join()
 
     def check(self) -> None:

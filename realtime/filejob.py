@@ -84,16 +84,15 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             stats.frames += 1
             stats.latency.add((time.monotonic() - frame.capture_s) * 1e3)
 
-        capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames)
+        # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
+        capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames, allocate=pipeline.backend.host_empty)
         expected = source.info.frame_count
         try:
             with capture:
-                for frame in capture.frames():
-                    for out in pipeline.push(frame):
-                        emit(out)
-                    progress.update(capture.frames_read)
-                for out in pipeline.flush():
+                # hold=2: the pipeline reads one frame ahead to overlap its upload with the current frame.
+                for out in pipeline.run(capture.frames(hold=2)):
                     emit(out)
+                    progress.update(capture.frames_read)
             truncated = getattr(source, "truncated", False) or (
                 max_frames is None and expected is not None and capture.frames_read < expected)
             # Complete: the whole input went through, so all of its audio is kept too.

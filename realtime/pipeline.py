@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -65,7 +65,9 @@ class Pipeline:
         self.stats = stats or RunStats()
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
-        self._device_in = None
+        # Two device input buffers: the next frame uploads into one while the stages read the other.
+        self._device_in: list[Any] = [None, None]
+        self._next_in = 0
         self._host_out: np.ndarray | None = None
         self.disabled: set[str] = set()
 
@@ -86,14 +88,37 @@ class Pipeline:
             factor *= stage.rate_factor
         return factor
 
-    def push(self, frame: Frame) -> Iterator[Frame]:
+    def push(self, frame: Frame, *, to_host: bool = True) -> Iterator[Frame]:
         """Run one frame through every stage; yield the frames ready for output.
 
         Lazy and depth-first: each yielded frame is a host image valid until the
         next one is requested, so consume it (copy, encode, show) inside the loop.
+        ``frame.image`` may already be a device array of this backend; with
+        ``to_host=False`` the results stay on the device too (frames resident).
         """
-        _check_frame(frame.image)
-        yield from self._through(self._uploaded(frame), 0)
+        yield from self._through(self._uploaded(frame), 0, to_host)
+
+    def run(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Push every frame of ``frames``, then flush; yield every output frame (as :meth:`push`).
+
+        On a GPU the next frame's upload is queued before the current frame's
+        stages run, so the copy overlaps the kernels.  The iterator must then
+        keep each frame's image valid one step longer (``Capture.frames(hold=2)``).
+        """
+        it = iter(frames)
+        if not self.backend.is_cuda:
+            for frame in it:
+                yield from self.push(frame)
+            yield from self.flush()
+            return
+        upcoming = next(it, None)
+        staged = self._uploaded(upcoming) if upcoming is not None else None
+        while staged is not None:
+            current = staged
+            upcoming = next(it, None)
+            staged = self._uploaded(upcoming) if upcoming is not None else None
+            yield from self._through(current, 0, True)
+        yield from self.flush()
 
     def flush(self) -> Iterator[Frame]:
         """Yield the frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
@@ -119,12 +144,15 @@ class Pipeline:
         real frames are not late (and not dropped).  Timings are not recorded.
         """
         stats, self.stats = self.stats, RunStats()
+        log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], shape[0])
+        t0 = time.perf_counter()
         try:
             for _ in self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic())):
                 pass
         finally:
             self.stats = stats
             self.reset()
+        log.info("kernels ready in %.1f s", time.perf_counter() - t0)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Switch a stage off (frames pass it untouched) or back on (with fresh state).
@@ -140,7 +168,7 @@ class Pipeline:
         elif not enabled:
             self.disabled.add(name)
 
-    def _through(self, frame: Frame, first: int) -> Iterator[Frame]:
+    def _through(self, frame: Frame, first: int, to_host: bool = True) -> Iterator[Frame]:
         # Depth first: a stage that emits several frames (a lookahead flush) reuses its
         # output buffer, so each frame must leave the chain before the next is made.
         for i in range(first, len(self.stages)):
@@ -154,19 +182,22 @@ class Pipeline:
             self.stats.stage(stage.name).add((time.perf_counter() - t0) * 1e3)
             if len(produced) != 1:
                 for out in produced:
-                    yield from self._through(out, i + 1)
+                    yield from self._through(out, i + 1, to_host)
                 return
             frame = produced[0]
-        yield self._downloaded(frame)
+        yield self._downloaded(frame) if to_host else frame
 
     def _uploaded(self, frame: Frame) -> Frame:
         _check_frame(frame.image)
-        if not self.backend.is_cuda:
-            return frame
         image = frame.image
-        if self._device_in is None or self._device_in.shape != image.shape:
-            self._device_in = self.backend.empty(image.shape)
-        return frame.with_image(self.backend.upload(image, self._device_in))
+        if not self.backend.is_cuda or not isinstance(image, np.ndarray):
+            return frame  # CPU frames, or frames already on the device
+        self.backend.use_in_this_thread()
+        slot, self._next_in = self._next_in, 1 - self._next_in
+        buf = self._device_in[slot]
+        if buf is None or buf.shape != image.shape:
+            buf = self._device_in[slot] = self.backend.empty(image.shape)
+        return frame.with_image(self.backend.upload_ahead(image, buf))
 
     def _downloaded(self, frame: Frame) -> Frame:
         if not self.backend.is_cuda:

@@ -11,7 +11,7 @@ import enum
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,11 +30,14 @@ class Slot:
     pts_s: float = 0.0
     capture_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Makes the buffer (page-locked memory when frames go to a GPU).
+    allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default=lambda shape: np.empty(shape, np.uint8),
+                                                              repr=False)
 
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
         """The slot's buffer, reallocated only if the frame size changed."""
         if self.image.shape != shape:
-            self.image = np.empty(shape, np.uint8)
+            self.image = self.allocate(shape)
         return self.image
 
 
@@ -53,15 +56,19 @@ class RingBuffer:
         Initial frame shape of every slot.
     policy : DropPolicy
         What the producer does when no slot is free.
+    allocate : callable, optional
+        ``allocate(shape) -> uint8 array`` for the slots' buffers (default ``np.empty``).
     """
 
-    def __init__(self, capacity: int, shape: tuple[int, ...], policy: DropPolicy = DropPolicy.BLOCK) -> None:
+    def __init__(self, capacity: int, shape: tuple[int, ...], policy: DropPolicy = DropPolicy.BLOCK,
+                 allocate: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> None:
         if capacity < 2:
             raise ValueError("a ring buffer needs at least 2 slots")
         self.capacity = capacity
         self.policy = policy
         self.drops = 0
-        self._free: deque[Slot] = deque(Slot(np.empty(shape, np.uint8)) for _ in range(capacity))
+        alloc = allocate or (lambda s: np.empty(s, np.uint8))
+        self._free: deque[Slot] = deque(Slot(alloc(shape), allocate=alloc) for _ in range(capacity))
         self._ready: deque[Slot] = deque()
         self._closed = False
         self._cond = threading.Condition()

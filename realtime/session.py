@@ -69,7 +69,7 @@ class Session:
         self.pipeline = Pipeline(settings, stats=self.stats)
         self.output = check_output_path(output) if output is not None else None
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
-        self.capture = Capture(source, policy, slots=3 if live else 4)
+        self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty)
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
         self.recorder: Recorder | None = None

@@ -12,6 +12,7 @@ measured from the start of its main function.
     python tools/bench.py --stages none --peer null
     python tools/bench.py --clips my.mp4 --markdown table.md
     python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
+    python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
 
 ``--live`` plays a 720p30 clip (made from the bundled sample) with ``--file CLIP --live`` and the
 preview window open (SDL's dummy video driver, so no screen is needed), with and without
@@ -128,6 +129,11 @@ def bench_live(work: Path, stages: str | None, preset: str | None) -> str:
 
 
 def main() -> None:
+    if "--backend" in sys.argv[1:]:
+        import bench_backend
+
+        bench_backend.main(sys.argv[1:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
     ap.add_argument("--stages", help="vqe stage chain (default: color; with --live, the preset's chain)")

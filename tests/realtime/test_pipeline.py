@@ -98,3 +98,47 @@ def test_frames_flushed_together_each_keep_their_picture():
     # Flat frames give the stabilizer no motion to correct: each output is its own input, coloured.
     for i, image in seen:
         assert np.array_equal(image, ref.process(imgs[i]))
+
+
+def _temporal_chain(backend):
+    return Pipeline(build_settings(stages="denoise,stabilize,sharpen", overrides=("stabilize.lookahead=2",),
+                                   backend=backend))
+
+
+def _outputs(frames_out):
+    return [(f.index, f.image.copy()) for f in frames_out]
+
+
+def test_run_equals_push_then_flush():
+    imgs = frames(6, (20, 26, 3))
+    stream = [Frame(img, i, i / 25, 0.0) for i, img in enumerate(imgs)]
+    ref = _temporal_chain("cpu")
+    expected = _outputs(f for fr in stream for f in ref.push(fr)) + _outputs(ref.flush())
+    got = _outputs(_temporal_chain("cpu").run(iter(stream)))
+    assert [i for i, _ in got] == [i for i, _ in expected] == list(range(6))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, expected))
+
+
+@pytest.mark.cuda
+def test_cuda_run_with_lookahead_upload_matches_cpu():
+    """The GPU path stages frame t+1's upload before frame t runs (two device inputs): same frames as the CPU."""
+    imgs = frames(5, (11, 14, 3))
+    stream = [Frame(img, i, i / 25, 0.0) for i, img in enumerate(imgs)]
+    cpu = _outputs(_temporal_chain("cpu").run(iter(stream)))
+    gpu_pipe = _temporal_chain("cuda")
+    gpu = _outputs(gpu_pipe.run(iter(stream)))
+    assert [i for i, _ in gpu] == [i for i, _ in cpu]
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for (_, a), (_, b) in zip(gpu, cpu))
+    # Both device input buffers were used: consecutive uploads alternate.
+    assert all(buf is not None for buf in gpu_pipe._device_in)
+
+
+@pytest.mark.cuda
+def test_cuda_push_keeps_frames_resident_when_asked():
+    pipe = Pipeline(build_settings(stages="color", overrides=("color.gamma=1.3",), backend="cuda"))
+    img = frames(1, (9, 12, 3))[0]
+    device_img = pipe.backend.asarray(img)
+    (resident,) = pipe.push(Frame(device_img, 0, 0.0, 0.0), to_host=False)
+    out = pipe.backend.to_host(resident.image).copy()
+    (host,) = pipe.push(Frame(img, 1, 0.0, 0.0))
+    assert np.array_equal(out, host.image)
