@@ -290,3 +290,36 @@ def make_cuda_backend() -> Backend:
     import cupy
 
     return Backend("cuda", cupy, GpuStreams(cupy))
+
+
+def _fill_px(i):
+    return np.float32(i) * np.float32(0.5)
+
+
+_fill_cuda_px = cuda_device(_fill_px)
+
+
+@cuda_kernel
+def _smoke_cuda(out):
+    x, y = cuda.grid(2)
+    if y < out.shape[0] and x < out.shape[1]:
+        out[y, x] = _fill_cuda_px(y * out.shape[1] + x)
+
+
+def cuda_smoke_test(backend: Backend) -> str | None:
+    """Compile and run one tiny kernel on ``backend``; ``None`` if it worked, else why not (one line).
+
+    A driver too old for the CUDA toolkit, a missing NVVM or a CuPy built for
+    another CUDA version pass :func:`cuda_status` and fail only here, at the
+    first launch: better before the first frame than in the middle of a run.
+    """
+    try:
+        out = backend.empty((3, 5), np.float32)
+        backend.launch_2d(_smoke_cuda, 3, 5)(out)
+        got = backend.to_host(out, out=np.empty((3, 5), np.float32))
+    except Exception as exc:  # any driver, compiler or runtime error means the same to the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"{exc.__class__.__name__}: {first[:160]}"
+    if not np.array_equal(got, np.arange(15, dtype=np.float32).reshape(3, 5) * 0.5):
+        return "a test kernel returned wrong values"
+    return None

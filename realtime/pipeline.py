@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from kernels.backend import CPU, Backend, cuda_status, kernels_compiled, make_cuda_backend
+from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
 from realtime.frames import Frame
 from realtime.settings import Settings, build_settings
@@ -31,13 +31,33 @@ def resolve_backend(name: str) -> Backend:
     if name == "cuda":
         if not ok:
             raise BackendUnavailableError(f"--backend cuda is not available: {why}; {GPU_HINT}")
-        return make_cuda_backend()
+        backend = make_cuda_backend()
+        broken = cuda_smoke_test(backend)
+        if broken:
+            raise BackendUnavailableError(f"--backend cuda: the CUDA runtime does not work here ({broken}); "
+                                          f"{GPU_HINT}")
+        log.info("backend: CUDA (%s)", gpu_name(backend))
+        return backend
     if name != "auto":
         raise ConfigError(f"unknown backend {name!r}: use auto, cpu or cuda")
     if ok and why == "CUDA GPU":
-        return make_cuda_backend()
+        backend = make_cuda_backend()
+        broken = cuda_smoke_test(backend)
+        if not broken:
+            log.info("backend auto: CUDA (%s)", gpu_name(backend))
+            return backend
+        why = f"the CUDA runtime does not work here: {broken}"
     log.info("backend auto: CPU (%s)", why)
     return CPU
+
+
+def gpu_name(backend: Backend) -> str:
+    """The GPU's name, for the log line that says which backend runs."""
+    if backend.xp is np:
+        return "Numba CUDA simulator"
+    props = backend.xp.cuda.runtime.getDeviceProperties(backend.xp.cuda.Device().id)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 class Pipeline:

@@ -142,3 +142,24 @@ def test_cuda_push_keeps_frames_resident_when_asked():
     out = pipe.backend.to_host(resident.image).copy()
     (host,) = pipe.push(Frame(img, 1, 0.0, 0.0))
     assert np.array_equal(out, host.image)
+
+
+def test_a_broken_cuda_runtime_is_a_clear_error_and_auto_takes_the_cpu(monkeypatch):
+    """A GPU that passes the presence checks but cannot run a kernel (old driver, missing NVVM)."""
+    import realtime.pipeline as pipeline_module
+    from kernels.backend import Backend
+
+    monkeypatch.setattr(pipeline_module, "cuda_status", lambda: (True, "CUDA GPU"))
+    monkeypatch.setattr(pipeline_module, "make_cuda_backend", lambda: Backend("cuda", np))
+    monkeypatch.setattr(pipeline_module, "cuda_smoke_test", lambda backend: "CudaSupportError: driver too old")
+    with pytest.raises(BackendUnavailableError, match=r"CUDA runtime does not work here \(CudaSupportError.*"
+                                                      r"pip install vqe\[gpu\]"):
+        resolve_backend("cuda")
+    assert resolve_backend("auto").name == "cpu"
+
+
+@pytest.mark.cuda
+def test_cuda_smoke_test_passes_on_a_working_backend():
+    from kernels.backend import cuda_smoke_test, make_cuda_backend
+
+    assert cuda_smoke_test(make_cuda_backend()) is None
