@@ -1,6 +1,4 @@
 """``python -m realtime`` is ``vqe``."""
-import sys
+from realtime.cli import entry
 
-from realtime.cli import main
-
-sys.exit(main())
+entry()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -168,5 +169,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:  # pragma: no cover - exits the process
+    """The ``vqe`` command: :func:`main`, then a quick exit with its code.
+
+    By then every file is closed and every thread joined; skipping the
+    interpreter's teardown (module finalizers of Numba, OpenCV and PyAV)
+    saves about 0.2 s per run.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
