@@ -142,6 +142,7 @@ class Pipeline:
 
     def flush(self) -> Iterator[Frame]:
         """Yield the frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
+        self.backend.use_in_this_thread()
         for i, stage in enumerate(self.stages):
             for held in stage.flush():
                 yield from self._through(held, i + 1)
@@ -210,9 +211,11 @@ class Pipeline:
     def _uploaded(self, frame: Frame) -> Frame:
         _check_frame(frame.image)
         image = frame.image
-        if not self.backend.is_cuda or not isinstance(image, np.ndarray):
-            return frame  # CPU frames, or frames already on the device
+        if not self.backend.is_cuda:
+            return frame
         self.backend.use_in_this_thread()
+        if not isinstance(image, np.ndarray):
+            return frame  # already on the device
         slot, self._next_in = self._next_in, 1 - self._next_in
         buf = self._device_in[slot]
         if buf is None or buf.shape != image.shape:
