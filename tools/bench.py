@@ -61,12 +61,13 @@ def count_frames(path: Path) -> int:
         return sum(1 for _ in c.demux(video=0) if _.size)
 
 
-def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path) -> dict:
+def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, preset: str | None = None) -> dict:
     frames = count_frames(clip)
     out = work / "out.y4m"
     stats = work / "stats.json"
     vqe = [sys.executable, "-m", "realtime", "--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu",
            "--stages", stages, "--stats", str(stats), "--no-progress"]
+    vqe += ["--preset", preset] if preset else []
     if stages == "color":
         for s in COLOR_SETTINGS:
             vqe += ["--set", s]
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     ap.add_argument("--live", action="store_true", help="measure live preview latency and drops instead")
-    ap.add_argument("--preset", help="with --live: the preset (default: the default preset)")
+    ap.add_argument("--preset", help="vqe preset (default: the default preset)")
     args = ap.parse_args()
     if args.live:
         with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +161,7 @@ def main() -> None:
             if not clip.exists():
                 print(f"bench: skipping {clip} (not found)", file=sys.stderr)
                 continue
-            rows.append(bench_clip(clip, args.stages, peer, args.repeat, Path(tmp)))
+            rows.append(bench_clip(clip, args.stages, peer, args.repeat, Path(tmp), args.preset))
     text = table(rows, args.stages, peer)
     print(text)
     if args.markdown:
