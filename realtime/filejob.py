@@ -59,6 +59,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             out_path = check_output_path(output_path, input_path)
             resolve_codec(out_path, options)
         pipeline = Pipeline(settings, stats=stats)
+        # Rate, field order and time base of what the chain writes (a deinterlacer changes them).
+        out_info = pipeline.set_source(source.info)
         stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
                            backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
                            delay_frames=pipeline.delay_frames,
@@ -78,7 +80,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             if out_path is not None:
                 if recorder is None:
                     height, width = frame.image.shape[:2]
-                    writer = open_writer(out_path, source.info, (width, height), options)
+                    writer = open_writer(out_path, out_info, (width, height), options)
                     recorder = Recorder(writer, frame.image.shape, DropPolicy.BLOCK).start()
                 recorder.write(frame)
             stats.frames += 1

@@ -108,6 +108,19 @@ class Pipeline:
             factor *= stage.rate_factor
         return factor
 
+    def set_source(self, info: Any) -> Any:
+        """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
+
+        ``info`` is a :class:`~realtime.sources.SourceInfo`.  Stages that use source hints or
+        change the stream (a deinterlacer: progressive output, maybe at twice the rate) have a
+        ``set_source(info) -> info`` of their own; the others pass it on unchanged.
+        """
+        for stage in self.stages:
+            hook = getattr(stage, "set_source", None)
+            if hook is not None:
+                info = hook(info)
+        return info
+
     def push(self, frame: Frame, *, to_host: bool = True) -> Iterator[Frame]:
         """Run one frame through every stage; yield the frames ready for output.
 
@@ -158,22 +171,25 @@ class Pipeline:
         for stage in self.stages:
             stage.reset()
 
-    def warm_up(self, shape: tuple[int, int, int]) -> None:
-        """Run one blank frame through every stage, then forget it.
+    def warm_up(self, shape: tuple[int, int, int]) -> tuple[int, ...]:
+        """Run one blank frame through every stage, then forget it; return the output frame shape.
 
         Compiles or loads every kernel before a live source starts, so the first
         real frames are not late (and not dropped).  Timings are not recorded.
+        The shape out differs from ``shape`` after a resizing stage (upscale).
         """
         stats, self.stats = self.stats, RunStats()
         log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], shape[0])
         t0 = time.perf_counter()
+        out_shape = tuple(shape)
         try:
-            for _ in self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic())):
-                pass
+            for out in self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic())):
+                out_shape = tuple(out.image.shape)
         finally:
             self.stats = stats
             self.reset()
         log.info("kernels ready in %.1f s", time.perf_counter() - t0)
+        return out_shape
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Switch a stage off (frames pass it untouched) or back on (with fresh state).

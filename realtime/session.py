@@ -82,13 +82,16 @@ class Session:
         self._worker = Worker("vqe-processing", self._process_loop)
         self.stop_reason = ""
         self._latest: np.ndarray | None = None
+        #: Output frame shape of the chain (set by the warm-up: a resizing stage changes it).
+        self._out_shape: tuple[int, ...] = (source.info.height, source.info.width, 3)
+        self._out_info = self.pipeline.set_source(source.info)
 
     # --- processing thread -----------------------------------------------------------------
 
     def _process_loop(self) -> None:
         info = self.source.info
         # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
-        self.pipeline.warm_up((info.height, info.width, 3))
+        self._out_shape = self.pipeline.warm_up((info.height, info.width, 3))
         self.capture.start()
         if self.output is not None:
             self._start_recording(self.output)
@@ -184,15 +187,18 @@ class Session:
         return candidate if self.output is not None or base.exists() else base
 
     def _start_recording(self, path: Path) -> None:
-        info = self.source.info
+        # What the chain outputs: a deinterlacer makes it progressive, maybe at twice the rate.
+        info = self._out_info
         if self.live:
             info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
-        size = (info.width, info.height)
+        # The chain's output size (a resizing stage changes it), known since the warm-up.
+        height, width = self._out_shape[:2]
+        size = (width, height)
         writer = open_writer(check_output_path(path), info, size, self.options, keep_audio=not self.live)
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # About a second of frames absorbs an encoder's slow start without dropping.
         slots = int(min(max(float(info.fps), 8), 60))
-        self.recorder = Recorder(writer, (info.height, info.width, 3), policy, slots=slots).start()
+        self.recorder = Recorder(writer, (height, width, 3), policy, slots=slots).start()
         self._record_origin_s = None
         self.recordings.append(path)
         log.info("recording to %s", path)

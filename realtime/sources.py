@@ -163,6 +163,10 @@ class AvFrameConverter:
         return tuple(planes), fmt
 
 
+#: FFmpeg's AVFieldOrder (codec parameters) -> SourceInfo.field_order; unknown reads as progressive.
+_FIELD_ORDER = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+
+
 def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
     """What the container's first video stream announces (raises SourceError when it has none)."""
     if not container.streams.video:
@@ -180,7 +184,9 @@ def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo
     # Only MP4/MOV index every frame; elsewhere the count is an estimate (or wrong).
     exact = any(n in container.format.name for n in ("mp4", "mov"))
     return SourceInfo(name, width, height, Fraction(fps), (stream.frames or None) if exact else None,
-                      YuvFormat(matrix, full, bits, sub_x, sub_y), sar=Fraction(stream.sample_aspect_ratio or 1),
+                      YuvFormat(matrix, full, bits, sub_x, sub_y), _FIELD_ORDER.get(int(ctx.field_order or 0),
+                                                                                    "progressive"),
+                      sar=Fraction(stream.sample_aspect_ratio or 1),
                       has_audio=bool(container.streams.audio), start_s=start,
                       time_base=Fraction(stream.time_base) if stream.time_base else None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +20,7 @@ from kernels.colorspace import YuvFormat, bgr_to_yuv
 from realtime.audio import AudioPassthrough
 from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.sources import SourceInfo
-from realtime.y4m import Y4mWriter
+from realtime.y4m import Y4mWriter, default_matrix
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,10 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
     fmt = output_format(info, codec)
     width, height = size
     if codec is None:
+        if (width, height) != (info.width, info.height):
+            # .y4m cannot tag the matrix and readers assume it from the height, so a resized
+            # output (an upscale to HD) is written in the matrix its own height implies.
+            fmt = replace(fmt, matrix=default_matrix(height))
         return Y4mFileWriter(path, width, height, info, fmt)
     if options.encoder == "opencv":
         return CvWriter(path, width, height, info.fps)

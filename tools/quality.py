@@ -292,7 +292,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 #: Evaluations that live in their own modules: ``quality.py NAME ...`` runs ``MODULE.main(...)``.
-DELEGATES = {"color": "quality_color", "stabilize": "quality_stabilize"}
+DELEGATES = {"color": "quality_color", "stabilize": "quality_stabilize", "deinterlace": "quality_deinterlace",
+             "upscale": "quality_upscale"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,166 @@
+"""``upscale`` stage: bicubic, Lanczos, edge-adaptive (EASU + RCAS) or a learned network.
+
+The output size is the input size times ``factor`` (rounded to whole pixels),
+or ``width`` / ``height`` when set (one of them alone keeps the aspect ratio).
+Outputs above 8K (7680x4320) are refused.  Methods:
+
+* ``bicubic``, ``lanczos``: :func:`kernels.resize.resize` (OpenCV on the CPU);
+* ``edge``: :func:`kernels.upscale.upscale_edge`: deblur at the input's
+  resolution, edge-adaptive luma interpolation, RCAS sharpen, bilinear chroma;
+* ``learned``: :func:`kernels.superres.upscale_learned`, x2 and x4 only; a
+  missing or corrupt weights file is an error, or with ``fallback=lanczos`` a
+  logged switch to Lanczos.
+
+No temporal state: buffers and tap tables follow the input size.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kernels.backend import Backend
+from kernels.resize import ResizeTables, resize, resize_tables
+from kernels.upscale import MAX_FACTOR, EdgeWork, edge_work, upscale_edge
+from realtime.errors import ConfigError
+from realtime.params import StageParams, param
+from realtime.stages.base import Stage
+
+log = logging.getLogger(__name__)
+
+#: Largest output frame (8K UHD), width x height.
+MAX_OUTPUT = (7680, 4320)
+METHODS = ("edge", "lanczos", "bicubic", "learned")
+#: Factors the learned network has weights for.
+LEARNED_FACTORS = (2, 4)
+
+
+@dataclass(frozen=True)
+class UpscaleParams(StageParams):
+    stage = "upscale"
+    method: str = param("edge", choices=METHODS,
+                        doc="edge = edge-adaptive + ringing-free sharpen (fast, sharp); lanczos, bicubic = "
+                            "classical; learned = small super-resolution network (x2, x4)")
+    factor: float = param(2.0, low=1.0, high=float(MAX_FACTOR),
+                          doc="output size = input size x factor (1 = unchanged); ignored when width or height "
+                              "is set; the output may not exceed 7680x4320")
+    width: int = param(0, low=0, high=MAX_OUTPUT[0],
+                       doc="output width in px instead of a factor (0 = from factor; with height 0 the "
+                           "aspect ratio is kept)")
+    height: int = param(0, low=0, high=MAX_OUTPUT[1],
+                        doc="output height in px instead of a factor (0 = from factor; with width 0 the "
+                            "aspect ratio is kept)")
+    deblur: float = param(0.75, low=0.0, high=4.0,
+                          doc="edge: unsharp gain at the input resolution before upscaling, for soft input "
+                              "(0 = none)")
+    sharpness: float = param(0.25, low=0.0, high=1.0,
+                             doc="edge: RCAS sharpening after upscaling (0 = none, 1 = strongest)")
+    weights: str = param("", doc="learned: .npz weights file from tools/train_sr.py (empty = the shipped weights)")
+    fallback: str = param("error", choices=("error", "lanczos"),
+                          doc="learned: when the weights file is missing or corrupt, stop with an error or "
+                              "upscale with lanczos (logged)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method == "learned":
+            if self.width or self.height:
+                raise ConfigError(f"upscale.width/height with method learned: the network upscales by "
+                                  f"{' or '.join(map(str, LEARNED_FACTORS))} exactly; set upscale.factor instead "
+                                  f"or use method edge for a target size")
+            if self.factor not in LEARNED_FACTORS:
+                raise ConfigError(f"upscale.factor={self.factor:g} with method learned: use "
+                                  f"{' or '.join(map(str, LEARNED_FACTORS))}, or method edge for other factors")
+
+
+def output_size(height: int, width: int, params: UpscaleParams) -> tuple[int, int]:
+    """Output ``(height, width)`` for an input of ``height x width``.
+
+    Raises
+    ------
+    ConfigError
+        For a target smaller than the input or an output above 8K.
+    """
+    if params.width or params.height:
+        scale_w = params.width / width if params.width else params.height / height
+        scale_h = params.height / height if params.height else scale_w
+        out_w = params.width or max(1, round(width * scale_w))
+        out_h = params.height or max(1, round(height * scale_h))
+        if out_w < width or out_h < height:
+            raise ConfigError(f"upscale.width/height={out_w}x{out_h} is smaller than the {width}x{height} input: "
+                              f"upscale only enlarges; set a size of at least {width}x{height}")
+        what = f"upscale.width/height={out_w}x{out_h}"
+    else:
+        out_w = max(1, round(width * params.factor))
+        out_h = max(1, round(height * params.factor))
+        what = f"upscale.factor={params.factor:g} ({width}x{height} -> {out_w}x{out_h})"
+    if out_w > MAX_OUTPUT[0] or out_h > MAX_OUTPUT[1]:
+        largest = math.floor(min(MAX_OUTPUT[0] / width, MAX_OUTPUT[1] / height) * 100) / 100
+        fix = (f"set both upscale.width and upscale.height within {MAX_OUTPUT[0]}x{MAX_OUTPUT[1]}"
+               if params.width or params.height else f"use upscale.factor <= {largest:g} for this input")
+        raise ConfigError(f"{what} exceeds 8K ({MAX_OUTPUT[0]}x{MAX_OUTPUT[1]}): {fix}")
+    return out_h, out_w
+
+
+class UpscaleStage(Stage):
+    """Output size from the first frame of each size; one kernel call per frame into a kept buffer."""
+
+    name = "upscale"
+    Params = UpscaleParams
+
+    def __init__(self, params: UpscaleParams, backend: Backend) -> None:
+        super().__init__(params, backend)
+        self.method = params.method
+        self._model = None
+        self._learned_work: dict = {}
+        self._edge: EdgeWork | None = None
+        self._tables: ResizeTables | None = None
+        self._sizes: dict[tuple[int, int], tuple[int, int]] = {}
+        if self.method == "learned":
+            self._model = _load_model(params)
+            if self._model is None:
+                self.method = "lanczos"
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Output ``(height, width)`` for an input size (cached; see :func:`output_size`)."""
+        size = self._sizes.get((height, width))
+        if size is None:
+            size = self._sizes[(height, width)] = output_size(height, width, self.params)
+        return size
+
+    def apply(self, image: Any) -> Any:
+        height, width = image.shape[:2]
+        out_h, out_w = self.output_size(height, width)
+        if (out_h, out_w) == (height, width):
+            return image
+        out = self.buffer("out", (out_h, out_w, 3))
+        if self.method == "edge":
+            if self._edge is None or not self._edge.fits((height, width), (out_h, out_w)):
+                self._edge = edge_work((height, width), (out_h, out_w), backend=self.backend)
+            return upscale_edge(image, out=out, deblur=self.params.deblur, sharpness=self.params.sharpness,
+                                work=self._edge, backend=self.backend)
+        if self.method == "learned":
+            from kernels.superres import upscale_learned
+
+            return upscale_learned(image, self._model, out=out, work=self._learned_work, backend=self.backend)
+        if self.backend.is_cuda and (self._tables is None or self._tables.src_hw != (height, width)
+                                     or self._tables.dst_hw != (out_h, out_w)):
+            self._tables = resize_tables((height, width), (out_h, out_w), self.method, backend=self.backend)
+        return resize(image, out=out, method=self.method, tables=self._tables, backend=self.backend)
+
+
+def _load_model(params: UpscaleParams) -> Any:
+    """The learned model, or None to fall back to Lanczos (``fallback=lanczos``)."""
+    try:
+        from kernels.superres import SrModelError, load_sr_model
+    except ImportError as exc:
+        raise ConfigError(f"upscale.method=learned is not available in this installation ({exc}); "
+                          f"use upscale.method=edge") from None
+    try:
+        return load_sr_model(int(params.factor), params.weights or None)
+    except SrModelError as exc:
+        if params.fallback == "lanczos":
+            log.warning("upscale: %s; upscaling with lanczos instead (upscale.fallback=lanczos)", exc)
+            return None
+        raise ConfigError(f"upscale.weights: {exc}; or --set upscale.fallback=lanczos to upscale with lanczos "
+                          f"when the weights cannot be used") from None
