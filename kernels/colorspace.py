@@ -138,24 +138,62 @@ def _lerp_px(a, b, w):
     return a + (b - a) * w
 
 
+def _block_rows_px(crow, sub_y, height, interlaced):
+    """Frame rows averaged into chroma row ``crow``: (first, step, count).
+
+    Interlaced 4:2:0: chroma row 2m + f averages rows 2m and 2m + 1 of field f,
+    i.e. frame rows 4m + f and 4m + 2 + f.
+    """
+    if interlaced != 0:
+        top = 4 * (crow >> 1) + (crow & 1)
+        return top, 2, min(2, (height - top + 1) >> 1)
+    top = crow * sub_y
+    return top, 1, min(sub_y, height - top)
+
+
+def _chroma_rows_px(row, inv_y, ch, interlaced):
+    """Chroma rows and weight for luma ``row``.
+
+    Interlaced 4:2:0 subsamples each field on its own: chroma rows alternate
+    between the fields (0, 2, 4... top; 1, 3, 5... bottom), so a luma row
+    interpolates only within its own field's chroma rows; mixing them would
+    smear one field's colour into the other.
+    """
+    field = row & 1
+    rows_in_field = (ch - field + 1) >> 1
+    if interlaced != 0 and rows_in_field > 0:
+        m0, m1, w = _chroma_tap((np.float32(row >> 1) + np.float32(0.5)) * inv_y - np.float32(0.5), rows_in_field)
+        return 2 * m0 + field, 2 * m1 + field, w
+    return _chroma_tap((np.float32(row) + np.float32(0.5)) * inv_y - np.float32(0.5), ch)
+
+
 _ycc_to_bgr_cpu = cpu_device(_ycc_to_bgr_px)
 _to_u8_cpu = cpu_device(_to_u8_px)
 _luma_cpu = cpu_device(_luma_px)
 _to_sample_cpu = cpu_device(_to_sample_px)
 _chroma_tap_cpu = cpu_device(_chroma_tap)
+_chroma_rows_cpu = cpu_device(_chroma_rows_px, _chroma_tap=_chroma_tap_cpu)
+_block_rows_cpu = cpu_device(_block_rows_px)
 _lerp_cpu = cpu_device(_lerp_px)
 _ycc_to_bgr_cuda = cuda_device(_ycc_to_bgr_px)
 _to_u8_cuda = cuda_device(_to_u8_px)
 _luma_cuda = cuda_device(_luma_px)
 _to_sample_cuda = cuda_device(_to_sample_px)
 _chroma_tap_cuda = cuda_device(_chroma_tap)
+_chroma_rows_cuda = cuda_device(_chroma_rows_px, _chroma_tap=_chroma_tap_cuda)
+_block_rows_cuda = cuda_device(_block_rows_px)
 _lerp_cuda = cuda_device(_lerp_px)
+
+
+def field_chroma(fmt: YuvFormat, height: int, interlaced: bool) -> int:
+    """1 where chroma is subsampled per field: interlaced 4:2:0 whose height both fields share evenly."""
+    return int(bool(interlaced) and fmt.sub_y == 2 and height % 4 == 0)
 
 
 # --- Y'CbCr -> BGR ---------------------------------------------------------------
 
 @cpu_kernel
-def _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, sub_x, sub_y, chunks, out):
+def _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, sub_x, sub_y, interlaced, chunks, out):
     # Rows are split into one chunk per thread so each thread allocates its row scratch once.
     # Chroma is interpolated vertically first, then horizontally, exactly as the CUDA kernel
     # does; the output row is written through a flat view (index 3*col+c), which is what
@@ -170,7 +208,7 @@ def _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, sub_x, sub_y, chunks, out):
         u_full = np.empty(width, np.float32)
         v_full = np.empty(width, np.float32)
         for row in range(chunk * per, min(chunk * per + per, height)):
-            r0, r1, wy = _chroma_tap_cpu((np.float32(row) + np.float32(0.5)) * inv_y - np.float32(0.5), ch)
+            r0, r1, wy = _chroma_rows_cpu(row, inv_y, ch, interlaced)
             for j in range(cw):
                 u_col[j + 1] = _lerp_cpu(np.float32(u_plane[r0, j]), np.float32(u_plane[r1, j]), wy)
                 v_col[j + 1] = _lerp_cpu(np.float32(v_plane[r0, j]), np.float32(v_plane[r1, j]), wy)
@@ -200,7 +238,7 @@ def _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, sub_x, sub_y, chunks, out):
 
 
 @cuda_kernel
-def _yuv_to_bgr_cuda(y_plane, u_plane, v_plane, k, sub_x, sub_y, out):
+def _yuv_to_bgr_cuda(y_plane, u_plane, v_plane, k, sub_x, sub_y, interlaced, out):
     col, row = cuda.grid(2)
     height, width = out.shape[0], out.shape[1]
     if row >= height or col >= width:
@@ -208,7 +246,7 @@ def _yuv_to_bgr_cuda(y_plane, u_plane, v_plane, k, sub_x, sub_y, out):
     ch, cw = u_plane.shape
     inv_x = np.float32(1.0) / np.float32(sub_x)
     inv_y = np.float32(1.0) / np.float32(sub_y)
-    r0, r1, wy = _chroma_tap_cuda((np.float32(row) + np.float32(0.5)) * inv_y - np.float32(0.5), ch)
+    r0, r1, wy = _chroma_rows_cuda(row, inv_y, ch, interlaced)
     c0, c1, wx = _chroma_tap_cuda((np.float32(col) + np.float32(0.5)) * inv_x - np.float32(0.5), cw)
     u = _lerp_cuda(_lerp_cuda(np.float32(u_plane[r0, c0]), np.float32(u_plane[r1, c0]), wy),
                    _lerp_cuda(np.float32(u_plane[r0, c1]), np.float32(u_plane[r1, c1]), wy), wx)
@@ -220,7 +258,7 @@ def _yuv_to_bgr_cuda(y_plane, u_plane, v_plane, k, sub_x, sub_y, out):
     out[row, col, 2] = _to_u8_cuda(r)
 
 
-def yuv_to_bgr(planes, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
+def yuv_to_bgr(planes, fmt: YuvFormat, *, out=None, interlaced: bool = False, backend: Backend = CPU):
     """Convert planar Y'CbCr to packed BGR.
 
     Parameters
@@ -232,6 +270,9 @@ def yuv_to_bgr(planes, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
         Matrix, range, bit depth and subsampling of ``planes``.
     out : ndarray, optional
         ``(H, W, 3) uint8`` destination.
+    interlaced : bool
+        The picture holds two woven fields (vertically subsampled chroma is
+        upsampled within each field).
     backend : Backend
         Where to run.
 
@@ -241,21 +282,23 @@ def yuv_to_bgr(planes, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
         ``(H, W, 3) uint8`` BGR.
     """
     y_plane, u_plane, v_plane = planes
+    flag = field_chroma(fmt, y_plane.shape[0], interlaced)
     height, width = y_plane.shape
     if out is None:
         out = backend.empty((height, width, 3))
     k = _coefficients(fmt, True, backend)
     if backend.is_cuda:
-        backend.launch_2d(_yuv_to_bgr_cuda, height, width)(y_plane, u_plane, v_plane, k, fmt.sub_x, fmt.sub_y, out)
+        backend.launch_2d(_yuv_to_bgr_cuda, height, width)(y_plane, u_plane, v_plane, k, fmt.sub_x, fmt.sub_y,
+                                                           flag, out)
     else:
-        _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, fmt.sub_x, fmt.sub_y, numba.get_num_threads(), out)
+        _yuv_to_bgr_cpu(y_plane, u_plane, v_plane, k, fmt.sub_x, fmt.sub_y, flag, numba.get_num_threads(), out)
     return out
 
 
 # --- BGR -> Y'CbCr ---------------------------------------------------------------
 
 @cpu_kernel
-def _bgr_to_yuv_cpu(bgr, k, sub_x, sub_y, peak, chunks, y_plane, u_plane, v_plane):
+def _bgr_to_yuv_cpu(bgr, k, sub_x, sub_y, peak, interlaced, chunks, y_plane, u_plane, v_plane):
     # One chunk of chroma rows per thread, with its block-sum scratch allocated once; flat row
     # views keep the loops vectorizable.  Block sums run row by row, column by column, the
     # same order as the CUDA kernel, so both round identically.
@@ -271,9 +314,9 @@ def _bgr_to_yuv_cpu(bgr, k, sub_x, sub_y, peak, chunks, y_plane, u_plane, v_plan
             sum_b[:] = 0.0
             sum_g[:] = 0.0
             sum_r[:] = 0.0
-            top = crow * sub_y
-            bottom = min(top + sub_y, height)
-            for row in range(top, bottom):
+            top, step, rows = _block_rows_cpu(crow, sub_y, height, interlaced)
+            for i in range(rows):
+                row = top + i * step
                 src = bgr[row].reshape(-1)
                 y_row = y_plane[row]
                 for col in range(width):
@@ -299,7 +342,7 @@ def _bgr_to_yuv_cpu(bgr, k, sub_x, sub_y, peak, chunks, y_plane, u_plane, v_plan
                         sum_g[pairs] += np.float32(src[6 * pairs + 1])
                         sum_r[pairs] += np.float32(src[6 * pairs + 2])
             for j in range(cw):
-                count[j] = np.float32((bottom - top) * min(sub_x, width - j * sub_x))
+                count[j] = np.float32(rows * min(sub_x, width - j * sub_x))
             for j in range(cw):
                 # Chroma of the block's mean colour (chroma is linear in RGB): one rounding.
                 inv = np.float32(1.0) / count[j]
@@ -311,7 +354,7 @@ def _bgr_to_yuv_cpu(bgr, k, sub_x, sub_y, peak, chunks, y_plane, u_plane, v_plan
 
 
 @cuda_kernel
-def _bgr_to_yuv_cuda(bgr, k, sub_x, sub_y, peak, y_plane, u_plane, v_plane):
+def _bgr_to_yuv_cuda(bgr, k, sub_x, sub_y, peak, interlaced, y_plane, u_plane, v_plane):
     # One thread per chroma sample; it also writes the luma samples of its block.
     ccol, crow = cuda.grid(2)
     ch, cw = u_plane.shape
@@ -322,7 +365,9 @@ def _bgr_to_yuv_cuda(bgr, k, sub_x, sub_y, peak, y_plane, u_plane, v_plane):
     sg = np.float32(0.0)
     sr = np.float32(0.0)
     n = 0
-    for row in range(crow * sub_y, min(crow * sub_y + sub_y, height)):
+    top, step, rows = _block_rows_cuda(crow, sub_y, height, interlaced)
+    for i in range(rows):
+        row = top + i * step
         for col in range(ccol * sub_x, min(ccol * sub_x + sub_x, width)):
             b = np.float32(bgr[row, col, 0])
             g = np.float32(bgr[row, col, 1])
@@ -340,7 +385,7 @@ def _bgr_to_yuv_cuda(bgr, k, sub_x, sub_y, peak, y_plane, u_plane, v_plane):
     v_plane[crow, ccol] = _to_sample_cuda(k[5] + k[7] * (r - y), peak)
 
 
-def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
+def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, interlaced: bool = False, backend: Backend = CPU):
     """Convert packed BGR to planar Y'CbCr (box-filtered chroma).
 
     Parameters
@@ -351,6 +396,9 @@ def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
         Target matrix, range, bit depth and subsampling.
     out : sequence of three 2-D arrays, optional
         Destination planes (Y ``(H, W)``, Cb and Cr ``fmt.chroma_shape(H, W)``).
+    interlaced : bool
+        The picture holds two woven fields: vertically subsampled chroma is
+        averaged within each field (4:2:0 with a height divisible by 4).
     backend : Backend
         Where to run.
 
@@ -367,10 +415,12 @@ def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, backend: Backend = CPU):
     y_plane, u_plane, v_plane = out
     k = _coefficients(fmt, False, backend)
     peak = np.float32((1 << fmt.bit_depth) - 1)
+    flag = field_chroma(fmt, height, interlaced)
     if backend.is_cuda:
         ch, cw = u_plane.shape
-        backend.launch_2d(_bgr_to_yuv_cuda, ch, cw)(bgr, k, fmt.sub_x, fmt.sub_y, peak, y_plane, u_plane, v_plane)
+        backend.launch_2d(_bgr_to_yuv_cuda, ch, cw)(bgr, k, fmt.sub_x, fmt.sub_y, peak, flag,
+                                                    y_plane, u_plane, v_plane)
     else:
-        _bgr_to_yuv_cpu(np.ascontiguousarray(bgr), k, fmt.sub_x, fmt.sub_y, peak, numba.get_num_threads(),
+        _bgr_to_yuv_cpu(np.ascontiguousarray(bgr), k, fmt.sub_x, fmt.sub_y, peak, flag, numba.get_num_threads(),
                         y_plane, u_plane, v_plane)
     return y_plane, u_plane, v_plane

@@ -107,7 +107,8 @@ class Y4mSource:
         planes = self._reader.read_planes()
         if planes is None:
             return False
-        yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)))
+        yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
+                   interlaced=self.info.field_order in ("tff", "bff"))
         slot.index = self._index
         slot.pts_s = self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()
@@ -137,7 +138,7 @@ class AvFrameConverter:
         if planes is None:
             np.copyto(out, frame.to_ndarray(format="bgr24"))
         else:
-            yuv_to_bgr(planes, fmt, out=out)
+            yuv_to_bgr(planes, fmt, out=out, interlaced=bool(frame.interlaced_frame))
 
     def _planes(self, frame: av.VideoFrame):
         """Plane views and their format, or ``(None, None)`` when swscale must convert."""

@@ -154,11 +154,12 @@ class Y4mFileWriter:
         except OSError as exc:
             raise OutputError(f"output {path} cannot be written ({exc.strerror})") from None
         self._fmt = fmt
+        self._interlaced = info.field_order in ("tff", "bff")
         self._planes = None
         self.frames = 0
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
-        self._planes = bgr_to_yuv(image, self._fmt, out=self._planes)
+        self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
         self._writer.write_planes(self._planes)
         self.frames += 1
 

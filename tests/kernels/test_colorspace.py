@@ -114,3 +114,39 @@ def test_format_validation():
         YuvFormat("bt999")
     with pytest.raises(ValueError, match="subsampling"):
         YuvFormat(sub_x=3)
+
+
+def woven_colours(height=16, width=12):
+    """Top field red, bottom field blue: what a camera panning over a colour edge weaves."""
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[0::2] = (40, 40, 200)
+    frame[1::2] = (200, 60, 40)
+    return frame
+
+
+def test_interlaced_chroma_keeps_each_fields_colour():
+    fmt = YuvFormat("bt601", False)
+    frame = woven_colours()
+    field_wise = yuv_to_bgr(bgr_to_yuv(frame, fmt, interlaced=True), fmt, interlaced=True)
+    frame_wise = yuv_to_bgr(bgr_to_yuv(frame, fmt), fmt)
+    assert np.abs(field_wise.astype(int) - frame).max() <= 2
+    # Subsampled as one picture, both fields get the mixed colour: the other field's colour bleeds in.
+    assert np.abs(frame_wise.astype(int) - frame).max() > 40
+
+
+def test_interlaced_chroma_rows_alternate_between_fields():
+    """Chroma row 2m + f is the mean of rows 4m + f and 4m + 2 + f."""
+    fmt = YuvFormat("bt601", False, 8, 1, 2)
+    frame = np.random.default_rng(3).integers(0, 256, (8, 5, 3)).astype(np.uint8)
+    _, u_field, _ = bgr_to_yuv(frame, fmt, interlaced=True)
+    for crow, rows in enumerate(([0, 2], [1, 3], [4, 6], [5, 7])):
+        _, u_ref, _ = bgr_to_yuv(np.ascontiguousarray(frame[rows].mean(0, keepdims=True).round().astype(np.uint8)
+                                                      .repeat(2, 0)), fmt)
+        assert np.abs(u_field[crow].astype(int) - u_ref[0]).max() <= 1
+
+
+def test_interlaced_flag_is_ignored_where_fields_cannot_share_chroma_rows():
+    fmt = YuvFormat("bt601", False)
+    frame = woven_colours(height=10)  # 10 lines: 5 per field, not an even number of chroma rows each
+    for a, b in zip(bgr_to_yuv(frame, fmt, interlaced=True), bgr_to_yuv(frame, fmt)):
+        assert np.array_equal(a, b)

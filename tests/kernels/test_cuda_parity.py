@@ -36,3 +36,16 @@ def test_colorspace_parity(cuda_backend, fmt, shape):
     back_cpu = yuv_to_bgr(planes_cpu, fmt, backend=CPU)
     back_gpu = yuv_to_bgr(tuple(on(cuda_backend, p) for p in planes_cpu), fmt, backend=cuda_backend)
     assert np.abs(cuda_backend.to_host(back_gpu).astype(int) - back_cpu).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(8, 9), (12, 17), (4, 1)])
+def test_interlaced_colorspace_parity(cuda_backend, shape):
+    fmt = YuvFormat("bt601", False)
+    bgr = np.random.default_rng(2).integers(0, 256, shape + (3,)).astype(np.uint8)
+    planes_cpu = bgr_to_yuv(bgr, fmt, interlaced=True, backend=CPU)
+    planes_gpu = bgr_to_yuv(on(cuda_backend, bgr), fmt, interlaced=True, backend=cuda_backend)
+    for a, b in zip(planes_cpu, planes_gpu):
+        assert np.array_equal(cuda_backend.to_host(b), a)
+    back_cpu = yuv_to_bgr(planes_cpu, fmt, interlaced=True, backend=CPU)
+    back_gpu = yuv_to_bgr(tuple(on(cuda_backend, p) for p in planes_cpu), fmt, interlaced=True, backend=cuda_backend)
+    assert np.abs(cuda_backend.to_host(back_gpu).astype(int) - back_cpu).max() <= 1

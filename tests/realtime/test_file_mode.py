@@ -117,7 +117,9 @@ def test_interlaced_flagged_input_decodes_to_real_pictures(ffmpeg, tmp_path):
     assert run_vqe("--file", il, "-o", out, "--stages", "none", "--no-display").returncode == 0
     got, ref = decode_luma(out), decode_luma(il)
     assert len(got) == len(ref) == 10
-    assert min(g.mean() for g in got) > 50 and psnr(np.stack(got), np.stack(ref)) > 45
+    # testsrc2's chroma was subsampled as one picture but the stream says interlaced, so it is read
+    # (and written) per field, as the flag says: its saturated colours clip a little in BGR.
+    assert min(g.mean() for g in got) > 50 and psnr(np.stack(got), np.stack(ref)) > 40
 
 
 def test_max_frames_and_legacy_avi(media, tmp_path):
