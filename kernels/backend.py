@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import time
 import types
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -247,6 +248,23 @@ class Backend:
         if self.streams is None:
             return array.get(out=out)
         return array.get(out=out, stream=self.streams.compute)  # blocking: returns once the copy is done
+
+    def mark(self) -> Any:
+        """A point in time for :meth:`elapsed_ms`: an event queued on the compute stream on a GPU
+        (recording it does not wait for the GPU), the clock elsewhere."""
+        if self.streams is None:
+            self.synchronize()
+            return time.perf_counter()
+        event = self.streams.cupy.cuda.Event()
+        event.record(self.streams.compute)
+        return event
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        """Milliseconds between two marks (on a GPU, waits until the later one is reached)."""
+        if self.streams is None:
+            return (end - start) * 1e3
+        end.synchronize()
+        return float(self.streams.cupy.cuda.get_elapsed_time(start, end))
 
     def synchronize(self) -> None:
         """Wait for every kernel queued so far."""

@@ -89,6 +89,7 @@ class Pipeline:
         self._device_in: list[Any] = [None, None]
         self._next_in = 0
         self._host_out: np.ndarray | None = None
+        self._marks: list[tuple[str, Any, Any]] = []
         self.disabled: set[str] = set()
 
     @property
@@ -212,17 +213,24 @@ class Pipeline:
             stage = self.stages[i]
             if stage.name in self.disabled:
                 continue
-            t0 = time.perf_counter()
+            t0 = self.backend.mark()
             produced = stage.push(frame)
-            if self.backend.is_cuda:
-                self.backend.synchronize()
-            self.stats.stage(stage.name).add((time.perf_counter() - t0) * 1e3)
+            # Timed by marks in the GPU's queue, read once the frame is done: no wait between stages.
+            self._marks.append((stage.name, t0, self.backend.mark()))
             if len(produced) != 1:
+                self._record_timings()
                 for out in produced:
                     yield from self._through(out, i + 1, to_host)
                 return
             frame = produced[0]
-        yield self._downloaded(frame) if to_host else frame
+        frame = self._downloaded(frame) if to_host else frame
+        self._record_timings()
+        yield frame
+
+    def _record_timings(self) -> None:
+        for name, start, end in self._marks:
+            self.stats.stage(name).add(self.backend.elapsed_ms(start, end))
+        self._marks.clear()
 
     def _uploaded(self, frame: Frame) -> Frame:
         _check_frame(frame.image)
