@@ -28,16 +28,22 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def read_clip(path: Path, size: tuple[int, int] | None, frames: int | None, start: int = 0) -> list[np.ndarray]:
-    """Up to ``frames`` (all when None) BGR frames of a progressive clip from ``start``, resized to ``size`` (w, h)."""
+def read_clip(path: Path, size: tuple[int, int] | None, frames: int | None, start: int = 0,
+              step: int = 1) -> list[np.ndarray]:
+    """Up to ``frames`` (all when None) BGR frames of a progressive clip from ``start``, every ``step``-th,
+    resized to ``size`` (w, h)."""
     cap = cv2.VideoCapture(str(path))
     out: list[np.ndarray] = []
     try:
         cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        index = -1
         while frames is None or len(out) < frames:
             ok, frame = cap.read()
             if not ok:
                 break
+            index += 1
+            if index % step:
+                continue
             if size is not None and frame.shape[1::-1] != tuple(size):
                 shrink = size[0] < frame.shape[1]
                 frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)

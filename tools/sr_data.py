@@ -65,9 +65,8 @@ def train_images() -> list[tuple[str, np.ndarray]]:
         path = MEDIA / clip
         if not path.exists():
             continue
-        for i, frame in enumerate(read_clip(path, None, None)):
-            if i % step == 0:
-                images.append((f"{clip}#{i}", frame))
+        for i, frame in enumerate(read_clip(path, None, None, step=step)):
+            images.append((f"{clip}#{i * step}", frame))
     return images
 
 
