@@ -20,6 +20,10 @@ from typing import Any, Callable
 # parallel kernels on few cores, and spinning teams starve each other (measured: ~8 ms per
 # call with the default policy vs ~0.1 ms passive, in a multi-threaded process on 2 cores).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Numba waits on the host for the stream a CuPy array names (CUDA Array Interface v3) before every
+# kernel launch, per array argument.  Our kernels and CuPy's work share one stream, already in order,
+# so that wait would only stall the host between launches.
+os.environ.setdefault("NUMBA_CUDA_ARRAY_INTERFACE_SYNC", "0")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -200,8 +204,17 @@ class Backend:
             self.streams.compute.use()
 
     def asarray(self, host: np.ndarray) -> Any:
-        """Copy a host array to this backend's memory (no copy on the CPU)."""
-        return host if self.xp is np else self.xp.asarray(host)
+        """Copy a host array to this backend's memory (no copy on the CPU); for tables, not frames.
+
+        On a GPU the copy is complete on return: it may run on another thread's
+        stream than the kernels that read it (stages build their tables where
+        the pipeline is made).
+        """
+        if self.xp is np:
+            return host
+        device = self.xp.asarray(host)
+        self.xp.cuda.get_current_stream().synchronize()
+        return device
 
     def host_empty(self, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
         """A host array for frames that go to or come from this backend (page-locked on a GPU: async copies)."""
