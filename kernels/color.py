@@ -21,6 +21,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import u8_px as _u8_px
 
 #: BT.709 luma weights in BGR order, used to mix towards gray for saturation.
 LUMA_BGR = (0.0722, 0.7152, 0.2126)
@@ -207,10 +208,6 @@ def _color_px(tb, tg, tr, saturation):
     # Saturation mixes each channel with the pixel's luma; 1 keeps it, 0 is gray.
     y = np.float32(LUMA_BGR[0]) * tb + np.float32(LUMA_BGR[1]) * tg + np.float32(LUMA_BGR[2]) * tr
     return y + (tb - y) * saturation, y + (tg - y) * saturation, y + (tr - y) * saturation
-
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
 def _lut_axis_px(v, scale, offset, last):

@@ -16,6 +16,8 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import lerp_px as _lerp_px
+from kernels.pixel import u8_px as _to_u8_px
 
 #: Luma weights (Kr, Kb) per matrix; Kg = 1 - Kr - Kb.
 MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
@@ -113,11 +115,6 @@ def _ycc_to_bgr_px(y, cb, cr, k):
     return yv + k[7] * u, yv + k[5] * u + k[6] * v, yv + k[4] * v
 
 
-def _to_u8_px(v):
-    # Clamp first, then round half up: the only rounding on this path.
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
-
-
 def _luma_px(b, g, r, k):
     return k[0] * r + k[1] * g + k[2] * b
 
@@ -132,10 +129,6 @@ def _chroma_tap(pos, size):
     i0 = min(int(p), size - 1)
     i1 = min(i0 + 1, size - 1)
     return i0, i1, p - np.float32(i0)
-
-
-def _lerp_px(a, b, w):
-    return a + (b - a) * w
 
 
 def _block_rows_px(crow, sub_y, height, interlaced):

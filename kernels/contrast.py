@@ -22,6 +22,7 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.color import LUMA_BGR
+from kernels.pixel import u8_px as _u8_px
 
 
 def _serial_kernel(fn):
@@ -45,10 +46,6 @@ def _luma_px(b, g, r):
 
 def _stats_px(b, g, r):
     return _luma_i(b, g, r), min(b, min(g, r)), max(b, max(g, r))
-
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
 def _bin_px(y):

@@ -41,6 +41,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import u8_px as _u8_px
 
 #: Vertical filters (Weston 3-field coefficients, /8192): spatial-only 4-tap, and the
 #: low-frequency part plus temporal high-frequency part used on still vertical detail.
@@ -101,10 +102,6 @@ def _adaptive_px(c, e, c3, dsum, td0, du2, dd2, du4, dd4, motion, floor, inner, 
     lin = ce * np.float32(0.5)
     interp = lin + (interp - lin) * inner
     return min(max(interp, d - diff), d + diff)
-
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
 def _blend_px(a, b, c):

@@ -31,6 +31,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import u8_px as _u8_px
 
 #: Histogram of |mask response| used by the noise estimator: bins of BIN_WIDTH levels.
 NOISE_BINS = 1024
@@ -53,10 +54,6 @@ def _to_bgr_px(y, u, v):
     r = v + y
     g = (y - np.float32(0.299) * r - np.float32(0.114) * b) * np.float32(1.0 / 0.587)
     return b, g, r
-
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
 def _tap_px(c0, n, inv_t2, acc, wsum, lo, hi):

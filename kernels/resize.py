@@ -24,6 +24,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import u8_px as _u8_px
 
 #: Resampling methods and their tap counts.
 TAPS = {"bicubic": 4, "lanczos": 8}
@@ -88,10 +89,6 @@ def resize_tables(src_hw: tuple[int, int], dst_hw: tuple[int, int], method: str 
 
 
 # --- per-pixel math, written once ------------------------------------------------
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
-
 
 def _resample_px(src, iy, wy, ix, wx, row, col, ch):
     """One output sample: the separable weighted sum over the tap tables."""

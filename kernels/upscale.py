@@ -42,7 +42,8 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
-from kernels.resize import _u8_px
+from kernels.pixel import lerp_px as _lerp_px
+from kernels.pixel import u8_px as _u8_px
 from kernels.sharpen import _luma_px, binomial_taps, sharpen
 
 #: Columns and rows of edge replication around the analysed luma: the 12 taps reach two pixels
@@ -196,10 +197,6 @@ def _quad_px(index, n_in, n_out):
     pp = np.float32(num - first * den) / np.float32(den)
     near = min(max((num + n_out) // den, 0), n_in - 1)
     return first, pp, near
-
-
-def _lerp_px(a, b, t):
-    return a + (b - a) * t
 
 
 _luma_cpu = cpu_device(_luma_px)

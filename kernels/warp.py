@@ -30,6 +30,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import u8_px as _u8_px
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ def _tap_px(src, row, col, ch, replicate):
     if row < 0 or row >= height or col < 0 or col >= width:
         return np.float32(0.0)
     return np.float32(src[row, col, ch])
-
-
-def _u8_px(v):
-    return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
 def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out):
