@@ -7,6 +7,7 @@ from collections import deque
 from typing import Iterator
 
 from kernels.backend import serial_kernels_in_this_thread
+from kernels.planes import i420_shape
 from realtime.frames import Frame
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
 from realtime.sources import Source
@@ -40,7 +41,8 @@ class Capture:
                  max_frames: int | None = None, allocate=None) -> None:
         info = source.info
         self.source = source
-        self.ring = RingBuffer(slots, (info.height, info.width, 3), policy, allocate)
+        shape = i420_shape(info.height, info.width) if getattr(source, "planar", False) else (info.height, info.width, 3)
+        self.ring = RingBuffer(slots, shape, policy, allocate)
         self.max_frames = max_frames
         self.frames_read = 0
         self.decode = Timings()

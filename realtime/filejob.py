@@ -5,6 +5,7 @@ import logging
 import time
 from pathlib import Path
 
+from kernels.planes import i420_size
 from realtime.capture import Capture
 from realtime.errors import TruncatedInputError
 from realtime.frames import Frame
@@ -13,16 +14,16 @@ from realtime.progress import Progress
 from realtime.recorder import Recorder
 from realtime.ringbuffer import DropPolicy
 from realtime.settings import Settings
-from realtime.sources import open_source
+from realtime.sources import SourceInfo, delivers_i420, open_source
 from realtime.stats import RunStats
-from realtime.writers import OutputOptions, check_output_path, open_writer, resolve_codec
+from realtime.writers import OutputOptions, check_output_path, open_writer, resolve_codec, writes_i420_of
 
 log = logging.getLogger(__name__)
 
 
 def run_file(input_path: str | Path, output_path: str | Path | None = None, settings: Settings | None = None,
              options: OutputOptions = OutputOptions(), max_frames: int | None = None,
-             show_progress: bool = False, stats: RunStats | None = None) -> RunStats:
+             show_progress: bool = False, stats: RunStats | None = None, planar: bool | None = None) -> RunStats:
     """Enhance a video file.
 
     Parameters
@@ -41,6 +42,10 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         Draw a progress bar on stderr.
     stats : RunStats, optional
         Filled in as the run goes, so a caller still has it after an interrupt.
+    planar : bool, optional
+        Keep frames in the file's own planar Y'CbCr from decoder to encoder (no BGR
+        conversion).  Default: wherever the stages, the input and the output allow it;
+        ``False`` forces BGR.
 
     Returns
     -------
@@ -59,15 +64,19 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             out_path = check_output_path(output_path, input_path)
             resolve_codec(out_path, options)
         pipeline = Pipeline(settings, stats=stats)
+        if planar is None:
+            planar = _can_stay_planar(pipeline, source.info, out_path, options)
+        source.planar = planar
         # Rate, field order and time base of what the chain writes (a deinterlacer changes them).
-        out_info = pipeline.set_source(source.info)
+        out_info = pipeline.set_source(source.info, planar=planar)
         stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
                            backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
+                           frames_as="I420" if planar else "BGR",
                            delay_frames=pipeline.delay_frames,
                            delay_ms=round(1000 * pipeline.delay_frames / float(source.info.fps), 1))
-        log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s", input_path, source.info.width,
-                 source.info.height, float(source.info.fps), source.info.frame_count or "?",
-                 ",".join(pipeline.stage_names) or "none", pipeline.backend.name)
+        log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s; frames as %s", input_path,
+                 source.info.width, source.info.height, float(source.info.fps), source.info.frame_count or "?",
+                 ",".join(pipeline.stage_names) or "none", pipeline.backend.name, "I420" if planar else "BGR")
         total = source.info.frame_count
         if max_frames is not None:
             total = min(total, max_frames) if total else max_frames
@@ -79,7 +88,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             nonlocal recorder
             if out_path is not None:
                 if recorder is None:
-                    height, width = frame.image.shape[:2]
+                    height, width = i420_size(frame.image) if planar else frame.image.shape[:2]
                     writer = open_writer(out_path, out_info, (width, height), options)
                     recorder = Recorder(writer, frame.image.shape, DropPolicy.BLOCK).start()
                 recorder.write(frame)
@@ -115,3 +124,10 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         return stats
     finally:
         source.close()
+
+
+def _can_stay_planar(pipeline: Pipeline, info: SourceInfo, out_path: Path | None, options: OutputOptions) -> bool:
+    """Frames stay I420 when the input decodes to it, every stage takes it and the output stores it as is."""
+    if not (pipeline.planar and delivers_i420(info)):
+        return False
+    return out_path is None or writes_i420_of(out_path, info, (info.width, info.height), options)

@@ -109,13 +109,24 @@ class Pipeline:
             factor *= stage.rate_factor
         return factor
 
-    def set_source(self, info: Any) -> Any:
+    @property
+    def planar(self) -> bool:
+        """Whether every stage takes I420 frames (then files need no BGR conversion at all)."""
+        return all(stage.planar for stage in self.stages)
+
+    def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 
         ``info`` is a :class:`~realtime.sources.SourceInfo`.  Stages that use source hints or
         change the stream (a deinterlacer: progressive output, maybe at twice the rate) have a
-        ``set_source(info) -> info`` of their own; the others pass it on unchanged.
+        ``set_source(info) -> info`` of their own; the others pass it on unchanged.  With
+        ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
         """
+        if planar and not self.planar:
+            raise ConfigError("planar frames need stages that all take them: "
+                              + ", ".join(s.name for s in self.stages if not s.planar))
+        for stage in self.stages:
+            stage.yuv_format = info.fmt if planar else None
         for stage in self.stages:
             hook = getattr(stage, "set_source", None)
             if hook is not None:
@@ -255,5 +266,8 @@ class Pipeline:
 
 
 def _check_frame(image: np.ndarray) -> None:
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"frames must be (H, W, 3) uint8 BGR; got shape {image.shape} dtype {image.dtype}")
+    if image.dtype == np.uint8 and (image.ndim == 3 and image.shape[2] == 3
+                                    or image.ndim == 2 and image.shape[0] % 3 == 0 and image.shape[1] % 2 == 0):
+        return
+    raise ValueError(f"frames must be (H, W, 3) uint8 BGR or (H*3/2, W) uint8 I420; got shape {image.shape} "
+                     f"dtype {image.dtype}")

@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from kernels.colorspace import YuvFormat, yuv_to_bgr
+from kernels.planes import i420_planes, i420_shape
 from realtime.errors import SourceError
 from realtime.ringbuffer import Slot
 from realtime.y4m import Y4mReader, default_matrix
@@ -58,12 +59,21 @@ class SourceInfo:
 
 class Source(Protocol):
     info: SourceInfo
+    #: Deliver I420 frames (``(H*3/2, W)``, see :mod:`kernels.planes`) instead of BGR; only where
+    #: :func:`delivers_i420` says the source can.
+    planar: bool
 
     def read_into(self, slot: Slot) -> bool:
         """Decode the next frame into ``slot`` (BGR image and metadata); ``False`` at the end."""
 
     def close(self) -> None:
         ...
+
+
+def delivers_i420(info: SourceInfo) -> bool:
+    """Whether frames of ``info`` come as I420 without conversion (8-bit 4:2:0, even size)."""
+    fmt = info.fmt
+    return (fmt.bit_depth, fmt.sub_x, fmt.sub_y) == (8, 2, 2) and info.width % 2 == 0 and info.height % 2 == 0
 
 
 def check_input_path(path: str | Path) -> Path:
@@ -89,7 +99,9 @@ def open_source(path: str | Path) -> Source:
 
 
 class Y4mSource:
-    """Raw ``.y4m`` frames, converted to BGR on read."""
+    """Raw ``.y4m`` frames, converted to BGR on read (or read as they are when :attr:`planar`)."""
+
+    planar = False
 
     def __init__(self, path: Path) -> None:
         try:
@@ -104,11 +116,15 @@ class Y4mSource:
         self._index = 0
 
     def read_into(self, slot: Slot) -> bool:
-        planes = self._reader.read_planes()
-        if planes is None:
-            return False
-        yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
-                   interlaced=self.info.field_order in ("tff", "bff"))
+        if self.planar:
+            if self._reader.read_raw(slot.ensure_shape(i420_shape(self.info.height, self.info.width))) is None:
+                return False
+        else:
+            planes = self._reader.read_planes()
+            if planes is None:
+                return False
+            yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
+                       interlaced=self.info.field_order in ("tff", "bff"))
         slot.index = self._index
         slot.pts_s = self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()
@@ -132,6 +148,14 @@ class AvFrameConverter:
     def __init__(self, default_matrix_name: str) -> None:
         self.default_matrix = default_matrix_name
         self._formats: dict[tuple, YuvFormat] = {}
+
+    def to_i420(self, frame: av.VideoFrame, out: np.ndarray) -> None:
+        """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one)."""
+        if frame.format.name not in ("yuv420p", "yuvj420p"):
+            frame = frame.reformat(format="yuv420p")
+        for src, dst in zip(frame.planes, i420_planes(out)):
+            rows = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
+            np.copyto(dst, rows[:, : src.width])
 
     def convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         planes, fmt = self._planes(frame)
@@ -195,6 +219,8 @@ def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo
 class AvFileSource:
     """A video file decoded by PyAV (FFmpeg), with frame threading."""
 
+    planar = False
+
     def __init__(self, path: Path) -> None:
         try:
             self._container = av.open(str(path), metadata_errors="ignore")
@@ -231,7 +257,10 @@ class AvFileSource:
         frame = self._next_frame()
         if frame is None:
             return False
-        self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
+        if self.planar:
+            self._converter.to_i420(frame, slot.ensure_shape(i420_shape(frame.height, frame.width)))
+        else:
+            self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
         slot.index = self._index
         slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()

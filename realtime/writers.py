@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from kernels.colorspace import YuvFormat, bgr_to_yuv
+from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.audio import AudioPassthrough
 from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.sources import SourceInfo
@@ -132,21 +133,38 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
     """
     path = Path(path)
     codec = resolve_codec(path, options)
-    fmt = output_format(info, codec)
+    fmt = _written_format(path, info, size, options)
     width, height = size
     if codec is None:
-        if (width, height) != (info.width, info.height):
-            # .y4m cannot tag the matrix and readers assume it from the height, so a resized
-            # output (an upscale to HD) is written in the matrix its own height implies.
-            fmt = replace(fmt, matrix=default_matrix(height))
         return Y4mFileWriter(path, width, height, info, fmt)
     if options.encoder == "opencv":
         return CvWriter(path, width, height, info.fps)
     return AvWriter(path, width, height, info, fmt, codec, options, keep_audio)
 
 
+def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> bool:
+    """Whether the writer for ``path`` stores I420 frames in ``info``'s own format as they are.
+
+    Then frames that stayed planar through the pipeline need no conversion on the way out.
+    """
+    fmt = info.fmt
+    if options.encoder == "opencv" or (fmt.bit_depth, fmt.sub_x, fmt.sub_y) != (8, 2, 2):
+        return False
+    return _written_format(Path(path), info, size, options) == fmt
+
+
+def _written_format(path: Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> YuvFormat:
+    codec = resolve_codec(path, options)
+    fmt = output_format(info, codec)
+    if codec is None and tuple(size) != (info.width, info.height):
+        # .y4m cannot tag the matrix and readers assume it from the height, so a resized
+        # output (an upscale to HD) is written in the matrix its own height implies.
+        fmt = replace(fmt, matrix=default_matrix(size[1]))
+    return fmt
+
+
 class Y4mFileWriter:
-    """BGR frames to a ``.y4m`` file."""
+    """BGR or I420 frames to a ``.y4m`` file."""
 
     def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat) -> None:
         try:
@@ -159,8 +177,11 @@ class Y4mFileWriter:
         self.frames = 0
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
-        self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
-        self._writer.write_planes(self._planes)
+        if is_i420(image):
+            self._writer.write_planes((image,))
+        else:
+            self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
+            self._writer.write_planes(self._planes)
         self.frames += 1
 
     def close(self, complete: bool = True) -> None:
@@ -230,11 +251,14 @@ class AvWriter:
             return None
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
-        frame = av.VideoFrame(image.shape[1], image.shape[0], self._stream.pix_fmt)
-        planes = []
-        for p in frame.planes:
-            planes.append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width])
-        bgr_to_yuv(image, self._fmt, out=tuple(planes))
+        height, width = i420_size(image) if is_i420(image) else image.shape[:2]
+        frame = av.VideoFrame(width, height, self._stream.pix_fmt)
+        planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
+        if is_i420(image):
+            for src, dst in zip(i420_planes(image), planes):
+                np.copyto(dst, src)
+        else:
+            bgr_to_yuv(image, self._fmt, out=planes)
         t = pts_s + self._shift_s
         pts = max(round(t / self._time_base), self._last_pts + 1)
         frame.pts = self._last_pts = pts

@@ -89,16 +89,26 @@ class Y4mReader:
             gray = np.full((self.height, self.width), 128 << (bits - 8), self.fmt.dtype)
             self._neutral = (gray, gray)
 
-    def read_planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The next frame's Y, Cb, Cr planes (views into a reused buffer), or ``None`` at the end."""
+    def read_raw(self, out: np.ndarray | None = None) -> np.ndarray | None:
+        """The next frame's bytes, planes one after the other, into ``out`` (default: a reused buffer).
+
+        Returns ``None`` at the end.  For 8-bit 4:2:0 this is an I420 frame (:mod:`kernels.planes`).
+        """
         marker = self._fh.readline(4096)
         if not marker:
             return None
         if not marker.startswith(b"FRAME"):
             raise self._fail("frame marker missing (file corrupt or truncated)")
-        got = self._fh.readinto(memoryview(self._buf))
+        buf = self._buf if out is None else out
+        got = self._fh.readinto(memoryview(buf.reshape(-1)))
         if got != self._buf.size:
             raise SourceError(f"input {self.path} is truncated: last frame has {got} of {self._buf.size} bytes")
+        return buf
+
+    def read_planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The next frame's Y, Cb, Cr planes (views into a reused buffer), or ``None`` at the end."""
+        if self.read_raw() is None:
+            return None
         dtype = self.fmt.dtype
         y = self._buf[: self._luma_bytes].view(dtype).reshape(self.height, self.width)
         if self.mono:
@@ -141,7 +151,8 @@ class Y4mWriter:
         self._fh: BinaryIO = self.path.open("wb")
         self._fh.write(header.encode("ascii"))
 
-    def write_planes(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    def write_planes(self, planes: tuple[np.ndarray, ...]) -> None:
+        """Write one frame: its planes in order (or one array holding them all, like an I420 frame)."""
         self._fh.write(b"FRAME\n")
         for plane in planes:
             self._fh.write(np.ascontiguousarray(plane).data)

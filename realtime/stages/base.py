@@ -29,6 +29,11 @@ class Stage:
     delay_frames: int = 0
     #: Output frames per input frame (2 for a field-rate deinterlacer); outputs are timed accordingly.
     rate_factor: int = 1
+    #: Whether the stage also takes I420 frames (``(H*3/2, W)`` planar Y'CbCr 4:2:0, see
+    #: :mod:`kernels.planes`).  A file whose every stage does is processed without BGR conversions.
+    planar: ClassVar[bool] = False
+    #: The Y'CbCr format of I420 frames (matrix, range), set by the pipeline; ``None`` for BGR.
+    yuv_format: Any = None
 
     def __init__(self, params: StageParams, backend: Backend) -> None:
         self.params = params
@@ -44,7 +49,7 @@ class Stage:
         return ()
 
     def apply(self, image: Any) -> Any:
-        """Process one ``(H, W, 3) uint8`` image (1:1 stages implement this)."""
+        """Process one ``(H, W, 3) uint8`` BGR image, or an I420 frame where :attr:`planar` (1:1 stages implement this)."""
         raise TypeError(f"stage {self.name} implements neither apply() nor push()")
 
     def reset(self) -> None:
