@@ -5,7 +5,7 @@
 amplified); the sharpened luma is clamped to the 3x3 neighbourhood range of the
 input, widened by ``overshoot`` levels (strong edges get no halos); the luma
 change is added equally to B, G and R, so hue is kept.  Amount 0 is the
-identity, bit for bit.
+identity, bit for bit.  A one-channel frame (a Y plane) is its own luma.
 
 Two passes: (1) luma and its horizontal blur, row by row; (2) vertical blur,
 range clamp and the BGR output.
@@ -70,16 +70,22 @@ def _luma_hblur_cpu(frame, taps, luma, hblur):
     radius = (taps.shape[0] - 1) // 2
     lo = min(radius, width)
     hi = max(width - radius, lo)
+    plane = frame.shape[2] == 1
     for row in prange(height):
         src = frame[row].reshape(-1)  # flat (3*col + c) indexing: 2-D indexing does not vectorize
         y = luma[row]
         dst = hblur[row]
         # Unsigned indices throughout: Numba's negative-index wraparound on
         # signed indices stops LLVM vectorizing these loops.
-        for c in range(width):
-            col = np.uintp(c)
-            i = np.uintp(3) * col
-            y[col] = _luma_cpu(np.float32(src[i]), np.float32(src[i + np.uintp(1)]), np.float32(src[i + np.uintp(2)]))
+        if plane:
+            for c in range(width):
+                y[np.uintp(c)] = np.float32(src[np.uintp(c)])
+        else:
+            for c in range(width):
+                col = np.uintp(c)
+                i = np.uintp(3) * col
+                y[col] = _luma_cpu(np.float32(src[i]), np.float32(src[i + np.uintp(1)]),
+                                   np.float32(src[i + np.uintp(2)]))
         # Taps outer, columns inner: each tap is one contiguous, vectorized
         # multiply-add over the row (a per-pixel tap loop does not vectorize).
         for c in range(width):
@@ -97,6 +103,15 @@ def _luma_hblur_cpu(frame, taps, luma, hblur):
             dst[col] = acc
 
 
+def _luma_at(frame, row, col):
+    if frame.shape[2] == 1:
+        return np.float32(frame[row, col, 0])
+    return _luma_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]), np.float32(frame[row, col, 2]))
+
+
+_luma_at_cuda = cuda_device(_luma_at)
+
+
 @cuda_kernel
 def _luma_hblur_cuda(frame, taps, luma, hblur):
     col, row = cuda.grid(2)
@@ -104,13 +119,10 @@ def _luma_hblur_cuda(frame, taps, luma, hblur):
     if row >= height or col >= width:
         return
     radius = (taps.shape[0] - 1) // 2
-    luma[row, col] = _luma_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
-                                np.float32(frame[row, col, 2]))
+    luma[row, col] = _luma_at_cuda(frame, row, col)
     acc = np.float32(0.0)
     for k in range(taps.shape[0]):
-        c = min(max(col + k - radius, 0), width - 1)
-        acc += taps[k] * _luma_cuda(np.float32(frame[row, c, 0]), np.float32(frame[row, c, 1]),
-                                    np.float32(frame[row, c, 2]))
+        acc += taps[k] * _luma_at_cuda(frame, row, min(max(col + k - radius, 0), width - 1))
     hblur[row, col] = acc
 
 
@@ -166,6 +178,11 @@ def _sharpen_out_cpu(frame, taps, luma, hblur, amount, threshold, overshoot, vbl
             vrow[width - 1] = last
         src = frame[row].reshape(-1)
         dst = out[row].reshape(-1)
+        if frame.shape[2] == 1:
+            for c in range(width):
+                col = np.uintp(c)
+                dst[col] = _add_u8_cpu(src[col], vrow[col])
+            continue
         for c in range(width):
             col = np.uintp(c)
             i = np.uintp(3) * col
@@ -195,9 +212,8 @@ def _sharpen_out_cuda(frame, taps, luma, hblur, amount, threshold, overshoot, ou
              max(max(luma[row, ce], luma[rs, cw]), max(luma[rs, col], luma[rs, ce])))
     y = luma[row, col]
     delta = _sharpen_cuda(y, acc, min(lo, y), max(hi, y), amount, threshold, overshoot)
-    out[row, col, 0] = _add_u8_cuda(frame[row, col, 0], delta)
-    out[row, col, 1] = _add_u8_cuda(frame[row, col, 1], delta)
-    out[row, col, 2] = _add_u8_cuda(frame[row, col, 2], delta)
+    for ch in range(frame.shape[2]):
+        out[row, col, ch] = _add_u8_cuda(frame[row, col, ch], delta)
 
 
 def sharpen(frame, taps, *, amount: float = 1.0, threshold: float = 2.0, overshoot: float = 2.0, out=None,
@@ -207,7 +223,7 @@ def sharpen(frame, taps, *, amount: float = 1.0, threshold: float = 2.0, oversho
     Parameters
     ----------
     frame : ndarray
-        ``(H, W, 3) uint8`` BGR.
+        ``(H, W, 3) uint8`` BGR, or ``(H, W, 1) uint8`` luma (a Y plane).
     taps : ndarray
         Blur weights from :func:`binomial_taps`, on ``backend``.
     amount : float
@@ -217,7 +233,7 @@ def sharpen(frame, taps, *, amount: float = 1.0, threshold: float = 2.0, oversho
     overshoot : float
         How far (levels) the result may leave the input's 3x3 range; 0 = no halos at all.
     out : ndarray, optional
-        ``(H, W, 3) uint8`` destination; must not alias ``frame``.
+        Destination shaped like ``frame``; must not alias it.
     work : ndarray, optional
         ``(3, H, W) float32`` scratch (luma, horizontal and vertical blur); allocated when not given.
     backend : Backend

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernels.backend import Backend
+from kernels.planes import i420_planes, is_i420
 from kernels.sharpen import MAX_RADIUS, binomial_taps, sharpen
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
@@ -26,6 +27,7 @@ class SharpenStage(Stage):
 
     name = "sharpen"
     Params = SharpenParams
+    planar = True
 
     def __init__(self, params: SharpenParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -36,6 +38,13 @@ class SharpenStage(Stage):
             return image
         p = self.params
         out = self.buffer("out", image.shape)
-        work = self.buffer("work", (3, image.shape[0], image.shape[1]), "float32")
-        return sharpen(image, self._taps, amount=p.amount, threshold=p.threshold, overshoot=p.overshoot,
-                       out=out, work=work, backend=self.backend)
+        src, dst = image, out
+        if is_i420(image):
+            # Only the Y plane changes; the chroma planes are copied (one contiguous run).
+            luma = i420_planes(image)[0]
+            src, dst = luma[:, :, None], i420_planes(out)[0][:, :, None]
+            self.backend.xp.copyto(out.reshape(-1)[luma.size:], image.reshape(-1)[luma.size:])
+        work = self.buffer("work", (3, src.shape[0], src.shape[1]), "float32")
+        sharpen(src, self._taps, amount=p.amount, threshold=p.threshold, overshoot=p.overshoot,
+                out=dst, work=work, backend=self.backend)
+        return out

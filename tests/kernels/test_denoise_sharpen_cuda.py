@@ -112,6 +112,16 @@ def test_sharpen_parity(gpu, shape, radius):
 
 
 @pytest.mark.cuda
+def test_sharpen_plane_parity(gpu):
+    from kernels.planes import i420_shape
+
+    frame = np.random.default_rng(6).integers(0, 256, i420_shape(10, 14)).astype(np.uint8)
+    cpu = SharpenStage(SharpenParams(), CPU).apply(frame)
+    dev = host(gpu, SharpenStage(SharpenParams(), gpu).apply(on(gpu, frame)))
+    assert np.abs(dev.astype(int) - cpu).max() <= 1
+
+
+@pytest.mark.cuda
 def test_stages_parity_over_frames(gpu):
     # Whole stages, a few frames, a size change: same state handling on both backends.
     rng = np.random.default_rng(5)

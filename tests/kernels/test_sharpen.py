@@ -124,3 +124,34 @@ def test_stage_reuses_its_buffers():
 def test_out_of_range_params_raise_config_error(name, value):
     with pytest.raises(ConfigError, match=rf"sharpen\.{name}=.*out of range; use a value in \["):
         SharpenParams(**{name: value})
+
+
+def plane_ref(y, **case):
+    """The reference on a one-channel plane: a gray BGR image's luma is the plane itself."""
+    return sharpen_ref(np.repeat(y[..., None], 3, axis=2), **case)[..., :1]
+
+
+@pytest.mark.parametrize("case", [dict(), dict(radius=2, amount=1.5, overshoot=0.0)], ids=str)
+def test_one_channel_plane_matches_reference(case):
+    y = np.random.default_rng(3).integers(0, 256, (37, 53, 1)).astype(np.uint8)
+    kw = {k: v for k, v in case.items() if k != "radius"}
+    got = sharpen(y, binomial_taps(case.get("radius", 1)), **kw)
+    assert got.shape == y.shape
+    assert np.abs(got.astype(int) - plane_ref(y[..., 0], **case)).max() <= 1
+
+
+def test_stage_on_i420_sharpens_luma_and_copies_chroma():
+    from kernels.planes import i420_planes, i420_shape
+
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 256, i420_shape(36, 52)).astype(np.uint8)
+    keep = frame.copy()
+    p = SharpenParams()
+    out = SharpenStage(p, CPU).apply(frame)
+    assert out.shape == frame.shape and np.array_equal(frame, keep)
+    y, u, v = i420_planes(frame)
+    oy, ou, ov = i420_planes(out)
+    assert np.array_equal(ou, u) and np.array_equal(ov, v)
+    ref = plane_ref(y, radius=p.radius, amount=p.amount, threshold=p.threshold, overshoot=p.overshoot)[..., 0]
+    assert np.abs(oy.astype(int) - ref).max() <= 1
+    assert np.abs(oy.astype(int) - y).max() > 10  # it did sharpen

@@ -1,0 +1,80 @@
+"""Files whose stages all take I420 stay planar from decoder to encoder; others go through BGR."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_vqe, textured_frames
+from realtime.errors import ConfigError
+from realtime.filejob import run_file
+from realtime.pipeline import Pipeline
+from realtime.settings import build_settings
+from realtime.sources import open_source
+from realtime.y4m import Y4mReader
+
+
+def frames_of(path):
+    reader = Y4mReader(path)
+    out = []
+    while (planes := reader.read_planes()) is not None:
+        out.append(tuple(p.copy() for p in planes))
+    reader.close()
+    return out
+
+
+def test_no_stages_copies_a_y4m_exactly(make_y4m, tmp_path):
+    src = make_y4m(textured_frames(4, 18, 22))
+    out, stats = tmp_path / "out.y4m", tmp_path / "stats.json"
+    r = run_vqe("--file", src, "-o", out, "--no-display", "--stages", "none", "--stats", stats)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == src.read_bytes()
+    assert json.loads(stats.read_text())["frames_as"] == "I420"
+
+
+def test_planar_and_bgr_paths_agree_on_sharpen(make_y4m, tmp_path):
+    src = make_y4m(textured_frames(3, 20, 26))
+    settings = build_settings(stages="sharpen", backend="cpu")
+    run_file(src, tmp_path / "planar.y4m", settings)
+    run_file(src, tmp_path / "bgr.y4m", settings, planar=False)
+    planar, bgr = frames_of(tmp_path / "planar.y4m"), frames_of(tmp_path / "bgr.y4m")
+    original = frames_of(src)
+    assert len(planar) == len(bgr) == 3
+    for p, b, o in zip(planar, bgr, original):
+        # The BGR path's luma change is the planar one, up to the rounding of the two conversions.
+        assert np.abs(p[0].astype(int) - b[0]).mean() < 1.0
+        assert np.abs(p[0].astype(int) - o[0]).max() > 5
+        assert np.array_equal(p[1], o[1]) and np.array_equal(p[2], o[2])
+
+
+def test_a_stage_without_planes_keeps_the_bgr_path(make_y4m, tmp_path):
+    src = make_y4m(textured_frames(2, 16, 16))
+    stats = run_file(src, tmp_path / "out.y4m", build_settings(stages="color", backend="cpu"))
+    assert stats.extra["frames_as"] == "BGR"
+    with pytest.raises(ConfigError, match="color"):
+        Pipeline(build_settings(stages="color", backend="cpu")).set_source(open_source(src).info, planar=True)
+
+
+def test_odd_sizes_and_other_chroma_formats_keep_the_bgr_path(make_y4m, tmp_path):
+    from kernels.colorspace import YuvFormat
+
+    odd = make_y4m(textured_frames(2, 15, 16), name="odd.y4m")
+    assert run_file(odd, tmp_path / "a.y4m", build_settings(stages="none")).extra["frames_as"] == "BGR"
+    full = make_y4m(textured_frames(2, 16, 16), name="444.y4m", fmt=YuvFormat("bt601", False, 8, 1, 1))
+    assert run_file(full, tmp_path / "b.y4m", build_settings(stages="none")).extra["frames_as"] == "BGR"
+
+
+@pytest.mark.slow
+def test_a_real_clip_decodes_to_the_same_planes_and_encodes(media, tmp_path):
+    import av
+
+    src = media / "clean_flower_540p.mp4"
+    stats = run_file(src, tmp_path / "out.y4m", build_settings(stages="none"), max_frames=5)
+    assert stats.extra["frames_as"] == "I420"
+    with av.open(str(src)) as c:
+        first = next(c.decode(video=0))
+        y = first.to_ndarray()[: first.height]  # yuv420p as (H*3/2, W): its Y rows
+    assert np.array_equal(frames_of(tmp_path / "out.y4m")[0][0], y)
+    out = tmp_path / "out.mp4"
+    assert run_file(src, out, build_settings(stages="sharpen"), max_frames=5).extra["frames_as"] == "I420"
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5
