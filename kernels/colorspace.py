@@ -1,6 +1,7 @@
 """Planar Y'CbCr <-> packed BGR conversion with explicit matrix and range.
 
-Decoders hand out planar Y'CbCr; every stage works on ``(H, W, 3) uint8`` BGR.
+Decoders hand out planar Y'CbCr; stages work on ``(H, W, 3) uint8`` BGR (or, where every
+stage of a file's chain can, on the planes themselves: :mod:`kernels.planes`).
 Getting this boundary wrong costs more quality than any filter gains, so the
 matrix (BT.601/709/2020) and range (limited/full) always come from the
 stream's tags, chroma is resampled with centred bilinear weights, and rounding
@@ -417,3 +418,63 @@ def bgr_to_yuv(bgr, fmt: YuvFormat, *, out=None, interlaced: bool = False, backe
         _bgr_to_yuv_cpu(np.ascontiguousarray(bgr), k, fmt.sub_x, fmt.sub_y, peak, flag, numba.get_num_threads(),
                         y_plane, u_plane, v_plane)
     return y_plane, u_plane, v_plane
+
+
+# --- changing the matrix of I420 frames ------------------------------------------------
+
+def matrix_change(src: YuvFormat, dst: YuvFormat) -> np.ndarray:
+    """Coefficients that re-express 8-bit Y'CbCr of ``src``'s matrix in ``dst``'s (same range).
+
+    The same R'G'B' in another matrix: the new chroma is a 2x2 mix of the old chroma alone
+    (luma weights sum to one, so Y' cancels), and the new luma is the old plus a mix of the
+    chroma.  Layout, float32[6]: ``y_cb, y_cr, cb_cb, cb_cr, cr_cb, cr_cr`` on chroma
+    centred at 128: ``Y2 = Y + y_cb*Cb + y_cr*Cr``, ``Cb2 = cb_cb*Cb + cb_cr*Cr``, ...
+    """
+    if src.full_range != dst.full_range:
+        raise ValueError("matrix_change keeps the range; both formats must be full or both limited")
+
+    def ycc_from_rgb(matrix: str) -> np.ndarray:
+        kr, kb = MATRICES[matrix]
+        kg = 1.0 - kr - kb
+        return np.array([[kr, kg, kb], [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+                         [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]])
+
+    a = ycc_from_rgb(dst.matrix) @ np.linalg.inv(ycc_from_rgb(src.matrix))
+    _, y_span, _, c_half = src._levels()
+    luma = a[0, 1:] * y_span / (2.0 * c_half)  # normalised chroma -> luma code units
+    return np.array([luma[0], luma[1], a[1, 1], a[1, 2], a[2, 1], a[2, 2]], np.float32)
+
+
+@cpu_kernel
+def _change_matrix_cpu(y_plane, u_plane, v_plane, k, y_out, u_out, v_out):
+    height, width = y_plane.shape
+    half = np.float32(128.0)
+    for crow in prange(u_plane.shape[0]):
+        us, vs, uo, vo = u_plane[crow], v_plane[crow], u_out[crow], v_out[crow]
+        for c in range(u_plane.shape[1]):
+            cb = np.float32(us[c]) - half
+            cr = np.float32(vs[c]) - half
+            uo[c] = _to_u8_cpu(k[2] * cb + k[3] * cr + half)
+            vo[c] = _to_u8_cpu(k[4] * cb + k[5] * cr + half)
+        for row in range(2 * crow, min(2 * crow + 2, height)):
+            src, dst = y_plane[row], y_out[row]
+            for col in range(width):
+                # Each luma sample takes the correction of its own (co-sited block's) chroma sample.
+                cb = np.float32(us[col >> 1]) - half
+                cr = np.float32(vs[col >> 1]) - half
+                dst[col] = _to_u8_cpu(np.float32(src[col]) + k[0] * cb + k[1] * cr)
+
+
+def change_matrix_i420(planes, coeffs: np.ndarray, *, out) -> None:
+    """Re-express an 8-bit 4:2:0 frame in another matrix (host arrays; see :func:`matrix_change`).
+
+    Parameters
+    ----------
+    planes : tuple of ndarray
+        Y ``(H, W)``, Cb and Cr ``(ceil(H/2), ceil(W/2))`` uint8.
+    coeffs : ndarray
+        From :func:`matrix_change`.
+    out : tuple of ndarray
+        Destination planes shaped like ``planes``; may not alias them.
+    """
+    _change_matrix_cpu(*planes, coeffs, *out)

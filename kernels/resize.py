@@ -1,10 +1,13 @@
-"""Bicubic and Lanczos resampling of BGR frames, matching OpenCV's ``INTER_CUBIC`` and ``INTER_LANCZOS4``.
+"""Bilinear, bicubic and Lanczos resampling, matching OpenCV's ``INTER_LINEAR``, ``INTER_CUBIC`` and ``INTER_LANCZOS4``.
+
+Frames are ``(h, w, C)`` uint8: BGR (C = 3) or one plane (C = 1).
 
 Separable filters with tap tables: for each output column (and row) the table
 holds the clamped source indices of its taps and their weights, computed once
 per size on the host (:func:`resize_tables`).  Output pixel ``(y, x)`` is
 ``sum_i sum_j wy[y, i] * wx[x, j] * src[iy[y, i], ix[x, j]]``.
 
+* ``bilinear``: the triangle, 2 taps (chroma planes of the edge upscaler);
 * ``bicubic``: Keys' cubic with ``a = -0.75`` (OpenCV's), 4 taps;
 * ``lanczos``: Lanczos with 4 lobes (``a = 4``), 8 taps, weights normalised to sum 1.
 
@@ -27,9 +30,9 @@ from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_dev
 from kernels.pixel import u8_px as _u8_px
 
 #: Resampling methods and their tap counts.
-TAPS = {"bicubic": 4, "lanczos": 8}
+TAPS = {"bilinear": 2, "bicubic": 4, "lanczos": 8}
 METHODS = tuple(TAPS)
-_CV2_FLAGS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+_CV2_FLAGS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 #: Keys' cubic parameter (OpenCV's).
 CUBIC_A = -0.75
 #: Lanczos lobes.
@@ -61,7 +64,8 @@ def axis_taps(src: int, dst: int, method: str) -> tuple[np.ndarray, np.ndarray]:
     first = np.floor(pos).astype(np.int64) - (taps // 2 - 1)
     offsets = first[:, None] + np.arange(taps)[None, :]
     dist = pos[:, None] - offsets
-    weights = cubic_weights(dist) if method == "bicubic" else lanczos_weights(dist)
+    weights = {"bilinear": lambda t: np.maximum(1.0 - np.abs(t), 0.0), "bicubic": cubic_weights,
+               "lanczos": lanczos_weights}[method](dist)
     weights /= weights.sum(axis=1, keepdims=True)
     return np.clip(offsets, 0, src - 1).astype(np.int32), weights.astype(np.float32)
 
@@ -112,7 +116,7 @@ _resample_cuda = cuda_device(_resample_px)
 def _resize_cpu(src, iy, wy, ix, wx, out):
     for row in prange(out.shape[0]):
         for col in range(out.shape[1]):
-            for ch in range(3):
+            for ch in range(out.shape[2]):
                 out[row, col, ch] = _u8_cpu(_resample_cpu(src, iy, wy, ix, wx, row, col, ch))
 
 
@@ -121,7 +125,7 @@ def _resize_cuda(src, iy, wy, ix, wx, out):
     col, row = cuda.grid(2)
     if row >= out.shape[0] or col >= out.shape[1]:
         return
-    for ch in range(3):
+    for ch in range(out.shape[2]):
         out[row, col, ch] = _u8_cuda(_resample_cuda(src, iy, wy, ix, wx, row, col, ch))
 
 
@@ -129,16 +133,16 @@ def _resize_cuda(src, iy, wy, ix, wx, out):
 
 def resize(frame, *, out, method: str = "bicubic", tables: ResizeTables | None = None, backend: Backend = CPU,
            use_opencv: bool = True):
-    """Resample a BGR frame to the size of ``out`` (bicubic or Lanczos).
+    """Resample a frame to the size of ``out`` (bilinear, bicubic or Lanczos).
 
     Parameters
     ----------
     frame : ndarray
-        ``(h, w, 3) uint8`` BGR on ``backend``.
+        ``(h, w, C) uint8`` on ``backend``: BGR (C = 3) or a plane (C = 1).
     out : ndarray
-        ``(H, W, 3) uint8`` destination on ``backend``; its shape sets the output size.
-    method : {"bicubic", "lanczos"}
-        Kernel: Keys' cubic (``a = -0.75``, 4x4 taps) or Lanczos-4 (8x8 taps).
+        ``(H, W, C) uint8`` destination on ``backend``; its shape sets the output size.
+    method : {"bilinear", "bicubic", "lanczos"}
+        Kernel: the triangle (2x2 taps), Keys' cubic (``a = -0.75``, 4x4 taps) or Lanczos-4 (8x8 taps).
     tables : ResizeTables, optional
         From :func:`resize_tables` for these sizes and method (built here when not given).
     backend : Backend
@@ -158,7 +162,11 @@ def resize(frame, *, out, method: str = "bicubic", tables: ResizeTables | None =
     if h == 0 or w == 0 or oh == 0 or ow == 0:
         return out
     if not backend.is_cuda and use_opencv:
-        cv2.resize(frame, (ow, oh), dst=out, interpolation=_CV2_FLAGS[method])
+        if frame.shape[2] == 1:  # OpenCV's one-channel images are 2-D
+            frame, out2d = frame[:, :, 0], out[:, :, 0]
+            cv2.resize(frame, (ow, oh), dst=out2d, interpolation=_CV2_FLAGS[method])
+        else:
+            cv2.resize(frame, (ow, oh), dst=out, interpolation=_CV2_FLAGS[method])
         return out
     if tables is None or tables.method != method or tables.src_hw != (h, w) or tables.dst_hw != (oh, ow):
         tables = resize_tables((h, w), (oh, ow), method, backend=backend)

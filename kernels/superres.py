@@ -209,9 +209,14 @@ def load_sr_model(factor: int, path: str | Path | None = None) -> SrModel:
 
 # --- per-pixel math, written once ------------------------------------------------
 
-def _luma_px(b, g, r):
-    y = np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r
+def _input_px(y):
+    """The network's input from an 8-bit luma level (a limited-range Y plane is taken as is: its
+    residual then comes out on the same compressed scale)."""
     return y * np.float32(IN_SCALE) + np.float32(IN_OFFSET)
+
+
+def _luma_px(b, g, r):
+    return _input_i(np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r)
 
 
 def _taps3_px(acc, w0, w1, w2, v0, v1, v2):
@@ -231,12 +236,14 @@ def _add_u8_px(v, delta):
     return np.uint8(min(max(v + delta, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
-_luma_cpu = cpu_device(_luma_px)
+_input_cpu = cpu_device(_input_px)
+_luma_cpu = cpu_device(_luma_px, _input_i=_input_cpu)
 _taps3_cpu = cpu_device(_taps3_px)
 _taps5_cpu = cpu_device(_taps5_px)
 _prelu_cpu = cpu_device(_prelu_px)
 _add_u8_cpu = cpu_device(_add_u8_px)
-_luma_cuda = cuda_device(_luma_px)
+_input_cuda = cuda_device(_input_px)
+_luma_cuda = cuda_device(_luma_px, _input_i=_input_cuda)
 _taps3_cuda = cuda_device(_taps3_px)
 _taps5_cuda = cuda_device(_taps5_px)
 _prelu_cuda = cuda_device(_prelu_px)
@@ -251,6 +258,10 @@ def _luma_plane_cpu(frame, halo, dst):
     for row in prange(height):
         src = frame[row].reshape(-1)  # flat (3*col + c) indexing vectorizes, 2-D indexing does not
         y = dst[0, row + halo]
+        if frame.shape[2] == 1:  # a Y plane is the luma
+            for c in range(width):
+                y[np.uintp(c + halo)] = _input_cpu(np.float32(src[np.uintp(c)]))
+            continue
         for c in range(width):
             col = np.uintp(c)
             i = np.uintp(3) * col
@@ -313,6 +324,11 @@ def _add_residual_cpu(res, factor, halo, out):
         y = row // factor + halo
         for dx in range(factor):
             r = res[plane + dx, y]
+            if out.shape[2] == 1:  # a Y plane
+                for x in range(width):
+                    i = np.uintp(x * factor + dx)
+                    dst[i] = _add_u8_cpu(np.float32(dst[i]), r[np.uintp(x + halo)])
+                continue
             for x in range(width):
                 i = np.uintp(3 * (x * factor + dx))
                 d = r[np.uintp(x + halo)]
@@ -327,6 +343,9 @@ def _add_residual_cpu(res, factor, halo, out):
 def _luma_plane_cuda(frame, halo, dst):
     col, row = cuda.grid(2)
     if row >= frame.shape[0] or col >= frame.shape[1]:
+        return
+    if frame.shape[2] == 1:
+        dst[0, row + halo, col + halo] = _input_cuda(np.float32(frame[row, col, 0]))
         return
     dst[0, row + halo, col + halo] = _luma_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
                                                 np.float32(frame[row, col, 2]))
@@ -364,7 +383,7 @@ def _add_residual_cuda(res, factor, halo, out):
         return
     # Pixel shuffle: sub-pixel (row % f, col % f) of low-resolution pixel (row // f, col // f).
     d = res[(row % factor) * factor + col % factor, row // factor + halo, col // factor + halo]
-    for ch in range(3):
+    for ch in range(out.shape[2]):
         out[row, col, ch] = _add_u8_cuda(np.float32(out[row, col, ch]), d)
 
 
@@ -393,16 +412,16 @@ def _buffers(work: dict | None, model: SrModel, frame_hw: tuple[int, int], out_h
 
 def upscale_learned(frame, model: SrModel, *, out=None, work: dict | None = None, backend: Backend = CPU,
                     use_opencv: bool = True):
-    """Upscale a BGR frame by ``model.factor`` with the learned network.
+    """Upscale a BGR frame (or a Y plane) by ``model.factor`` with the learned network.
 
     Parameters
     ----------
     frame : ndarray
-        ``(H, W, 3) uint8`` BGR, C-contiguous, on ``backend``.
+        ``(H, W, 3) uint8`` BGR, or ``(H, W, 1) uint8`` luma (a Y plane), C-contiguous, on ``backend``.
     model : SrModel
         From :func:`load_sr_model`.
     out : ndarray, optional
-        ``(H * f, W * f, 3) uint8`` destination on ``backend``; must not alias ``frame``.
+        ``(H * f, W * f, C) uint8`` destination on ``backend``, C as ``frame``'s; must not alias ``frame``.
     work : dict, optional
         Scratch buffers, filled on the first call and reused by later calls of
         the same frame size (pass the same dict every frame: nothing is then
@@ -421,11 +440,11 @@ def upscale_learned(frame, model: SrModel, *, out=None, work: dict | None = None
     height, width = frame.shape[0], frame.shape[1]
     f = model.factor
     out_hw = (height * f, width * f)
+    want = out_hw + (frame.shape[2],)
     if out is None:
-        out = backend.empty(out_hw + (3,))
-    if tuple(out.shape) != out_hw + (3,):
-        raise ValueError(f"out has shape {tuple(out.shape)}; x{f} of a {width}x{height} frame needs "
-                         f"{out_hw + (3,)}")
+        out = backend.empty(want)
+    if tuple(out.shape) != want:
+        raise ValueError(f"out has shape {tuple(out.shape)}; x{f} of a {width}x{height} frame needs {want}")
     if height == 0 or width == 0:
         return out
     planes, tables = _buffers(work, model, (height, width), out_hw, backend)

@@ -226,7 +226,15 @@ def _planes_cpu(frame, lp, cp):
     height, width = frame.shape[0], frame.shape[1]
     for prow in prange(lp.shape[0]):
         src = frame[min(max(prow - PAD, 0), height - 1)].reshape(-1)
-        y_row, b_row, g_row, r_row = lp[prow], cp[0, prow], cp[1, prow], cp[2, prow]
+        y_row = lp[prow]
+        if frame.shape[2] == 1:  # a Y plane: it is the luma, and there is no colour to keep
+            for c in range(width):
+                y_row[np.uintp(c + PAD)] = np.float32(src[np.uintp(c)])
+            for k in range(PAD):
+                y_row[k] = y_row[PAD]
+                y_row[PAD + width + k] = y_row[PAD + width - 1]
+            continue
+        b_row, g_row, r_row = cp[0, prow], cp[1, prow], cp[2, prow]
         for c in range(width):
             col = np.uintp(c)
             i = np.uintp(3) * col
@@ -252,6 +260,9 @@ def _planes_cuda(frame, lp, cp):
         return
     r = min(max(prow - PAD, 0), frame.shape[0] - 1)
     c = min(max(col - PAD, 0), frame.shape[1] - 1)
+    if frame.shape[2] == 1:
+        lp[prow, col] = np.float32(frame[r, c, 0])
+        return
     b = np.float32(frame[r, c, 0])
     g = np.float32(frame[r, c, 1])
     red = np.float32(frame[r, c, 2])
@@ -337,6 +348,9 @@ def _rcas_compose_cpu(luma, cp, amount, out):
         for col in range(width):
             y = _rcas_cpu(luma[max(row - 1, 0), col], luma[row, max(col - 1, 0)], luma[row, col],
                           luma[row, min(col + 1, width - 1)], luma[min(row + 1, height - 1), col], amount)
+            if out.shape[2] == 1:
+                out[row, col, 0] = _u8_cpu(y)
+                continue
             fx, ppx, _ = _quad_cpu(col, in_w, width)
             p = fx + PAD
             for ch in range(3):
@@ -354,6 +368,9 @@ def _rcas_compose_cuda(luma, cp, amount, out):
         return
     y = _rcas_cuda(luma[max(row - 1, 0), col], luma[row, max(col - 1, 0)], luma[row, col],
                    luma[row, min(col + 1, width - 1)], luma[min(row + 1, height - 1), col], amount)
+    if out.shape[2] == 1:
+        out[row, col, 0] = _u8_cuda(y)
+        return
     fy, ppy, _ = _quad_cuda(row, cp.shape[1] - 2 * PAD, height)
     fx, ppx, _ = _quad_cuda(col, cp.shape[2] - 2 * PAD, width)
     r = fy + PAD
@@ -462,6 +479,11 @@ def _edge_int_cpu(lp, coef, cp, factor, amount, chunks, out):
             sharp[0] = _rcas_cpu(north[0], mid[0], mid[0], mid[min(1, end)], south[0], amount)
             if out_w > 1:
                 sharp[end] = _rcas_cpu(north[end], mid[end - 1], mid[end], mid[end], south[end], amount)
+            if out.shape[2] == 1:
+                dst = out[row].reshape(-1)
+                for c in range(out_w):
+                    dst[np.uintp(c)] = _u8_cpu(sharp[np.uintp(c)])
+                continue
             fy, ppy, _ = _quad_cpu(row, height, out_h)
             r = fy + PAD
             for ch in range(3):
@@ -506,11 +528,12 @@ def analyse(frame, *, luma_pad, chroma_pad, coef, lob_flat: float = LOB_FLAT, lo
     Parameters
     ----------
     frame : ndarray
-        ``(h, w, 3) uint8`` BGR on ``backend``.
+        ``(h, w, 3) uint8`` BGR, or ``(h, w, 1) uint8`` luma (a Y plane), on ``backend``.
     luma_pad : ndarray
         ``(h + 2*PAD, w + 2*PAD) float32`` destination: BT.601 luma, 8-bit levels, edges replicated.
     chroma_pad : ndarray
-        ``(3, h + 2*PAD, w + 2*PAD) float32`` destination: B, G and R minus luma, edges replicated.
+        ``(3, h + 2*PAD, w + 2*PAD) float32`` destination: B, G and R minus luma, edges replicated
+        (not written for a Y plane).
     coef : ndarray
         ``(5, h, w) float32`` destination: per pixel the quadratic form of the rotated, scaled tap
         distance (three values), the window ``lob`` and its clip ``1 / lob``.
@@ -580,7 +603,7 @@ def rcas_compose(luma, chroma_pad, *, amount: float = 1.0, out, backend: Backend
     amount : float
         Sharpening in [0, 1]: the share of RCAS's strongest lobe (0 = the luma as is).
     out : ndarray
-        ``(H, W, 3) uint8`` destination.
+        ``(H, W, 3) uint8`` BGR destination, or ``(H, W, 1)``: the sharpened luma alone.
     backend : Backend
 
     Returns
@@ -602,6 +625,7 @@ class EdgeWork:
 
     src_hw: tuple[int, int]
     dst_hw: tuple[int, int]
+    channels: int
     luma_pad: Any
     chroma_pad: Any
     coef: Any
@@ -610,19 +634,24 @@ class EdgeWork:
     sharpen_work: Any
     taps: Any
 
-    def fits(self, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> bool:
-        return self.src_hw == tuple(src_hw) and self.dst_hw == tuple(dst_hw)
+    def fits(self, src_hw: tuple[int, int], dst_hw: tuple[int, int], channels: int = 3) -> bool:
+        return self.src_hw == tuple(src_hw) and self.dst_hw == tuple(dst_hw) and self.channels == channels
 
 
-def edge_work(src_hw: tuple[int, int], dst_hw: tuple[int, int], *, backend: Backend = CPU) -> EdgeWork:
-    """Allocate the buffers :func:`upscale_edge` needs for ``src_hw -> dst_hw`` (``(height, width)``)."""
+def edge_work(src_hw: tuple[int, int], dst_hw: tuple[int, int], *, channels: int = 3,
+              backend: Backend = CPU) -> EdgeWork:
+    """Allocate the buffers :func:`upscale_edge` needs for ``src_hw -> dst_hw`` (``(height, width)``).
+
+    ``channels`` is 3 for BGR frames, 1 for a Y plane (no chroma buffers then).
+    """
     (h, w), (oh, ow) = src_hw, dst_hw
     padded = (h + 2 * PAD, w + 2 * PAD)
     # The fused CPU path for integer factors needs no full-size luma plane.
     fused = not backend.is_cuda and _integer_factor((h, w), (oh, ow))
-    return EdgeWork((h, w), (oh, ow), backend.empty(padded, np.float32), backend.empty((3,) + padded, np.float32),
+    chroma = (3,) + padded if channels == 3 else (3, 1, 1)
+    return EdgeWork((h, w), (oh, ow), channels, backend.empty(padded, np.float32), backend.empty(chroma, np.float32),
                     backend.empty((5, h, w), np.float32), None if fused else backend.empty((oh, ow), np.float32),
-                    backend.empty((h, w, 3)), backend.empty((3, h, w), np.float32),
+                    backend.empty((h, w, channels)), backend.empty((3, h, w), np.float32),
                     backend.asarray(binomial_taps(1)))
 
 
@@ -633,9 +662,10 @@ def upscale_edge(frame, *, out, deblur: float = 0.0, sharpness: float = 1.0, wor
     Parameters
     ----------
     frame : ndarray
-        ``(h, w, 3) uint8`` BGR on ``backend``.
+        ``(h, w, 3) uint8`` BGR on ``backend``, or ``(h, w, 1)``: a Y plane, upscaled alone (its
+        chroma planes are smooth: resize them bilinearly).
     out : ndarray
-        ``(H, W, 3) uint8`` destination, ``H >= h``, ``W >= w`` (any factor; integer factors are
+        ``(H, W, C) uint8`` destination, C as ``frame``'s, ``H >= h``, ``W >= w`` (any factor; integer factors are
         fastest on the CPU); must not alias ``frame``.
     deblur : float
         Gain of the unsharp mask applied at the input's resolution before upscaling (0 = none).
@@ -656,8 +686,9 @@ def upscale_edge(frame, *, out, deblur: float = 0.0, sharpness: float = 1.0, wor
     (h, w), (oh, ow) = frame.shape[:2], out.shape[:2]
     if h == 0 or w == 0 or oh == 0 or ow == 0:
         return out
-    if work is None or not work.fits((h, w), (oh, ow)):
-        work = edge_work((h, w), (oh, ow), backend=backend)
+    channels = frame.shape[2]
+    if work is None or not work.fits((h, w), (oh, ow), channels):
+        work = edge_work((h, w), (oh, ow), channels=channels, backend=backend)
     src = frame
     if deblur > 0.0:
         # No coring and a small overshoot: sharpening of a soft picture, not of noise, and no halos.

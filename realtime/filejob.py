@@ -130,4 +130,7 @@ def _can_stay_planar(pipeline: Pipeline, info: SourceInfo, out_path: Path | None
     """Frames stay I420 when the input decodes to it, every stage takes it and the output stores it as is."""
     if not (pipeline.planar and delivers_i420(info)):
         return False
-    return out_path is None or writes_i420_of(out_path, info, (info.width, info.height), options)
+    height, width = pipeline.output_size(info.height, info.width)
+    if height % 2 or width % 2:
+        return False
+    return out_path is None or writes_i420_of(out_path, info, (width, height), options)

@@ -114,6 +114,14 @@ class Pipeline:
         """Whether every stage takes I420 frames (then files need no BGR conversion at all)."""
         return all(stage.planar for stage in self.stages)
 
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the frames the chain makes from ``height x width`` input (an upscale changes it)."""
+        for stage in self.stages:
+            sized = getattr(stage, "output_size", None)
+            if sized is not None:
+                height, width = sized(height, width)
+        return height, width
+
     def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 

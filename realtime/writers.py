@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from kernels.colorspace import YuvFormat, bgr_to_yuv
+from kernels.colorspace import YuvFormat, bgr_to_yuv, change_matrix_i420, matrix_change
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.audio import AudioPassthrough
 from realtime.errors import ConfigError, EncoderError, OutputError
@@ -150,7 +150,8 @@ def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], op
     fmt = info.fmt
     if options.encoder == "opencv" or (fmt.bit_depth, fmt.sub_x, fmt.sub_y) != (8, 2, 2):
         return False
-    return _written_format(Path(path), info, size, options) == fmt
+    # A .y4m of another size may imply another matrix: the writer re-expresses the frames in it.
+    return replace(_written_format(Path(path), info, size, options), matrix=fmt.matrix) == fmt
 
 
 def _written_format(path: Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> YuvFormat:
@@ -174,10 +175,18 @@ class Y4mFileWriter:
         self._fmt = fmt
         self._interlaced = info.field_order in ("tff", "bff")
         self._planes = None
+        # I420 frames come in the input's matrix; a resized output's height may imply another.
+        self._matrix_change = None if fmt.matrix == info.fmt.matrix else matrix_change(info.fmt, fmt)
+        self._converted: np.ndarray | None = None
         self.frames = 0
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
         if is_i420(image):
+            if self._matrix_change is not None:
+                if self._converted is None:
+                    self._converted = np.empty_like(image)
+                change_matrix_i420(i420_planes(image), self._matrix_change, out=i420_planes(self._converted))
+                image = self._converted
             self._writer.write_planes((image,))
         else:
             self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernels.backend import Backend
+from kernels.planes import i420_planes, i420_shape, i420_size, is_i420
 from kernels.resize import ResizeTables, resize, resize_tables
 from kernels.upscale import MAX_FACTOR, EdgeWork, edge_work, upscale_edge
 from realtime.errors import ConfigError
@@ -107,6 +108,7 @@ class UpscaleStage(Stage):
 
     name = "upscale"
     Params = UpscaleParams
+    planar = True
 
     def __init__(self, params: UpscaleParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -114,7 +116,7 @@ class UpscaleStage(Stage):
         self._model = None
         self._learned_work: dict = {}
         self._edge: EdgeWork | None = None
-        self._tables: ResizeTables | None = None
+        self._tables: dict[tuple, ResizeTables] = {}
         self._sizes: dict[tuple[int, int], tuple[int, int]] = {}
         if self.method == "learned":
             self._model = _load_model(params)
@@ -129,24 +131,45 @@ class UpscaleStage(Stage):
         return size
 
     def apply(self, image: Any) -> Any:
-        height, width = image.shape[:2]
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
         out_h, out_w = self.output_size(height, width)
         if (out_h, out_w) == (height, width):
             return image
-        out = self.buffer("out", (out_h, out_w, 3))
+        if not planar:
+            return self._upscale(image, self.buffer("out", (out_h, out_w, 3)))
+        # I420: the method on the Y plane; chroma is smooth, so the edge method resizes it
+        # bilinearly (as its BGR path does) and the learned one bicubically (likewise).
+        out = self.buffer("out", i420_shape(out_h, out_w))
+        (y, u, v), (oy, ou, ov) = i420_planes(image), i420_planes(out)
+        self._upscale(y[:, :, None], oy[:, :, None])
+        method = {"edge": "bilinear", "learned": "bicubic"}.get(self.method, self.method)
+        for src, dst in ((u, ou), (v, ov)):
+            self._resize(src[:, :, None], dst[:, :, None], method)
+        return out
+
+    def _upscale(self, src: Any, dst: Any) -> Any:
+        """``src`` ``(h, w, C)`` upscaled into ``dst`` ``(H, W, C)`` with this stage's method."""
+        (height, width), (out_h, out_w), channels = src.shape[:2], dst.shape[:2], src.shape[2]
         if self.method == "edge":
-            if self._edge is None or not self._edge.fits((height, width), (out_h, out_w)):
-                self._edge = edge_work((height, width), (out_h, out_w), backend=self.backend)
-            return upscale_edge(image, out=out, deblur=self.params.deblur, sharpness=self.params.sharpness,
+            if self._edge is None or not self._edge.fits((height, width), (out_h, out_w), channels):
+                self._edge = edge_work((height, width), (out_h, out_w), channels=channels, backend=self.backend)
+            return upscale_edge(src, out=dst, deblur=self.params.deblur, sharpness=self.params.sharpness,
                                 work=self._edge, backend=self.backend)
         if self.method == "learned":
             from kernels.superres import upscale_learned
 
-            return upscale_learned(image, self._model, out=out, work=self._learned_work, backend=self.backend)
-        if self.backend.is_cuda and (self._tables is None or self._tables.src_hw != (height, width)
-                                     or self._tables.dst_hw != (out_h, out_w)):
-            self._tables = resize_tables((height, width), (out_h, out_w), self.method, backend=self.backend)
-        return resize(image, out=out, method=self.method, tables=self._tables, backend=self.backend)
+            return upscale_learned(src, self._model, out=dst, work=self._learned_work, backend=self.backend)
+        return self._resize(src, dst, self.method)
+
+    def _resize(self, src: Any, dst: Any, method: str) -> Any:
+        tables = None
+        if self.backend.is_cuda:  # tap tables per (sizes, method), built once
+            key = (tuple(src.shape[:2]), tuple(dst.shape[:2]), method)
+            tables = self._tables.get(key)
+            if tables is None:
+                tables = self._tables[key] = resize_tables(key[0], key[1], method, backend=self.backend)
+        return resize(src, out=dst, method=method, tables=tables, backend=self.backend)
 
 
 def _load_model(params: UpscaleParams) -> Any:

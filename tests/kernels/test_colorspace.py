@@ -150,3 +150,26 @@ def test_interlaced_flag_is_ignored_where_fields_cannot_share_chroma_rows():
     frame = woven_colours(height=10)  # 10 lines: 5 per field, not an even number of chroma rows each
     for a, b in zip(bgr_to_yuv(frame, fmt, interlaced=True), bgr_to_yuv(frame, fmt)):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("pair", [("bt601", "bt709"), ("bt709", "bt601"), ("bt709", "bt2020")])
+def test_matrix_change_matches_converting_the_colours_again(pair, full):
+    from kernels.colorspace import change_matrix_i420, matrix_change
+
+    src, dst = YuvFormat(pair[0], full), YuvFormat(pair[1], full)
+    rng = np.random.default_rng(len(pair[1]))
+    # Colours constant over each 2x2 block: then 4:2:0 loses nothing and both routes must agree.
+    bgr = np.repeat(np.repeat(rng.integers(0, 256, (6, 7, 3)).astype(np.uint8), 2, 0), 2, 1)
+    planes = bgr_to_yuv(bgr, src)
+    out = tuple(np.empty_like(p) for p in planes)
+    change_matrix_i420(planes, matrix_change(src, dst), out=out)
+    for got, want in zip(out, bgr_to_yuv(bgr, dst)):
+        assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_matrix_change_keeps_the_range():
+    from kernels.colorspace import matrix_change
+
+    with pytest.raises(ValueError, match="range"):
+        matrix_change(YuvFormat("bt601", False), YuvFormat("bt709", True))

@@ -1,4 +1,4 @@
-"""Bicubic and Lanczos resize: the Numba twin of the CUDA kernel against OpenCV, tap tables, edge cases."""
+"""Bilinear, bicubic and Lanczos resize: the Numba twin of the CUDA kernel against OpenCV, tap tables, edge cases."""
 import cv2
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kernels.resize import METHODS, TAPS, axis_taps, resize, resize_tables
 
-CV2 = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+CV2 = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 SIZES = [((37, 53), (74, 106)), ((37, 53), (111, 80)), ((13, 17), (29, 41)), ((1, 9), (2, 18)), ((5, 1), (10, 3)),
          ((1, 1), (3, 2))]
 
@@ -23,10 +23,11 @@ def test_numba_twin_matches_opencv(method, src, dst):
     frame = frame_of(src, seed=src[0] * dst[1])
     got = resize(frame, out=np.empty(dst + (3,), np.uint8), method=method, use_opencv=False)
     ref = cv2.resize(frame, dst[::-1], interpolation=CV2[method])
-    # OpenCV rounds its weights to 11 bits: a level apart at most.
+    # OpenCV rounds its weights to 11 bits: a level apart at most (more often for the bilinear
+    # weights, whose fixed-point sums OpenCV rounds differently on 8-bit input).
     diff = np.abs(got.astype(int) - ref)
     assert diff.max() <= 1
-    assert diff.mean() < 0.1
+    assert diff.mean() < (0.25 if method == "bilinear" else 0.1)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -75,3 +76,12 @@ def test_constant_frame_stays_constant_and_input_is_kept():
 def test_unknown_method():
     with pytest.raises(ValueError, match="bicubic"):
         resize(frame_of((4, 4)), out=np.empty((8, 8, 3), np.uint8), method="nearest")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_channel_planes(method):
+    plane = frame_of((13, 17), seed=1, blur=1.0)[..., :1].copy()
+    opencv = resize(plane, out=np.empty((26, 30, 1), np.uint8), method=method)
+    twin = resize(plane, out=np.empty((26, 30, 1), np.uint8), method=method, use_opencv=False)
+    assert np.array_equal(opencv[..., 0], cv2.resize(plane[..., 0], (30, 26), interpolation=CV2[method]))
+    assert np.abs(twin.astype(int) - opencv).max() <= 1

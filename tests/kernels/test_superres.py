@@ -231,3 +231,13 @@ def test_shipped_weights_beat_lanczos_on_an_unseen_clip(media, factor):
     lanczos = cv2.resize(lr, hr.shape[1::-1], interpolation=cv2.INTER_LANCZOS4)
     learned = upscale_learned(lr, load_sr_model(factor))
     assert luma_psnr(learned) > luma_psnr(lanczos) + 1.0
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_a_y_plane_upscales_as_the_luma_of_a_gray_frame(factor):
+    y = frame_of((9, 11), seed=4)[..., 1:2].copy()
+    model = random_model(factor)
+    plane = upscale_learned(y, model)
+    gray = upscale_learned(np.repeat(y, 3, axis=2), model)
+    assert plane.shape == (9 * factor, 11 * factor, 1)
+    assert np.abs(plane[..., 0].astype(int) - gray[..., 1]).max() <= 1

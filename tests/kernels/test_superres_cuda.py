@@ -27,3 +27,12 @@ def test_upscale_learned_parity(cuda_backend, shape, factor):
         np.testing.assert_allclose(cuda_backend.to_host(gpu_work[key]), plane, rtol=1e-4,
                                    atol=1e-4 * max(1.0, float(np.abs(plane).max())))
     assert np.abs(cuda_backend.to_host(gpu).astype(int) - cpu).max() <= 1
+
+
+def test_y_plane_parity(cuda_backend):
+    model = random_model(2, channels=3, seed=1)
+    y = frame_of((5, 7), seed=2)[..., :1].copy()
+    cpu = upscale_learned(y, model, backend=CPU, use_opencv=False)
+    gpu = upscale_learned(cuda_backend.asarray(y), model, backend=cuda_backend)
+    assert gpu.shape == (10, 14, 1)
+    assert np.abs(cuda_backend.to_host(gpu).astype(int) - cpu).max() <= 1

@@ -248,3 +248,15 @@ def test_beats_lanczos_on_real_frames(media, factor):
         lanczos = cv2.resize(lr, hr.shape[1::-1], interpolation=cv2.INTER_LANCZOS4)
         gains.append(sr_psnr(out, hr, factor) - sr_psnr(lanczos, hr, factor))
     assert np.mean(gains) > 0.5
+
+
+@pytest.mark.parametrize("size", [(26, 34), (20, 30)], ids=str)
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_y_plane_upscales_as_the_luma_of_a_gray_frame(size, vectorized):
+    # One channel is its own luma: the plane path equals the BGR path on B = G = R.
+    rng = np.random.default_rng(8)
+    y = cv2.GaussianBlur(rng.integers(0, 256, (13, 17)).astype(np.uint8), (0, 0), 1.2)[:, :, None].copy()
+    gray = np.repeat(y, 3, axis=2)
+    plane = upscale_edge(y, out=np.empty(size + (1,), np.uint8), deblur=0.75, sharpness=0.25, vectorized=vectorized)
+    bgr = upscale_edge(gray, out=np.empty(size + (3,), np.uint8), deblur=0.75, sharpness=0.25, vectorized=vectorized)
+    assert np.abs(plane[..., 0].astype(int) - bgr[..., 1]).max() <= 1

@@ -85,3 +85,17 @@ def test_stage_parity(cuda_backend, method):
     gpu = UpscaleStage(params, cuda_backend).apply(on(cuda_backend, frame))
     # The CPU stage resizes with OpenCV (11-bit weights), a level from the float kernels at most.
     assert np.abs(cuda_backend.to_host(gpu).astype(int) - cpu).max() <= 2
+
+
+def test_plane_paths_parity(cuda_backend):
+    # One-channel frames (Y and chroma planes of I420): resize, edge and the stage as a whole.
+    from kernels.planes import i420_shape
+    from realtime.stages.upscale import UpscaleParams, UpscaleStage
+
+    frame = np.random.default_rng(9).integers(0, 256, i420_shape(6, 8)).astype(np.uint8)
+    for method in ("edge", "bicubic"):
+        params = UpscaleParams(method=method, factor=2.0)
+        cpu = UpscaleStage(params, CPU).apply(frame)
+        gpu = cuda_backend.to_host(UpscaleStage(params, cuda_backend).apply(on(cuda_backend, frame)))
+        assert gpu.shape == cpu.shape == i420_shape(12, 16)
+        assert np.abs(gpu.astype(int) - cpu).max() <= 1

@@ -180,3 +180,45 @@ def test_cli_errors(make_y4m, tmp_path, sets, words):
     r = run_vqe("--file", src, "-o", tmp_path / "o.y4m", "--no-display", "--stages", "upscale", *args)
     lines = [line for line in r.stderr.splitlines() if line.startswith("vqe: error:")]
     assert r.returncode == errors.EXIT_CONFIG and len(lines) == 1 and words in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("method", ["edge", "bicubic", "learned"])
+def test_i420_frames_upscale_luma_by_the_method_and_chroma_smoothly(method):
+    from kernels.planes import i420_planes, i420_shape
+    from kernels.resize import resize
+    from kernels.upscale import upscale_edge
+
+    rng = np.random.default_rng(2)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, i420_shape(12, 16)).astype(np.uint8), (0, 0), 1.0)
+    params = UpscaleParams(method=method, factor=2.0)
+    out = UpscaleStage(params, CPU).apply(frame)
+    assert out.shape == i420_shape(24, 32)
+    (y, u, v), (oy, ou, ov) = i420_planes(frame), i420_planes(out)
+    if method == "edge":
+        want = upscale_edge(y[:, :, None].copy(), out=np.empty((24, 32, 1), np.uint8), deblur=params.deblur,
+                            sharpness=params.sharpness)[..., 0]
+    else:
+        want = cv2.resize(y, (32, 24), interpolation=cv2.INTER_CUBIC)
+    if method != "learned":  # the network adds its residual to the bicubic luma
+        assert np.array_equal(oy, want)
+    chroma = "bilinear" if method == "edge" else "bicubic"
+    for src, got in ((u, ou), (v, ov)):
+        assert np.array_equal(got[:, :, None], resize(src[:, :, None].copy(), out=np.empty((12, 16, 1), np.uint8),
+                                                      method=chroma))
+
+
+def test_an_upscaled_y4m_stays_planar_and_is_written_in_the_matrix_its_height_implies(make_y4m, tmp_path):
+    from conftest import textured_frames
+    from realtime.filejob import run_file
+
+    src = make_y4m(textured_frames(2, 360, 480))  # BT.601 (SD)
+    settings = build_settings(stages="upscale", overrides=("upscale.method=bicubic",), backend="cpu")
+    planar = run_file(src, tmp_path / "planar.y4m", settings)
+    run_file(src, tmp_path / "bgr.y4m", settings, planar=False)
+    assert planar.extra["frames_as"] == "I420"
+    a, b = Y4mReader(tmp_path / "planar.y4m"), Y4mReader(tmp_path / "bgr.y4m")
+    assert a.fmt.matrix == b.fmt.matrix == "bt709" and (a.width, a.height) == (960, 720)
+    for x, y in zip(a.read_planes(), b.read_planes()):
+        # Same picture through two routes (chroma resampled before or after the matrix change).
+        err = np.mean((x.astype(float) - y) ** 2)
+        assert 10 * np.log10(255 ** 2 / err) > 40
