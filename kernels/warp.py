@@ -1,14 +1,18 @@
 """Affine warp (bilinear, border modes) and a gray thumbnail for motion estimation.
 
-:func:`warp_affine` resamples a ``(H, W, 3) uint8`` frame through a 2x3 affine
-matrix that maps *output* pixel coordinates to *source* coordinates (the
-inverse map, as OpenCV's ``WARP_INVERSE_MAP``), so every output pixel is
-computed independently: one thread per pixel on the GPU, one row per task on
-the CPU.  Pixel centres sit at integer coordinates, as in OpenCV.
+:func:`warp_affine` resamples a ``(H, W, 3) uint8`` frame or a ``(H, W)`` plane
+through a 2x3 affine matrix that maps *output* pixel coordinates to *source*
+coordinates (the inverse map, as OpenCV's ``WARP_INVERSE_MAP``), so every output
+pixel is computed independently: one thread per pixel on the GPU, one row per
+task on the CPU.  Pixel centres sit at integer coordinates, as in OpenCV.
+:func:`warp_i420` warps the three planes of an I420 frame (see
+:mod:`kernels.planes`) with one pass each, the chroma planes through
+:func:`chroma_matrix`, the same motion on their half-resolution grid.
 
-Border modes: ``"black"`` reads zeros outside the source (each of the four
-bilinear taps separately, as ``cv2.BORDER_CONSTANT`` does) and ``"replicate"``
-clamps every tap to the nearest edge pixel (``cv2.BORDER_REPLICATE``).
+Border modes: ``"black"`` reads a constant (``border_value``, 0 by default)
+outside the source (each of the four bilinear taps separately, as
+``cv2.BORDER_CONSTANT`` does) and ``"replicate"`` clamps every tap to the
+nearest edge pixel (``cv2.BORDER_REPLICATE``).
 
 On the CPU the default path is ``cv2.warpAffine`` (SIMD, several times faster
 than a scalar loop); the Numba CPU kernel shares the per-pixel math with the
@@ -16,9 +20,9 @@ CUDA kernel and is the reference the CUDA twin is tested against.  OpenCV
 quantises the sub-pixel position to 1/32 px, so the two CPU paths differ by at
 most a few levels on sharp edges and by well under one level on average.
 
-:func:`gray_thumbnail` box-averages a frame to a small float32 luma image on
-the frame's own backend, so only a thumbnail crosses to the host for motion
-estimation.
+:func:`gray_thumbnail` box-averages a BGR frame (or a luma plane as it is) to
+a small float32 luma image on the frame's own backend, so only a thumbnail
+crosses to the host for motion estimation.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.pixel import u8_px as _u8_px
+from kernels.planes import i420_planes
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,8 @@ LUMA601_BGR = (0.114, 0.587, 0.299)
 
 # --- per-pixel math, written once ------------------------------------------------
 
-def _tap_px(src, row, col, ch, replicate):
-    # One bilinear tap: constant zero outside the frame, or the nearest edge pixel.
+def _tap_px(src, row, col, ch, replicate, fill):
+    # One bilinear tap: the constant ``fill`` outside the frame, or the nearest edge pixel.
     height = src.shape[0]
     width = src.shape[1]
     if replicate:
@@ -51,12 +56,13 @@ def _tap_px(src, row, col, ch, replicate):
         col = min(max(col, 0), width - 1)
         return np.float32(src[row, col, ch])
     if row < 0 or row >= height or col < 0 or col >= width:
-        return np.float32(0.0)
+        return fill
     return np.float32(src[row, col, ch])
 
 
-def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out):
-    # One output pixel, all three channels.  _tap_i/_u8_i are bound per target (kernels.backend.bind).
+def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out):
+    # One output pixel, every channel (3 for BGR, 1 for a plane).  _tap_i/_u8_i are bound per
+    # target (kernels.backend.bind).
     height = src.shape[0]
     width = src.shape[1]
     x = np.float32(col)
@@ -73,26 +79,33 @@ def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out):
     ay = np.float32(sy - fy0)
     c0 = int(fx0)
     r0 = int(fy0)
-    for ch in range(3):
-        v00 = _tap_i(src, r0, c0, ch, replicate)
-        v01 = _tap_i(src, r0, c0 + 1, ch, replicate)
-        v10 = _tap_i(src, r0 + 1, c0, ch, replicate)
-        v11 = _tap_i(src, r0 + 1, c0 + 1, ch, replicate)
+    for ch in range(out.shape[2]):
+        v00 = _tap_i(src, r0, c0, ch, replicate, fill)
+        v01 = _tap_i(src, r0, c0 + 1, ch, replicate, fill)
+        v10 = _tap_i(src, r0 + 1, c0, ch, replicate, fill)
+        v11 = _tap_i(src, r0 + 1, c0 + 1, ch, replicate, fill)
         top = v00 + (v01 - v00) * ax
         bottom = v10 + (v11 - v10) * ax
         out[row, col, ch] = _u8_i(top + (bottom - top) * ay)
 
 
 def _thumb_px(frame, i, j, factor, wb, wg, wr):
+    # A BGR frame is weighted into luma; a one-channel frame (a luma plane) is luma already.
     acc = np.float32(0.0)
+    bgr = frame.shape[2] == 3
     for r in range(i * factor, i * factor + factor):
         for c in range(j * factor, j * factor + factor):
-            acc += wb * np.float32(frame[r, c, 0]) + wg * np.float32(frame[r, c, 1]) + wr * np.float32(frame[r, c, 2])
+            if bgr:
+                acc += (wb * np.float32(frame[r, c, 0]) + wg * np.float32(frame[r, c, 1])
+                        + wr * np.float32(frame[r, c, 2]))
+            else:
+                acc += np.float32(frame[r, c, 0])
     return acc / np.float32(factor * factor)
 
 
-_tap_cpu = cpu_device(_tap_px)
-_u8_cpu = cpu_device(_u8_px)
+# The names the math calls, bound per target below; the module-level ones are the CPU's.
+_tap_i = _tap_cpu = cpu_device(_tap_px)
+_u8_i = _u8_cpu = cpu_device(_u8_px)
 _warp_cpu_px = cpu_device(_warp_px, _tap_i=_tap_cpu, _u8_i=_u8_cpu)
 _thumb_cpu_px = cpu_device(_thumb_px)
 _tap_cuda = cuda_device(_tap_px)
@@ -104,18 +117,18 @@ _thumb_cuda_px = cuda_device(_thumb_px)
 # --- whole-frame loops -------------------------------------------------------------
 
 @cpu_kernel
-def _warp_cpu(src, m00, m01, m02, m10, m11, m12, replicate, out):
+def _warp_cpu(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     for row in prange(out.shape[0]):
         for col in range(out.shape[1]):
-            _warp_cpu_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out)
+            _warp_cpu_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)
 
 
 @cuda_kernel
-def _warp_cuda(src, m00, m01, m02, m10, m11, m12, replicate, out):
+def _warp_cuda(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     col, row = cuda.grid(2)
     if row >= out.shape[0] or col >= out.shape[1]:
         return
-    _warp_cuda_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, out)
+    _warp_cuda_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)
 
 
 @cpu_kernel
@@ -144,8 +157,13 @@ def _check_matrix(matrix) -> np.ndarray:
     return m
 
 
-def warp_affine(frame, matrix, *, out=None, border: str = "replicate", backend: Backend = CPU,
-                use_opencv: bool = True):
+def _as_hwc(arr):
+    """A ``(H, W)`` plane as a ``(H, W, 1)`` view (the kernels index channels); others as they are."""
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def warp_affine(frame, matrix, *, out=None, border: str = "replicate", border_value: float = 0.0,
+                backend: Backend = CPU, use_opencv: bool = True):
     """Resample ``frame`` through an inverse affine map, bilinear.
 
     ``out[y, x] = frame(m00*x + m01*y + m02, m10*x + m11*y + m12)``.
@@ -153,15 +171,18 @@ def warp_affine(frame, matrix, *, out=None, border: str = "replicate", backend: 
     Parameters
     ----------
     frame : ndarray
-        ``(H, W, 3) uint8`` BGR, C-contiguous, on ``backend``.
+        ``(H, W, 3) uint8`` BGR or a ``(H, W) uint8`` plane, rows contiguous, on ``backend``.
     matrix : array_like
         ``(2, 3)`` host matrix mapping output pixel coordinates (x = column,
         y = row) to source coordinates.  Must be finite.
     out : ndarray, optional
-        ``(H', W', 3) uint8`` destination on ``backend`` (any size; default the
-        frame's); must not alias ``frame``.
+        Destination of the frame's kind (``(H', W', 3)`` or ``(H', W')`` uint8, any
+        size; default the frame's) on ``backend``; must not alias ``frame``.
     border : {"black", "replicate"}
         Value of source pixels outside the frame.
+    border_value : float
+        The level ``"black"`` reads outside the frame, in [0, 255] (every channel);
+        ignored by ``"replicate"``.
     backend : Backend
         Where to run.
     use_opencv : bool
@@ -176,26 +197,90 @@ def warp_affine(frame, matrix, *, out=None, border: str = "replicate", backend: 
     Raises
     ------
     ValueError
-        For an unknown border mode or a non-finite or mis-shaped matrix.
+        For an unknown border mode, a non-finite or mis-shaped matrix, or an
+        ``out`` of another kind than ``frame``.
     """
     if border not in BORDERS:
         raise ValueError(f"unknown border mode {border!r}: use one of {', '.join(BORDERS)}")
     m = _check_matrix(matrix)
     if out is None:
         out = backend.empty(frame.shape)
+    if out.ndim != frame.ndim or out.shape[2:] != frame.shape[2:]:
+        raise ValueError(f"out {tuple(out.shape)} is not the same kind of image as frame {tuple(frame.shape)}")
     if out.shape[0] == 0 or out.shape[1] == 0 or frame.shape[0] == 0 or frame.shape[1] == 0:
         return out
     replicate = border == "replicate"
     if backend.is_cuda or not use_opencv:
-        args = tuple(np.float32(v) for v in m.ravel()) + (replicate, out)
+        args = tuple(np.float32(v) for v in m.ravel()) + (replicate, np.float32(border_value), _as_hwc(out))
         if backend.is_cuda:
-            backend.launch_2d(_warp_cuda, out.shape[0], out.shape[1])(frame, *args)
+            backend.launch_2d(_warp_cuda, out.shape[0], out.shape[1])(_as_hwc(frame), *args)
         else:
-            _warp_cpu(frame, *args)
+            _warp_cpu(_as_hwc(frame), *args)
         return out
     mode = cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT
     cv2.warpAffine(frame, m, (out.shape[1], out.shape[0]), dst=out,
-                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=(0, 0, 0))
+                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=mode,
+                   borderValue=(border_value,) * 3)
+    return out
+
+
+def chroma_matrix(matrix) -> np.ndarray:
+    """The inverse map ``matrix`` of luma pixels, restated for the 4:2:0 chroma grid.
+
+    Chroma samples are sited at the centre of their 2x2 luma block (as
+    :mod:`kernels.colorspace` resamples them, y4m ``420jpeg``): chroma
+    pixel ``c`` sits at luma position ``l = S(c) = 2 c + 0.5``.  The chroma map is
+    ``S^-1 M S``: the same linear part, the translation ``(A o + t - o) / 2``
+    with ``o = (0.5, 0.5)``.
+
+    Parameters
+    ----------
+    matrix : array_like
+        ``(2, 3)`` output -> source map in luma pixel coordinates.
+
+    Returns
+    -------
+    ndarray
+        ``(2, 3)`` float64 output -> source map in chroma pixel coordinates.
+    """
+    m = _check_matrix(matrix)
+    lin = m[:, :2]
+    o = np.array([0.5, 0.5])
+    return np.hstack([lin, ((lin @ o + m[:, 2] - o) / 2.0)[:, None]])
+
+
+def warp_i420(frame, matrix, *, out, border: str = "replicate", black: tuple[int, int, int] = (16, 128, 128),
+              backend: Backend = CPU, use_opencv: bool = True):
+    """Warp an I420 frame: each plane once, chroma through :func:`chroma_matrix`.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H * 3 // 2, W) uint8`` I420 frame (:mod:`kernels.planes`) on ``backend``.
+    matrix : array_like
+        ``(2, 3)`` output -> source map in luma pixel coordinates, finite.
+    out : ndarray
+        I420 destination of the same shape on ``backend``; must not alias ``frame``.
+    border : {"black", "replicate"}
+        As :func:`warp_affine`; ``"black"`` fills each plane with its value of ``black``.
+    black : tuple of int
+        Y, Cb, Cr code values of black (:func:`kernels.planes.yuv_black`).
+    backend : Backend
+    use_opencv : bool
+        On the CPU, ``cv2.warpAffine`` per plane; False runs the Numba kernel.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    if tuple(out.shape) != tuple(frame.shape):
+        raise ValueError(f"out {tuple(out.shape)} must have the frame's shape {tuple(frame.shape)}")
+    m = _check_matrix(matrix)
+    mc = chroma_matrix(m)
+    for src, dst, mat, fill in zip(i420_planes(frame), i420_planes(out), (m, mc, mc), black):
+        warp_affine(src, mat, out=dst, border=border, border_value=float(fill), backend=backend,
+                    use_opencv=use_opencv)
     return out
 
 
@@ -212,12 +297,14 @@ def thumbnail_size(height: int, width: int, target_width: int = 320) -> tuple[in
 
 
 def gray_thumbnail(frame, factor: int, *, out, backend: Backend = CPU, use_opencv: bool = True):
-    """Box-average a BGR frame by an integer ``factor`` into a float32 luma thumbnail.
+    """Box-average a BGR frame or a luma plane by an integer ``factor`` into a float32 thumbnail.
 
     Parameters
     ----------
     frame : ndarray
-        ``(H, W, 3) uint8`` BGR on ``backend``.
+        ``(H, W, 3) uint8`` BGR (weighted into BT.601 luma), or an ``(H, W) uint8``
+        luma plane (averaged as it is: an I420 frame's Y plane needs no
+        conversion), on ``backend``.
     factor : int
         Box size >= 1; the last ``H % factor`` rows and ``W % factor`` columns are ignored.
     out : ndarray
@@ -236,12 +323,14 @@ def gray_thumbnail(frame, factor: int, *, out, backend: Backend = CPU, use_openc
         return out
     wb, wg, wr = (np.float32(w) for w in LUMA601_BGR)
     if backend.is_cuda:
-        backend.launch_2d(_thumb_cuda, th, tw)(frame, int(factor), wb, wg, wr, out)
+        backend.launch_2d(_thumb_cuda, th, tw)(_as_hwc(frame), int(factor), wb, wg, wr, out)
     elif use_opencv:
         # Gray first, then the box average: a third of the data to resize.  OpenCV rounds both
         # steps to 8 bits (within half a level of the float kernels), which tracking does not mind.
-        gray = cv2.cvtColor(frame[:th * factor, :tw * factor], cv2.COLOR_BGR2GRAY)
+        gray = frame[:th * factor, :tw * factor]
+        if gray.ndim == 3:
+            gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
         out[...] = gray if factor == 1 else cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA)
     else:
-        _thumb_cpu(frame, int(factor), wb, wg, wr, out)
+        _thumb_cpu(_as_hwc(frame), int(factor), wb, wg, wr, out)
     return out

@@ -6,7 +6,10 @@ rotation, scale) that carries the previous frame's content onto the new one,
 in full-resolution pixels, with a confidence and a scene-cut flag:
 
 1. corners (``goodFeaturesToTrack``) of the previous thumbnail, spread over a
-   grid so that no textured object can own the whole estimate;
+   grid so that no textured object can own the whole estimate.  The points
+   tracked into the previous frame are reused there, and a grid cell is searched
+   again only where too few of them survived (a pan brings new cells in; a
+   search per cell per frame cost about a third of the estimate);
 2. pyramidal Lucas-Kanade to the new thumbnail, with a forward-backward check
    (a point must come back to where it started) that drops occlusions and
    points on the moving foreground's edges;
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: Thumbnails smaller than this (either side) are not analysed: no motion, no cut.
 MIN_THUMB_PX = 16
+#: Tracked points are reused as corners for at most this many frames, then searched afresh: a
+#: point carried longer slides off its corner and adds noise (on a static shot, motion that is not there).
+CARRY_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -127,13 +133,17 @@ class MotionEstimator:
         self._prev: np.ndarray | None = None
         self._prev_u8: np.ndarray | None = None
         self._prev_hist: np.ndarray | None = None
+        self._prev_std = 0.0
+        # Points tracked into the previous thumbnail (its coordinates), reused as its corners.
+        self._carried: np.ndarray | None = None
+        self._carried_frames = 0
         self._window: np.ndarray | None = None
         self._lk = dict(winSize=(11, 11), maxLevel=3,
                         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01))
 
     def reset(self) -> None:
         """Forget the previous frame (the next estimate is the identity)."""
-        self._prev = self._prev_u8 = self._prev_hist = None
+        self._prev = self._prev_u8 = self._prev_hist = self._carried = None
 
     def estimate(self, thumb: np.ndarray) -> Motion:
         """Motion from the previous thumbnail to ``thumb``; ``thumb`` becomes the previous one.
@@ -156,11 +166,17 @@ class MotionEstimator:
         cur = np.array(thumb, dtype=np.float32, copy=True)
         cur_u8 = cv2.convertScaleAbs(cur)
         hist = cv2.calcHist([cur_u8], [0], None, [32], [0, 256])
-        prev, prev_u8, prev_hist = self._prev, self._prev_u8, self._prev_hist
-        self._prev, self._prev_u8, self._prev_hist = cur, cur_u8, hist
+        cur_std = float(cur_u8.std())
+        prev, prev_u8, prev_hist, prev_std = self._prev, self._prev_u8, self._prev_hist, self._prev_std
+        self._prev, self._prev_u8, self._prev_hist, self._prev_std = cur, cur_u8, hist, cur_std
         if prev is None or prev.shape != cur.shape:
+            self._carried = None
             return IDENTITY
-        motion, tracked_share = self._track(prev_u8, cur_u8)
+        # Too flat to find corners in (the std of the previous thumbnail was taken last time).
+        flat = prev_std < 2.0 or cur_std < 2.0
+        if flat:
+            self._carried = None
+        motion, tracked_share = (None, 0.0) if flat else self._track(prev_u8, cur_u8)
         if motion is None:
             motion = self._phase(prev, cur)
         if self._is_cut(prev_hist, hist, prev, cur, tracked_share, motion):
@@ -172,14 +188,27 @@ class MotionEstimator:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _corners(self, gray: np.ndarray) -> np.ndarray | None:
+    def _corners(self, gray: np.ndarray, carried: np.ndarray | None = None) -> np.ndarray | None:
+        """Corners of ``gray`` per grid cell: the ``carried`` points (tracked into ``gray``) where
+        a cell kept at least half its quota of them, a fresh search where it did not."""
         h, w = gray.shape
         # A 4x4 grid, each cell capped, so a textured foreground cannot take all the corners
         # (and 16 small searches measured faster than one whole-frame search with a cap).
         per_cell = max(2, self.max_corners // 16)
+        cell = None
+        if carried is not None and len(carried):
+            inside = ((carried[:, 0] >= 0) & (carried[:, 0] <= w - 1) & (carried[:, 1] >= 0)
+                      & (carried[:, 1] <= h - 1))
+            carried = carried[inside]
+            cell = (np.minimum(carried[:, 1] * 4 // h, 3) * 4 + np.minimum(carried[:, 0] * 4 // w, 3)).astype(int)
         found = []
         for i in range(4):
             for j in range(4):
+                if cell is not None:
+                    kept = carried[cell == i * 4 + j]
+                    if 2 * len(kept) >= per_cell:
+                        found.append(kept[:per_cell])
+                        continue
                 r0, r1 = i * h // 4, (i + 1) * h // 4
                 c0, c1 = j * w // 4, (j + 1) * w // 4
                 pts = cv2.goodFeaturesToTrack(gray[r0:r1, c0:c1], per_cell, 0.01, 4, blockSize=5)
@@ -191,9 +220,11 @@ class MotionEstimator:
 
     def _track(self, prev: np.ndarray, cur: np.ndarray) -> tuple[Motion | None, float]:
         """LK + RANSAC similarity; ``(None, share)`` when there is too little to fit."""
-        if float(prev.std()) < 2.0 or float(cur.std()) < 2.0:
-            return None, 0.0
-        p0 = self._corners(prev)
+        carried, self._carried = self._carried, None
+        self._carried_frames = self._carried_frames + 1 if carried is not None else 0
+        if self._carried_frames >= CARRY_FRAMES:
+            carried, self._carried_frames = None, 0
+        p0 = self._corners(prev, carried)
         if p0 is None or len(p0) < 8:
             return None, 0.0
         p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **self._lk)
@@ -203,6 +234,9 @@ class MotionEstimator:
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < 0.5) & np.isfinite(fb)
         share = float(good.mean())
+        # Every track that came back is a corner of the new frame for the next estimate (a moving
+        # foreground's too, as a fresh search would find them: the model choice stays per frame).
+        self._carried = p1.reshape(-1, 2)[good]
         a, b = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
         if len(a) < 8:
             return None, share
@@ -279,6 +313,5 @@ def _spread(pts: np.ndarray, w: int, h: int) -> float:
     """Share of the frame's width x height covered by the points' 10-90 percentile box."""
     if len(pts) < 2:
         return 0.0
-    lo = np.percentile(pts, 10, axis=0)
-    hi = np.percentile(pts, 90, axis=0)
+    lo, hi = np.percentile(pts, (10, 90), axis=0)
     return float((hi[0] - lo[0]) * (hi[1] - lo[1]) / max(w * h, 1))

@@ -3,7 +3,8 @@
 Per input frame (no second pass):
 
 1. a float32 luma thumbnail (about ``analysis_width`` wide) is made on the
-   frame's backend and only it goes to the host;
+   frame's backend and only it goes to the host; an I420 frame's Y plane is
+   the luma as it is (box-averaged, no colour conversion);
 2. :class:`realtime.motion.MotionEstimator` gives the frame-to-frame global
    similarity motion, a confidence and a scene-cut flag;
 3. the motions are summed into the raw camera path ``p`` (content translation
@@ -18,7 +19,9 @@ Per input frame (no second pass):
 5. the correction ``smooth - raw`` is clamped so that its zoom-to-hide-borders
    stays within ``1 / min_crop``; a clamp also pulls the forward filter onto the
    raw path, so a pan larger than the margin is followed, not fought;
-6. the frame is warped (:func:`kernels.warp.warp_affine`) with the correction
+6. the frame is warped (:func:`kernels.warp.warp_affine`; an I420 frame plane by
+   plane, :func:`kernels.warp.warp_i420`, ``border=black`` filling with
+   Y'CbCr black) with the correction
    and, with ``border=zoom``, the smallest zoom that hides the borders (rising at
    once, released slowly so the zoom does not pump).  Motions and corrections
    below a fraction of a pixel count as none and the frame is copied, not
@@ -44,7 +47,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from kernels.backend import Backend
-from kernels.warp import gray_thumbnail, thumbnail_size, warp_affine
+from kernels.planes import i420_planes, i420_size, is_i420, yuv_black
+from kernels.warp import gray_thumbnail, thumbnail_size, warp_affine, warp_i420
 from realtime.frames import Frame
 from realtime.motion import Motion, MotionEstimator
 from realtime.params import StageParams, param
@@ -104,6 +108,7 @@ class _Held:
     x_pred: np.ndarray    # (4, 2) prediction before this frame's measurement
     p_pred: np.ndarray    # (2, 2)
     segment: int
+    need_zoom: float      # border-hiding zoom of its provisional (forward-filtered) correction
 
 
 class StabilizeStage(Stage):
@@ -116,6 +121,7 @@ class StabilizeStage(Stage):
 
     name = "stabilize"
     Params = StabilizeParams
+    planar = True
 
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -169,7 +175,7 @@ class StabilizeStage(Stage):
             # A new frame size is a new source: emit what is held, then start over.
             out.extend(self.flush())
         if self._shape is None:
-            self._start(image.shape)
+            self._start(image)
         motion = self._measure(image)
         self._motions.append((frame.index, motion))
         self.last_motion = motion
@@ -181,8 +187,12 @@ class StabilizeStage(Stage):
             hold = self.buffer(f"hold{slot}", image.shape)
             hold[...] = image
             frame = frame.with_image(hold)
+        need = 1.0
+        if self.params.border == "zoom" and self.delay_frames and not self._tiny:
+            # Newer frames' zoom needs, anticipated by the emitted one; fixed once filtered, so computed once.
+            need = _needed_zoom(self._snapped(self._compressed(self._x[:, 0] - self._path)), self._hw)
         self._window.append(_Held(frame, slot, self._path.copy(), self._x.copy(), self._p.copy(),
-                                  self._x_pred, self._p_pred, self._segment))
+                                  self._x_pred, self._p_pred, self._segment, need))
         if len(self._window) > self.delay_frames:
             out.append(self._emit())
         return out
@@ -196,9 +206,12 @@ class StabilizeStage(Stage):
 
     # --- internals -----------------------------------------------------------------------
 
-    def _start(self, shape: tuple[int, ...]) -> None:
-        self._shape = tuple(shape)
-        h, w = shape[0], shape[1]
+    def _start(self, image: Any) -> None:
+        self._shape = tuple(image.shape)
+        self._planar = is_i420(image)
+        # Geometry (path, zoom, thumbnail) is in pixels of the frame, the luma plane's of an I420 one.
+        h, w = i420_size(image) if self._planar else image.shape[:2]
+        self._hw = (h, w)
         self._tiny = h < MIN_FRAME_PX or w < MIN_FRAME_PX
         factor, th, tw = thumbnail_size(h, w, self.params.analysis_width)
         self._factor = factor
@@ -211,7 +224,9 @@ class StabilizeStage(Stage):
         if self._tiny:
             return Motion()
         thumb = self.buffer("thumb", self._thumb_shape, np.float32)
-        gray_thumbnail(image, self._factor, out=thumb, backend=self.backend)
+        # An I420 frame's Y plane is the gray frame: no conversion, only the box average.
+        gray = i420_planes(image)[0] if self._planar else image
+        gray_thumbnail(gray, self._factor, out=thumb, backend=self.backend)
         if self.backend.is_cuda:
             host = self._buffers.get("thumb_host")
             if host is None or host.shape != self._thumb_shape:
@@ -235,7 +250,7 @@ class StabilizeStage(Stage):
         if motion.valid:
             delta = np.array([motion.dx_px, motion.dy_px, motion.angle_rad, math.log(motion.scale)])
             self._held_frames = 0
-            radius = 0.5 * math.hypot(self._shape[0], self._shape[1])
+            radius = 0.5 * math.hypot(self._hw[0], self._hw[1])
             size_px = math.hypot(delta[0], delta[1]) + radius * (abs(delta[2]) + abs(delta[3]))
             if size_px < DEADBAND_THUMB_PX * self._factor:
                 delta = np.zeros(4)
@@ -272,12 +287,12 @@ class StabilizeStage(Stage):
         """Largest share k in [0, 1] of ``corr`` whose border-hiding zoom is within ``z_max``
         (default ``1 / min_crop``)."""
         z_max = 1.0 / self.params.min_crop if z_max is None else z_max
-        if _needed_zoom(corr, self._shape) <= z_max:
+        if _needed_zoom(corr, self._hw) <= z_max:
             return 1.0
         lo, hi = 0.0, 1.0
         for _ in range(12):
             mid = 0.5 * (lo + hi)
-            if _needed_zoom(mid * corr, self._shape) <= z_max:
+            if _needed_zoom(mid * corr, self._hw) <= z_max:
                 lo = mid
             else:
                 hi = mid
@@ -287,15 +302,18 @@ class StabilizeStage(Stage):
         """``corr`` with a soft knee: unchanged up to SOFT_MARGIN of the zoom budget, then
         compressed smoothly towards the budget (a hard clamp would make the picture jerk)."""
         z_max = 1.0 / self.params.min_crop
-        if _needed_zoom(corr, self._shape) <= 1.0 + 1e-9:
+        if _needed_zoom(corr, self._hw) <= 1.0 + 1e-9:
+            return corr
+        if _needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
+            # Within the soft margin (the usual case): unchanged, without the search below.
             return corr
         # The scale s at which s * corr uses the whole budget; m = 1 / s is the budget used.
         lo, hi = 0.0, 1.0
-        while _needed_zoom(hi * corr, self._shape) <= z_max and hi < 64.0:
+        while _needed_zoom(hi * corr, self._hw) <= z_max and hi < 64.0:
             lo, hi = hi, 2.0 * hi
         for _ in range(14):
             mid = 0.5 * (lo + hi)
-            if _needed_zoom(mid * corr, self._shape) <= z_max:
+            if _needed_zoom(mid * corr, self._hw) <= z_max:
                 lo = mid
             else:
                 hi = mid
@@ -315,14 +333,14 @@ class StabilizeStage(Stage):
         x_s = same[-1].x_f
         for k in range(len(same) - 2, -1, -1):
             e, nxt = same[k], same[k + 1]
-            c = e.p_f @ _F.T @ np.linalg.inv(nxt.p_pred)
+            c = e.p_f @ _F.T @ _inv2(nxt.p_pred)
             x_s = e.x_f + (x_s - nxt.x_pred) @ c.T
         return x_s[:, 0]
 
     def _emit(self) -> Frame:
         held = self._window[0]
         image = held.frame.image
-        h, w = image.shape[0], image.shape[1]
+        h, w = self._hw
         out = self.buffer(f"out{held.slot}", image.shape)
         corr = self._smoothed() - held.path
         if self._tiny or not np.all(np.isfinite(corr)):
@@ -330,12 +348,11 @@ class StabilizeStage(Stage):
         corr = self._snapped(self._compressed(corr))
         zoom = 1.0
         if self.params.border == "zoom":
-            need = _needed_zoom(corr, self._shape)
+            need = _needed_zoom(corr, self._hw)
             # Anticipate the frames already held: their provisional corrections.
             for e in list(self._window)[1:]:
                 if e.segment == held.segment:
-                    c = e.x_f[:, 0] - e.path
-                    need = max(need, _needed_zoom(self._snapped(self._compressed(c)), self._shape))
+                    need = max(need, e.need_zoom)
             need = min(need, 1.0 / self.params.min_crop)
             if held.segment != self._zoom_segment:
                 # A new scene owes nothing to the old one's zoom (a jump at a cut is invisible).
@@ -352,14 +369,18 @@ class StabilizeStage(Stage):
             corr, zoom = np.zeros(4), 1.0
         else:
             border = "black" if self.params.border == "black" else "replicate"
-            warp_affine(image, matrix, out=out, border=border, backend=self.backend)
+            if self._planar:
+                full_range = self.yuv_format is not None and self.yuv_format.full_range
+                warp_i420(image, matrix, out=out, border=border, black=yuv_black(full_range), backend=self.backend)
+            else:
+                warp_affine(image, matrix, out=out, border=border, backend=self.backend)
         self.last_correction = tuple(float(v) for v in corr)
         self.last_zoom = float(zoom)
         return held.frame.with_image(out)
 
     def _snapped(self, corr: np.ndarray) -> np.ndarray:
         """``corr``, or zero where it would move no pixel by ``SNAP_PX`` or more."""
-        radius = 0.5 * math.hypot(self._shape[0], self._shape[1])
+        radius = 0.5 * math.hypot(self._hw[0], self._hw[1])
         size_px = math.hypot(corr[0], corr[1]) + radius * (abs(corr[2]) + abs(corr[3]))
         return np.zeros(4) if size_px < SNAP_PX else corr
 
@@ -380,6 +401,13 @@ def auto_smoothing(lookahead: int) -> float:
     return 6.0
 
 
+def _inv2(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x2 matrix in closed form (``np.linalg.inv``'s call costs 10x the arithmetic)."""
+    a, b, c, d = float(m[0, 0]), float(m[0, 1]), float(m[1, 0]), float(m[1, 1])
+    det = a * d - b * c
+    return np.array([[d, -b], [-c, a]]) / det
+
+
 def _needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
     """Smallest zoom (>= 1) about the centre that hides every border of the corrected frame.
 
@@ -389,11 +417,13 @@ def _needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
     """
     h, w = shape[0], shape[1]
     hx, hy = (w - 1) / 2.0, (h - 1) / 2.0
-    s = math.exp(-float(corr[3]))
-    ca, sa = s * math.cos(float(corr[2])), s * math.sin(float(corr[2]))
+    # Python floats: this runs in the bisections of every frame, where NumPy scalars cost 3x.
+    tx, ty, angle, log_zoom = (float(v) for v in corr)
+    s = math.exp(-log_zoom)
+    ca, sa = s * math.cos(angle), s * math.sin(angle)
     # A^-1 = R(-angle) / zoom
-    vx = ca * corr[0] + sa * corr[1]
-    vy = -sa * corr[0] + ca * corr[1]
+    vx = ca * tx + sa * ty
+    vy = -sa * tx + ca * ty
     if abs(vx) >= hx or abs(vy) >= hy:
         return math.inf
     inv_z = 1.0

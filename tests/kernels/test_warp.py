@@ -1,10 +1,11 @@
-"""The affine warp against cv2.warpAffine, and the gray thumbnail against a numpy box average."""
+"""The affine warp (BGR, planes, I420) against cv2.warpAffine, and the gray thumbnail against a numpy box average."""
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernels.warp import LUMA601_BGR, gray_thumbnail, thumbnail_size, warp_affine
+from kernels.planes import i420_planes, yuv_black
+from kernels.warp import LUMA601_BGR, chroma_matrix, gray_thumbnail, thumbnail_size, warp_affine, warp_i420
 
 
 def smooth_image(h, w, seed=0):
@@ -118,3 +119,78 @@ def test_thumbnail_size_fits_tiny_frames():
     assert thumbnail_size(720, 1280, 320) == (4, 180, 320)
     f, th, tw = thumbnail_size(3, 2, 320)
     assert f >= 1 and th >= 1 and tw >= 1
+
+
+# --- planes and I420 frames ---------------------------------------------------------------
+
+def i420_from_planes(y, u, v):
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(y.shape[0] * 3 // 2, y.shape[1])
+
+
+def chroma_matrix_ref(m):
+    """S^-1 M S with S(c) = 2 c + 0.5: 4:2:0 chroma sited at the centre of its 2x2 luma block."""
+    s = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
+    return (np.linalg.inv(s) @ np.vstack([m, [0.0, 0.0, 1.0]]) @ s)[:2]
+
+
+def smooth_i420(h, w, seed=0):
+    bgr = smooth_image(h, w, seed)
+    return i420_from_planes(bgr[..., 0], np.ascontiguousarray(bgr[::2, ::2, 1]), np.ascontiguousarray(bgr[1::2, 1::2, 2]))
+
+
+def test_chroma_matrix_is_the_luma_map_on_the_half_grid():
+    for m in MATRICES:
+        assert np.allclose(chroma_matrix(m), chroma_matrix_ref(m))
+    # A luma shift by 2 px is a chroma shift by 1 px; the identity stays the identity.
+    assert np.allclose(chroma_matrix([[1, 0, 2], [0, 1, -4]]), [[1, 0, 1], [0, 1, -2]])
+    assert np.allclose(chroma_matrix(np.eye(2, 3)), np.eye(2, 3))
+
+
+@pytest.mark.parametrize("border", ["black", "replicate"])
+@pytest.mark.parametrize("use_opencv", [True, False])
+@pytest.mark.parametrize("m", MATRICES, ids=range(len(MATRICES)))
+def test_i420_warp_equals_per_plane_reference(m, use_opencv, border):
+    frame = smooth_i420(38, 54, 4)
+    before = frame.copy()
+    black = (16, 128, 128)
+    out = np.full_like(frame, 7)
+    got = warp_i420(frame, m, out=out, border=border, black=black, use_opencv=use_opencv)
+    assert got is out and np.array_equal(frame, before)
+    y, u, v = i420_planes(frame)
+    mc = chroma_matrix_ref(m)
+    refs = [cv2.warpAffine(p, mat, (p.shape[1], p.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT,
+                           borderValue=(fill,) * 3)
+            for p, mat, fill in zip((y, u, v), (m, mc, mc), black)]
+    for plane, ref in zip(i420_planes(out), refs):
+        assert np.abs(plane.astype(int) - ref).max() <= 1
+
+
+@pytest.mark.parametrize("use_opencv", [True, False])
+@pytest.mark.parametrize("full_range", [False, True])
+def test_i420_black_border_is_ycbcr_black(use_opencv, full_range):
+    frame = smooth_i420(20, 30, 5)
+    shift = np.array([[1.0, 0.0, -6.0], [0.0, 1.0, 4.0]])  # output (x, y) reads source (x - 6, y + 4)
+    out = warp_i420(frame, shift, out=np.empty_like(frame), border="black", black=yuv_black(full_range),
+                    use_opencv=use_opencv)
+    y, u, v = i420_planes(out)
+    y0, u0, v0 = i420_planes(frame)
+    assert (y[:, :6] == (0 if full_range else 16)).all() and (y[-4:] == (0 if full_range else 16)).all()
+    assert (u[:, :3] == 128).all() and (v[-2:] == 128).all()
+    assert np.array_equal(y[:-4, 6:], y0[4:, :-6])
+    assert np.array_equal(u[:-2, 3:], u0[2:, :-3]) and np.array_equal(v[:-2, 3:], v0[2:, :-3])
+
+
+def test_plane_out_of_another_kind_is_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        warp_affine(smooth_image(6, 6)[..., 0], MATRICES[0], out=np.empty((6, 6, 3), np.uint8))
+
+
+@pytest.mark.parametrize("use_opencv", [True, False])
+def test_thumbnail_of_a_luma_plane_is_its_box_average(use_opencv):
+    plane = smooth_image(37, 53, 6)[..., 1].copy()
+    out = np.empty((37 // 4, 53 // 4), np.float32)
+    gray_thumbnail(plane, 4, out=out, use_opencv=use_opencv)
+    ref = plane[:36, :52].astype(np.float64).reshape(9, 4, 13, 4).mean(axis=(1, 3))
+    # OpenCV rounds the box average to 8 bits; the Numba kernel stays in float32.
+    assert np.abs(out - ref).max() <= (0.51 if use_opencv else 1e-3)
