@@ -16,7 +16,9 @@ chroma get separate strengths.  Per plane and per sample, one fused pass does:
   carries the load where time cannot.
 
 The output keeps each pixel's own full-resolution chroma and adds only the
-half-resolution chroma change.  The history may be read displaced by a global
+half-resolution chroma change.  I420 frames (:func:`denoise_i420`) need no
+planes of their own: their Y, Cb and Cr planes are read as they are (uint8, in
+code values), and the pass writes the output planes directly.  The history may be read displaced by a global
 integer shift (camera pan), estimated on a small luma thumbnail by phase
 correlation.  Noise sigma can be estimated per plane from the median absolute
 response of Immerkaer's 3x3 mask, whose standard deviation is ``6 * sigma``
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 
 import cv2
+import numba
 import numpy as np
 from numba import prange
 
@@ -40,6 +43,11 @@ NOISE_BIN_WIDTH = 0.5
 N_COEFFS = 6
 #: Weight that disables the spatial filter (any non-zero difference gets weight 0).
 _NO_SPATIAL = 1.0e30
+
+#: The fused passes' CPU loops: :func:`kernels.backend.cpu_kernel` with NumPy's error model.  Numba's
+#: default (Python) model puts a zero-divisor check, with its exception path, on every ``/``; that
+#: branch stops LLVM vectorizing the spatial filter's ``acc / wsum`` (wsum >= 1): measured 3x slower.
+_vector_kernel = numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 
 
 # --- per-pixel math, written once ------------------------------------------------
@@ -56,26 +64,30 @@ def _to_bgr_px(y, u, v):
     return b, g, r
 
 
-def _tap_px(c0, n, inv_t2, acc, wsum, lo, hi):
+def _tap_px(c0, n, inv_t2, acc, wsum):
     # Soft range weight (1 - d^2/t^2)+: no exp, and exactly 0 across edges.
     d = n - c0
     w = max(np.float32(0.0), np.float32(1.0) - d * d * inv_t2)
-    return acc + w * n, wsum + w, min(lo, n), max(hi, n)
+    return acc + w * n, wsum + w
 
 
-def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
-                inv_t2, amin, thr, mgain, spatial, fresh):
-    """One plane sample from its 3x3 current and (motion-compensated) history neighbourhoods."""
-    acc, wsum, lo, hi = c0, np.float32(1.0), c0, c0
-    acc, wsum, lo, hi = _tap_px_i(c0, n1, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n2, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n3, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n4, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n5, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n6, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n7, inv_t2, acc, wsum, lo, hi)
-    acc, wsum, lo, hi = _tap_px_i(c0, n8, inv_t2, acc, wsum, lo, hi)
-    s = acc / wsum
+def _spatial_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2):
+    """Edge-preserving 3x3 mean: neighbours weighted by their closeness to the centre."""
+    acc, wsum = c0, np.float32(1.0)
+    acc, wsum = _tap_px_i(c0, n1, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n2, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n3, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n4, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n5, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n6, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n7, inv_t2, acc, wsum)
+    acc, wsum = _tap_px_i(c0, n8, inv_t2, acc, wsum)
+    return acc / wsum
+
+
+def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                 s, amin, thr, mgain, spatial, fresh):
+    """One plane sample from its 3x3 current and history neighbourhoods, given its spatial estimate ``s``."""
     # Motion: the 3x3 mean of (current - history).  Averaging nine
     # differences cuts their noise by 3, so static texture stays "static"
     # while a per-pixel test would call every large noise sample motion (and
@@ -84,11 +96,22 @@ def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, 
             + (n8 - h8)) * np.float32(1.0 / 9.0)
     # A reset (fresh = 1) counts as motion everywhere.
     m = min(np.float32(1.0), max(max(abs(diff) - thr, np.float32(0.0)) * mgain, fresh))
+    # The history, clamped to the current 3x3 range: a moving edge leaves no ghost.
+    lo = min(min(min(c0, n1), min(n2, n3)), min(min(n4, n5), min(min(n6, n7), n8)))
+    hi = max(max(max(c0, n1), max(n2, n3)), max(max(n4, n5), max(max(n6, n7), n8)))
     h = min(max(h0, lo), hi)
     a = amin + (np.float32(1.0) - amin) * m
     cur = c0 + (s - c0) * (spatial * m)
     # Written as a convex mix so that a = 1 returns cur exactly (planes off = identity).
     return cur * a + h * (np.float32(1.0) - a)
+
+
+def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                inv_t2, amin, thr, mgain, spatial, fresh):
+    """One plane sample: the spatial estimate, then the motion-adaptive temporal blend."""
+    s = _spatial_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2)
+    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                          s, amin, thr, mgain, spatial, fresh)
 
 
 def _recombine_px(b, r, y_cur, y_new, du, dv):
@@ -97,8 +120,10 @@ def _recombine_px(b, r, y_cur, y_new, du, dv):
 
 
 def _response_px(c, n, s, e, w, ne, nw, se, sw):
-    # Immerkaer's mask [1 -2 1; -2 4 -2; 1 -2 1]: cancels planes and ramps.
-    return abs(np.float32(4.0) * c - np.float32(2.0) * (n + s + e + w) + (ne + nw + se + sw))
+    # Immerkaer's mask [1 -2 1; -2 4 -2; 1 -2 1]: cancels planes and ramps.  Float sums:
+    # uint8 (I420) samples would wrap in uint8 arithmetic (the CUDA simulator's).
+    f = np.float32
+    return abs(f(4.0) * f(c) - f(2.0) * (f(n) + f(s) + f(e) + f(w)) + (f(ne) + f(nw) + f(se) + f(sw)))
 
 
 _to_ycc_cpu = cpu_device(_to_ycc_px)
@@ -111,12 +136,15 @@ _u8_cuda = cuda_device(_u8_px)
 _response_cuda = cuda_device(_response_px)
 
 
-# _denoise_px and _recombine_px call other math through module globals; each target binds its own.
+# The math below calls other math through module globals (``*_i``); each target binds its own.
 _tap_px_i = cpu_device(_tap_px)
+_spatial_px_i = cpu_device(_spatial_px)
+_temporal_px_i = _temporal_cpu = cpu_device(_temporal_px)
 _to_bgr_px_i = _to_bgr_cpu
 _denoise_cpu = cpu_device(_denoise_px)
 _recombine_cpu = cpu_device(_recombine_px)
-_denoise_cuda = cuda_device(_denoise_px, _tap_px_i=cuda_device(_tap_px))
+_denoise_cuda = cuda_device(_denoise_px, _spatial_px_i=cuda_device(_spatial_px, _tap_px_i=cuda_device(_tap_px)),
+                            _temporal_px_i=cuda_device(_temporal_px))
 _recombine_cuda = cuda_device(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)
 
 
@@ -135,8 +163,8 @@ def _block_px(frame, luma, chroma, crow, ccol):
     n = 0
     for row in range(2 * crow, min(2 * crow + 2, height)):
         for col in range(2 * ccol, min(2 * ccol + 2, width)):
-            y, u, v = _to_ycc_i(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]),
-                                np.float32(frame[row, col, 2]))
+            y, u, v = _to_ycc_i(  # noqa: F821 (bound per target)
+                np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]), np.float32(frame[row, col, 2]))
             luma[row, col] = y
             su += u
             sv += v
@@ -238,10 +266,12 @@ def _denoise_at_px(cur, hist, k, row, col, shift_y, shift_x, fresh):
     hc = min(max(col - shift_x, 0), width - 1)
     hw = min(max(col - shift_x - 1, 0), width - 1)
     he = min(max(col - shift_x + 1, 0), width - 1)
-    return _denoise_i(cur[row, col], cur[rn, cw], cur[rn, col], cur[rn, ce], cur[row, cw], cur[row, ce],
-                      cur[rs, cw], cur[rs, col], cur[rs, ce],
-                      hist[hr, hc], hist[hn, hw], hist[hn, hc], hist[hn, he], hist[hr, hw], hist[hr, he],
-                      hist[hs, hw], hist[hs, hc], hist[hs, he], k[0], k[1], k[2], k[3], k[4], fresh)
+    f = np.float32  # uint8 (I420) planes are read as levels, float32 ones as they are
+    return _denoise_i(  # noqa: F821 (bound per target)
+        f(cur[row, col]), f(cur[rn, cw]), f(cur[rn, col]), f(cur[rn, ce]), f(cur[row, cw]), f(cur[row, ce]),
+        f(cur[rs, cw]), f(cur[rs, col]), f(cur[rs, ce]),
+        f(hist[hr, hc]), f(hist[hn, hw]), f(hist[hn, hc]), f(hist[hn, he]), f(hist[hr, hw]), f(hist[hr, he]),
+        f(hist[hs, hw]), f(hist[hs, hc]), f(hist[hs, he]), k[0], k[1], k[2], k[3], k[4], fresh)
 
 
 _denoise_at_cpu = cpu_device(_denoise_at_px, _denoise_i=_denoise_cpu)
@@ -270,20 +300,35 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
     # Unsigned indices: Numba adds a negative-index wraparound select to every
     # signed index, which stops LLVM vectorizing this loop (measured 5x slower).
     one = np.uintp(1)
-    for c in range(lo, hi):
-        col = np.uintp(c)
-        j = np.uintp(c - shift_x)
-        dst[col] = _denoise_cpu(mid[col], north[col - one], north[col], north[col + one], mid[col - one],
-                                mid[col + one], south[col - one], south[col], south[col + one],
-                                h_m[j], h_n[j - one], h_n[j], h_n[j + one], h_m[j - one], h_m[j + one],
-                                h_s[j - one], h_s[j], h_s[j + one], inv_t2, amin, thr, mgain, spatial, fresh)
+    f = np.float32  # uint8 (I420) planes are read as levels, float32 ones as they are
+    if spatial > 0:
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            dst[col] = _denoise_cpu(f(mid[col]), f(north[col - one]), f(north[col]), f(north[col + one]),
+                                    f(mid[col - one]), f(mid[col + one]), f(south[col - one]), f(south[col]),
+                                    f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]), f(h_n[j + one]),
+                                    f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
+                                    inv_t2, amin, thr, mgain, spatial, fresh)
+    else:
+        # Without spatial filtering its eight taps are skipped (same result: the
+        # spatial estimate gets weight 0), which halves the work per sample.
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            c0 = f(mid[col])
+            dst[col] = _temporal_cpu(c0, f(north[col - one]), f(north[col]), f(north[col + one]),
+                                     f(mid[col - one]), f(mid[col + one]), f(south[col - one]), f(south[col]),
+                                     f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]), f(h_n[j + one]),
+                                     f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
+                                     c0, amin, thr, mgain, spatial, fresh)
     for col in range(0, lo):
         dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
     for col in range(hi, width):
         dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
 
 
-@cpu_kernel
+@_vector_kernel
 def _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y,
                         cshift_x, fresh, out, luma_out, chroma_out):
     height, width = luma.shape
@@ -438,6 +483,110 @@ def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift
     return out
 
 
+# --- the fused pass on I420 frames -------------------------------------------------------------
+
+def i420_views(frame):
+    """The luma ``(H, W)`` and chroma ``(2, H/2, W/2)`` planes of an I420 frame, as views.
+
+    Cb and Cr lie one after the other in an I420 frame, so both chroma planes
+    are one 3-D view, shaped like the chroma planes of :func:`to_planes`.
+    """
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    flat = frame.reshape(-1)
+    return (flat[:height * width].reshape(height, width),
+            flat[height * width:].reshape(2, height // 2, width // 2))
+
+
+@cpu_device
+def _u8_row_cpu(src, dst):
+    for c in range(src.shape[0]):
+        col = np.uintp(c)
+        dst[col] = _u8_cpu(src[col])
+
+
+@_vector_kernel
+def _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y, cshift_x,
+                             fresh, luma_out, chroma_out, out_luma, out_chroma):
+    # One chroma row of each plane and the two luma rows beside it per iteration (as in the BGR pass).
+    for crow in prange(chroma.shape[1]):
+        for p in range(2):
+            _denoise_row_cpu(chroma[p], chroma_hist[p], coeffs[1 + p], crow, cshift_y, cshift_x, fresh,
+                             chroma_out[p, crow])
+            _u8_row_cpu(chroma_out[p, crow], out_chroma[p, crow])
+        for row in range(2 * crow, 2 * crow + 2):
+            _denoise_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, luma_out[row])
+            _u8_row_cpu(luma_out[row], out_luma[row])
+
+
+@cuda_kernel
+def _denoise_i420_cuda(luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y, cshift_x, fresh,
+                       luma_out, chroma_out, out_luma, out_chroma):
+    # One thread per luma sample; those inside the chroma planes' size also do one sample of each.
+    col, row = cuda.grid(2)
+    if row >= luma.shape[0] or col >= luma.shape[1]:
+        return
+    y = _denoise_at_cuda(luma, luma_hist, coeffs[0], row, col, shift_y, shift_x, fresh)
+    luma_out[row, col] = y
+    out_luma[row, col] = _u8_cuda(y)
+    if row < chroma.shape[1] and col < chroma.shape[2]:
+        for p in range(2):
+            c = _denoise_at_cuda(chroma[p], chroma_hist[p], coeffs[1 + p], row, col, cshift_y, cshift_x, fresh)
+            chroma_out[p, row, col] = c
+            out_chroma[p, row, col] = _u8_cuda(c)
+
+
+def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int] = (0, 0), fresh: bool = False,
+                 out, luma_out, chroma_out, backend: Backend = CPU):
+    """:func:`denoise_planes` on an I420 frame: its Y, Cb, Cr planes are the planes, read as they are.
+
+    The same per-sample math as the BGR pass, in the planes' own code values
+    (``coeffs`` must come from sigmas in those units); the output planes are
+    the new history rounded to uint8, with no conversion to or from BGR.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H * 3 // 2, W) uint8`` current I420 frame (see :mod:`kernels.planes`).
+    luma_hist, chroma_hist : ndarray
+        Previous output planes, ``(H, W)`` and ``(2, H/2, W/2)`` float32; zeroed when ``fresh``.
+    coeffs : ndarray
+        ``(3, N_COEFFS) float32`` from :func:`plane_coefficients` (Y, Cb, Cr), on ``backend``.
+    shift : (int, int)
+        Global content motion ``(dy, dx)`` as in :func:`denoise_planes`.
+    fresh : bool
+        ``True`` after a reset: the history is not used, every sample is filtered spatially.
+    out : ndarray
+        ``(H * 3 // 2, W) uint8`` denoised I420 frame; must not alias ``frame``.
+    luma_out, chroma_out : ndarray
+        New history planes; must not alias the inputs.
+    backend : Backend
+        Where to run.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    luma, chroma = i420_views(frame)
+    out_luma, out_chroma = i420_views(out)
+    dy, dx = int(shift[0]), int(shift[1])
+    cdy, cdx = int(round(dy / 2)), int(round(dx / 2))
+    if fresh:
+        # The history gets weight 0 but must be finite (0 * NaN is NaN).  Zeros rather than the
+        # current uint8 planes: those would compile and load a second variant of the kernel.
+        luma_hist.fill(0)
+        chroma_hist.fill(0)
+    fr = np.float32(1.0 if fresh else 0.0)
+    if backend.is_cuda:
+        backend.launch_2d(_denoise_i420_cuda, luma.shape[0], luma.shape[1])(
+            luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, luma_out, chroma_out, out_luma,
+            out_chroma)
+    else:
+        _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, luma_out,
+                                 chroma_out, out_luma, out_chroma)
+    return out
+
+
 # --- noise estimation ----------------------------------------------------------------------
 
 @cpu_device
@@ -482,7 +631,7 @@ def noise_histogram(luma, chroma, *, step: int = 2, out, backend: Backend = CPU)
     Parameters
     ----------
     luma, chroma : ndarray
-        Planes from :func:`to_planes`.
+        Planes from :func:`to_planes` or :func:`i420_views` (float32 or uint8).
     step : int
         Sample every ``step``-th row and column (>= 1).
     out : ndarray
@@ -540,13 +689,22 @@ def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
 def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
     inv = np.float32(1.0 / (factor * factor))
+    f = np.uintp(factor)
     for i in prange(th):
+        # Row by row (contiguous loads, unsigned indices): one thumbnail row sums `factor` luma rows.
+        out = thumb[i]
         for j in range(tw):
-            acc = np.float32(0.0)
-            for r in range(i * factor, i * factor + factor):
-                for c in range(j * factor, j * factor + factor):
-                    acc += luma[r, c]
-            thumb[i, j] = acc * inv
+            out[np.uintp(j)] = np.float32(0.0)
+        for r in range(i * factor, i * factor + factor):
+            src = luma[r]
+            for j in range(tw):
+                base = np.uintp(j) * f
+                acc = np.float32(0.0)
+                for c in range(factor):
+                    acc += np.float32(src[base + np.uintp(c)])
+                out[np.uintp(j)] += acc
+        for j in range(tw):
+            out[np.uintp(j)] *= inv
 
 
 @cuda_kernel
@@ -559,11 +717,11 @@ def _thumb_cuda(luma, factor, thumb):
     acc = np.float32(0.0)
     for r in range(i * factor, i * factor + factor):
         for c in range(j * factor, j * factor + factor):
-            acc += luma[r, c]
+            acc += np.float32(luma[r, c])
     thumb[i, j] = acc * inv
 
 
-def thumbnail_factor(height: int, width: int, target_width: int = 320) -> int:
+def thumbnail_factor(height: int, width: int, target_width: int = 160) -> int:
     """Box-downscale factor that brings ``width`` near ``target_width`` (>= 1, fits the frame)."""
     return max(1, min(width // max(target_width, 1), height // 8 if height >= 8 else 1))
 
@@ -574,7 +732,7 @@ def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
     Parameters
     ----------
     luma : ndarray
-        ``(H, W) float32``.
+        ``(H, W)`` float32, or uint8 (an I420 Y plane).
     factor : int
         Downscale factor >= 1.
     out : ndarray

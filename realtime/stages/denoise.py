@@ -4,22 +4,30 @@ Temporal state (two ping-pong history buffers, the previous luma thumbnail,
 the smoothed noise estimate) lives here; the pixel work is in
 :mod:`kernels.denoise`.  The history is dropped on a scene cut (large mean
 change of a luma thumbnail) and on a frame-size change.
+
+BGR frames are split into Y, B-Y, R-Y planes; I420 frames are filtered in
+their own Y, Cb, Cr planes and code values (no conversion either way), so noise
+sigmas and thresholds are in those units there.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from kernels.backend import Backend
+from kernels.colorspace import MATRICES, YuvFormat
 from kernels.denoise import (
     N_COEFFS,
     NOISE_BINS,
     chroma_shape,
+    denoise_i420,
     denoise_planes,
     estimate_shift,
+    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
@@ -28,6 +36,7 @@ from kernels.denoise import (
     thumbnail_factor,
     to_planes,
 )
+from kernels.planes import i420_size, is_i420
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
 
@@ -38,6 +47,38 @@ log = logging.getLogger(__name__)
 PLANE_NOISE_GAIN = (0.668, 1.104 / 2, 0.921 / 2)
 #: Weight of a new noise estimate in the running one (estimates are noisy; noise changes slowly).
 SIGMA_EMA = 0.3
+
+
+@lru_cache(maxsize=16)
+def plane_noise_gains(fmt: YuvFormat | None) -> tuple[float, float, float]:
+    """Noise sigma of the three planes the stage filters, for unit-sigma independent noise in B, G, R.
+
+    Parameters
+    ----------
+    fmt : YuvFormat or None
+        ``None`` for BGR frames (planes Y, B-Y, R-Y: :data:`PLANE_NOISE_GAIN`); else
+        the format of I420 frames, whose Y, Cb, Cr planes are filtered in code values
+        (chroma assumed box-subsampled, as :data:`PLANE_NOISE_GAIN` does).
+
+    Returns
+    -------
+    tuple of 3 floats
+    """
+    if fmt is None:
+        return PLANE_NOISE_GAIN
+    kr, kb = MATRICES[fmt.matrix]
+    kg = 1.0 - kr - kb
+    _, _, _, _, y_gain, _, cb_gain, cr_gain = (float(x) for x in fmt.from_bgr_coefficients())
+    # Y = kr R + kg G + kb B; B - Y and R - Y by the same rule; a 2x2 mean halves the chroma noise.
+    return (y_gain * float(np.sqrt(kr * kr + kg * kg + kb * kb)),
+            cb_gain * float(np.sqrt((1.0 - kb) ** 2 + kr * kr + kg * kg)) / 2.0,
+            cr_gain * float(np.sqrt((1.0 - kr) ** 2 + kb * kb + kg * kg)) / 2.0)
+
+
+@lru_cache(maxsize=16)
+def _luma_code_gain(fmt: YuvFormat | None) -> float:
+    """Y code values per luma level (219/255 in limited range; 1 for BGR frames' Y plane)."""
+    return 1.0 if fmt is None else float(fmt.from_bgr_coefficients()[4])
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class DenoiseStage(Stage):
 
     name = "denoise"
     Params = DenoiseParams
+    planar = True
 
     def __init__(self, params: DenoiseParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -79,7 +121,7 @@ class DenoiseStage(Stage):
 
     @property
     def noise_sigma(self) -> np.ndarray:
-        """Current per-plane noise estimate (Y, B-Y, R-Y) in 8-bit levels; zeros before the first estimate."""
+        """Current per-plane noise estimate (Y, B-Y, R-Y; or Y, Cb, Cr codes on I420); zeros before the first."""
         return self._sigma.copy()
 
     def reset(self) -> None:
@@ -90,21 +132,28 @@ class DenoiseStage(Stage):
         self._sigma_known = False
 
     def apply(self, image: Any) -> Any:
-        height, width = image.shape[:2]
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
         self.follow_size(image)
         p = self.params
         if p.luma_strength == 0.0 and p.chroma_strength == 0.0:
             return image
         cshape = (2,) + chroma_shape(height, width)
         out = self.buffer("out", image.shape)
-        luma, chroma = to_planes(image, luma=self.buffer("luma", (height, width), "float32"),
-                                 chroma=self.buffer("chroma", cshape, "float32"), backend=self.backend)
-        shift = self._scene_and_motion(luma, height, width)
-        base = self._noise_sigmas(luma, chroma)
-        gains = (p.luma_strength, p.chroma_strength, p.chroma_strength)
-        plane_coefficients([b * g for b, g in zip(base, gains)], temporal=p.temporal, spatial=p.spatial,
+        if planar:
+            # I420 without yuv_format (API use outside a pipeline): the usual HD tags.
+            fmt = self.yuv_format or YuvFormat()
+            luma, chroma = i420_views(image)
+        else:
+            fmt = None
+            luma, chroma = to_planes(image, luma=self.buffer("luma", (height, width), "float32"),
+                                     chroma=self.buffer("chroma", cshape, "float32"), backend=self.backend)
+        shift = self._scene_and_motion(luma, height, width, p.scene_cut * _luma_code_gain(fmt))
+        base = self._noise_sigmas(luma, chroma, plane_noise_gains(fmt))
+        strengths = (p.luma_strength, p.chroma_strength, p.chroma_strength)
+        plane_coefficients([b * g for b, g in zip(base, strengths)], temporal=p.temporal, spatial=p.spatial,
                            spatial_range=p.spatial_range, motion_threshold=p.motion_threshold,
-                           motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, gains)], out=self._coeffs_host)
+                           motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], out=self._coeffs_host)
         if self.backend.is_cuda:
             self.backend.upload(self._coeffs_host, self._coeffs)
         else:
@@ -112,20 +161,24 @@ class DenoiseStage(Stage):
         # Ping-pong histories: the pass reads shifted history neighbourhoods
         # while writing the new ones, so it may not work in place.
         flip = self._frames % 2
-        denoise_planes(image, luma, chroma,
-                       self.buffer(f"luma_hist{flip}", (height, width), "float32"),
-                       self.buffer(f"chroma_hist{flip}", cshape, "float32"), self._coeffs,
-                       shift=shift, fresh=self._fresh, out=out,
-                       luma_out=self.buffer(f"luma_hist{1 - flip}", (height, width), "float32"),
-                       chroma_out=self.buffer(f"chroma_hist{1 - flip}", cshape, "float32"), backend=self.backend)
+        hist = (self.buffer(f"luma_hist{flip}", (height, width), "float32"),
+                self.buffer(f"chroma_hist{flip}", cshape, "float32"))
+        hist_out = dict(luma_out=self.buffer(f"luma_hist{1 - flip}", (height, width), "float32"),
+                        chroma_out=self.buffer(f"chroma_hist{1 - flip}", cshape, "float32"))
+        if planar:
+            denoise_i420(image, *hist, self._coeffs, shift=shift, fresh=self._fresh, out=out, **hist_out,
+                         backend=self.backend)
+        else:
+            denoise_planes(image, luma, chroma, *hist, self._coeffs, shift=shift, fresh=self._fresh, out=out,
+                           **hist_out, backend=self.backend)
         self._fresh = False
         self._frames += 1
         return out
 
-    def _scene_and_motion(self, luma: Any, height: int, width: int) -> tuple[int, int]:
-        """Global shift to apply to the history; sets ``_fresh`` on a scene cut."""
+    def _scene_and_motion(self, luma: Any, height: int, width: int, scene_cut: float) -> tuple[int, int]:
+        """Global shift to apply to the history; sets ``_fresh`` on a scene cut (``scene_cut`` in luma units)."""
         p = self.params
-        if p.scene_cut <= 0 and not p.motion_search:
+        if scene_cut <= 0 and not p.motion_search:
             return 0, 0
         factor = thumbnail_factor(height, width)
         tshape = (height // factor, width // factor)
@@ -142,20 +195,20 @@ class DenoiseStage(Stage):
         shift = (0, 0)
         if p.motion_search:
             shift = estimate_shift(prev, thumb, factor)
-        if p.scene_cut > 0 and not self._fresh:
+        if scene_cut > 0 and not self._fresh:
             mad = thumbnail_difference(prev, thumb, (round(shift[0] / factor), round(shift[1] / factor)))
-            if mad > p.scene_cut:
-                log.debug("denoise: scene cut (thumbnail change %.1f > %.1f), history reset", mad, p.scene_cut)
+            if mad > scene_cut:
+                log.debug("denoise: scene cut (thumbnail change %.1f > %.1f), history reset", mad, scene_cut)
                 self.cuts += 1
                 self._fresh = True
                 return 0, 0
         return shift
 
-    def _noise_sigmas(self, luma: Any, chroma: Any) -> tuple[float, float, float]:
-        """Noise sigma of each plane, manual or estimated (before the strengths)."""
+    def _noise_sigmas(self, luma: Any, chroma: Any, gains: tuple[float, float, float]) -> tuple[float, float, float]:
+        """Noise sigma of each plane, manual (``sigma`` times the planes' ``gains``) or estimated."""
         p = self.params
         if p.sigma > 0:
-            base = tuple(p.sigma * g for g in PLANE_NOISE_GAIN)
+            base = tuple(p.sigma * g for g in gains)
         else:
             if not self._sigma_known or self._frames % p.estimate_every == 0:
                 hist = noise_histogram(luma, chroma, out=self.buffer("noise_hist", (3, NOISE_BINS), "int32"),

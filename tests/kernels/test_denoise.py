@@ -4,11 +4,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernels.backend import CPU
+from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.denoise import (
     NOISE_BINS,
     chroma_shape,
+    denoise_i420,
     denoise_planes,
     estimate_shift,
+    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
@@ -17,7 +20,7 @@ from kernels.denoise import (
     to_planes,
 )
 from realtime.errors import ConfigError
-from realtime.stages.denoise import DenoiseParams, DenoiseStage
+from realtime.stages.denoise import PLANE_NOISE_GAIN, DenoiseParams, DenoiseStage, plane_noise_gains
 
 
 # --- references ------------------------------------------------------------------------
@@ -123,13 +126,14 @@ def test_to_planes_matches_reference():
 
 @pytest.mark.parametrize("shift", [(0, 0), (1, -2), (-3, 5)])
 @pytest.mark.parametrize("fresh", [False, True])
-def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh):
+@pytest.mark.parametrize("spatial", [0.8, 0.0])
+def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh, spatial):
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
     luma, chroma = planes_of(frame)
     luma_hist = (luma + rng.normal(0, 6, luma.shape)).astype(np.float32)
     chroma_hist = (chroma + rng.normal(0, 6, chroma.shape)).astype(np.float32)
-    coeffs = plane_coefficients([8.0, 14.0, 11.0], temporal=0.2, spatial=0.8)
+    coeffs = plane_coefficients([8.0, 14.0, 11.0], temporal=0.2, spatial=spatial)
     out = np.empty_like(frame)
     luma_out, chroma_out = np.empty_like(luma), np.empty_like(chroma)
     denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
@@ -138,6 +142,144 @@ def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh):
     assert np.abs(luma_out - y_ref).max() < 2e-3
     assert np.abs(chroma_out - c_ref).max() < 2e-3
     assert np.abs(out.astype(int) - out_ref).max() <= 1
+
+
+def i420_of(y, u, v):
+    """One I420 frame from its three planes."""
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(y.shape[0] * 3 // 2, y.shape[1])
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (1, -2), (-3, 5)])
+@pytest.mark.parametrize("fresh", [False, True])
+@pytest.mark.parametrize("spatial", [0.8, 0.0])
+def test_denoise_i420_matches_reference_per_plane(shift, fresh, spatial):
+    # The I420 pass is the per-plane math on the Y, Cb, Cr code values, rounded once into the output planes.
+    rng = np.random.default_rng(11)
+    h, w = 38, 54
+    y, u, v = (rng.integers(0, 256, s).astype(np.uint8) for s in [(h, w), (h // 2, w // 2), (h // 2, w // 2)])
+    frame = i420_of(y, u, v)
+    before = frame.copy()
+    luma_hist = (y + rng.normal(0, 6, y.shape)).astype(np.float32)
+    chroma_hist = (np.stack([u, v]) + rng.normal(0, 6, (2, h // 2, w // 2))).astype(np.float32)
+    coeffs = plane_coefficients([8.0, 5.0, 4.0], temporal=0.2, spatial=spatial)
+    cshift = (int(round(shift[0] / 2)), int(round(shift[1] / 2)))
+    refs = [denoise_plane_ref(y, luma_hist, coeffs[0], shift, fresh),
+            denoise_plane_ref(u, chroma_hist[0], coeffs[1], cshift, fresh),
+            denoise_plane_ref(v, chroma_hist[1], coeffs[2], cshift, fresh)]
+    out = np.empty_like(frame)
+    luma_out, chroma_out = np.empty_like(luma_hist), np.empty_like(chroma_hist)
+    assert denoise_i420(frame, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
+                        luma_out=luma_out, chroma_out=chroma_out) is out
+    assert np.array_equal(frame, before)
+    assert np.abs(luma_out - refs[0]).max() < 2e-3
+    assert np.abs(chroma_out - np.stack(refs[1:])).max() < 2e-3
+    out_y, out_c = i420_views(out)
+    for got, ref in zip([out_y, out_c[0], out_c[1]], refs):
+        assert np.abs(got.astype(int) - np.clip(np.floor(ref + 0.5), 0, 255)).max() <= 1
+
+
+def test_i420_zero_sigma_passes_through_exactly():
+    rng = np.random.default_rng(12)
+    frame = rng.integers(0, 256, (30, 40)).astype(np.uint8)
+    coeffs = plane_coefficients([0.0, 0.0, 0.0], temporal=0.1, spatial=1.0)
+    for fresh in (True, False):
+        out = np.empty_like(frame)
+        luma_hist, chroma_hist = np.full((20, 40), 7.0, np.float32), np.full((2, 10, 20), -5.0, np.float32)
+        denoise_i420(frame, luma_hist, chroma_hist, coeffs, fresh=fresh, out=out,
+                     luma_out=np.empty((20, 40), np.float32), chroma_out=np.empty((2, 10, 20), np.float32))
+        assert np.array_equal(out, frame)
+
+
+def test_plane_noise_gains_follow_the_matrix_and_range():
+    assert plane_noise_gains(None) == PLANE_NOISE_GAIN
+    # BT.601 full range: Y is the BGR path's Y; Cb = (B-Y)/1.772, Cr = (R-Y)/1.402.
+    full = plane_noise_gains(YuvFormat("bt601", True))
+    assert full == pytest.approx((PLANE_NOISE_GAIN[0], PLANE_NOISE_GAIN[1] / 1.772, PLANE_NOISE_GAIN[2] / 1.402),
+                                 rel=2e-3)
+    limited = plane_noise_gains(YuvFormat("bt601", False))
+    assert limited == pytest.approx((full[0] * 219 / 255, full[1] * 224 / 255, full[2] * 224 / 255), rel=1e-6)
+
+
+def test_noise_estimate_on_i420_matches_the_plane_gains():
+    # Noise added to BGR, then converted to 4:2:0 (box chroma): the estimate per plane
+    # is what the gains predict, so a manual sigma means the same on BGR and I420 frames.
+    rng = np.random.default_rng(13)
+    clean = texture(120, 160)[:120, :160]
+    fmt = YuvFormat("bt709", False)
+    for sigma in (4.0, 10.0):
+        y, u, v = bgr_to_yuv(noisy(clean, sigma, rng), fmt)
+        luma, chroma = i420_views(i420_of(y, u, v))
+        est = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
+        assert est == pytest.approx(np.multiply(plane_noise_gains(fmt), sigma), rel=0.3)
+
+
+def i420_clip(fmt, frames, sigma, rng, shape=(96, 128)):
+    """A slowly panning texture as clean and noisy I420 frames (noise added in BGR, as a camera would)."""
+    h, w = shape
+    base = texture(h, w)
+    clean, noisy_frames = [], []
+    for t in range(frames):
+        bgr = np.ascontiguousarray(base[8 + t // 3:8 + t // 3 + h, 8:8 + w])
+        clean.append(i420_of(*bgr_to_yuv(bgr, fmt)))
+        noisy_frames.append(i420_of(*bgr_to_yuv(noisy(bgr, sigma, rng), fmt)))
+    return clean, noisy_frames
+
+
+def run_i420_stage(frames, fmt, **params):
+    stage = DenoiseStage(DenoiseParams(**params), CPU)
+    stage.yuv_format = fmt
+    return stage, [stage.apply(f).copy() for f in frames]
+
+
+def plane_psnr(a, b):
+    """PSNR of the Y plane and of both chroma planes of two I420 frames."""
+    (ya, ca), (yb, cb) = i420_views(a), i420_views(b)
+    return psnr(ya, yb), psnr(ca, cb)
+
+
+@pytest.mark.parametrize("params", [dict(), dict(sigma=12.0), dict(spatial=0.0, temporal=0.12, motion_search=True)],
+                         ids=str)
+def test_denoise_raises_psnr_on_i420_noise(params):
+    rng = np.random.default_rng(14)
+    fmt = YuvFormat("bt709", False)
+    clean, frames = i420_clip(fmt, 12, 12.0, rng)
+    stage, outs = run_i420_stage(frames, fmt, **params)
+    assert all(o.shape == f.shape and o.dtype == np.uint8 for o, f in zip(outs, frames))
+    before = np.mean([plane_psnr(f, c) for f, c in zip(frames[4:], clean[4:])], axis=0)
+    after = np.mean([plane_psnr(o, c) for o, c in zip(outs[4:], clean[4:])], axis=0)
+    assert after[0] > before[0] + 3.0
+    assert after[1] > before[1] + 1.0
+    if params.get("sigma"):
+        assert np.allclose(stage.noise_sigma, 0.0)  # manual sigma: nothing estimated
+    else:
+        assert stage.noise_sigma[0] == pytest.approx(12.0 * plane_noise_gains(fmt)[0], rel=0.3)
+
+
+def test_i420_luma_follows_the_bgr_path():
+    # BT.601 full range: the Y plane is the BGR path's luma rounded to codes, the chroma planes its chroma
+    # scaled; the filter scales with the noise sigma, so both paths give nearly the same luma.
+    rng = np.random.default_rng(15)
+    fmt = YuvFormat("bt601", True)
+    base = texture(64, 96)
+    bgr = [noisy(np.ascontiguousarray(base[8 + t // 2:8 + t // 2 + 64, 8:8 + 96]), 10.0, rng) for t in range(6)]
+    _, outs_bgr = run_stage(bgr, sigma=10.0)
+    _, outs_i420 = run_i420_stage([i420_of(*bgr_to_yuv(f, fmt)) for f in bgr], fmt, sigma=10.0)
+    for o_bgr, o_i420 in zip(outs_bgr, outs_i420):
+        diff = np.abs(i420_views(o_i420)[0] - ycc_ref(o_bgr)[0])
+        assert diff.mean() < 0.5 and np.percentile(diff, 99) < 2.5
+
+
+def test_i420_scene_cut_and_zero_strength():
+    rng = np.random.default_rng(16)
+    fmt = YuvFormat("bt709", False)
+    a, b = np.full((40, 64), 50, np.uint8), np.full((40, 64), 200, np.uint8)
+    chroma = np.full((20, 32), 128, np.uint8)
+    frames = [i420_of(noisy(p, 3, rng), chroma, chroma) for p in [a] * 6 + [b] * 2]
+    stage, outs = run_i420_stage(frames, fmt, sigma=3.0, temporal=0.05)
+    assert stage.cuts == 1
+    assert np.abs(i420_views(outs[6])[0].astype(int) - 200).mean() < 4  # no trace of scene A
+    _, outs = run_i420_stage(frames, fmt, luma_strength=0.0, chroma_strength=0.0)
+    assert all(np.array_equal(o, f) for o, f in zip(outs, frames))
 
 
 def test_zero_sigma_planes_pass_through_exactly():

@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU, cuda_status, make_cuda_backend
+from kernels.colorspace import YuvFormat
 from kernels.denoise import (
     NOISE_BINS,
     chroma_shape,
+    denoise_i420,
     denoise_planes,
+    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
@@ -100,6 +103,48 @@ def test_noise_histogram_and_thumbnail_parity(gpu, shape):
     assert np.allclose(host(gpu, dev_t), cpu_t, atol=1e-3)
 
 
+I420_SHAPES = [(6, 10), (14, 18), (2, 2)]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", I420_SHAPES)
+@pytest.mark.parametrize("shift,fresh", [((0, 0), False), ((1, -3), False), ((0, 0), True)])
+@pytest.mark.parametrize("spatial", [0.9, 0.0])
+def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial):
+    rng = np.random.default_rng(6)
+    h, w = shape
+    frame = rng.integers(0, 256, (h * 3 // 2, w)).astype(np.uint8)
+    luma, chroma = i420_views(frame)
+    luma_hist = (luma + rng.normal(0, 5, luma.shape)).astype(np.float32)
+    chroma_hist = (chroma + rng.normal(0, 5, chroma.shape)).astype(np.float32)
+    coeffs = plane_coefficients([6.0, 4.0, 0.0], temporal=0.2, spatial=spatial)
+    d_luma_hist, d_chroma_hist = on(gpu, luma_hist), on(gpu, chroma_hist)  # before a fresh pass zeroes them
+    out = np.empty_like(frame)
+    luma_out, chroma_out = planes_on(CPU, shape)
+    denoise_i420(frame, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out, luma_out=luma_out,
+                 chroma_out=chroma_out)
+    d_out = gpu.empty(frame.shape)
+    d_luma_out, d_chroma_out = planes_on(gpu, shape)
+    denoise_i420(on(gpu, frame), d_luma_hist, d_chroma_hist, on(gpu, coeffs), shift=shift, fresh=fresh, out=d_out,
+                 luma_out=d_luma_out, chroma_out=d_chroma_out, backend=gpu)
+    assert np.abs(host(gpu, d_luma_out) - luma_out).max() < 1e-3
+    assert np.abs(host(gpu, d_chroma_out) - chroma_out).max() < 1e-3
+    assert np.abs(host(gpu, d_out).astype(int) - out).max() <= 1
+
+
+@pytest.mark.cuda
+def test_noise_histogram_and_thumbnail_parity_on_i420_planes(gpu):
+    frame = np.random.default_rng(7).integers(0, 256, (21, 16)).astype(np.uint8)
+    luma, chroma = i420_views(frame)
+    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32))
+    d_luma, d_chroma = i420_views(on(gpu, frame))
+    dev = noise_histogram(d_luma, d_chroma, step=1, out=gpu.empty((3, NOISE_BINS), np.int32), backend=gpu)
+    assert np.array_equal(host(gpu, dev), cpu)
+    cpu_t = luma_thumbnail(luma, 2, out=np.empty((7, 8), np.float32))
+    dev_t = luma_thumbnail(d_luma, 2, out=gpu.empty((7, 8), np.float32), backend=gpu)
+    assert np.array_equal(host(gpu, dev_t), cpu_t)  # integer sums: exact on both
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("radius", [1, 2])
@@ -134,3 +179,17 @@ def test_stages_parity_over_frames(gpu):
         a = cpu_sh.apply(cpu_stage.apply(f))
         b = host(gpu, dev_sh.apply(dev_stage.apply(on(gpu, f))))
         assert np.abs(a.astype(int) - b).max() <= 1
+
+
+@pytest.mark.cuda
+def test_denoise_stage_parity_on_i420_frames(gpu):
+    rng = np.random.default_rng(8)
+    frames = [rng.integers(0, 256, (15, 12)).astype(np.uint8) for _ in range(3)]
+    frames.append(rng.integers(0, 256, (9, 8)).astype(np.uint8))
+    params = DenoiseParams(motion_search=True)
+    cpu_stage, dev_stage = DenoiseStage(params, CPU), DenoiseStage(params, gpu)
+    cpu_stage.yuv_format = dev_stage.yuv_format = YuvFormat("bt709", False)
+    for f in frames:
+        a = cpu_stage.apply(f)
+        b = host(gpu, dev_stage.apply(on(gpu, f)))
+        assert a.shape == f.shape and np.abs(a.astype(int) - b).max() <= 1
