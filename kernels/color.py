@@ -10,10 +10,15 @@ number of parameters.
 Automatic white balance works on statistics of a small box-averaged thumbnail
 (:func:`bgr_thumbnail`, then :func:`shades_of_gray_gains` on the host); only
 the resulting three gains reach the per-pixel pass, through the curve table.
+
+I420 frames (:mod:`kernels.planes`) get the same statistics from
+:func:`i420_bgr_thumbnail` and the same curves and saturation from
+:func:`adjust_color_i420`, each sample taken to BGR and back in registers.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numba
@@ -21,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.colorspace import _ycc_to_bgr_px
 from kernels.pixel import u8_px as _u8_px
 
 #: BT.709 luma weights in BGR order, used to mix towards gray for saturation.
@@ -486,3 +492,249 @@ def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: 
     else:
         _bgr_thumb_cpu(frame, factor, taps, out)
     return out
+
+
+# --- I420 frames: statistics and the point operation on the planes ---------------------------
+
+def _clamp255_px(v):
+    return min(max(v, np.float32(0.0)), np.float32(255.0))
+
+
+def _ycc_box_px(y_plane, u_plane, v_plane, k, row0, col0, taps):
+    """BGR levels (0..255) of the mean Y' of a ``taps`` square and the mean Cb, Cr of the chroma under it."""
+    ys = np.float32(0.0)
+    for r in range(row0, row0 + taps):
+        for c in range(col0, col0 + taps):
+            ys += np.float32(y_plane[r, c])
+    cb = np.float32(0.0)
+    cr = np.float32(0.0)
+    r0, r1 = row0 // 2, (row0 + taps - 1) // 2
+    c0, c1 = col0 // 2, (col0 + taps - 1) // 2
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            cb += np.float32(u_plane[r, c])
+            cr += np.float32(v_plane[r, c])
+    n = np.float32((r1 - r0 + 1) * (c1 - c0 + 1))
+    b, g, r = _ycc_to_bgr_i(ys / np.float32(taps * taps), cb / n, cr / n, k)
+    return _clamp255_i(b), _clamp255_i(g), _clamp255_i(r)
+
+
+_clamp255_i = _clamp255_cpu = cpu_device(_clamp255_px)
+_ycc_to_bgr_i = _ycc_to_bgr_cpu = cpu_device(_ycc_to_bgr_px)
+_ycc_box_cpu = cpu_device(_ycc_box_px)
+_clamp255_cuda = cuda_device(_clamp255_px)
+_ycc_box_cuda = cuda_device(_ycc_box_px, _ycc_to_bgr_i=cuda_device(_ycc_to_bgr_px), _clamp255_i=_clamp255_cuda)
+
+
+@numba.njit(cache=True)
+def _i420_thumb_cpu(y_plane, u_plane, v_plane, k, factor, taps, thumb):
+    # Serial and holding the GIL, as _bgr_thumb_cpu.
+    skip = (factor - taps) // 2
+    for i in range(thumb.shape[0]):
+        for j in range(thumb.shape[1]):
+            b, g, r = _ycc_box_cpu(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
+            thumb[i, j, 0] = b
+            thumb[i, j, 1] = g
+            thumb[i, j, 2] = r
+
+
+@cuda_kernel
+def _i420_thumb_cuda(y_plane, u_plane, v_plane, k, factor, taps, thumb):
+    j, i = cuda.grid(2)
+    if i >= thumb.shape[0] or j >= thumb.shape[1]:
+        return
+    skip = (factor - taps) // 2
+    b, g, r = _ycc_box_cuda(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
+    thumb[i, j, 0] = b
+    thumb[i, j, 1] = g
+    thumb[i, j, 2] = r
+
+
+def i420_bgr_thumbnail(planes, to_bgr, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
+    """:func:`bgr_thumbnail` of an I420 frame, averaged on the planes and converted per thumbnail sample.
+
+    The box mean of Y' and of the chroma samples under it is converted to BGR
+    (a sample's colour, not the mean of the pixels' colours: the same up to the
+    gamut clipping of single pixels, and statistics need no more).
+
+    Parameters
+    ----------
+    planes : tuple of 3 ndarrays
+        ``(H, W)`` Y' and ``(H/2, W/2)`` Cb, Cr uint8 planes (:func:`kernels.planes.i420_planes`).
+    to_bgr : ndarray
+        ``float32[8]`` :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients`, on ``backend``.
+    factor, taps, out, backend
+        As for :func:`bgr_thumbnail`.
+
+    Returns
+    -------
+    ndarray
+        ``out``, ``(H // factor, W // factor, 3) float32`` BGR levels in [0, 255].
+    """
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return out
+    taps = factor if taps is None else min(max(int(taps), 1), factor)
+    y_plane, u_plane, v_plane = planes
+    if backend.is_cuda:
+        backend.launch_2d(_i420_thumb_cuda, out.shape[0], out.shape[1])(y_plane, u_plane, v_plane, to_bgr,
+                                                                        factor, taps, out)
+    else:
+        _i420_thumb_cpu(y_plane, u_plane, v_plane, to_bgr, factor, taps, out)
+    return out
+
+
+def _ycc_from_bgr_px(b, g, r, k):
+    # ``k``: YuvFormat.from_bgr_coefficients (unrounded code values out).
+    yf = k[0] * r + k[1] * g + k[2] * b
+    return k[3] + k[4] * yf, k[5] + k[6] * (b - yf), k[5] + k[7] * (r - yf)
+
+
+def _level_px(v):
+    # The BGR path reads the curves at uint8 levels: clip (out-of-gamut Y'CbCr) and round the same way.
+    return int(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
+
+
+def _tone_px(curves, lines, ch, v):
+    # A curve without gamma is a clipped straight line: arithmetic, no table gather (several times faster).
+    if lines[0] >= np.float32(0.0):
+        return _clamp255_i(lines[ch] * _clamp255_i(v) + lines[3 + ch])
+    return curves[ch, _level_i(v)]
+
+
+def _ycc_point_px(y, cb, cr, curves, lines, saturation, to_bgr, from_bgr):
+    """:func:`adjust_color`'s curves and saturation on one Y'CbCr sample; unrounded code values out."""
+    b, g, r = _ycc_to_bgr_i(y, cb, cr, to_bgr)
+    b, g, r = _color_i(_tone_i(curves, lines, 0, b), _tone_i(curves, lines, 1, g), _tone_i(curves, lines, 2, r),
+                       saturation)
+    return _ycc_from_bgr_i(_clamp255_i(b), _clamp255_i(g), _clamp255_i(r), from_bgr)
+
+
+def _ycc_block_px(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, crow, ccol,
+                  y_out, u_out, v_out):
+    """One chroma sample and its 2x2 luma block through the point operation.
+
+    Each Y' sample is the new Y' of (its Y', the block's Cb, Cr); the chroma
+    sample is the new Cb, Cr of (the block's mean Y', Cb, Cr).
+    """
+    cb = np.float32(u_plane[crow, ccol])
+    cr = np.float32(v_plane[crow, ccol])
+    acc = np.float32(0.0)
+    for dy in range(2):
+        for dx in range(2):
+            yv = np.float32(y_plane[2 * crow + dy, 2 * ccol + dx])
+            acc += yv
+            ny, _, _ = _ycc_point_i(yv, cb, cr, curves, lines, saturation, to_bgr, from_bgr)
+            y_out[2 * crow + dy, 2 * ccol + dx] = _u8_i(ny)
+    _, ncb, ncr = _ycc_point_i(acc * np.float32(0.25), cb, cr, curves, lines, saturation, to_bgr, from_bgr)
+    u_out[crow, ccol] = _u8_i(ncb)
+    v_out[crow, ccol] = _u8_i(ncr)
+
+
+_level_i = _level_cpu = cpu_device(_level_px)
+_ycc_from_bgr_i = _ycc_from_bgr_cpu = cpu_device(_ycc_from_bgr_px)
+_tone_i = _tone_cpu = cpu_device(_tone_px)
+_ycc_point_i = _ycc_point_cpu = cpu_device(_ycc_point_px)
+_u8_i = _u8_cpu
+_ycc_point_cuda = cuda_device(_ycc_point_px, _ycc_to_bgr_i=cuda_device(_ycc_to_bgr_px), _color_i=_color_cuda,
+                              _tone_i=cuda_device(_tone_px, _level_i=cuda_device(_level_px),
+                                                  _clamp255_i=_clamp255_cuda),
+                              _clamp255_i=_clamp255_cuda, _ycc_from_bgr_i=cuda_device(_ycc_from_bgr_px))
+_ycc_block_cpu = cpu_device(_ycc_block_px)
+_ycc_block_cuda = cuda_device(_ycc_block_px, _ycc_point_i=_ycc_point_cuda, _u8_i=_u8_cuda)
+
+
+@cpu_kernel
+def _adjust_i420_cpu(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, y_out, u_out, v_out):
+    # The small coefficient vectors as tuples: registers, not reloaded after every store.
+    ln = (lines[0], lines[1], lines[2], lines[3], lines[4], lines[5])
+    k1 = (to_bgr[0], to_bgr[1], to_bgr[2], to_bgr[3], to_bgr[4], to_bgr[5], to_bgr[6], to_bgr[7])
+    k2 = (from_bgr[0], from_bgr[1], from_bgr[2], from_bgr[3], from_bgr[4], from_bgr[5], from_bgr[6], from_bgr[7])
+    ch, cw = u_plane.shape
+    for crow in prange(ch):
+        for ccol in range(cw):
+            _ycc_block_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, ccol, y_out, u_out, v_out)
+
+
+@cuda_kernel
+def _adjust_i420_cuda(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, y_out, u_out, v_out):
+    ccol, crow = cuda.grid(2)
+    if crow < u_plane.shape[0] and ccol < u_plane.shape[1]:
+        _ycc_block_cuda(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, crow, ccol,
+                        y_out, u_out, v_out)
+
+
+def tone_lines(brightness: float = 0.0, contrast: float = 1.0, gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
+               *, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`tone_curves` without gamma as straight lines: ``curve_c(x) = clip(slope_c * x + offset, 0, 255)``.
+
+    Returns
+    -------
+    ndarray
+        ``(6,) float32``: three slopes, then three offsets (levels), BGR order; for :func:`adjust_color_i420`.
+    """
+    lines = np.empty(6, np.float32) if out is None else out
+    lines[:3] = [g * contrast for g in gains]
+    lines[3:] = 255.0 * (0.5 * (1.0 - contrast) + brightness)
+    return lines
+
+
+#: ``lines`` argument of :func:`adjust_color_i420` that selects the curve table.
+USE_CURVES = np.full(6, -1.0, np.float32)
+
+
+def adjust_color_i420(planes, curves, saturation: float, to_bgr, from_bgr, *, lines=None, out,
+                      backend: Backend = CPU):
+    """:func:`adjust_color` (without a 3D LUT) on the planes of an I420 frame.
+
+    The per-channel curves do not act separably on Y'CbCr, so each sample is
+    taken to BGR, through the curves and saturation, and back, in registers:
+    every Y' sample with its block's Cb, Cr, every chroma sample with its
+    block's mean Y'.  Against converting the frame to BGR (bilinear chroma),
+    applying :func:`adjust_color` and converting back (box chroma), the
+    difference is a fraction of a code value on average (it comes from the
+    chroma resampling, not from this math).
+
+    Parameters
+    ----------
+    planes : tuple of 3 ndarrays
+        ``(H, W)`` Y' and ``(H/2, W/2)`` Cb, Cr uint8 planes.
+    curves : ndarray
+        ``(3, 256) float32`` from :func:`tone_curves`, on ``backend``.
+    saturation : float
+        As for :func:`adjust_color`.
+    to_bgr, from_bgr : ndarray
+        ``float32[8]`` :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients` and
+        ``from_bgr_coefficients`` of the stream, on ``backend``.
+    lines : ndarray, optional
+        ``(6,) float32`` :func:`tone_lines` equal to ``curves`` (no gamma), on ``backend``:
+        computed instead of looked up, several times faster.  Default: the table.
+    out : tuple of 3 ndarrays
+        Destination planes, shaped as ``planes``; may not alias them.
+    backend : Backend
+        Where to run.
+
+    Returns
+    -------
+    tuple
+        ``out``.
+    """
+    y_plane, u_plane, v_plane = planes
+    sat = np.float32(saturation)
+    if lines is None:
+        lines = _use_curves(backend)
+    if backend.is_cuda:
+        backend.launch_2d(_adjust_i420_cuda, u_plane.shape[0], u_plane.shape[1])(
+            y_plane, u_plane, v_plane, curves, lines, sat, to_bgr, from_bgr, *out)
+    else:
+        _adjust_i420_cpu(y_plane, u_plane, v_plane, curves, lines, sat, to_bgr, from_bgr, *out)
+    return out
+
+
+_USE_CURVES: dict[str, Any] = {}
+
+
+def _use_curves(backend: Backend) -> Any:
+    got = _USE_CURVES.get(backend.name)
+    if got is None:
+        got = _USE_CURVES[backend.name] = backend.asarray(USE_CURVES.copy())
+    return got

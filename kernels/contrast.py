@@ -65,9 +65,8 @@ def _map_at_px(maps, ty, tx, i):
     return maps[ty, tx, i]
 
 
-def _contrast_px(b, g, r, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength, chroma):
-    """New BGR levels of one pixel: levels, CLAHE blend, uniform colour-difference scale."""
-    y = _luma_i(b, g, r)
+def _luma_map_px(y, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength):
+    """New luma of a pixel of luma ``y`` (0..255): levels, then the CLAHE blend."""
     # Not clipped here: with chroma == scale the levels part is then exactly
     # (c - black) * scale on every channel, clipped once at the end.
     yl = (y - black) * scale
@@ -82,7 +81,25 @@ def _contrast_px(b, g, r, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, streng
         top = a + (_map_at_i(maps, ty0, tx1, i) - a) * wx
         bot = c + (_map_at_i(maps, ty1, tx1, i) - c) * wx
         yn = yl + (top + (bot - top) * wy - yl) * strength
+    return yn
+
+
+def _contrast_px(b, g, r, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength, chroma):
+    """New BGR levels of one pixel: levels, CLAHE blend, uniform colour-difference scale."""
+    y = _luma_i(b, g, r)
+    yn = _luma_map_i(y, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)
     return yn + (b - y) * chroma, yn + (g - y) * chroma, yn + (r - y) * chroma
+
+
+def _planar_luma_px(code, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength, y_off, y_gain):
+    """New Y' code value: the luma map runs on 0..255 levels (limited range is stretched there and back)."""
+    yn = _luma_map_i((code - y_off) * y_gain, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)
+    return y_off + yn / y_gain
+
+
+def _planar_chroma_px(code, chroma):
+    # Scaling every channel's difference from luma by ``chroma`` scales Cb - 128 and Cr - 128 alike.
+    return np.float32(128.0) + (code - np.float32(128.0)) * chroma
 
 
 def _tile_map_px(hist, ty, tx, clip, alpha, state):
@@ -116,7 +133,10 @@ _axis_cpu = cpu_device(_axis_px)
 _luma_i = _luma_cpu
 _bin_i = _bin_cpu
 _map_at_i = cpu_device(_map_at_px)
+_luma_map_i = _luma_map_cpu = cpu_device(_luma_map_px)
 _contrast_cpu = cpu_device(_contrast_px)
+_planar_luma_cpu = cpu_device(_planar_luma_px)
+_planar_chroma_cpu = cpu_device(_planar_chroma_px)
 _stats_cpu = cpu_device(_stats_px)
 _tile_map_cpu = cpu_device(_tile_map_px)
 
@@ -124,7 +144,10 @@ _luma_cuda = cuda_device(_luma_px)
 _u8_cuda = cuda_device(_u8_px)
 _bin_cuda = cuda_device(_bin_px)
 _axis_cuda = cuda_device(_axis_px)
-_contrast_cuda = cuda_device(_contrast_px, _luma_i=_luma_cuda, _bin_i=_bin_cuda, _map_at_i=cuda_device(_map_at_px))
+_luma_map_cuda = cuda_device(_luma_map_px, _bin_i=_bin_cuda, _map_at_i=cuda_device(_map_at_px))
+_contrast_cuda = cuda_device(_contrast_px, _luma_i=_luma_cuda, _luma_map_i=_luma_map_cuda)
+_planar_luma_cuda = cuda_device(_planar_luma_px, _luma_map_i=_luma_map_cuda)
+_planar_chroma_cuda = cuda_device(_planar_chroma_px)
 _tile_map_cuda = cuda_device(_tile_map_px)
 _stats_cuda = cuda_device(_stats_px, _luma_i=_luma_cuda)
 
@@ -456,6 +479,107 @@ def apply_contrast(frame, maps, coef, *, out=None, backend: Backend = CPU):
 def _levels_table(black: float, scale: float) -> np.ndarray:
     levels = (np.arange(256, dtype=np.float32) - np.float32(black)) * np.float32(scale)
     return np.clip(np.floor(levels + np.float32(0.5)), 0, 255).astype(np.uint8)
+
+
+# --- the same on I420 frames ------------------------------------------------------------------------
+
+def _planar_row_px(frame, maps, coef, y_off, y_gain, row, col, height, width, out):
+    """One Y' sample at ``(row, col)`` and, in the first ``height / 2`` rows, one chroma sample.
+
+    Rows ``height .. 3 * height / 2`` of an I420 frame hold Cb then Cr, each
+    plane's rows laid end to end: as a ``(height / 2, width)`` block they are
+    every chroma sample exactly once.
+    """
+    gy, gx = maps.shape[0], maps.shape[1]
+    ty0, ty1, wy = _axis_i((np.float32(row) + np.float32(0.5)) * np.float32(gy) / np.float32(height)
+                           - np.float32(0.5), gy)
+    tx0, tx1, wx = _axis_i((np.float32(col) + np.float32(0.5)) * np.float32(gx) / np.float32(width)
+                           - np.float32(0.5), gx)
+    out[row, col] = _u8_i(_planar_luma_i(np.float32(frame[row, col]), maps, ty0, ty1, wy, tx0, tx1, wx,
+                                         coef[0], coef[1], coef[2], y_off, y_gain))
+    if row < height // 2:
+        out[height + row, col] = _u8_i(_planar_chroma_i(np.float32(frame[height + row, col]), coef[3]))
+
+
+_axis_i = _axis_cpu
+_u8_i = _u8_cpu
+_planar_luma_i = _planar_luma_cpu
+_planar_chroma_i = _planar_chroma_cpu
+_planar_row_cpu = cpu_device(_planar_row_px)
+_planar_row_cuda = cuda_device(_planar_row_px, _axis_i=_axis_cuda, _u8_i=_u8_cuda,
+                               _planar_luma_i=_planar_luma_cuda, _planar_chroma_i=_planar_chroma_cuda)
+
+
+@cpu_kernel
+def _contrast_i420_cpu(frame, maps, coef, y_off, y_gain, out):
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    for row in prange(height):
+        for col in range(width):
+            _planar_row_cpu(frame, maps, coef, y_off, y_gain, row, col, height, width, out)
+
+
+@cuda_kernel
+def _contrast_i420_cuda(frame, maps, coef, y_off, y_gain, out):
+    col, row = cuda.grid(2)
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    if row < height and col < width:
+        _planar_row_cuda(frame, maps, coef, y_off, y_gain, row, col, height, width, out)
+
+
+@numba.njit(cache=True)
+def _planar_tables_cpu(maps, coef, y_off, y_gain, luma, chroma):
+    # Levels without CLAHE are a function of the code value alone: the same math, tabulated.
+    for i in range(256):
+        luma[0, i] = _u8_cpu(_planar_luma_cpu(np.float32(i), maps, 0, 0, np.float32(0.0), 0, 0, np.float32(0.0),
+                                              coef[0], coef[1], np.float32(0.0), y_off, y_gain))
+        chroma[0, i] = _u8_cpu(_planar_chroma_cpu(np.float32(i), coef[3]))
+
+
+def apply_contrast_i420(frame, maps, coef, y_offset: float, y_gain: float, *, out, backend: Backend = CPU,
+                        tables=None):
+    """:func:`apply_contrast` on an I420 frame: the luma map on Y', the colour-difference scale on Cb, Cr.
+
+    In Y'CbCr the BGR operation ``c' = Y' + (c - Y) * chroma`` is
+    ``Y' = map(Y)`` and ``C' = 128 + (C - 128) * chroma`` (exact for the
+    BT.709 matrix the BGR path's luma uses, up to the per-channel clipping).
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H * 3 / 2, W) uint8`` I420 (:mod:`kernels.planes`).
+    maps, coef : ndarray
+        As for :func:`apply_contrast`.
+    y_offset, y_gain : float
+        Y' code value of black and the factor to 0..255 levels
+        (the first two :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients`).
+    out : ndarray
+        ``(H * 3 / 2, W) uint8`` destination; may not alias ``frame``.
+    backend : Backend
+        Where to run.
+    tables : ndarray, optional
+        ``(2, 1, 256) uint8`` host scratch for the CPU's levels-only tables.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    y_off, gain = np.float32(y_offset), np.float32(y_gain)
+    if backend.is_cuda:
+        height = frame.shape[0] * 2 // 3
+        backend.launch_2d(_contrast_i420_cuda, height, frame.shape[1])(frame, maps, coef, y_off, gain, out)
+        return out
+    if coef[2] > 0.0:
+        _contrast_i420_cpu(frame, maps, coef, y_off, gain, out)
+        return out
+    # Levels alone: two table look-ups in OpenCV's SIMD LUT, one over Y', one over Cb and Cr.
+    if tables is None:
+        tables = np.empty((2, 1, 256), np.uint8)
+    _planar_tables_cpu(maps, coef, y_off, gain, tables[0], tables[1])
+    height = frame.shape[0] * 2 // 3
+    cv2.LUT(frame[:height], tables[0], dst=out[:height])
+    cv2.LUT(frame[height:], tables[1], dst=out[height:])
+    return out
 
 
 # --- host statistics --------------------------------------------------------------------------------

@@ -25,17 +25,21 @@ from kernels.backend import Backend
 from kernels.color import (
     LUMA_BGR,
     adjust_color,
+    adjust_color_i420,
     bgr_thumbnail,
     gray_edge_gains,
+    i420_bgr_thumbnail,
     shades_of_gray_gains,
     temperature_tint_gains,
     tone_curves,
+    tone_lines,
 )
 from kernels.denoise import thumbnail_factor
+from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.cube import load_cube
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
-from realtime.stages.contrast import OneEuro, SceneWatch
+from realtime.stages.contrast import STATS_WIDTH, OneEuro, SceneWatch
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +78,29 @@ class ColorParams(StageParams):
 
 
 class ColorStage(Stage):
-    """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass."""
+    """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass.
+
+    Takes I420 frames on a GPU unless a ``.cube`` LUT is set: the curves and
+    saturation then run on the planes (:func:`kernels.color.adjust_color_i420`);
+    a user LUT keeps the BGR path, whose interpolation is checked against a
+    float64 reference.  On the CPU the plane pass (a colour conversion there and
+    back per sample, in registers) measured slower than OpenCV's table look-ups
+    plus the conversions on the I/O threads, so files keep the BGR path there.
+    """
 
     name = "color"
     Params = ColorParams
+
+    @property
+    def planar(self) -> bool:  # type: ignore[override]
+        return self.backend.is_cuda and not self.params.lut
 
     def __init__(self, params: ColorParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self._manual = temperature_tint_gains(params.temperature, params.tint)
         self._curves_host = tone_curves(params.brightness, params.contrast, params.gamma, self._manual)
         self._curves = backend.asarray(self._curves_host.copy())
+        self._lines_host = np.empty(6, np.float32)
         self._lut = self._lut_coef = None
         if params.lut:
             cube = load_cube(params.lut)
@@ -121,23 +138,62 @@ class ColorStage(Stage):
                 self.backend.upload(self._curves_host, self._curves)
             else:
                 self._curves = self._curves_host
+        if is_i420(image):
+            to_bgr, from_bgr = self._format_coefficients()
+            out = self.buffer("out", image.shape)
+            adjust_color_i420(i420_planes(image), self._curves, p.saturation, to_bgr, from_bgr,
+                              lines=self._tone_lines(), out=i420_planes(out), backend=self.backend)
+            return out
         return adjust_color(image, self._curves, p.saturation, lut=self._lut, lut_coef=self._lut_coef,
                             interpolation=p.lut_interpolation, out=self.buffer("out", image.shape),
                             backend=self.backend)
 
+    def _tone_lines(self) -> Any:
+        """The curves as straight lines (computed, not looked up) when there is no gamma; else ``None``."""
+        p = self.params
+        if p.gamma != 1.0:
+            return None
+        gains = tuple(m * g for m, g in zip(self._manual, self.gains)) if p.white_balance != "off" else self._manual
+        host = tone_lines(p.brightness, p.contrast, gains, out=self._lines_host)
+        if not self.backend.is_cuda:
+            return host
+        dev = self._buffers.get("lines")
+        if dev is None:
+            dev = self._buffers["lines"] = self.backend.asarray(host.copy())
+        else:
+            self.backend.upload(host, dev)
+        return dev
+
+    def _format_coefficients(self) -> tuple[Any, Any]:
+        """The stream's Y'CbCr -> BGR and BGR -> Y'CbCr coefficients, on the backend."""
+        fmt = self.yuv_format
+        if fmt is None:
+            raise ValueError("color: an I420 frame without the stage's yuv_format")
+        got = self._buffers.get("yuv_coef")
+        if got is None or got[0] != fmt:
+            got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(fmt.to_bgr_coefficients()),
+                                                self.backend.asarray(fmt.from_bgr_coefficients()))
+        return got[1], got[2]
+
     def _update_gains(self, image: Any) -> None:
         p = self.params
-        height, width = image.shape[:2]
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
         # White balance needs far fewer samples than the tile histograms: a
         # coarser thumbnail (80x45 at 720p) keeps the host-side estimators cheap.
-        factor = 4 * thumbnail_factor(height, width)
+        factor = 4 * thumbnail_factor(height, width, STATS_WIDTH)
         if height < factor or width < factor:
             factor = 1
         tshape = (height // factor, width // factor, 3)
         # Half of each block's side: a quarter of the reads, and enough averaging
         # that gray-edge sees edges rather than sensor noise.
-        thumb = bgr_thumbnail(image, factor, taps=max(factor // 2, 1), out=self.buffer("thumb", tshape, "float32"),
-                              backend=self.backend)
+        taps = max(factor // 2, 1)
+        if planar:
+            thumb = i420_bgr_thumbnail(i420_planes(image), self._format_coefficients()[0], factor, taps=taps,
+                                       out=self.buffer("thumb", tshape, "float32"), backend=self.backend)
+        else:
+            thumb = bgr_thumbnail(image, factor, taps=taps, out=self.buffer("thumb", tshape, "float32"),
+                                  backend=self.backend)
         if self.backend.is_cuda:
             host = self._buffers.get("thumb_host")
             if host is None or host.shape != tshape:

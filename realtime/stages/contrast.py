@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from kernels.backend import Backend
+from kernels.color import i420_bgr_thumbnail
 from kernels.contrast import (
     BINS,
     N_COEFFS,
     apply_contrast,
+    apply_contrast_i420,
     bgr_stats_thumbnail,
     contrast_coefficients,
     levels_from_histogram,
@@ -36,10 +38,14 @@ from kernels.contrast import (
     tile_mappings,
 )
 from kernels.denoise import thumbnail_difference, thumbnail_factor
+from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
 
 log = logging.getLogger(__name__)
+
+#: Width the statistics thumbnail is box-averaged to (the tuned figure; not the denoiser's own thumbnail size).
+STATS_WIDTH = 320
 
 
 class OneEuro:
@@ -167,10 +173,15 @@ class ContrastParams(StageParams):
 
 
 class ContrastStage(Stage):
-    """Per frame: luma thumbnail, tile histograms, smoothed levels and tile mappings, one fused pass."""
+    """Per frame: luma thumbnail, tile histograms, smoothed levels and tile mappings, one fused pass.
+
+    On I420 frames the statistics come from a BGR thumbnail of the planes and
+    the pass maps Y' and scales Cb, Cr (:func:`kernels.contrast.apply_contrast_i420`).
+    """
 
     name = "contrast"
     Params = ContrastParams
+    planar = True
 
     def __init__(self, params: ContrastParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -197,15 +208,22 @@ class ContrastStage(Stage):
         self._watch.reset()
 
     def apply(self, image: Any) -> Any:
-        height, width = image.shape[:2]
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
         self.follow_size(image)
         p = self.params
         xp = self.backend.xp
-        factor = thumbnail_factor(height, width)
+        factor = thumbnail_factor(height, width, STATS_WIDTH)
         tshape = (height // factor, width // factor)
-        # A 2x2 average per block: enough samples for the histograms at a quarter of the reads.
-        stats = bgr_stats_thumbnail(image, factor, taps=2, out=self.buffer("thumb", (3,) + tshape, "float32"),
-                                    backend=self.backend)
+        stats = self.buffer("thumb", (3,) + tshape, "float32")
+        if planar:
+            # The BGR colour of each block's mean Y'CbCr, then the same statistics from that.
+            bgr = i420_bgr_thumbnail(i420_planes(image), self._format_coefficients()[0], factor, taps=2,
+                                     out=self.buffer("thumb_bgr", tshape + (3,), "float32"), backend=self.backend)
+            bgr_stats_thumbnail(bgr, 1, out=stats, backend=self.backend)
+        else:
+            # A 2x2 average per block: enough samples for the histograms at a quarter of the reads.
+            bgr_stats_thumbnail(image, factor, taps=2, out=stats, backend=self.backend)
         hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
                                backend=self.backend)
         host_thumb = self.backend.to_host(stats[0], out=self._host("thumb_host", tshape, np.float32))
@@ -237,7 +255,23 @@ class ContrastStage(Stage):
             self.backend.upload(self._coef_host, self._coef)
         else:
             self._coef = self._coef_host
-        return apply_contrast(image, maps, self._coef, out=self.buffer("out", image.shape), backend=self.backend)
+        out = self.buffer("out", image.shape)
+        if planar:
+            k = self._format_coefficients()[1]
+            return apply_contrast_i420(image, maps, self._coef, float(k[0]), float(k[1]), out=out,
+                                       backend=self.backend, tables=self._host("tables", (2, 1, 256), np.uint8, True))
+        return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
+
+    def _format_coefficients(self) -> tuple[Any, np.ndarray]:
+        """The stream's Y'CbCr -> BGR coefficients: on the backend, and on the host."""
+        fmt = self.yuv_format
+        if fmt is None:
+            raise ValueError("contrast: an I420 frame without the stage's yuv_format")
+        got = self._buffers.get("yuv_coef")
+        if got is None or got[0] != fmt:
+            host = fmt.to_bgr_coefficients()
+            got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(host), host)
+        return got[1], got[2]
 
     def _update_levels(self, darkest: np.ndarray, brightest: np.ndarray) -> None:
         p = self.params
@@ -262,9 +296,10 @@ class ContrastStage(Stage):
             black, white = r * black, 255.0 + r * (white - 255.0)
         self._levels(np.array([black, white]))
 
-    def _host(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        # Host-side mirrors of small device arrays (the CPU backend returns the array itself).
-        if not self.backend.is_cuda:
+    def _host(self, key: str, shape: tuple[int, ...], dtype: Any, always: bool = False) -> np.ndarray:
+        # Host-side mirrors of small device arrays (the CPU backend returns the array itself),
+        # or with ``always`` host scratch on any backend.
+        if not self.backend.is_cuda and not always:
             return None  # type: ignore[return-value]
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape:

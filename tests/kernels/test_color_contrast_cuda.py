@@ -3,14 +3,25 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU
-from kernels.color import adjust_color, bgr_thumbnail, lut_coefficients, tone_curves
+from kernels.color import (
+    adjust_color,
+    adjust_color_i420,
+    bgr_thumbnail,
+    i420_bgr_thumbnail,
+    lut_coefficients,
+    tone_curves,
+    tone_lines,
+)
+from kernels.colorspace import YuvFormat
 from kernels.contrast import (
     apply_contrast,
+    apply_contrast_i420,
     bgr_stats_thumbnail,
     contrast_coefficients,
     tile_histograms,
     tile_mappings,
 )
+from kernels.planes import i420_planes, i420_shape
 from realtime.stages.color import ColorParams, ColorStage
 from realtime.stages.contrast import ContrastParams, ContrastStage
 
@@ -91,6 +102,7 @@ def test_stages_parity_over_time(cuda_backend):
     cparams = ContrastParams(clahe=0.5, tiles_x=3, tiles_y=2)
     stages_cpu = [ContrastStage(cparams, CPU), ColorStage(ColorParams(saturation=1.2), CPU)]
     stages_gpu = [ContrastStage(cparams, cuda_backend), ColorStage(ColorParams(saturation=1.2), cuda_backend)]
+    assert all(s.planar for s in stages_gpu)  # on a GPU files run both on planes
     for f in frames:
         a = f
         b = on(cuda_backend, f)
@@ -99,3 +111,56 @@ def test_stages_parity_over_time(cuda_backend):
             b = sg.apply(b)
             assert np.abs(host(cuda_backend, b).astype(int) - a).max() <= 1
     assert stages_gpu[1].gains == pytest.approx(stages_cpu[1].gains, rel=1e-3)
+
+
+@pytest.mark.parametrize("fmt", [YuvFormat("bt709", False), YuvFormat("bt601", True)])
+def test_i420_kernels_parity(cuda_backend, fmt):
+    """The I420 thumbnail, colour pass and contrast pass (CPU tables and loop against the CUDA kernel)."""
+    img = rand(i420_shape(10, 14), 6)
+    planes = i420_planes(img)
+    gimg = on(cuda_backend, img)
+    gplanes = i420_planes(gimg)
+    to_bgr, from_bgr = fmt.to_bgr_coefficients(), fmt.from_bgr_coefficients()
+    cpu = i420_bgr_thumbnail(planes, to_bgr, 3, taps=2, out=np.empty((3, 4, 3), np.float32))
+    gpu = i420_bgr_thumbnail(gplanes, on(cuda_backend, to_bgr), 3, taps=2,
+                             out=cuda_backend.empty((3, 4, 3), np.float32), backend=cuda_backend)
+    assert np.allclose(host(cuda_backend, gpu), cpu, atol=1e-3)
+    curves = tone_curves(0.03, 1.2, 1.3, (1.1, 1.0, 0.9))
+    cpu = np.empty_like(img)
+    adjust_color_i420(planes, curves, 1.3, to_bgr, from_bgr, out=i420_planes(cpu))
+    gpu = cuda_backend.empty(img.shape)
+    adjust_color_i420(gplanes, on(cuda_backend, curves), 1.3, on(cuda_backend, to_bgr), on(cuda_backend, from_bgr),
+                      out=i420_planes(gpu), backend=cuda_backend)
+    assert np.abs(host(cuda_backend, gpu).astype(int) - cpu).max() <= 1
+    lines = tone_lines(0.03, 1.2, (1.1, 1.0, 0.9))
+    adjust_color_i420(planes, curves, 1.3, to_bgr, from_bgr, lines=lines, out=i420_planes(cpu))
+    adjust_color_i420(gplanes, on(cuda_backend, curves), 1.3, on(cuda_backend, to_bgr), on(cuda_backend, from_bgr),
+                      lines=on(cuda_backend, lines), out=i420_planes(gpu), backend=cuda_backend)
+    assert np.abs(host(cuda_backend, gpu).astype(int) - cpu).max() <= 1
+    maps = np.sort(np.random.default_rng(7).uniform(0, 255, (2, 3, 256)).astype(np.float32), axis=-1)
+    for coef in (contrast_coefficients(12.0, 230.0, 0.7), contrast_coefficients(12.0, 230.0, 0.0)):
+        cpu = apply_contrast_i420(img, maps, coef, float(to_bgr[0]), float(to_bgr[1]), out=np.empty_like(img))
+        gpu = apply_contrast_i420(gimg, on(cuda_backend, maps), on(cuda_backend, coef), float(to_bgr[0]),
+                                  float(to_bgr[1]), out=cuda_backend.empty(img.shape), backend=cuda_backend)
+        assert np.abs(host(cuda_backend, gpu).astype(int) - cpu).max() <= 1
+
+
+def test_stages_parity_on_i420(cuda_backend):
+    """Both stages on I420 frames with their temporal state, CPU against CUDA."""
+    rng = np.random.default_rng(8)
+    fmt = YuvFormat("bt709", False)
+    base = rng.integers(40, 160, i420_shape(12, 16))
+    frames = [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(3)]
+    cparams = ContrastParams(clahe=0.5, tiles_x=3, tiles_y=2)
+    stages_cpu = [ContrastStage(cparams, CPU), ColorStage(ColorParams(saturation=1.2), CPU)]
+    stages_gpu = [ContrastStage(cparams, cuda_backend), ColorStage(ColorParams(saturation=1.2), cuda_backend)]
+    assert all(s.planar for s in stages_gpu)  # on a GPU files run both on planes
+    for s in stages_cpu + stages_gpu:
+        s.yuv_format = fmt
+    for f in frames:
+        a = f
+        b = on(cuda_backend, f)
+        for sc, sg in zip(stages_cpu, stages_gpu):
+            a = sc.apply(a)
+            b = sg.apply(b)
+            assert np.abs(host(cuda_backend, b).astype(int) - a).max() <= 1
