@@ -171,18 +171,22 @@ def case_speed(frames: int, repeat: int, work: Path) -> None:
                                              "yadif=mode=send_frame", "-f", "yuv4mpegpipe", "-strict", "-1",
                                              str(work / "yadif.y4m")]}
     best = {name: float("inf") for name in runs}
-    stage_ms = {}
+    stage_ms: dict[str, dict] = {}
+    frames_as: dict[str, str] = {}
     for _ in range(max(repeat, 1)):
         for name, cmd in runs.items():
             best[name] = min(best[name], run_timed(cmd, env=ENV))
             if name.startswith("vqe"):
-                stages = json.loads(stats.read_text()).get("stages", {})
+                report = json.loads(stats.read_text())
+                stages = report.get("stages", {})
                 stage_ms[name] = {k: v.get("mean_ms") for k, v in stages.items() if isinstance(v, dict)}
+                frames_as[name] = report.get("frames_as", "?")
     print(f"\nspeed: {frames} woven frames at 1920x1080 ({clip}), whole process, best of {repeat}, "
           f"{os.cpu_count()} cores")
     bw = frames / best["ffmpeg bwdif=mode=send_frame"]
     for name, wall in best.items():
         extra = f"   stage ms {stage_ms[name]}" if stage_ms.get(name) else ""
+        extra += f"   frames as {frames_as[name]}" if name in frames_as else ""
         print(f"  {name:<32}{frames / wall:8.1f} fps  ({frames / wall / bw:.2f}x bwdif){extra}")
     sys.stdout.flush()
 

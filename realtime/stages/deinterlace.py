@@ -24,6 +24,11 @@ Per frame (see :mod:`kernels.deinterlace` for the pixel work):
 
 The first frame (and the first after progressive frames) has no previous field, so
 it is interpolated spatially.  Frames under two rows pass unchanged.
+
+I420 frames (:attr:`Stage.planar`) are deinterlaced plane by plane with the same field
+parity (in interlaced 4:2:0 the chroma rows alternate fields too, as ffmpeg's bwdif and
+yadif treat them); detection looks at the Y plane.  History and motion memory are kept
+as whole I420 arrays, so each plane has its own.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ import numpy as np
 
 from kernels.backend import Backend
 from kernels.deinterlace import PROBE_ROWS, blend_fields, comb_measures, comb_probe, interpolate_field, probe_layout
+from kernels.planes import i420_planes, is_i420
 from realtime.frames import Frame
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
@@ -59,6 +65,13 @@ OWN_BELOW_CROSS = 0.8
 MIN_ACTIVITY = 0.5
 #: Weight of older order votes per frame.
 ORDER_DECAY = 0.9
+
+
+def kernel_arrays(image: Any) -> tuple[Any, ...]:
+    """What the kernels take: a BGR image as is, or the Y, Cb, Cr planes of an I420 frame as ``(h, w, 1)`` views."""
+    if is_i420(image):
+        return tuple(plane[:, :, None] for plane in i420_planes(image))
+    return (image,)
 
 
 class Vote:
@@ -165,6 +178,7 @@ class DeinterlaceStage(Stage):
 
     name = "deinterlace"
     Params = DeinterlaceParams
+    planar = True
 
     def __init__(self, params: DeinterlaceParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -234,8 +248,10 @@ class DeinterlaceStage(Stage):
             out.append(self._pass(frame))
         elif self.params.mode == "blend":
             self.deinterlaced += 1
-            out.append(frame.with_image(blend_fields(image, out=self.buffer("out", image.shape),
-                                                     backend=self.backend)))
+            result = self.buffer("out", image.shape)
+            for plane, dst in zip(kernel_arrays(image), kernel_arrays(result)):
+                blend_fields(plane, out=dst, backend=self.backend)
+            out.append(frame.with_image(result))
         else:
             self.deinterlaced += 1
             out.append(frame.with_image(self._first_field(image, parity, self.buffer("out", image.shape))))
@@ -265,6 +281,7 @@ class DeinterlaceStage(Stage):
         return interlaced, FIRST_FIELD_PARITY[order_name]
 
     def _vote(self, image: Any) -> tuple[str, float]:
+        image = kernel_arrays(image)[0]  # BGR, or the luma plane
         height, width = image.shape[:2]
         rows, col_step, cols = probe_layout(height, width)
         if rows.size == 0:
@@ -313,13 +330,23 @@ class DeinterlaceStage(Stage):
     def _first_field(self, image: Any, parity: int, out: Any) -> Any:
         """Interpolate the second field of ``image`` (first field kept), saving ``image`` as history."""
         prev = self._saved_frame(1, image.shape)
-        interpolate_field(image, parity=parity, before=prev, after=image if prev is not None else None,
-                          kept_prev=prev, memory=self.buffer("memory", image.shape),
-                          use_memory=self._memory_ok[parity], out=out, save=self._history(0, image.shape),
-                          backend=self.backend)
+        self._interpolate(image, parity, before=prev, after=image if prev is not None else None, kept_prev=prev,
+                          kept_next=None, out=out, save=self._history(0, image.shape))
         self._saved[self._count % (3 if self.bob else 2)] = self._count
         self._memory_ok[parity] = prev is not None
         return out
+
+    def _interpolate(self, image: Any, parity: int, **frames: Any) -> None:
+        """:func:`interpolate_field` on a BGR image, or on each plane of an I420 frame (same parity).
+
+        ``frames``: the other array arguments, whole images (or None) like ``image``.  The motion
+        memory is one buffer of the image's shape, so each plane has its own.
+        """
+        frames["memory"] = self.buffer("memory", image.shape)
+        views = {name: kernel_arrays(value) if value is not None else None for name, value in frames.items()}
+        for i, plane in enumerate(kernel_arrays(image)):
+            interpolate_field(plane, parity=parity, use_memory=self._memory_ok[parity], backend=self.backend,
+                              **{name: v[i] if v is not None else None for name, v in views.items()})
 
     def _push_bob(self, frame: Frame, interlaced: bool, parity: int) -> list[Frame]:
         if not interlaced:
@@ -345,10 +372,9 @@ class DeinterlaceStage(Stage):
         parity = 1 - self._held_parity
         older = self._saved_frame(2, image.shape)
         nxt = following.image if following is not None and following.image.shape == image.shape else None
-        result = interpolate_field(image, parity=parity, before=image, after=image if nxt is None else nxt,
-                                   kept_prev=image if older is None else older, kept_next=nxt,
-                                   memory=self.buffer("memory", image.shape), use_memory=self._memory_ok[parity],
-                                   out=self.buffer("bob1", image.shape), backend=self.backend)
+        result = self.buffer("bob1", image.shape)
+        self._interpolate(image, parity, before=image, after=image if nxt is None else nxt,
+                          kept_prev=image if older is None else older, kept_next=nxt, out=result, save=None)
         self._memory_ok[parity] = True
         pts = 0.5 * (held.pts_s + following.pts_s) if nxt is not None else held.pts_s + self._field_period()
         return [dataclasses.replace(held, image=result, index=2 * held.index + 1, pts_s=pts)]

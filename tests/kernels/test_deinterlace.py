@@ -120,6 +120,66 @@ def test_interpolate_matches_reference(shape, parity, lookahead):
     np.testing.assert_array_equal(mem, ref_mem)
 
 
+@pytest.mark.parametrize("parity", [0, 1])
+def test_one_channel_plane_matches_reference(parity):
+    # An I420 plane goes in as an (h, w, 1) view: neighbours are one sample apart, not three.
+    rng = np.random.default_rng(11 + parity)
+    planes = [rng.integers(0, 256, (30, 44)).astype(np.uint8) for _ in range(3)]
+    memory = rng.integers(0, 40, (30, 44, 1)).astype(np.uint8)
+    mem = memory.copy()
+    f = [p[:, :, None] for p in planes]
+    out = interpolate_field(f[1], parity=parity, before=f[0], after=f[1], kept_prev=f[0], kept_next=f[2],
+                            memory=mem, use_memory=True)
+    ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2], memory, 1.0)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(mem, ref_mem)
+    # The same samples as one channel of a BGR frame give the same result (channels never mix).
+    bgr = [np.repeat(x, 3, axis=2) for x in f]
+    bgr_out = interpolate_field(bgr[1], parity=parity, before=bgr[0], after=bgr[1], kept_prev=bgr[0],
+                                kept_next=bgr[2], memory=np.repeat(memory, 3, axis=2), use_memory=True)
+    np.testing.assert_array_equal(bgr_out[:, :, 1:2], out)
+
+
+def test_i420_plane_views_interpolate_each_plane():
+    """The planes of one I420 array, as views, come out as each plane deinterlaced alone."""
+    from kernels.planes import i420_planes, i420_shape
+
+    rng = np.random.default_rng(12)
+    prev, cur = (rng.integers(0, 256, i420_shape(12, 16)).astype(np.uint8) for _ in range(2))
+    out, memory, save = np.zeros_like(cur), np.zeros_like(cur), np.zeros_like(cur)
+    views = [[p[:, :, None] for p in i420_planes(x)] for x in (prev, cur, out, memory, save)]
+    for b, k, o, m, sv in zip(*views):
+        interpolate_field(k, parity=1, before=b, after=k, memory=m, out=o, save=sv)
+    np.testing.assert_array_equal(save, cur)
+    for b, k, o in zip(i420_planes(prev), i420_planes(cur), i420_planes(out)):
+        ref, _ = interpolate_ref(k[:, :, None], 1, b[:, :, None], k[:, :, None], b[:, :, None], b[:, :, None],
+                                 np.zeros(k.shape + (1,), np.uint8), 0.0)
+        np.testing.assert_array_equal(o, ref[:, :, 0])
+        np.testing.assert_array_equal(o[1::2], k[1::2])  # the kept field is untouched
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_still_runs_match_reference(channels):
+    """Rows with still and moving runs (the CPU loop shortcuts runs where nothing moves) against the reference."""
+    from kernels.deinterlace import STILL_RUN
+
+    width = (2 * STILL_RUN + 44) // channels + 1  # runs straddle pixels for BGR; a short last run
+    rng = np.random.default_rng(21 + channels)
+    prev = rng.integers(0, 256, (24, width, channels)).astype(np.uint8)
+    cur = prev.copy()
+    moving = slice(STILL_RUN // channels + 3, STILL_RUN // channels + 9)
+    cur[:, moving] = rng.integers(0, 256, cur[:, moving].shape)
+    cur[5:7, -2:] = 200  # motion on a few rows of the last run only
+    memory = np.zeros_like(cur)
+    memory[9, :4] = 30  # remembered motion alone keeps a run moving
+    for use_memory in (True, False):
+        mem = memory.copy()
+        out = interpolate_field(cur, parity=0, before=prev, after=cur, memory=mem, use_memory=use_memory)
+        ref, ref_mem = interpolate_ref(cur, 0, prev, cur, prev, prev, memory, float(use_memory))
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(mem, ref_mem)
+
+
 @pytest.mark.parametrize("shape", [(37, 53), (6, 3)])
 def test_spatial_only_matches_reference(shape):
     frame = np.random.default_rng(3).integers(0, 256, shape + (3,)).astype(np.uint8)
@@ -198,9 +258,10 @@ def blend_ref(frame):
     return (np.clip((up + f + f + down) * F32(0.25), 0, 255) + F32(0.5)).astype(np.uint8)
 
 
+@pytest.mark.parametrize("channels", [3, 1])
 @pytest.mark.parametrize("shape", [(37, 53), (2, 3), (1, 4)])
-def test_blend_matches_reference_and_removes_combing(shape):
-    frame = np.random.default_rng(2).integers(0, 256, shape + (3,)).astype(np.uint8)
+def test_blend_matches_reference_and_removes_combing(shape, channels):
+    frame = np.random.default_rng(2).integers(0, 256, shape + (channels,)).astype(np.uint8)
     np.testing.assert_array_equal(blend_fields(frame), blend_ref(frame))
     combed = np.zeros((16, 8, 3), np.uint8)
     combed[1::2] = 200  # the strongest combing there is: every other line
@@ -230,6 +291,9 @@ def test_probe_and_measures():
     p = probe(truth[0])
     expect = truth[0][rows[0] - 2:rows[0] + 3, ::step].astype(np.float32) @ np.array([0.25, 0.5, 0.25], np.float32)
     np.testing.assert_allclose(p[0], expect, atol=1e-4)
+    # A luma plane ((h, w, 1)) is sampled as is.
+    luma = cv2.cvtColor(truth[0], cv2.COLOR_BGR2GRAY)[:, :, None]
+    np.testing.assert_array_equal(probe(luma)[0], luma[rows[0] - 2:rows[0] + 3, ::step, 0])
 
 
 def test_probe_layout_small_frames():

@@ -19,22 +19,22 @@ def on(backend, arr):
     return backend.asarray(np.ascontiguousarray(arr))
 
 
-def frames(shape, seed, n=3):
+def frames(shape, seed, n=3, channels=3):
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, shape + (3,)).astype(np.uint8) for _ in range(n)]
+    return [rng.integers(0, 256, shape + (channels,)).astype(np.uint8) for _ in range(n)]
 
 
 @pytest.mark.parametrize("history", ["none", "previous", "previous_and_next"])
 @pytest.mark.parametrize("parity", [0, 1])
-@pytest.mark.parametrize("shape", SHAPES)
-def test_interpolate_parity(cuda_backend, shape, parity, history):
-    f = frames(shape, shape[0] + parity)
-    memory = np.random.default_rng(9).integers(0, 40, shape + (3,)).astype(np.uint8)
+@pytest.mark.parametrize("shape, channels", [(s, 3) for s in SHAPES] + [((13, 17), 1)])
+def test_interpolate_parity(cuda_backend, shape, channels, parity, history):
+    f = frames(shape, shape[0] + parity, channels=channels)
+    memory = np.random.default_rng(9).integers(0, 40, shape + (channels,)).astype(np.uint8)
     args = {"none": {}, "previous": {"before": f[0], "after": f[1], "kept_prev": f[0]},
             "previous_and_next": {"before": f[1], "after": f[2], "kept_prev": f[0], "kept_next": f[2]}}[history]
     cpu_mem, cpu_save = memory.copy(), np.empty_like(f[1])
     cpu = interpolate_field(f[1], parity=parity, memory=cpu_mem, use_memory=True, save=cpu_save, **args)
-    gpu_mem, gpu_save = on(cuda_backend, memory), cuda_backend.empty(shape + (3,))
+    gpu_mem, gpu_save = on(cuda_backend, memory), cuda_backend.empty(shape + (channels,))
     gpu = interpolate_field(on(cuda_backend, f[1]), parity=parity, memory=gpu_mem, use_memory=True, save=gpu_save,
                             backend=cuda_backend, **{k: on(cuda_backend, v) for k, v in args.items()})
     # Same float32 math; a GPU may fuse multiply-adds, which moves a rounding by one level at most.
@@ -43,15 +43,17 @@ def test_interpolate_parity(cuda_backend, shape, parity, history):
     np.testing.assert_array_equal(cuda_backend.to_host(gpu_save), cpu_save)
 
 
+@pytest.mark.parametrize("channels", [3, 1])
 @pytest.mark.parametrize("shape", SHAPES + [(1, 5)])
-def test_blend_parity(cuda_backend, shape):
-    frame = frames(shape, 4, 1)[0]
+def test_blend_parity(cuda_backend, shape, channels):
+    frame = frames(shape, 4, 1, channels)[0]
     gpu = blend_fields(on(cuda_backend, frame), backend=cuda_backend)
     assert np.abs(cuda_backend.to_host(gpu).astype(int) - blend_fields(frame, backend=CPU)).max() <= 1
 
 
-def test_probe_parity(cuda_backend):
-    frame = frames((13, 17), 6, 1)[0]
+@pytest.mark.parametrize("channels", [3, 1])
+def test_probe_parity(cuda_backend, channels):
+    frame = frames((13, 17), 6, 1, channels)[0]
     rows, step, cols = probe_layout(13, 17)
     cpu = comb_probe(frame, rows, step, out=np.empty((rows.size, PROBE_ROWS, cols), np.float32))
     gpu = comb_probe(on(cuda_backend, frame), on(cuda_backend, rows), step,

@@ -12,6 +12,7 @@ from conftest import run_vqe
 from kernels.backend import CPU
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.deinterlace import blend_fields
+from kernels.planes import i420_planes, i420_shape
 from realtime.errors import ConfigError
 from realtime.frames import Frame
 from realtime.ringbuffer import Slot
@@ -238,6 +239,83 @@ def test_size_change_flushes_the_held_field_first():
     assert [img.shape[0] for img, *_ in outputs] == [24] * 4 + [48] * 4
 
 
+# --- I420 frames -------------------------------------------------------------------------------------------
+
+def i420(y, u, v):
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
+
+
+def i420_of(img):
+    """A stand-in I420 frame of a BGR picture (grey as Y, subsampled B and R as chroma)."""
+    return i420(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), img[::2, ::2, 0].copy(), img[::2, ::2, 2].copy())
+
+
+def woven_i420(n, height, width, seed=0, tff=True):
+    """Interlaced I420 frames of a panning scene: every plane woven by rows (chroma rows alternate fields too)."""
+    progressive = [i420_of(img) for img in scene(2 * n, height, width, seed=seed)]
+    rows = slice(1, None, 2) if tff else slice(0, None, 2)
+    frames = []
+    for first, second in zip(progressive[0::2], progressive[1::2]):
+        w = first.copy()
+        for plane, later in zip(i420_planes(w), i420_planes(second)):
+            plane[rows] = later[rows]
+        frames.append(w)
+    return frames
+
+
+def as_bgr(plane):
+    """A plane as a BGR frame of three equal channels: the BGR path's result on it is the plane's, three times."""
+    return np.repeat(plane[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "bob", "blend"])
+def test_planar_luma_matches_bgr_path(mode):
+    """Detection (order auto) and interpolation on I420 act on Y as the BGR path acts on a grey frame of Y."""
+    frames = woven_i420(12, 96, 128, tff=False)
+    st = stage(mode=mode)
+    planar = run(st, [Frame(f, i, i / 25, 0.0) for i, f in enumerate(frames)])
+    assert st.deinterlaced == len(frames) and st.detector.votes["interlaced"] >= len(frames) - 1
+    grey = run(stage(mode=mode), [Frame(as_bgr(i420_planes(f)[0]), i, i / 25, 0.0) for i, f in enumerate(frames)])
+    assert len(planar) == len(grey) == len(frames) * (2 if mode == "bob" else 1)
+    for (img, *meta), (ref, *ref_meta) in zip(planar, grey):
+        assert img.shape == frames[0].shape and meta == ref_meta
+        np.testing.assert_array_equal(i420_planes(img)[0], ref[:, :, 0])
+    if mode == "adaptive":  # the detected order (bottom field first) is followed: odd rows kept
+        for (img, *_), f in list(zip(planar, frames))[2:]:
+            np.testing.assert_array_equal(i420_planes(img)[0][1::2], i420_planes(f)[0][1::2])
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "bob"])
+def test_planar_chroma_deinterlaced_alone_with_the_same_parity(mode):
+    frames = woven_i420(8, 32, 48, seed=3)
+    planar = run(stage(mode=mode, frames="all", order="bff"), [Frame(f, i, i / 25, 0.0) for i, f in enumerate(frames)])
+    for p in (1, 2):
+        alone = run(stage(mode=mode, frames="all", order="bff"),
+                    [Frame(as_bgr(i420_planes(f)[p]), i, i / 25, 0.0) for i, f in enumerate(frames)])
+        for (img, *_), (ref, *_) in zip(planar, alone):
+            np.testing.assert_array_equal(i420_planes(img)[p], ref[:, :, 0])
+    for (img, *_), f in zip(planar[::2] if mode == "bob" else planar, frames):
+        for out_plane, in_plane in zip(i420_planes(img), i420_planes(f)):
+            np.testing.assert_array_equal(out_plane[1::2], in_plane[1::2])  # bottom field first: kept
+
+
+def test_planar_progressive_frames_pass_through_untouched():
+    frames = [i420_of(img) for img in scene(12, 48, 64, speed=3)]
+    st = stage()
+    outputs = run(st, [Frame(f, i, i / 25, 0.0) for i, f in enumerate(frames)])
+    assert all(same for *_, same in outputs) and st.detector.votes["interlaced"] == 0
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "bob", "blend"])
+@pytest.mark.parametrize("size", [(2, 2), (4, 6), (6, 8), (10, 4)])
+def test_planar_tiny_frames(mode, size):
+    rng = np.random.default_rng(size[0])
+    frames = [Frame(rng.integers(0, 256, i420_shape(*size)).astype(np.uint8), i, i / 25, 0.0) for i in range(4)]
+    outputs = run(stage(mode=mode), frames) + run(stage(mode=mode, frames="all"), frames)
+    assert len(outputs) == 2 * len(frames) * (2 if mode == "bob" else 1)
+    assert all(img.shape == i420_shape(*size) for img, *_ in outputs)
+
+
 # --- end to end --------------------------------------------------------------------------------------------
 
 def write_interlaced_y4m(path, frames, order="tff", fps=25):
@@ -309,9 +387,9 @@ def test_interlaced_flagged_encode_decodes_and_deinterlaces(tmp_path):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("mode", ["adaptive", "bob"])
-def test_cuda_stage_matches_cpu(cuda_backend, mode):
-    fields = woven(scene(6, 13, 17))
+@pytest.mark.parametrize("mode, planar", [("adaptive", False), ("bob", False), ("adaptive", True)])
+def test_cuda_stage_matches_cpu(cuda_backend, mode, planar):
+    fields = woven_i420(3, 14, 18) if planar else woven(scene(6, 13, 17))
     cpu = run(stage(mode=mode), [Frame(img, i, i / 25, 0.0) for i, img in enumerate(fields)])
     gpu_stage = DeinterlaceStage(DeinterlaceParams(mode=mode), cuda_backend)
     gpu = run(gpu_stage, [Frame(cuda_backend.asarray(img), i, i / 25, 0.0) for i, img in enumerate(fields)])
