@@ -35,6 +35,7 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.pixel import u8_px as _u8_px
+from kernels.planes import i420_luma_chroma
 
 #: Histogram of |mask response| used by the noise estimator: bins of BIN_WIDTH levels.
 NOISE_BINS = 1024
@@ -465,8 +466,7 @@ def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift
     ndarray
         ``out``.
     """
-    dy, dx = int(shift[0]), int(shift[1])
-    cdy, cdx = int(round(dy / 2)), int(round(dx / 2))
+    dy, dx, cdy, cdx = _shifts(shift)
     if fresh:
         # The current planes stand in for the history: finite numbers, and a
         # zero difference, so only the "moving" (spatial) path acts.
@@ -483,19 +483,13 @@ def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift
     return out
 
 
+def _shifts(shift: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The history's luma shift ``(dy, dx)`` and the half-resolution chroma planes' (rounded)."""
+    dy, dx = int(shift[0]), int(shift[1])
+    return dy, dx, int(round(dy / 2)), int(round(dx / 2))
+
+
 # --- the fused pass on I420 frames -------------------------------------------------------------
-
-def i420_views(frame):
-    """The luma ``(H, W)`` and chroma ``(2, H/2, W/2)`` planes of an I420 frame, as views.
-
-    Cb and Cr lie one after the other in an I420 frame, so both chroma planes
-    are one 3-D view, shaped like the chroma planes of :func:`to_planes`.
-    """
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    flat = frame.reshape(-1)
-    return (flat[:height * width].reshape(height, width),
-            flat[height * width:].reshape(2, height // 2, width // 2))
-
 
 @cpu_device
 def _u8_row_cpu(src, dst):
@@ -567,10 +561,9 @@ def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int
     ndarray
         ``out``.
     """
-    luma, chroma = i420_views(frame)
-    out_luma, out_chroma = i420_views(out)
-    dy, dx = int(shift[0]), int(shift[1])
-    cdy, cdx = int(round(dy / 2)), int(round(dx / 2))
+    luma, chroma = i420_luma_chroma(frame)
+    out_luma, out_chroma = i420_luma_chroma(out)
+    dy, dx, cdy, cdx = _shifts(shift)
     if fresh:
         # The history gets weight 0 but must be finite (0 * NaN is NaN).  Zeros rather than the
         # current uint8 planes: those would compile and load a second variant of the kernel.
@@ -631,7 +624,7 @@ def noise_histogram(luma, chroma, *, step: int = 2, out, backend: Backend = CPU)
     Parameters
     ----------
     luma, chroma : ndarray
-        Planes from :func:`to_planes` or :func:`i420_views` (float32 or uint8).
+        Planes from :func:`to_planes` or :func:`kernels.planes.i420_luma_chroma` (float32 or uint8).
     step : int
         Sample every ``step``-th row and column (>= 1).
     out : ndarray

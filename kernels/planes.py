@@ -38,6 +38,18 @@ def i420_planes(image: Any) -> tuple[Any, Any, Any]:
             flat[luma + quarter:luma + 2 * quarter].reshape(height // 2, width // 2))
 
 
+def i420_luma_chroma(image: Any) -> tuple[Any, Any]:
+    """The ``(H, W)`` luma plane and both chroma planes as one ``(2, H/2, W/2)`` view.
+
+    Cb and Cr lie one after the other in an I420 frame, so kernels that treat
+    the chroma planes alike can take them as one array.
+    """
+    height, width = i420_size(image)
+    flat = image.reshape(-1)
+    luma = height * width
+    return flat[:luma].reshape(height, width), flat[luma:].reshape(2, height // 2, width // 2)
+
+
 def yuv_black(full_range: bool) -> tuple[int, int, int]:
     """Y, Cb, Cr code values of black."""
     return (0 if full_range else 16), 128, 128

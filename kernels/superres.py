@@ -216,7 +216,8 @@ def _input_px(y):
 
 
 def _luma_px(b, g, r):
-    return _input_i(np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r)
+    y = np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r
+    return _input_i(y)  # noqa: F821 (bound per target)
 
 
 def _taps3_px(acc, w0, w1, w2, v0, v1, v2):

@@ -27,7 +27,6 @@ from kernels.denoise import (
     denoise_i420,
     denoise_planes,
     estimate_shift,
-    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
@@ -36,7 +35,7 @@ from kernels.denoise import (
     thumbnail_factor,
     to_planes,
 )
-from kernels.planes import i420_size, is_i420
+from kernels.planes import i420_luma_chroma, i420_size, is_i420
 from realtime.params import StageParams, param
 from realtime.stages.base import Stage
 
@@ -143,7 +142,7 @@ class DenoiseStage(Stage):
         if planar:
             # I420 without yuv_format (API use outside a pipeline): the usual HD tags.
             fmt = self.yuv_format or YuvFormat()
-            luma, chroma = i420_views(image)
+            luma, chroma = i420_luma_chroma(image)
         else:
             fmt = None
             luma, chroma = to_planes(image, luma=self.buffer("luma", (height, width), "float32"),

@@ -11,7 +11,6 @@ from kernels.denoise import (
     denoise_i420,
     denoise_planes,
     estimate_shift,
-    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
@@ -19,6 +18,7 @@ from kernels.denoise import (
     thumbnail_difference,
     to_planes,
 )
+from kernels.planes import i420_luma_chroma
 from realtime.errors import ConfigError
 from realtime.stages.denoise import PLANE_NOISE_GAIN, DenoiseParams, DenoiseStage, plane_noise_gains
 
@@ -173,7 +173,7 @@ def test_denoise_i420_matches_reference_per_plane(shift, fresh, spatial):
     assert np.array_equal(frame, before)
     assert np.abs(luma_out - refs[0]).max() < 2e-3
     assert np.abs(chroma_out - np.stack(refs[1:])).max() < 2e-3
-    out_y, out_c = i420_views(out)
+    out_y, out_c = i420_luma_chroma(out)
     for got, ref in zip([out_y, out_c[0], out_c[1]], refs):
         assert np.abs(got.astype(int) - np.clip(np.floor(ref + 0.5), 0, 255)).max() <= 1
 
@@ -208,7 +208,7 @@ def test_noise_estimate_on_i420_matches_the_plane_gains():
     fmt = YuvFormat("bt709", False)
     for sigma in (4.0, 10.0):
         y, u, v = bgr_to_yuv(noisy(clean, sigma, rng), fmt)
-        luma, chroma = i420_views(i420_of(y, u, v))
+        luma, chroma = i420_luma_chroma(i420_of(y, u, v))
         est = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
         assert est == pytest.approx(np.multiply(plane_noise_gains(fmt), sigma), rel=0.3)
 
@@ -233,7 +233,7 @@ def run_i420_stage(frames, fmt, **params):
 
 def plane_psnr(a, b):
     """PSNR of the Y plane and of both chroma planes of two I420 frames."""
-    (ya, ca), (yb, cb) = i420_views(a), i420_views(b)
+    (ya, ca), (yb, cb) = i420_luma_chroma(a), i420_luma_chroma(b)
     return psnr(ya, yb), psnr(ca, cb)
 
 
@@ -265,7 +265,7 @@ def test_i420_luma_follows_the_bgr_path():
     _, outs_bgr = run_stage(bgr, sigma=10.0)
     _, outs_i420 = run_i420_stage([i420_of(*bgr_to_yuv(f, fmt)) for f in bgr], fmt, sigma=10.0)
     for o_bgr, o_i420 in zip(outs_bgr, outs_i420):
-        diff = np.abs(i420_views(o_i420)[0] - ycc_ref(o_bgr)[0])
+        diff = np.abs(i420_luma_chroma(o_i420)[0] - ycc_ref(o_bgr)[0])
         assert diff.mean() < 0.5 and np.percentile(diff, 99) < 2.5
 
 
@@ -277,7 +277,7 @@ def test_i420_scene_cut_and_zero_strength():
     frames = [i420_of(noisy(p, 3, rng), chroma, chroma) for p in [a] * 6 + [b] * 2]
     stage, outs = run_i420_stage(frames, fmt, sigma=3.0, temporal=0.05)
     assert stage.cuts == 1
-    assert np.abs(i420_views(outs[6])[0].astype(int) - 200).mean() < 4  # no trace of scene A
+    assert np.abs(i420_luma_chroma(outs[6])[0].astype(int) - 200).mean() < 4  # no trace of scene A
     _, outs = run_i420_stage(frames, fmt, luma_strength=0.0, chroma_strength=0.0)
     assert all(np.array_equal(o, f) for o, f in zip(outs, frames))
 

@@ -13,12 +13,12 @@ from kernels.denoise import (
     chroma_shape,
     denoise_i420,
     denoise_planes,
-    i420_views,
     luma_thumbnail,
     noise_histogram,
     plane_coefficients,
     to_planes,
 )
+from kernels.planes import i420_luma_chroma
 from kernels.sharpen import binomial_taps, sharpen
 from realtime.stages.denoise import DenoiseParams, DenoiseStage
 from realtime.stages.sharpen import SharpenParams, SharpenStage
@@ -114,7 +114,7 @@ def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial):
     rng = np.random.default_rng(6)
     h, w = shape
     frame = rng.integers(0, 256, (h * 3 // 2, w)).astype(np.uint8)
-    luma, chroma = i420_views(frame)
+    luma, chroma = i420_luma_chroma(frame)
     luma_hist = (luma + rng.normal(0, 5, luma.shape)).astype(np.float32)
     chroma_hist = (chroma + rng.normal(0, 5, chroma.shape)).astype(np.float32)
     coeffs = plane_coefficients([6.0, 4.0, 0.0], temporal=0.2, spatial=spatial)
@@ -135,9 +135,9 @@ def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial):
 @pytest.mark.cuda
 def test_noise_histogram_and_thumbnail_parity_on_i420_planes(gpu):
     frame = np.random.default_rng(7).integers(0, 256, (21, 16)).astype(np.uint8)
-    luma, chroma = i420_views(frame)
+    luma, chroma = i420_luma_chroma(frame)
     cpu = noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32))
-    d_luma, d_chroma = i420_views(on(gpu, frame))
+    d_luma, d_chroma = i420_luma_chroma(on(gpu, frame))
     dev = noise_histogram(d_luma, d_chroma, step=1, out=gpu.empty((3, NOISE_BINS), np.int32), backend=gpu)
     assert np.array_equal(host(gpu, dev), cpu)
     cpu_t = luma_thumbnail(luma, 2, out=np.empty((7, 8), np.float32))

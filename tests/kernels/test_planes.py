@@ -32,3 +32,15 @@ def test_odd_or_empty_sizes_are_refused(size):
 
 def test_black():
     assert yuv_black(False) == (16, 128, 128) and yuv_black(True) == (0, 128, 128)
+
+
+def test_luma_and_both_chroma_planes_as_one_view():
+    from kernels.planes import i420_luma_chroma
+
+    frame = np.arange(4 * 6 * 3 // 2, dtype=np.uint8).reshape(i420_shape(4, 6))
+    luma, chroma = i420_luma_chroma(frame)
+    y, u, v = i420_planes(frame)
+    assert chroma.shape == (2, 2, 3)
+    assert np.array_equal(luma, y) and np.array_equal(chroma[0], u) and np.array_equal(chroma[1], v)
+    chroma[1, 0, 0] = 99
+    assert v[0, 0] == 99
