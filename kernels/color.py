@@ -27,6 +27,7 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.colorspace import _ycc_to_bgr_px
+from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import u8_px as _u8_px
 
 #: BT.709 luma weights in BGR order, used to mix towards gray for saturation.
@@ -519,7 +520,7 @@ def _ycc_box_px(y_plane, u_plane, v_plane, k, row0, col0, taps):
     return _clamp255_i(b), _clamp255_i(g), _clamp255_i(r)
 
 
-_clamp255_i = _clamp255_cpu = cpu_device(_clamp255_px)
+_clamp255_i = _clamp255_cpu = cpu_device(_clamp255_px, **VECTOR_MINMAX)
 _ycc_to_bgr_i = _ycc_to_bgr_cpu = cpu_device(_ycc_to_bgr_px)
 _ycc_box_cpu = cpu_device(_ycc_box_px)
 _clamp255_cuda = cuda_device(_clamp255_px)
@@ -594,11 +595,19 @@ def _level_px(v):
     return int(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
-def _tone_px(curves, lines, ch, v):
+def _tone_line_px(curves, lines, ch, v):
     # A curve without gamma is a clipped straight line: arithmetic, no table gather (several times faster).
-    if lines[0] >= np.float32(0.0):
-        return _clamp255_i(lines[ch] * _clamp255_i(v) + lines[3 + ch])
+    return _clamp255_i(lines[ch] * _clamp255_i(v) + lines[3 + ch])
+
+
+def _tone_table_px(curves, lines, ch, v):
     return curves[ch, _level_i(v)]
+
+
+def _tone_px(curves, lines, ch, v):
+    if lines[0] >= np.float32(0.0):
+        return _tone_line_i(curves, lines, ch, v)
+    return _tone_table_i(curves, lines, ch, v)
 
 
 def _ycc_point_px(y, cb, cr, curves, lines, saturation, to_bgr, from_bgr):
@@ -630,16 +639,43 @@ def _ycc_block_px(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, 
     v_out[crow, ccol] = _u8_i(ncr)
 
 
-_level_i = _level_cpu = cpu_device(_level_px)
+def _ycc_rows_px(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, crow, y_out, u_out, v_out):
+    """:func:`_ycc_block_px` for a whole row of chroma samples, in loops a CPU vectorizes.
+
+    Row by row (each luma sample with the chroma sample above it, then each
+    chroma sample with its block's mean Y') rather than block by block: the
+    same samples and math, about five times faster on the CPU.
+    """
+    for dy in range(2):
+        row = 2 * crow + dy
+        for x in range(2 * u_plane.shape[1]):
+            ny, _, _ = _ycc_point_i(np.float32(y_plane[row, x]), np.float32(u_plane[crow, x >> 1]),
+                                    np.float32(v_plane[crow, x >> 1]), curves, lines, saturation, to_bgr, from_bgr)
+            y_out[row, x] = _u8_i(ny)
+    for ccol in range(u_plane.shape[1]):
+        mean = ((np.float32(y_plane[2 * crow, 2 * ccol]) + np.float32(y_plane[2 * crow, 2 * ccol + 1]))
+                + (np.float32(y_plane[2 * crow + 1, 2 * ccol]) + np.float32(y_plane[2 * crow + 1, 2 * ccol + 1])))
+        _, ncb, ncr = _ycc_point_i(mean * np.float32(0.25), np.float32(u_plane[crow, ccol]),
+                                   np.float32(v_plane[crow, ccol]), curves, lines, saturation, to_bgr, from_bgr)
+        u_out[crow, ccol] = _u8_i(ncb)
+        v_out[crow, ccol] = _u8_i(ncr)
+
+
+_level_i = _level_cpu = cpu_device(_level_px, **VECTOR_MINMAX)
 _ycc_from_bgr_i = _ycc_from_bgr_cpu = cpu_device(_ycc_from_bgr_px)
-_tone_i = _tone_cpu = cpu_device(_tone_px)
-_ycc_point_i = _ycc_point_cpu = cpu_device(_ycc_point_px)
-_u8_i = _u8_cpu
+_tone_line_i = cpu_device(_tone_line_px)
+_tone_table_i = cpu_device(_tone_table_px)
+_ycc_point_i = cpu_device(_ycc_point_px)
+_u8_i = _u8_vector_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
+# The CPU picks the tone variant once per row, outside the vectorized loops.
+_ycc_rows_line_cpu = cpu_device(_ycc_rows_px, _ycc_point_i=cpu_device(_ycc_point_px, _tone_i=_tone_line_i))
+_ycc_rows_table_cpu = cpu_device(_ycc_rows_px, _ycc_point_i=cpu_device(_ycc_point_px, _tone_i=_tone_table_i))
 _ycc_point_cuda = cuda_device(_ycc_point_px, _ycc_to_bgr_i=cuda_device(_ycc_to_bgr_px), _color_i=_color_cuda,
-                              _tone_i=cuda_device(_tone_px, _level_i=cuda_device(_level_px),
-                                                  _clamp255_i=_clamp255_cuda),
+                              _tone_i=cuda_device(_tone_px, _tone_line_i=cuda_device(_tone_line_px,
+                                                                                     _clamp255_i=_clamp255_cuda),
+                                                  _tone_table_i=cuda_device(_tone_table_px,
+                                                                            _level_i=cuda_device(_level_px))),
                               _clamp255_i=_clamp255_cuda, _ycc_from_bgr_i=cuda_device(_ycc_from_bgr_px))
-_ycc_block_cpu = cpu_device(_ycc_block_px)
 _ycc_block_cuda = cuda_device(_ycc_block_px, _ycc_point_i=_ycc_point_cuda, _u8_i=_u8_cuda)
 
 
@@ -649,10 +685,12 @@ def _adjust_i420_cpu(y_plane, u_plane, v_plane, curves, lines, saturation, to_bg
     ln = (lines[0], lines[1], lines[2], lines[3], lines[4], lines[5])
     k1 = (to_bgr[0], to_bgr[1], to_bgr[2], to_bgr[3], to_bgr[4], to_bgr[5], to_bgr[6], to_bgr[7])
     k2 = (from_bgr[0], from_bgr[1], from_bgr[2], from_bgr[3], from_bgr[4], from_bgr[5], from_bgr[6], from_bgr[7])
-    ch, cw = u_plane.shape
-    for crow in prange(ch):
-        for ccol in range(cw):
-            _ycc_block_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, ccol, y_out, u_out, v_out)
+    use_lines = lines[0] >= np.float32(0.0)
+    for crow in prange(u_plane.shape[0]):
+        if use_lines:
+            _ycc_rows_line_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)
+        else:
+            _ycc_rows_table_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)
 
 
 @cuda_kernel

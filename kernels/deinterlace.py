@@ -48,6 +48,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import u8_px as _u8_px
 
 #: Vertical filters (Weston 3-field coefficients, /8192): spatial-only 4-tap, and the
@@ -147,19 +148,9 @@ def _neighbour_rows(row, height):
     return u1, d1, u3, d3, u2, d2, u4, d4, inner, spat
 
 
-def _max_px(a, b):
-    return a if a > b else b
-
-
-def _min_px(a, b):
-    return a if a < b else b
-
-
-# Numba's builtin min and max on floats (NaN-aware, with a call and a switch) stop a CPU loop from
-# vectorizing; the CPU wrappings take plain selects instead (no NaN reaches them), which LLVM turns
-# into vector min/max (the interpolator's main loop did not vectorize before).  CUDA keeps the builtins.
-_max_cpu = cpu_device(_max_px)
-_vector_minmax = {"max": _max_cpu, "min": cpu_device(_min_px)}
+# Selects for min/max on the CPU: the interpolator's main loop did not vectorize with the builtins.
+_vector_minmax = VECTOR_MINMAX
+_max_cpu = VECTOR_MINMAX["max"]
 _kept_change_cpu = cpu_device(_kept_change_px)
 _td1_cpu = cpu_device(_td1_px, **_vector_minmax)
 _motion_cpu = cpu_device(_motion_px, **_vector_minmax)

@@ -1,6 +1,8 @@
 """Per-pixel math that many kernels share, written once (wrap it per target with ``cpu_device``/``cuda_device``)."""
 import numpy as np
 
+from kernels.backend import cpu_device
+
 
 def u8_px(v):
     """A float level to uint8: clamp to [0, 255] first, then round half up (the one rounding of a path)."""
@@ -10,3 +12,19 @@ def u8_px(v):
 def lerp_px(a, b, w):
     """``a`` moved toward ``b`` by the fraction ``w``."""
     return a + (b - a) * w
+
+
+def max_px(a, b):
+    """The larger of two numbers, as a select."""
+    return a if a > b else b
+
+
+def min_px(a, b):
+    """The smaller of two numbers, as a select."""
+    return a if a < b else b
+
+
+# Numba's builtin min and max on floats (NaN-aware, with a call and a switch) stop a CPU loop from
+# vectorizing; CPU wrappings of math that calls them bind these selects instead (``cpu_device(fn,
+# **VECTOR_MINMAX)``; no NaN reaches them), which LLVM turns into vector min/max.  CUDA keeps the builtins.
+VECTOR_MINMAX = {"max": cpu_device(max_px), "min": cpu_device(min_px)}

@@ -80,12 +80,10 @@ class ColorParams(StageParams):
 class ColorStage(Stage):
     """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass.
 
-    Takes I420 frames on a GPU unless a ``.cube`` LUT is set: the curves and
-    saturation then run on the planes (:func:`kernels.color.adjust_color_i420`);
-    a user LUT keeps the BGR path, whose interpolation is checked against a
-    float64 reference.  On the CPU the plane pass (a colour conversion there and
-    back per sample, in registers) measured slower than OpenCV's table look-ups
-    plus the conversions on the I/O threads, so files keep the BGR path there.
+    Takes I420 frames unless a ``.cube`` LUT is set: the curves and saturation
+    then run on the planes (:func:`kernels.color.adjust_color_i420`, a colour
+    conversion there and back per sample, in registers); a user LUT keeps the
+    BGR path, whose interpolation is checked against a float64 reference.
     """
 
     name = "color"
@@ -93,7 +91,7 @@ class ColorStage(Stage):
 
     @property
     def planar(self) -> bool:  # type: ignore[override]
-        return self.backend.is_cuda and not self.params.lut
+        return not self.params.lut
 
     def __init__(self, params: ColorParams, backend: Backend) -> None:
         super().__init__(params, backend)

@@ -124,11 +124,11 @@ def test_stages_on_i420_follow_the_bgr_path(fmt):
     assert planar[1].gains != pytest.approx((1.0, 1.0, 1.0), abs=0.02)  # the cast was seen and corrected
 
 
-def test_color_takes_planes_on_a_gpu_only_and_never_with_a_cube_lut(tmp_path):
-    # The plane pass is the CUDA kernel's CPU twin (tested above); on the CPU files keep BGR, where
-    # OpenCV's table look-ups are faster.  A user LUT always keeps BGR (its 1/255 promise).
+def test_color_takes_planes_unless_a_cube_lut_is_set(tmp_path):
+    # A user LUT always keeps BGR (its 1/255 promise).
     cube = tmp_path / "id.cube"
     cube.write_text("LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1)))
     assert not ColorStage(ColorParams(lut=str(cube)), CPU).planar
-    assert not ColorStage(ColorParams(), CPU).planar
+    assert ColorStage(ColorParams(), CPU).planar
+    assert ColorStage(ColorParams(gamma=1.4), CPU).planar
     assert ContrastStage(ContrastParams(), CPU).planar

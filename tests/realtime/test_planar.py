@@ -47,11 +47,15 @@ def test_planar_and_bgr_paths_agree_on_sharpen(make_y4m, tmp_path):
 
 
 def test_a_stage_without_planes_keeps_the_bgr_path(make_y4m, tmp_path):
+    # A .cube LUT keeps the colour stage on BGR frames.
     src = make_y4m(textured_frames(2, 16, 16))
-    stats = run_file(src, tmp_path / "out.y4m", build_settings(stages="color", backend="cpu"))
+    cube = tmp_path / "id.cube"
+    cube.write_text("LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1)))
+    settings = build_settings(stages="color", backend="cpu", overrides=(f"color.lut={cube}",))
+    stats = run_file(src, tmp_path / "out.y4m", settings)
     assert stats.extra["frames_as"] == "BGR"
     with pytest.raises(ConfigError, match="color"):
-        Pipeline(build_settings(stages="color", backend="cpu")).set_source(open_source(src).info, planar=True)
+        Pipeline(settings).set_source(open_source(src).info, planar=True)
 
 
 def test_odd_sizes_and_other_chroma_formats_keep_the_bgr_path(make_y4m, tmp_path):
