@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Width the statistics thumbnail is box-averaged to (the tuned figure; not the denoiser's own thumbnail size).
 STATS_WIDTH = 320
+#: The same without CLAHE: two percentiles and the scene watch need far fewer samples than tile histograms.
+LEVELS_WIDTH = STATS_WIDTH // 2
 
 
 class OneEuro:
@@ -213,7 +215,7 @@ class ContrastStage(Stage):
         self.follow_size(image)
         p = self.params
         xp = self.backend.xp
-        factor = thumbnail_factor(height, width, STATS_WIDTH)
+        factor = thumbnail_factor(height, width, STATS_WIDTH if p.clahe > 0 else LEVELS_WIDTH)
         tshape = (height // factor, width // factor)
         stats = self.buffer("thumb", (3,) + tshape, "float32")
         if planar:
@@ -224,11 +226,9 @@ class ContrastStage(Stage):
         else:
             # A 2x2 average per block: enough samples for the histograms at a quarter of the reads.
             bgr_stats_thumbnail(image, factor, taps=2, out=stats, backend=self.backend)
-        hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
-                               backend=self.backend)
         host_thumb = self.backend.to_host(stats[0], out=self._host("thumb_host", tshape, np.float32))
-        # Every other thumbnail sample is plenty to tell a cut from motion.
-        event = self._watch(host_thumb[::2, ::2])
+        # About 160 samples across are plenty to tell a cut from motion.
+        event = self._watch(host_thumb[::2, ::2] if p.clahe > 0 else host_thumb)
         if event == SceneWatch.CUT and not self._fresh:
             log.debug("contrast: scene cut, temporal state reset")
             self._fresh = True
@@ -238,6 +238,8 @@ class ContrastStage(Stage):
             maps[...] = 0  # the blend below reads the state: no garbage (NaN) may survive alpha = 1
         if event != SceneWatch.FLASH or self._fresh:
             if p.clahe > 0:
+                hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
+                                       backend=self.backend)
                 alpha = 1.0 if self._fresh or p.smoothing < 1.0 else 1.0 / p.smoothing
                 tile_mappings(hist, p.clip_limit, alpha, state=maps, backend=self.backend)
             if p.levels:
