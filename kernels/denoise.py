@@ -678,12 +678,15 @@ def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
 
 # --- thumbnails: scene cuts and global motion ------------------------------------------------
 
-@cpu_kernel
+# Serial and holding the GIL: a fraction of a millisecond of work, less than a parallel region's
+# start-up when the I/O threads hold the cores.  Reassociating the block sums lets them vectorize;
+# sums of uint8 levels are exact in float32 in any order.
+@numba.njit(cache=True, fastmath={"reassoc"})
 def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
     inv = np.float32(1.0 / (factor * factor))
     f = np.uintp(factor)
-    for i in prange(th):
+    for i in range(th):
         # Row by row (contiguous loads, unsigned indices): one thumbnail row sums `factor` luma rows.
         out = thumb[i]
         for j in range(tw):
