@@ -40,6 +40,8 @@ from kernels.planes import i420_luma_chroma
 #: Histogram of |mask response| used by the noise estimator: bins of BIN_WIDTH levels.
 NOISE_BINS = 1024
 NOISE_BIN_WIDTH = 0.5
+#: Noise-mask responses a plane's noise estimate needs at most (see :func:`noise_step`).
+NOISE_SAMPLES = 65536
 #: Number of per-plane coefficients the fused kernel reads (see :func:`plane_coefficients`).
 N_COEFFS = 6
 #: Weight that disables the spatial filter (any non-zero difference gets weight 0).
@@ -595,13 +597,13 @@ def _hist_plane_cpu(pl, step, inv_bin, hist, p):
 
 
 @cpu_kernel
-def _noise_hist_cpu(luma, chroma, step, inv_bin, hist):
+def _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, hist):
     # One plane per parallel iteration keeps the histograms race-free without atomics.
     for p in prange(3):
         if p == 0:
-            _hist_plane_cpu(luma, step, inv_bin, hist, 0)
+            _hist_plane_cpu(luma, luma_step, inv_bin, hist, 0)
         else:
-            _hist_plane_cpu(chroma[p - 1], step, inv_bin, hist, p)
+            _hist_plane_cpu(chroma[p - 1], chroma_step, inv_bin, hist, p)
 
 
 @cuda_kernel
@@ -618,15 +620,26 @@ def _noise_hist_cuda(pl, step, inv_bin, hist, p):
     cuda.atomic.add(hist, (p, min(int(r * inv_bin), last)), 1)
 
 
-def noise_histogram(luma, chroma, *, step: int = 2, out, backend: Backend = CPU):
+def noise_step(height: int, width: int) -> int:
+    """Sampling step of :func:`noise_histogram` on a ``height x width`` plane.
+
+    Every other row and column, sparser on large planes: a median needs no more
+    than about :data:`NOISE_SAMPLES` responses, and the histogram pass (a
+    scatter, which does not vectorize) then costs the same at any resolution.
+    """
+    return max(2, math.isqrt(height * width // NOISE_SAMPLES))
+
+
+def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Backend = CPU):
     """Histogram of the noise-mask response per plane (input of :func:`sigma_from_histogram`).
 
     Parameters
     ----------
     luma, chroma : ndarray
         Planes from :func:`to_planes` or :func:`kernels.planes.i420_luma_chroma` (float32 or uint8).
-    step : int
-        Sample every ``step``-th row and column (>= 1).
+    step : int, optional
+        Sample every ``step``-th row and column (>= 1) of every plane; default
+        :func:`noise_step` of each plane.
     out : ndarray
         ``(3, NOISE_BINS) int32``; overwritten (row 0 luma, rows 1-2 chroma).
     backend : Backend
@@ -639,14 +652,16 @@ def noise_histogram(luma, chroma, *, step: int = 2, out, backend: Backend = CPU)
     """
     out[...] = 0
     inv_bin = np.float32(1.0 / NOISE_BIN_WIDTH)
+    luma_step = step or noise_step(*luma.shape)
+    chroma_step = step or noise_step(*chroma.shape[1:])
     if backend.is_cuda:
-        for p, pl in ((0, luma), (1, chroma[0]), (2, chroma[1])):
-            rows = (pl.shape[0] - 2 + step - 1) // step
-            cols = (pl.shape[1] - 2 + step - 1) // step
+        for p, pl, pstep in ((0, luma, luma_step), (1, chroma[0], chroma_step), (2, chroma[1], chroma_step)):
+            rows = (pl.shape[0] - 2 + pstep - 1) // pstep
+            cols = (pl.shape[1] - 2 + pstep - 1) // pstep
             if rows > 0 and cols > 0:
-                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, step, inv_bin, out, p)
+                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, pstep, inv_bin, out, p)
     else:
-        _noise_hist_cpu(luma, chroma, step, inv_bin, out)
+        _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, out)
     return out
 
 

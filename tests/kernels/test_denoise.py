@@ -13,6 +13,7 @@ from kernels.denoise import (
     estimate_shift,
     luma_thumbnail,
     noise_histogram,
+    noise_step,
     plane_coefficients,
     sigma_from_histogram,
     thumbnail_difference,
@@ -211,6 +212,17 @@ def test_noise_estimate_on_i420_matches_the_plane_gains():
         luma, chroma = i420_luma_chroma(i420_of(y, u, v))
         est = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
         assert est == pytest.approx(np.multiply(plane_noise_gains(fmt), sigma), rel=0.3)
+
+
+def test_sparse_noise_sampling_on_large_planes_estimates_the_same_sigma():
+    # 720p and 1080p luma planes are sampled more sparsely by default; the median barely moves.
+    assert (noise_step(360, 640), noise_step(720, 1280), noise_step(1080, 1920)) == (2, 3, 5)
+    rng = np.random.default_rng(5)
+    y, u, v = bgr_to_yuv(noisy(texture(720, 1280)[:720, :1280], 8.0, rng), YuvFormat("bt709", False))
+    luma, chroma = i420_luma_chroma(i420_of(y, u, v))
+    dense = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
+    sparse = sigma_from_histogram(noise_histogram(luma, chroma, out=np.zeros((3, NOISE_BINS), np.int32)))
+    assert sparse == pytest.approx(dense, rel=0.03)
 
 
 def i420_clip(fmt, frames, sigma, rng, shape=(96, 128)):
