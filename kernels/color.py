@@ -665,8 +665,10 @@ _level_i = _level_cpu = cpu_device(_level_px, **VECTOR_MINMAX)
 _ycc_from_bgr_i = _ycc_from_bgr_cpu = cpu_device(_ycc_from_bgr_px)
 _tone_line_i = cpu_device(_tone_line_px)
 _tone_table_i = cpu_device(_tone_table_px)
-_ycc_point_i = cpu_device(_ycc_point_px)
-_u8_i = _u8_vector_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
+_u8_i = cpu_device(_u8_px, **VECTOR_MINMAX)
+# Callees bound per target (kernels.backend.bind); plain Python by default.
+_tone_i = _tone_px
+_ycc_point_i = _ycc_point_px
 # The CPU picks the tone variant once per row, outside the vectorized loops.
 _ycc_rows_line_cpu = cpu_device(_ycc_rows_px, _ycc_point_i=cpu_device(_ycc_point_px, _tone_i=_tone_line_i))
 _ycc_rows_table_cpu = cpu_device(_ycc_rows_px, _ycc_point_i=cpu_device(_ycc_point_px, _tone_i=_tone_table_i))

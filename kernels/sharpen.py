@@ -15,10 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from kernels import MAX_RADIUS
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
-
-#: Largest blur radius supported (binomial taps 2r+1).
-MAX_RADIUS = 3
 
 
 def binomial_taps(radius: int) -> np.ndarray:

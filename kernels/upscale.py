@@ -41,6 +41,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from kernels import MAX_FACTOR as MAX_FACTOR  # the limit, kept importable from here
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.pixel import lerp_px as _lerp_px
 from kernels.pixel import u8_px as _u8_px
@@ -57,8 +58,6 @@ LOB_EDGE = 0.21
 DEBLUR_OVERSHOOT = 8.0
 #: RCAS's largest negative lobe (FSR's ``FSR_RCAS_LIMIT``): beyond it the sharpen looks unnatural.
 RCAS_LIMIT = 0.25 - 1.0 / 16.0
-#: Largest factor the kernels are built for (8K from 960x540 needs 8).
-MAX_FACTOR = 8
 
 _F = np.float32
 _EPS = _F(1.0 / 1024.0)

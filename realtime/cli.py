@@ -10,7 +10,7 @@ from typing import Sequence
 from realtime import __version__
 from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, VqeError
 from realtime.settings import BACKENDS, PRESETS, build_settings
-from realtime.stages import STAGES
+from realtime.stages import PARAMS
 from realtime.stats import RunStats
 from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions
 
@@ -33,12 +33,12 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    params = "\n".join(line for cls in STAGES.values() for line in cls.Params.describe())
+    params = "\n".join(line for cls in PARAMS.values() for line in cls.describe())
     p = _Parser(
         prog="vqe",
         description="Real-time video quality enhancer: denoise, sharpen, contrast, colour, stabilize.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"stages: {', '.join(STAGES)}\npresets: {', '.join(PRESETS)}\nparameters (--set):\n{params}",
+        epilog=f"stages: {', '.join(PARAMS)}\npresets: {', '.join(PRESETS)}\nparameters (--set):\n{params}",
     )
     grp = p.add_argument_group("input (default: camera 0)")
     src = grp.add_mutually_exclusive_group()

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from realtime.errors import ConfigError
 from realtime.params import StageParams
-from realtime.stages import STAGES
+from realtime.stages import PARAMS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,8 +71,8 @@ def parse_stage_list(text: str) -> tuple[str, ...]:
         return ()
     names = tuple(s.strip() for s in text.split(","))
     for name in names:
-        if name not in STAGES:
-            raise ConfigError(f"unknown stage {name!r} in --stages: use some of {', '.join(STAGES)} or none")
+        if name not in PARAMS:
+            raise ConfigError(f"unknown stage {name!r} in --stages: use some of {', '.join(PARAMS)} or none")
     if len(set(names)) != len(names):
         raise ConfigError(f"--stages {text}: a stage is named twice")
     return names
@@ -84,8 +84,8 @@ def parse_assignment(text: str) -> tuple[str, str, str]:
     stage, dot, name = key.strip().partition(".")
     if not sep or not dot or not stage or not name:
         raise ConfigError(f"--set {text!r}: expected stage.param=value, e.g. color.gamma=1.2")
-    if stage not in STAGES:
-        raise ConfigError(f"--set {text!r}: unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    if stage not in PARAMS:
+        raise ConfigError(f"--set {text!r}: unknown stage {stage!r}; use one of {', '.join(PARAMS)}")
     return stage, name, value.strip()
 
 
@@ -102,12 +102,12 @@ def load_config(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     for key, value in data.items():
-        if key in STAGES:
+        if key in PARAMS:
             if not isinstance(value, dict):
                 raise ConfigError(f"config file {path}: [{key}] must be a table of parameters")
         elif key not in ("preset", "stages", "backend"):
             raise ConfigError(f"config file {path}: unknown key {key!r}; use preset, stages, backend "
-                              f"or a stage table ({', '.join(STAGES)})")
+                              f"or a stage table ({', '.join(PARAMS)})")
     if "stages" in data and not (isinstance(data["stages"], list)
                                  and all(isinstance(s, str) for s in data["stages"])):
         raise ConfigError(f"config file {path}: stages must be a list of stage names")
@@ -128,13 +128,13 @@ def build_settings(preset: str | None = None, stages: str | None = None, config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
     chosen = PRESETS[preset]
-    values: dict[str, dict[str, Any]] = {name: dict(chosen.get(name, {})) for name in STAGES}
-    for name in STAGES:
+    values: dict[str, dict[str, Any]] = {name: dict(chosen.get(name, {})) for name in PARAMS}
+    for name in PARAMS:
         values[name].update(file.get(name, {}))
     for text in overrides:
         stage, name, value = parse_assignment(text)
         values[stage][name] = value
-    params = {name: cls.Params().replaced(values[name]) for name, cls in STAGES.items()}
+    params = {name: cls().replaced(values[name]) for name, cls in PARAMS.items()}
     if stages is not None:
         chain = parse_stage_list(stages)
     elif "stages" in file:

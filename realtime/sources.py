@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import av
 import numpy as np
 
 from kernels.colorspace import YuvFormat, yuv_to_bgr
@@ -23,6 +22,9 @@ from kernels.planes import i420_planes, i420_shape
 from realtime.errors import SourceError
 from realtime.ringbuffer import Slot
 from realtime.y4m import Y4mReader, default_matrix
+
+if TYPE_CHECKING:  # PyAV is imported where a file is decoded: .y4m runs start faster without it
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +224,8 @@ class AvFileSource:
     planar = False
 
     def __init__(self, path: Path) -> None:
+        import av
+
         try:
             self._container = av.open(str(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -240,6 +244,8 @@ class AvFileSource:
         self.truncated = False
 
     def _next_frame(self) -> av.VideoFrame | None:
+        import av
+
         try:
             return next(self._frames)
         except StopIteration:

@@ -10,18 +10,21 @@ import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import av
 import cv2
 import numpy as np
 
 from kernels.colorspace import YuvFormat, bgr_to_yuv, change_matrix_i420, matrix_change
 from kernels.planes import i420_planes, i420_size, is_i420
-from realtime.audio import AudioPassthrough
 from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.sources import SourceInfo
 from realtime.y4m import Y4mWriter, default_matrix
+
+if TYPE_CHECKING:  # PyAV is imported by the writer that encodes: .y4m runs start faster without it
+    import av
+
+    from realtime.audio import AudioPassthrough
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +205,8 @@ class AvWriter:
 
     def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat, codec: str,
                  options: OutputOptions, keep_audio: bool) -> None:
+        import av
+
         ext = path.suffix.lower()
         container_options = {"movflags": "+faststart"} if ext in (".mp4", ".mov") else {}
         try:
@@ -245,6 +250,10 @@ class AvWriter:
         self.frames = 0
 
     def _open_audio(self, info: SourceInfo) -> AudioPassthrough | None:
+        import av
+
+        from realtime.audio import AudioPassthrough
+
         try:
             probe = av.open(info.path, metadata_errors="ignore")
             a = probe.streams.audio[0]
@@ -260,6 +269,8 @@ class AvWriter:
             return None
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
+        import av
+
         height, width = i420_size(image) if is_i420(image) else image.shape[:2]
         frame = av.VideoFrame(width, height, self._stream.pix_fmt)
         planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
@@ -281,6 +292,8 @@ class AvWriter:
         self.frames += 1
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
+        import av
+
         try:
             for packet in self._stream.encode(frame):
                 self._out.mux(packet)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,44 +36,14 @@ from kernels.color import (
 from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.cube import load_cube
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
 from realtime.stages.contrast import STATS_WIDTH, OneEuro, SceneWatch
+from realtime.stages.params import ColorParams
 
 log = logging.getLogger(__name__)
 
 #: Minkowski norm per automatic white-balance method.
 WB_NORMS = {"shades-of-gray": 6.0, "gray-world": 1.0}
-
-
-@dataclass(frozen=True)
-class ColorParams(StageParams):
-    stage = "color"
-    brightness: float = param(0.0, low=-1.0, high=1.0, doc="offset, fraction of full scale")
-    contrast: float = param(1.0, low=0.0, high=4.0, doc="slope around mid-gray (1 = unchanged)")
-    gamma: float = param(1.0, low=0.1, high=10.0, doc="mid-tone gamma (>1 brightens, 1 = unchanged)")
-    saturation: float = param(1.0, low=0.0, high=4.0, doc="colour strength (0 = gray, 1 = unchanged)")
-    white_balance: str = param("shades-of-gray", choices=("shades-of-gray", "gray-world", "off"),
-                               doc="automatic white balance method")
-    wb_strength: float = param(1.0, low=0.0, high=1.0, doc="fraction of the estimated cast that is corrected")
-    wb_tolerance: float = param(0.06, low=0.0, high=1.0,
-                                doc="casts smaller than this (log gain) are left alone, twice as large "
-                                    "and more are corrected in full")
-    wb_agreement: float = param(0.3, low=0.0, high=4.0,
-                                doc="disagreement (log gain) of gray-world, shades-of-gray and gray-edge above "
-                                    "which the correction fades out, gone at 5/3 of it (0 = always correct)")
-    wb_max_gain: float = param(3.0, low=1.0, high=8.0, doc="largest automatic gain on one channel")
-    temperature: float = param(0.0, low=-1.0, high=1.0, doc="manual warmth (+ warmer/redder, - cooler/bluer)")
-    tint: float = param(0.0, low=-1.0, high=1.0, doc="manual tint (+ magenta, - green)")
-    lut: str = param("", doc="path of a .cube 3D LUT applied last (empty = none)")
-    lut_interpolation: str = param("tetrahedral", choices=("tetrahedral", "trilinear"),
-                                   doc="interpolation between LUT lattice points")
-    smoothing: float = param(20.0, low=0.0, high=1000.0,
-                             doc="time constant of the white-balance smoothing in frames (0 = per frame)")
-    scene_cut: float = param(30.0, low=0.0, high=255.0,
-                             doc="thumbnail change (levels, exposure-normalised) that counts as a cut; 0 = never")
-    flash_ratio: float = param(1.4, low=0.0, high=10.0,
-                               doc="brightening ratio treated as a flash and kept out of the estimate; 0 = off")
 
 
 class ColorStage(Stage):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,8 +38,8 @@ from kernels.contrast import (
 )
 from kernels.denoise import thumbnail_difference, thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.params import ContrastParams
 
 log = logging.getLogger(__name__)
 
@@ -144,34 +143,6 @@ class SceneWatch:
             self._prev = np.empty(thumb.shape, np.float32)
         np.copyto(self._prev, thumb)
         self._prev_mean = mean
-
-
-@dataclass(frozen=True)
-class ContrastParams(StageParams):
-    stage = "contrast"
-    levels: bool = param(True, doc="automatic levels: stretch between percentile black and white points "
-                                   "(one map on all channels, hue kept)")
-    black_pct: float = param(0.5, low=0.0, high=20.0,
-                             doc="percentile of the darkest channel taken as the black point")
-    white_pct: float = param(99.5, low=80.0, high=100.0,
-                             doc="percentile of the brightest channel taken as the white point")
-    tolerance: float = param(12.0, low=0.0, high=64.0,
-                             doc="levels of slack below the black and above the white point (clips less)")
-    min_stretch: float = param(1.3, low=1.0, high=4.0,
-                               doc="luma stretches below this are left alone, from its square on applied in full")
-    max_gain: float = param(4.0, low=1.0, high=16.0, doc="largest luma stretch factor (dark or flat frames)")
-    clahe: float = param(0.0, low=0.0, high=1.0, doc="weight of CLAHE local contrast (0 = off, 1 = full)")
-    clip_limit: float = param(2.0, low=1.0, high=40.0, doc="CLAHE clip limit, multiple of the mean bin count")
-    tiles_x: int = param(8, low=1, high=64, doc="CLAHE tile columns")
-    tiles_y: int = param(8, low=1, high=64, doc="CLAHE tile rows")
-    smoothing: float = param(20.0, low=0.0, high=1000.0,
-                             doc="time constant of the temporal smoothing in frames (0 = per frame, flickers)")
-    adapt: float = param(0.005, low=0.0, high=1.0,
-                         doc="one-euro speed gain: how much faster the levels follow a fast change")
-    scene_cut: float = param(30.0, low=0.0, high=255.0,
-                             doc="thumbnail change (levels, exposure-normalised) that counts as a cut; 0 = never")
-    flash_ratio: float = param(1.4, low=0.0, high=10.0,
-                               doc="brightening ratio treated as a flash and kept out of the statistics; 0 = off")
 
 
 class ContrastStage(Stage):

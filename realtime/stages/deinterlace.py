@@ -36,7 +36,6 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -46,8 +45,8 @@ from kernels.backend import Backend
 from kernels.deinterlace import PROBE_ROWS, blend_fields, comb_measures, comb_probe, interpolate_field, probe_layout
 from kernels.planes import i420_planes, is_i420
 from realtime.frames import Frame
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.params import DeinterlaceParams
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +155,6 @@ class FieldDetector:
                 log.info("deinterlace: %d progressive frames in a row, passing frames through", self.release)
                 self.interlaced = False
         return self.interlaced
-
-
-@dataclass(frozen=True)
-class DeinterlaceParams(StageParams):
-    stage = "deinterlace"
-    mode: str = param("adaptive", choices=("adaptive", "bob", "blend"),
-                      doc="adaptive = motion-adaptive interpolation, one frame per frame; bob = every field "
-                          "as a frame (doubles the frame rate); blend = average the two fields")
-    order: str = param("auto", choices=("auto", "tff", "bff"),
-                       doc="field order: auto = the source's flag, else detected from the frames")
-    frames: str = param("auto", choices=("auto", "all", "combed"),
-                        doc="frames to deinterlace: auto = all of a source flagged interlaced, else those "
-                            "with combing; all; combed = those with combing, whatever the flag")
-    release: int = param(8, low=1, high=10000,
-                         doc="progressive frames in a row after which detected interlacing ends")
 
 
 class DeinterlaceStage(Stage):

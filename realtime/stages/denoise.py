@@ -12,7 +12,6 @@ sigmas and thresholds are in those units there.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -36,8 +35,8 @@ from kernels.denoise import (
     to_planes,
 )
 from kernels.planes import i420_luma_chroma, i420_size, is_i420
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.params import DenoiseParams
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +77,6 @@ def plane_noise_gains(fmt: YuvFormat | None) -> tuple[float, float, float]:
 def _luma_code_gain(fmt: YuvFormat | None) -> float:
     """Y code values per luma level (219/255 in limited range; 1 for BGR frames' Y plane)."""
     return 1.0 if fmt is None else float(fmt.from_bgr_coefficients()[4])
-
-
-@dataclass(frozen=True)
-class DenoiseParams(StageParams):
-    stage = "denoise"
-    sigma: float = param(0.0, low=0.0, high=100.0,
-                         doc="noise sigma per colour channel in 8-bit levels; 0 = estimate it from the frames")
-    luma_strength: float = param(1.0, low=0.0, high=4.0, doc="multiplier on the luma noise level (0 = luma untouched)")
-    chroma_strength: float = param(2.0, low=0.0, high=8.0,
-                                   doc="multiplier on the chroma noise level (0 = chroma untouched)")
-    temporal: float = param(0.25, low=0.02, high=1.0,
-                            doc="smallest weight of the new frame in static areas (lower = more temporal "
-                                "smoothing, 1 = spatial only)")
-    spatial: float = param(1.0, low=0.0, high=1.0, doc="spatial filtering of moving areas (0 = none)")
-    spatial_range: float = param(2.5, low=0.5, high=6.0, doc="edge threshold of the spatial filter, in sigmas")
-    motion_threshold: float = param(3.0, low=0.0, high=20.0,
-                                    doc="local mean history/current difference treated as noise, in its noise "
-                                        "sigmas (higher = more temporal smoothing, more ghosting risk)")
-    motion_search: bool = param(False, doc="follow global camera pans (phase correlation on a thumbnail)")
-    scene_cut: float = param(30.0, low=0.0, high=255.0,
-                             doc="mean luma change (levels) that counts as a scene cut; 0 = never reset")
-    estimate_every: int = param(8, low=1, high=10000, doc="frames between noise estimates in auto mode")
 
 
 class DenoiseStage(Stage):

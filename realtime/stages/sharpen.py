@@ -1,25 +1,13 @@
 """``sharpen`` stage: cored, halo-free unsharp mask on luma (see :mod:`kernels.sharpen`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kernels.backend import Backend
 from kernels.planes import i420_planes, is_i420
-from kernels.sharpen import MAX_RADIUS, binomial_taps, sharpen
-from realtime.params import StageParams, param
+from kernels.sharpen import binomial_taps, sharpen
 from realtime.stages.base import Stage
-
-
-@dataclass(frozen=True)
-class SharpenParams(StageParams):
-    stage = "sharpen"
-    amount: float = param(1.5, low=0.0, high=4.0, doc="gain on luma detail (0 = unchanged)")
-    radius: int = param(2, low=1, high=MAX_RADIUS, doc="blur radius of the detail extraction, pixels")
-    threshold: float = param(1.0, low=0.0, high=32.0,
-                             doc="luma detail up to this many levels is noise and is not boosted")
-    overshoot: float = param(2.0, low=0.0, high=64.0,
-                             doc="levels the result may pass the local 3x3 range (0 = no halos at all)")
+from realtime.stages.params import SharpenParams
 
 
 class SharpenStage(Stage):

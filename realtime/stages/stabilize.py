@@ -51,8 +51,8 @@ from kernels.planes import i420_planes, i420_size, is_i420, yuv_black
 from kernels.warp import gray_thumbnail, thumbnail_size, warp_affine, warp_i420
 from realtime.frames import Frame
 from realtime.motion import Motion, MotionEstimator
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.params import StabilizeParams
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +75,6 @@ _F = np.array([[1.0, 1.0], [0.0, 1.0]])
 #: Filter covariance at the start of a path: the position is the origin by definition, the
 #: velocity unknown (about +-3 px per frame), so the first measured motion sets the speed.
 _P0 = np.diag([0.0, 9.0])
-
-
-@dataclass(frozen=True)
-class StabilizeParams(StageParams):
-    stage = "stabilize"
-    lookahead: int = param(3, low=0, high=60,
-                           doc="frames of lookahead: smoother path for N frames of added latency (0 = none)")
-    smoothing: float = param(0.0, low=0.0, high=200.0,
-                             doc="time constant of the smoothed camera path in frames, larger = steadier "
-                                 "(0 = automatic: 12 without lookahead, down to 6 at 5 frames and more)")
-    border: str = param("zoom", choices=("zoom", "black", "replicate"),
-                        doc="hide borders by zooming, or show them black or as replicated edges")
-    min_crop: float = param(0.88, low=0.5, high=1.0,
-                            doc="smallest share of width and height kept; bounds the correction")
-    zoom_release: float = param(0.002, low=0.0, high=1.0,
-                                doc="largest zoom decrease per frame once the need for it passes")
-    analysis_width: int = param(320, low=64, high=1920, doc="width of the motion-analysis thumbnail, px")
-    scene_cut: float = param(0.5, low=0.0, high=1.0,
-                             doc="histogram correlation below which a frame is a scene cut (0 = never)")
 
 
 @dataclass

@@ -17,62 +17,17 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from kernels.backend import Backend
 from kernels.planes import i420_planes, i420_shape, i420_size, is_i420
 from kernels.resize import ResizeTables, resize, resize_tables
-from kernels.upscale import MAX_FACTOR, EdgeWork, edge_work, upscale_edge
+from kernels.upscale import EdgeWork, edge_work, upscale_edge
 from realtime.errors import ConfigError
-from realtime.params import StageParams, param
 from realtime.stages.base import Stage
+from realtime.stages.params import MAX_OUTPUT, UpscaleParams
 
 log = logging.getLogger(__name__)
-
-#: Largest output frame (8K UHD), width x height.
-MAX_OUTPUT = (7680, 4320)
-METHODS = ("edge", "lanczos", "bicubic", "learned")
-#: Factors the learned network has weights for.
-LEARNED_FACTORS = (2, 4)
-
-
-@dataclass(frozen=True)
-class UpscaleParams(StageParams):
-    stage = "upscale"
-    method: str = param("edge", choices=METHODS,
-                        doc="edge = edge-adaptive + ringing-free sharpen (fast, sharp); lanczos, bicubic = "
-                            "classical; learned = small super-resolution network (x2, x4)")
-    factor: float = param(2.0, low=1.0, high=float(MAX_FACTOR),
-                          doc="output size = input size x factor (1 = unchanged); ignored when width or height "
-                              "is set; the output may not exceed 7680x4320")
-    width: int = param(0, low=0, high=MAX_OUTPUT[0],
-                       doc="output width in px instead of a factor (0 = from factor; with height 0 the "
-                           "aspect ratio is kept)")
-    height: int = param(0, low=0, high=MAX_OUTPUT[1],
-                        doc="output height in px instead of a factor (0 = from factor; with width 0 the "
-                            "aspect ratio is kept)")
-    deblur: float = param(0.75, low=0.0, high=4.0,
-                          doc="edge: unsharp gain at the input resolution before upscaling, for soft input "
-                              "(0 = none)")
-    sharpness: float = param(0.25, low=0.0, high=1.0,
-                             doc="edge: RCAS sharpening after upscaling (0 = none, 1 = strongest)")
-    weights: str = param("", doc="learned: .npz weights file from tools/train_sr.py (empty = the shipped weights)")
-    fallback: str = param("error", choices=("error", "lanczos"),
-                          doc="learned: when the weights file is missing or corrupt, stop with an error or "
-                              "upscale with lanczos (logged)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.method == "learned":
-            if self.width or self.height:
-                raise ConfigError(f"upscale.width/height with method learned: the network upscales by "
-                                  f"{' or '.join(map(str, LEARNED_FACTORS))} exactly; set upscale.factor instead "
-                                  f"or use method edge for a target size")
-            if self.factor not in LEARNED_FACTORS:
-                raise ConfigError(f"upscale.factor={self.factor:g} with method learned: use "
-                                  f"{' or '.join(map(str, LEARNED_FACTORS))}, or method edge for other factors")
-
 
 def output_size(height: int, width: int, params: UpscaleParams) -> tuple[int, int]:
     """Output ``(height, width)`` for an input of ``height x width``.
