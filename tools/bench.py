@@ -29,20 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-MEDIA = ROOT.parent / "shared" / "media"
+from qualitylib import MEDIA, ROOT, ffmpeg_exe, vqe_command
+
 DEFAULT_CLIPS = [ROOT / "tools" / "samples" / "flower_540p.mp4", MEDIA / "noisy_lowlight_alley_720p.mp4"]
 
 #: The same adjustment for both tools: vqe's parameters and ffmpeg's equivalent filter.
 COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1", "color.brightness=0.02",
                   "color.white_balance=off")  # eq has no white balance: compare like with like
 PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null"}
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def timed(cmd: list[str]) -> float:
@@ -65,8 +59,8 @@ def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, pres
     frames = count_frames(clip)
     out = work / "out.y4m"
     stats = work / "stats.json"
-    vqe = [sys.executable, "-m", "realtime", "--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu",
-           "--stages", stages, "--stats", str(stats), "--no-progress"]
+    vqe = vqe_command("--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu",
+                      "--stages", stages, "--stats", str(stats), "--no-progress")
     vqe += ["--preset", preset] if preset else []
     if stages == "color":
         for s in COLOR_SETTINGS:
@@ -110,8 +104,8 @@ def bench_live(work: Path, stages: str | None, preset: str | None) -> str:
     rows = []
     for label, extra in (("preview", []), ("preview + recording", ["-o", str(work / "rec.mp4")])):
         stats = work / "live.json"
-        cmd = [sys.executable, "-m", "realtime", "--file", str(clip), "--live", "--backend", "cpu",
-               "--stats", str(stats), *extra]
+        cmd = vqe_command("--file", str(clip), "--live", "--backend", "cpu",
+                          "--stats", str(stats), *extra)
         cmd += ["--stages", stages] if stages else []
         cmd += ["--preset", preset] if preset else []
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)

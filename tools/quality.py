@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, psnr, read_clip, ssim,  # noqa: E402
-                        run_timed, write_y4m, yuv_to_bgr)
+                        run_timed, vqe_command, write_y4m, yuv_to_bgr)
 from qualitylib import read_y4m_planes as read_y4m  # noqa: E402
 
 log = logging.getLogger("quality")
@@ -157,8 +157,8 @@ def score(test: list, truth: list, ssim_every: int = 5) -> Score:
 
 
 def run_vqe(src: Path, dst: Path, stages: str, preset: str | None, sets: tuple[str, ...] = ()) -> float:
-    cmd = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
-           "--stages", stages]
+    cmd = vqe_command("--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
+                      "--stages", stages)
     if preset:
         cmd += ["--preset", preset]
     for s in sets:

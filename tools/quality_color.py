@@ -61,7 +61,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from qualitylib import MEDIA, ffmpeg_exe, read_clip, ssim, write_y4m  # noqa: E402
+from qualitylib import MEDIA, ffmpeg_exe, read_clip, ssim, vqe_command, write_y4m  # noqa: E402
 from qualitylib import read_y4m_bgr as read_y4m  # noqa: E402
 
 log = logging.getLogger("quality_color")
@@ -198,8 +198,8 @@ class Result:
 
 def run_vqe(name: str, src: Path, work: Path, stages: str, sets: Sequence[str] = (), repeat: int = 1) -> Result:
     out = work / f"out_{abs(hash(name)) % 10**8}.y4m"
-    cmd = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(out), "--no-display", "--no-progress",
-           "--backend", "cpu", "--stages", stages]
+    cmd = vqe_command("--file", str(src), "-o", str(out), "--no-display", "--no-progress",
+                      "--backend", "cpu", "--stages", stages)
     for s in sets:
         cmd += ["--set", s]
     best = float("inf")
@@ -318,8 +318,8 @@ def speed_case(size: tuple[int, int], frames: int, repeat: int, work: Path) -> s
     write_y4m(src, degrade_cast(looped))
     del clip, looped
     runs = {"vqe --stages contrast,color (automatic)": [], "ffmpeg -vf normalize": [], f"ffmpeg -vf {EQ}": []}
-    vqe = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(work / "o.y4m"), "--no-display",
-           "--no-progress", "--backend", "cpu", "--stages", "contrast,color"]
+    vqe = vqe_command("--file", str(src), "-o", str(work / "o.y4m"), "--no-display",
+                      "--no-progress", "--backend", "cpu", "--stages", "contrast,color")
     ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(src)]
     tail = ["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(work / "o.y4m")]
     cmds = {"vqe --stages contrast,color (automatic)": vqe, "ffmpeg -vf normalize": ff + ["-vf", "normalize"] + tail,

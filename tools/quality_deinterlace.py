@@ -54,7 +54,8 @@ from pathlib import Path
 
 import numpy as np
 from quality import evaluate, print_table, run_ffmpeg, run_vqe, score
-from qualitylib import MEDIA, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_planes, run_timed, yuv_format
+from qualitylib import (MEDIA, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_planes, run_timed, vqe_command,
+                        yuv_format)
 
 CASES = ("fields", "speed", "real", "passthrough")
 #: Clips for the fields case: (file, first frame).  A handheld walk, a street with cuts, a slowly
@@ -111,8 +112,8 @@ def combing_index(planes: list) -> float:
 
 
 def vqe_cmd(src: Path, dst: Path, stages: str, *sets: str, stats: Path | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
-           "--stages", stages]
+    cmd = vqe_command("--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
+                      "--stages", stages)
     for s in sets:
         cmd += ["--set", s]
     if stats is not None:

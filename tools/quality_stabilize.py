@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 
 from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_bgr,  # noqa: E402
-                        run_timed, write_y4m, yuv_to_bgr)
+                        run_timed, vqe_command, write_y4m, yuv_to_bgr)
 
 log = logging.getLogger("quality_stabilize")
 PHOTO = ("clean_flower_540p.mp4", 60)
@@ -271,8 +271,8 @@ def crop_against(inp: list[np.ndarray], out: list[np.ndarray], every: int = 5) -
 
 
 def vqe_cmd(src: Path, dst: Path, lookahead: int, sets: tuple[str, ...] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
-           "--stages", "stabilize", "--set", f"stabilize.lookahead={lookahead}"]
+    cmd = vqe_command("--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
+                      "--stages", "stabilize", "--set", f"stabilize.lookahead={lookahead}")
     for s in sets:
         cmd += ["--set", s]
     return cmd
@@ -364,8 +364,8 @@ def methods(lookaheads: list[int], peers: str, work: Path, sets: tuple[str, ...]
         (f"vqe lookahead={n}", (lambda n: lambda s, d: run_vqe(s, d, n, sets))(n), n) for n in lookaheads]
     # The same process with no stage: the I/O ceiling on whole-process speed (and a no-op baseline).
     out.append(("vqe --stages none (I/O)", lambda s, d: run_timed(
-        [sys.executable, "-m", "realtime", "--file", str(s), "-o", str(d), "--no-display", "--no-progress",
-         "--stages", "none"], env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))), 0))
+        vqe_command("--file", str(s), "-o", str(d), "--no-display", "--no-progress",
+                    "--stages", "none"), env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))), 0))
     if peers in ("basic", "all"):
         out.append(("ffmpeg deshake", lambda s, d: run_ffmpeg(s, d, "deshake"), 0))
         out.append(("vid.stab 2-pass (offline)", lambda s, d: run_vidstab(s, d, work), -1))
@@ -451,8 +451,8 @@ def cmd_static(args: argparse.Namespace, work: Path) -> None:
     write_y4m(src, frames)
     frames = read_y4m_bgr(src)
     ref_path = work / "none.y4m"
-    run_timed([sys.executable, "-m", "realtime", "--file", str(src), "-o", str(ref_path), "--no-display",
-               "--no-progress", "--stages", "none"],
+    run_timed(vqe_command("--file", str(src), "-o", str(ref_path), "--no-display",
+                          "--no-progress", "--stages", "none"),
               env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
     ref = read_y4m_bgr(ref_path)
     print(f"\nstatic: {STATIC_CLIP}, {frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames")

@@ -56,6 +56,7 @@ from qualitylib import (
     read_y4m_planes,
     run_timed,
     ssim,
+    vqe_command,
     write_y4m,
     yuv_format,
     yuv_to_bgr,
@@ -73,8 +74,8 @@ SPEED_SIZE = (1920, 1080)
 
 def vqe_cmd(src: Path, dst: Path, method: str, factor: float, stats: Path | None = None,
             sets: tuple[str, ...] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "realtime", "--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
-           "--backend", "cpu"]
+    cmd = vqe_command("--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
+                      "--backend", "cpu")
     if method == "none":
         cmd += ["--stages", "none"]
     else:

@@ -1,6 +1,7 @@
 """Shared pieces of the quality tools: real clips, lossless .y4m I/O, metrics, the ffmpeg binary."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,18 @@ from realtime.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
 
 #: The shared real clips (beside the checkout).
 MEDIA = ROOT.parent / "shared" / "media"
+
+
+def vqe_command(*args: str) -> list[str]:
+    """The command line that runs vqe with ``args``: ``python -m realtime ...``.
+
+    vqe runs in this interpreter unless ``VQE_PYTHON`` names another.  The tools'
+    environment has SciPy (scikit-image needs it), and Numba imports SciPy when it
+    loads its first kernel, about 0.3 s of start-up that a plain ``pip install``
+    of vqe does not pay; ``VQE_PYTHON=/venv/bin/python`` measures vqe installed
+    on its own.
+    """
+    return [os.environ.get("VQE_PYTHON") or sys.executable, "-m", "realtime", *args]
 
 
 def ffmpeg_exe() -> str:
