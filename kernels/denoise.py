@@ -694,8 +694,9 @@ def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
 # --- thumbnails: scene cuts and global motion ------------------------------------------------
 
 # Serial and holding the GIL: a fraction of a millisecond of work, less than a parallel region's
-# start-up when the I/O threads hold the cores.  Reassociating the block sums lets them vectorize;
-# sums of uint8 levels are exact in float32 in any order.
+# start-up when the I/O threads hold the cores.  Reassociating the block sums lets them vectorize:
+# sums of uint8 levels (I420) are exact in float32 in any order; the BGR path's float luma may
+# differ in the last bits.
 @numba.njit(cache=True, fastmath={"reassoc"})
 def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
