@@ -226,6 +226,7 @@ class AvFileSource:
     def __init__(self, path: Path) -> None:
         import av
 
+        self._av = av  # imported here, not at module level: .y4m runs never load PyAV
         try:
             self._container = av.open(str(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -244,13 +245,11 @@ class AvFileSource:
         self.truncated = False
 
     def _next_frame(self) -> av.VideoFrame | None:
-        import av
-
         try:
             return next(self._frames)
         except StopIteration:
             return None
-        except av.FFmpegError as exc:
+        except self._av.FFmpegError as exc:
             if self._index == 0:
                 raise SourceError(_describe_av_error(self._path, exc)) from None
             # Damaged or cut-off data after good frames: keep what decoded.

@@ -207,6 +207,7 @@ class AvWriter:
                  options: OutputOptions, keep_audio: bool) -> None:
         import av
 
+        self._av = av  # imported here, not at module level: .y4m runs never load PyAV
         ext = path.suffix.lower()
         container_options = {"movflags": "+faststart"} if ext in (".mp4", ".mov") else {}
         try:
@@ -269,10 +270,8 @@ class AvWriter:
             return None
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
-        import av
-
         height, width = i420_size(image) if is_i420(image) else image.shape[:2]
-        frame = av.VideoFrame(width, height, self._stream.pix_fmt)
+        frame = self._av.VideoFrame(width, height, self._stream.pix_fmt)
         planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
         if is_i420(image):
             for src, dst in zip(i420_planes(image), planes):
@@ -292,12 +291,10 @@ class AvWriter:
         self.frames += 1
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
-        import av
-
         try:
             for packet in self._stream.encode(frame):
                 self._out.mux(packet)
-        except av.FFmpegError as exc:
+        except self._av.FFmpegError as exc:
             raise EncoderError(f"encoding {self._path} failed ({exc})") from None
 
     def close(self, complete: bool = True) -> None:
