@@ -65,22 +65,27 @@ def test_stream_recording(ffmpeg, media, tmp_path):
 def test_stream_reconnects_and_recording_spans_the_gap(ffmpeg, media, tmp_path):
     port = free_port()
     clip = media / "clean_bikes_street_272p.mp4"
-    first = serve(ffmpeg, clip, port, seconds=1.5)
+    first = serve(ffmpeg, clip, port, seconds=3.0)  # outlasts vqe's warm-up on a loaded machine
     out = tmp_path / "rec.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "realtime", "--stream", f"tcp://127.0.0.1:{port}", "--no-display",
                              "-o", str(out), "--stream-timeout", "2", "--reconnect", "4", "--stages", "none"],
                             stderr=subprocess.PIPE, text=True)
     first.wait(timeout=30)  # the sender ends: the stream is lost
     time.sleep(2.0)  # an outage longer than any start-up burst of the sender
-    second = serve(ffmpeg, clip, port, seconds=1.0)  # and comes back
+    # and comes back; the sender may burst what it encoded before the client's next attempt, and live
+    # capture keeps only the newest of a burst, so it sends long enough to leave a real-time tail
+    second = serve(ffmpeg, clip, port, seconds=3.0)
     second.wait(timeout=30)
     _, stderr = proc.communicate(timeout=60)  # ends after the retry budget
     assert "reconnect attempt 1 of 4" in stderr and "reconnected" in stderr
     assert proc.returncode == errors.EXIT_SOURCE and "lost" in stderr.splitlines()[-1]
     with av.open(str(out)) as c:
         times = [f.time for f in c.decode(video=0)]
-    assert len(times) > 40  # frames from both connections, in one playable file
-    assert max(np.diff(times)) > 0.5  # the outage is kept in the timeline, not squeezed out
+    gaps = np.diff(times)
+    outage = int(np.argmax(gaps))
+    assert gaps[outage] > 0.5  # the outage is kept in the timeline, not squeezed out
+    # frames from both connections, in one playable file (live capture drops what arrives during warm-up)
+    assert outage + 1 >= 10 and len(times) - outage - 1 >= 10, (outage, len(times))
 
 
 def test_unreachable_stream_is_one_line(tmp_path):
