@@ -702,21 +702,25 @@ def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
     inv = np.float32(1.0 / (factor * factor))
     f = np.uintp(factor)
+    width = np.uintp(tw) * f
+    sums = np.empty(width, np.float32)
     for i in range(th):
-        # Row by row (contiguous loads, unsigned indices): one thumbnail row sums `factor` luma rows.
+        # Per thumbnail row: the column sums of its `factor` luma rows (contiguous loads, unsigned
+        # indices: vectorized), then the sum of each block of `factor` columns.
+        src = luma[i * factor]
+        for c in range(width):
+            sums[np.uintp(c)] = np.float32(src[np.uintp(c)])
+        for r in range(i * factor + 1, i * factor + factor):
+            src = luma[r]
+            for c in range(width):
+                sums[np.uintp(c)] += np.float32(src[np.uintp(c)])
         out = thumb[i]
         for j in range(tw):
-            out[np.uintp(j)] = np.float32(0.0)
-        for r in range(i * factor, i * factor + factor):
-            src = luma[r]
-            for j in range(tw):
-                base = np.uintp(j) * f
-                acc = np.float32(0.0)
-                for c in range(factor):
-                    acc += np.float32(src[base + np.uintp(c)])
-                out[np.uintp(j)] += acc
-        for j in range(tw):
-            out[np.uintp(j)] *= inv
+            base = np.uintp(j) * f
+            acc = np.float32(0.0)
+            for c in range(factor):
+                acc += sums[base + np.uintp(c)]
+            out[np.uintp(j)] = acc * inv
 
 
 @cuda_kernel
