@@ -25,10 +25,11 @@
    ringing, no halo); the chroma differences, interpolated bilinearly, are
    added back.  Chroma is smooth, so the expensive edge work is on luma only.
 
-On the CPU, integer factors take one fused pass for steps 3 and 4 whose inner
+On the CPU, integer factors take one fused pass for steps 2 to 4 whose inner
 loops run over input columns at a fixed output phase (constant tap offsets,
 contiguous loads) and vectorize, with the upscaled luma kept in a ring of three
-rows; other factors, and CUDA, compute each output sample on its own.  Both
+rows and the analysis in a cache of two input rows; other factors, and CUDA,
+compute each output sample on its own.  Both
 paths call the same per-sample math and give the same result.
 """
 from __future__ import annotations
@@ -272,19 +273,24 @@ def _planes_cuda(frame, lp, cp):
     cp[2, prow, col] = red - y
 
 
+@cpu_device
+def _analysis_row_cpu(lp, row, lob_flat, lob_edge, coef_row):
+    # One input row's five coefficients into ``coef_row`` (5, w).
+    north = lp[row + PAD - 1]
+    mid = lp[row + PAD]
+    south = lp[row + PAD + 1]
+    qa, qb, qc, lob, clp = coef_row[0], coef_row[1], coef_row[2], coef_row[3], coef_row[4]
+    for c in range(coef_row.shape[1]):
+        col = np.uintp(c)
+        p = col + np.uintp(PAD)
+        qa[col], qb[col], qc[col], lob[col], clp[col] = _analysis_cpu_px(
+            north[p], mid[p - np.uintp(1)], mid[p], mid[p + np.uintp(1)], south[p], lob_flat, lob_edge)
+
+
 @cpu_kernel
 def _analysis_cpu(lp, lob_flat, lob_edge, coef):
-    height, width = coef.shape[1], coef.shape[2]
-    for row in prange(height):
-        north = lp[row + PAD - 1]
-        mid = lp[row + PAD]
-        south = lp[row + PAD + 1]
-        qa, qb, qc, lob, clp = coef[0, row], coef[1, row], coef[2, row], coef[3, row], coef[4, row]
-        for c in range(width):
-            col = np.uintp(c)
-            p = col + np.uintp(PAD)
-            qa[col], qb[col], qc[col], lob[col], clp[col] = _analysis_cpu_px(
-                north[p], mid[p - np.uintp(1)], mid[p], mid[p + np.uintp(1)], south[p], lob_flat, lob_edge)
+    for row in prange(coef.shape[1]):
+        _analysis_row_cpu(lp, row, lob_flat, lob_edge, coef[:, row])
 
 
 @cuda_kernel
@@ -401,18 +407,19 @@ def _interleave(phases, factor, width, line):
 _interleave_i = _interleave
 
 
-def _easu_row(lp, coef, factor, row, out_h, phases, line):
+def _easu_row(lp, coef_row, factor, row, out_h, phases, line):
     """EASU output row ``row`` into ``line`` (integer factor).
 
-    The row is input row ``row // factor`` at a fixed vertical phase; for each horizontal phase
+    The row is input row ``row // factor`` at a fixed vertical phase; ``coef_row`` ``(5, w)`` is
+    the analysis of its nearest input row.  For each horizontal phase
     the loop runs over input columns with constant tap offsets (contiguous loads LLVM
     vectorizes) into a per-phase scratch row, then the phases are interleaved.
     """
-    height, width = coef.shape[1], coef.shape[2]
-    fy, ppy, ny = _quad_cpu(row, height, out_h)
+    height, width = lp.shape[0] - 2 * PAD, coef_row.shape[1]
+    fy, ppy, _ = _quad_cpu(row, height, out_h)
     r = fy + PAD
     up, top, low, down = lp[r - 1], lp[r], lp[r + 1], lp[r + 2]
-    qa, qb, qc, lob, clp = coef[0, ny], coef[1, ny], coef[2, ny], coef[3, ny], coef[4, ny]
+    qa, qb, qc, lob, clp = coef_row[0], coef_row[1], coef_row[2], coef_row[3], coef_row[4]
     one = np.uintp(1)
     two = np.uintp(2)
     for phase in range(factor):
@@ -433,20 +440,39 @@ _interleave_cpu = cpu_device(_interleave)
 _easu_row_cpu = cpu_device(_easu_row, _interleave_i=_interleave_cpu)
 
 
+@cpu_device
+def _nearest_row_cpu(row, in_h, out_h):
+    # The input row whose analysis output row ``row`` reads.
+    return _quad_cpu(row, in_h, out_h)[2]
+
+
 @cpu_kernel
 def _easu_int_cpu(lp, coef, factor, out):
     for row in prange(out.shape[0]):
         phases = np.empty((factor, coef.shape[2]), np.float32)
-        _easu_row_cpu(lp, coef, factor, row, out.shape[0], phases, out[row])
+        ny = _nearest_row_cpu(row, coef.shape[1], out.shape[0])
+        _easu_row_cpu(lp, coef[:, ny], factor, row, out.shape[0], phases, out[row])
+
+
+@cpu_device
+def _coef_rows_cpu(lp, ny, lob_flat, lob_edge, cache, held):
+    # The analysis of input row ``ny`` from a two-row cache: consecutive output rows read the
+    # same or the next input row, so each input row is analysed about once per chunk.
+    slot = ny & 1
+    if held[slot] != ny:
+        held[slot] = ny
+        _analysis_row_cpu(lp, ny, lob_flat, lob_edge, cache[slot])
+    return cache[slot]
 
 
 @cpu_kernel
-def _edge_int_cpu(lp, coef, cp, factor, amount, chunks, out):
+def _edge_int_cpu(lp, cp, lob_flat, lob_edge, factor, amount, chunks, out):
     # One chunk of output rows per thread.  EASU rows go into a ring of three (the RCAS
-    # neighbourhood), so the upscaled luma never makes a full-frame round trip through memory;
-    # a chunk recomputes the one row above it.  Chroma differences are interpolated vertically
-    # once per row over the input width, then horizontally per phase.
-    height, width = coef.shape[1], coef.shape[2]
+    # neighbourhood) and the analysis of their input rows into a cache of two, so neither the
+    # upscaled luma nor the coefficients make a full-frame round trip through memory; a chunk
+    # recomputes the one row above it.  Chroma differences are interpolated vertically once per
+    # row over the input width, then horizontally per phase.
+    height, width = lp.shape[0] - 2 * PAD, lp.shape[1] - 2 * PAD
     out_h, out_w = out.shape[0], out.shape[1]
     per = (out_h + chunks - 1) // chunks
     one = np.uintp(1)
@@ -459,15 +485,20 @@ def _edge_int_cpu(lp, coef, cp, factor, amount, chunks, out):
         horiz = np.empty((3, out_w), np.float32)
         sharp = np.empty(out_w, np.float32)
         packed = np.empty(3 * out_w, np.float32)
+        cache = np.empty((2, 5, width), np.float32)
+        held = np.full(2, -1, np.int64)
         if first < last:
             above = max(first - 1, 0)
-            _easu_row_cpu(lp, coef, factor, above, out_h, phases, ring[above % 3])
+            rows = _coef_rows_cpu(lp, _nearest_row_cpu(above, height, out_h), lob_flat, lob_edge, cache, held)
+            _easu_row_cpu(lp, rows, factor, above, out_h, phases, ring[above % 3])
             if first > above:
-                _easu_row_cpu(lp, coef, factor, first, out_h, phases, ring[first % 3])
+                rows = _coef_rows_cpu(lp, _nearest_row_cpu(first, height, out_h), lob_flat, lob_edge, cache, held)
+                _easu_row_cpu(lp, rows, factor, first, out_h, phases, ring[first % 3])
         for row in range(first, last):
             below = min(row + 1, out_h - 1)
             if below > row:
-                _easu_row_cpu(lp, coef, factor, below, out_h, phases, ring[below % 3])
+                rows = _coef_rows_cpu(lp, _nearest_row_cpu(below, height, out_h), lob_flat, lob_edge, cache, held)
+                _easu_row_cpu(lp, rows, factor, below, out_h, phases, ring[below % 3])
             north = ring[max(row - 1, 0) % 3]
             mid = ring[row % 3]
             south = ring[below % 3]
@@ -557,6 +588,11 @@ def _integer_factor(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> int:
     return factor if factor * w == ow and factor * h == oh else 0
 
 
+def _fused(src_hw: tuple[int, int], dst_hw: tuple[int, int], backend: Backend, vectorized: bool) -> bool:
+    """Whether :func:`upscale_edge` takes the fused CPU pass (integer factors)."""
+    return vectorized and not backend.is_cuda and _integer_factor(src_hw, dst_hw) > 0
+
+
 def easu(luma_pad, coef, *, out, backend: Backend = CPU, vectorized: bool = True):
     """Edge-adaptive upscale of the analysed luma to the size of ``out``.
 
@@ -638,18 +674,21 @@ class EdgeWork:
 
 
 def edge_work(src_hw: tuple[int, int], dst_hw: tuple[int, int], *, channels: int = 3,
-              backend: Backend = CPU) -> EdgeWork:
+              backend: Backend = CPU, vectorized: bool = True) -> EdgeWork:
     """Allocate the buffers :func:`upscale_edge` needs for ``src_hw -> dst_hw`` (``(height, width)``).
 
-    ``channels`` is 3 for BGR frames, 1 for a Y plane (no chroma buffers then).
+    ``channels`` is 3 for BGR frames, 1 for a Y plane (no chroma buffers then); ``vectorized``
+    as :func:`upscale_edge`'s.
     """
     (h, w), (oh, ow) = src_hw, dst_hw
     padded = (h + 2 * PAD, w + 2 * PAD)
-    # The fused CPU path for integer factors needs no full-size luma plane.
-    fused = not backend.is_cuda and _integer_factor((h, w), (oh, ow))
+    # The fused CPU path for integer factors needs neither a full-size luma plane nor the
+    # coefficients of the whole frame.
+    fused = _fused((h, w), (oh, ow), backend, vectorized)
     chroma = (3,) + padded if channels == 3 else (3, 1, 1)
     return EdgeWork((h, w), (oh, ow), channels, backend.empty(padded, np.float32), backend.empty(chroma, np.float32),
-                    backend.empty((5, h, w), np.float32), None if fused else backend.empty((oh, ow), np.float32),
+                    None if fused else backend.empty((5, h, w), np.float32),
+                    None if fused else backend.empty((oh, ow), np.float32),
                     backend.empty((h, w, channels)), backend.empty((3, h, w), np.float32),
                     backend.asarray(binomial_taps(1)))
 
@@ -686,19 +725,20 @@ def upscale_edge(frame, *, out, deblur: float = 0.0, sharpness: float = 1.0, wor
     if h == 0 or w == 0 or oh == 0 or ow == 0:
         return out
     channels = frame.shape[2]
-    if work is None or not work.fits((h, w), (oh, ow), channels):
-        work = edge_work((h, w), (oh, ow), channels=channels, backend=backend)
+    fused = _fused((h, w), (oh, ow), backend, vectorized)
+    if work is None or not work.fits((h, w), (oh, ow), channels) or (work.coef is None) != fused:
+        work = edge_work((h, w), (oh, ow), channels=channels, backend=backend, vectorized=vectorized)
     src = frame
     if deblur > 0.0:
         # No coring and a small overshoot: sharpening of a soft picture, not of noise, and no halos.
         src = sharpen(frame, work.taps, amount=deblur, threshold=0.0, overshoot=DEBLUR_OVERSHOOT,
                       out=work.deblurred, work=work.sharpen_work, backend=backend)
-    analyse(src, luma_pad=work.luma_pad, chroma_pad=work.chroma_pad, coef=work.coef, backend=backend)
-    factor = _integer_factor((h, w), (oh, ow))
-    if not backend.is_cuda and vectorized and factor:
-        _edge_int_cpu(work.luma_pad, work.coef, work.chroma_pad, factor, np.float32(sharpness),
-                      numba.get_num_threads(), out)
+    if fused:  # analyses row by row as it goes
+        _planes_cpu(src, work.luma_pad, work.chroma_pad)
+        _edge_int_cpu(work.luma_pad, work.chroma_pad, np.float32(LOB_FLAT), np.float32(LOB_EDGE),
+                      _integer_factor((h, w), (oh, ow)), np.float32(sharpness), numba.get_num_threads(), out)
         return out
+    analyse(src, luma_pad=work.luma_pad, chroma_pad=work.chroma_pad, coef=work.coef, backend=backend)
     luma_up = work.luma_up if work.luma_up is not None else backend.empty((oh, ow), np.float32)
     easu(work.luma_pad, work.coef, out=luma_up, backend=backend, vectorized=vectorized)
     return rcas_compose(luma_up, work.chroma_pad, amount=sharpness, out=out, backend=backend)
