@@ -34,6 +34,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import u8_px as _u8_px
 from kernels.planes import i420_luma_chroma
 
@@ -88,6 +89,24 @@ def _spatial_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2):
     return acc / wsum
 
 
+def _settle_px(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh):
+    """One plane sample from the 3x3 mean of ``current - history`` (``diff``) and the current 3x3 range.
+
+    ``c0`` and ``h0`` are the sample and its history, ``s`` its spatial estimate.
+    """
+    # A reset (fresh = 1) counts as motion everywhere.
+    m = min(np.float32(1.0), max(max(abs(diff) - thr, np.float32(0.0)) * mgain, fresh))
+    # The history, clamped to the current 3x3 range: a moving edge leaves no ghost.
+    h = min(max(h0, lo), hi)
+    a = amin + (np.float32(1.0) - amin) * m
+    cur = c0 + (s - c0) * (spatial * m)
+    # Written as a convex mix so that a = 1 returns cur exactly (planes off = identity).
+    return cur * a + h * (np.float32(1.0) - a)
+
+
+_settle_px_i = _settle_px
+
+
 def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                  s, amin, thr, mgain, spatial, fresh):
     """One plane sample from its 3x3 current and history neighbourhoods, given its spatial estimate ``s``."""
@@ -97,16 +116,9 @@ def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6,
     # copy it into the history).
     diff = ((c0 - h0) + (n1 - h1) + (n2 - h2) + (n3 - h3) + (n4 - h4) + (n5 - h5) + (n6 - h6) + (n7 - h7)
             + (n8 - h8)) * np.float32(1.0 / 9.0)
-    # A reset (fresh = 1) counts as motion everywhere.
-    m = min(np.float32(1.0), max(max(abs(diff) - thr, np.float32(0.0)) * mgain, fresh))
-    # The history, clamped to the current 3x3 range: a moving edge leaves no ghost.
     lo = min(min(min(c0, n1), min(n2, n3)), min(min(n4, n5), min(min(n6, n7), n8)))
     hi = max(max(max(c0, n1), max(n2, n3)), max(max(n4, n5), max(max(n6, n7), n8)))
-    h = min(max(h0, lo), hi)
-    a = amin + (np.float32(1.0) - amin) * m
-    cur = c0 + (s - c0) * (spatial * m)
-    # Written as a convex mix so that a = 1 returns cur exactly (planes off = identity).
-    return cur * a + h * (np.float32(1.0) - a)
+    return _settle_px_i(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh)
 
 
 def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
@@ -131,7 +143,7 @@ def _response_px(c, n, s, e, w, ne, nw, se, sw):
 
 _to_ycc_cpu = cpu_device(_to_ycc_px)
 _to_bgr_cpu = cpu_device(_to_bgr_px)
-_u8_cpu = cpu_device(_u8_px)
+_u8_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
 _response_cpu = cpu_device(_response_px)
 _to_ycc_cuda = cuda_device(_to_ycc_px)
 _to_bgr_cuda = cuda_device(_to_bgr_px)
@@ -142,12 +154,13 @@ _response_cuda = cuda_device(_response_px)
 # The math below calls other math through module globals (``*_i``); each target binds its own.
 _tap_px_i = cpu_device(_tap_px)
 _spatial_px_i = cpu_device(_spatial_px)
+_settle_px_i = _settle_cpu = cpu_device(_settle_px)
 _temporal_px_i = _temporal_cpu = cpu_device(_temporal_px)
 _to_bgr_px_i = _to_bgr_cpu
 _denoise_cpu = cpu_device(_denoise_px)
 _recombine_cpu = cpu_device(_recombine_px)
 _denoise_cuda = cuda_device(_denoise_px, _spatial_px_i=cuda_device(_spatial_px, _tap_px_i=cuda_device(_tap_px)),
-                            _temporal_px_i=cuda_device(_temporal_px))
+                            _temporal_px_i=cuda_device(_temporal_px, _settle_px_i=cuda_device(_settle_px)))
 _recombine_cuda = cuda_device(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)
 
 
@@ -500,18 +513,92 @@ def _u8_row_cpu(src, dst):
         dst[col] = _u8_cpu(src[col])
 
 
+def _temporal_row_u8(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out):
+    # The temporal-only pass (spatial == 0) on one row of a uint8 plane: _temporal_px's math, with
+    # the current 3x3 range and sum taken in separable passes on uint8 and int16 lanes (four and
+    # two times as many per vector as float32); only the history's sums and the blend are float.
+    # The difference mean sums in another order than _temporal_px: equal to a few ulps.
+    height, width = cur.shape
+    last_r = height - 1
+    lo = min(max(1, 1 + shift_x), width)
+    hi = max(min(width - 1, width - 1 + shift_x), lo)
+    north = cur[max(row - 1, 0)]
+    mid = cur[row]
+    south = cur[min(row + 1, last_r)]
+    h_n = hist[min(max(row - shift_y - 1, 0), last_r)]
+    h_m = hist[min(max(row - shift_y, 0), last_r)]
+    h_s = hist[min(max(row - shift_y + 1, 0), last_r)]
+    vmin, vmax, rmin, rmax = ranges[0], ranges[1], ranges[2], ranges[3]
+    vsum, rsum = sums[0], sums[1]
+    f = np.float32
+    for c in range(width):
+        col = np.uintp(c)
+        a = north[col]
+        b = mid[col]
+        d = south[col]
+        vmin[col] = min(min(a, b), d)
+        vmax[col] = max(max(a, b), d)
+        vsum[col] = np.int16(a) + np.int16(b) + np.int16(d)
+        hsum[col] = (f(h_n[col]) + f(h_m[col])) + f(h_s[col])
+    one = np.uintp(1)
+    for c in range(lo, hi):
+        col = np.uintp(c)
+        rmin[col] = min(min(vmin[col - one], vmin[col]), vmin[col + one])
+        rmax[col] = max(max(vmax[col - one], vmax[col]), vmax[col + one])
+        rsum[col] = vsum[col - one] + vsum[col] + vsum[col + one]
+    amin = k[1]
+    thr = k[2]
+    mgain = k[3]
+    spatial = k[4]
+    ninth = np.float32(1.0 / 9.0)
+    for c in range(lo, hi):
+        col = np.uintp(c)
+        j = np.uintp(c - shift_x)
+        diff = (f(rsum[col]) - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
+        c0 = f(mid[col])
+        v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr, mgain, spatial, fresh)
+        dst[col] = v
+        out[col] = _u8_cpu(v)
+    for col in range(0, lo):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+        out[col] = _u8_cpu(dst[col])
+    for col in range(hi, width):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+        out[col] = _u8_cpu(dst[col])
+
+
+_temporal_row_u8_cpu = cpu_device(_temporal_row_u8, **VECTOR_MINMAX)
+
+
+@cpu_device
+def _i420_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out):
+    # One row of a plane: the new history into ``dst``, rounded into ``out``.
+    if k[4] > 0:
+        _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst)
+        _u8_row_cpu(dst, out)
+    else:
+        _temporal_row_u8_cpu(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out)
+
+
 @_vector_kernel
 def _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y, cshift_x,
-                             fresh, luma_out, chroma_out, out_luma, out_chroma):
-    # One chroma row of each plane and the two luma rows beside it per iteration (as in the BGR pass).
-    for crow in prange(chroma.shape[1]):
-        for p in range(2):
-            _denoise_row_cpu(chroma[p], chroma_hist[p], coeffs[1 + p], crow, cshift_y, cshift_x, fresh,
-                             chroma_out[p, crow])
-            _u8_row_cpu(chroma_out[p, crow], out_chroma[p, crow])
-        for row in range(2 * crow, 2 * crow + 2):
-            _denoise_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, luma_out[row])
-            _u8_row_cpu(luma_out[row], out_luma[row])
+                             fresh, chunks, luma_out, chroma_out, out_luma, out_chroma):
+    # One chunk of chroma rows per thread, with its scratch rows; per chroma row, that row of
+    # each chroma plane and the two luma rows beside it (as in the BGR pass).
+    rows = chroma.shape[1]
+    per = (rows + chunks - 1) // chunks
+    width = luma.shape[1]
+    for chunk in prange(chunks):
+        ranges = np.empty((4, width), np.uint8)
+        sums = np.empty((2, width), np.int16)
+        hsum = np.empty(width, np.float32)
+        for crow in range(chunk * per, min(chunk * per + per, rows)):
+            for p in range(2):
+                _i420_row_cpu(chroma[p], chroma_hist[p], coeffs[1 + p], crow, cshift_y, cshift_x, fresh, ranges,
+                              sums, hsum, chroma_out[p, crow], out_chroma[p, crow])
+            for row in range(2 * crow, 2 * crow + 2):
+                _i420_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, ranges, sums, hsum,
+                              luma_out[row], out_luma[row])
 
 
 @cuda_kernel
@@ -577,8 +664,8 @@ def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int
             luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, luma_out, chroma_out, out_luma,
             out_chroma)
     else:
-        _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, luma_out,
-                                 chroma_out, out_luma, out_chroma)
+        _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr,
+                                 numba.get_num_threads(), luma_out, chroma_out, out_luma, out_chroma)
     return out
 
 
