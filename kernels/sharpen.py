@@ -62,6 +62,14 @@ _add_u8_cuda = cuda_device(_add_u8_px)
 
 # --- pass 1: luma and horizontal blur ------------------------------------------------
 
+@cpu_device
+def _hblur_clamped_cpu(y, taps, col, radius, width):
+    acc = np.float32(0.0)
+    for k in range(taps.shape[0]):
+        acc += taps[k] * y[min(max(col + k - radius, 0), width - 1)]
+    return acc
+
+
 @cpu_kernel
 def _luma_hblur_cpu(frame, taps, luma, hblur):
     height, width = frame.shape[0], frame.shape[1]
@@ -92,13 +100,12 @@ def _luma_hblur_cpu(frame, taps, luma, hblur):
             w = taps[k]
             for c in range(lo, hi):
                 dst[np.uintp(c)] += w * y[np.uintp(c + k - radius)]
-        for col in range(width):
-            if col >= lo and col < hi:
-                continue
-            acc = np.float32(0.0)
-            for k in range(taps.shape[0]):
-                acc += taps[k] * y[min(max(col + k - radius, 0), width - 1)]
-            dst[col] = acc
+        # The columns within the radius of the edges, with clamped taps (only those: a branch
+        # per column over the whole row cost as much as the blur).
+        for col in range(lo):
+            dst[col] = _hblur_clamped_cpu(y, taps, col, radius, width)
+        for col in range(hi, width):
+            dst[col] = _hblur_clamped_cpu(y, taps, col, radius, width)
 
 
 def _luma_at(frame, row, col):
