@@ -18,6 +18,7 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
 from kernels.pixel import lerp_px as _lerp_px
+from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import u8_px as _to_u8_px
 
 #: Luma weights (Kr, Kb) per matrix; Kg = 1 - Kr - Kb.
@@ -163,6 +164,7 @@ def _chroma_rows_px(row, inv_y, ch, interlaced):
 
 _ycc_to_bgr_cpu = cpu_device(_ycc_to_bgr_px)
 _to_u8_cpu = cpu_device(_to_u8_px)
+_to_u8_vec_cpu = cpu_device(_to_u8_px, **VECTOR_MINMAX)  # branch-free: for loops that must vectorize
 _luma_cpu = cpu_device(_luma_px)
 _to_sample_cpu = cpu_device(_to_sample_px)
 _chroma_tap_cpu = cpu_device(_chroma_tap)
@@ -448,21 +450,34 @@ def matrix_change(src: YuvFormat, dst: YuvFormat) -> np.ndarray:
 @cpu_kernel
 def _change_matrix_cpu(y_plane, u_plane, v_plane, k, y_out, u_out, v_out):
     height, width = y_plane.shape
+    cwidth = u_plane.shape[1]
     half = np.float32(128.0)
+    # Coefficients in locals and unsigned indices: the loops vectorize (and a store could alias k).
+    y_cb, y_cr, cb_cb, cb_cr, cr_cb, cr_cr = k[0], k[1], k[2], k[3], k[4], k[5]
     for crow in prange(u_plane.shape[0]):
-        us, vs, uo, vo = u_plane[crow], v_plane[crow], u_out[crow], v_out[crow]
-        for c in range(u_plane.shape[1]):
-            cb = np.float32(us[c]) - half
-            cr = np.float32(vs[c]) - half
-            uo[c] = _to_u8_cpu(k[2] * cb + k[3] * cr + half)
-            vo[c] = _to_u8_cpu(k[4] * cb + k[5] * cr + half)
+        # Every loop reads copies of its input rows, so the output may be the input (in place):
+        # a loop whose input may alias its output does not vectorize.
+        rows = np.empty((3, max(width, cwidth)), np.uint8)
+        us, vs, src = rows[0], rows[1], rows[2]
+        us[:cwidth] = u_plane[crow]
+        vs[:cwidth] = v_plane[crow]
         for row in range(2 * crow, min(2 * crow + 2, height)):
-            src, dst = y_plane[row], y_out[row]
-            for col in range(width):
+            src[:width] = y_plane[row]
+            dst = y_out[row]
+            for c in range(width):
+                col = np.uintp(c)
                 # Each luma sample takes the correction of its own (co-sited block's) chroma sample.
-                cb = np.float32(us[col >> 1]) - half
-                cr = np.float32(vs[col >> 1]) - half
-                dst[col] = _to_u8_cpu(np.float32(src[col]) + k[0] * cb + k[1] * cr)
+                cc = col >> np.uintp(1)
+                cb = np.float32(us[cc]) - half
+                cr = np.float32(vs[cc]) - half
+                dst[col] = _to_u8_vec_cpu(np.float32(src[col]) + y_cb * cb + y_cr * cr)
+        uo, vo = u_out[crow], v_out[crow]
+        for c in range(cwidth):
+            j = np.uintp(c)
+            cb = np.float32(us[j]) - half
+            cr = np.float32(vs[j]) - half
+            uo[j] = _to_u8_vec_cpu(cb_cb * cb + cb_cr * cr + half)
+            vo[j] = _to_u8_vec_cpu(cr_cb * cb + cr_cr * cr + half)
 
 
 def change_matrix_i420(planes, coeffs: np.ndarray, *, out) -> None:
@@ -475,6 +490,6 @@ def change_matrix_i420(planes, coeffs: np.ndarray, *, out) -> None:
     coeffs : ndarray
         From :func:`matrix_change`.
     out : tuple of ndarray
-        Destination planes shaped like ``planes``; may not alias them.
+        Destination planes shaped like ``planes``; may be ``planes`` themselves (in place).
     """
     _change_matrix_cpu(*planes, coeffs, *out)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 from kernels.backend import serial_kernels_in_this_thread
 from kernels.planes import i420_shape
@@ -32,18 +34,23 @@ class Capture:
     allocate : callable, optional
         ``allocate(shape) -> uint8 array`` for the ring's slots (page-locked
         memory when the frames go to a GPU: see ``Backend.host_empty``).
+    transform : callable, optional
+        ``transform(image)``, applied in place to each frame on the capture
+        thread as it is read (counted in the decode time).
 
     Use as a context manager and iterate :meth:`frames`; each yielded frame's
     image lives in a slot that is recycled when the next frame is requested.
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
-                 max_frames: int | None = None, allocate=None) -> None:
+                 max_frames: int | None = None, allocate=None,
+                 transform: Callable[[np.ndarray], None] | None = None) -> None:
         info = source.info
         self.source = source
         shape = i420_shape(info.height, info.width) if getattr(source, "planar", False) else (info.height, info.width, 3)
         self.ring = RingBuffer(slots, shape, policy, allocate)
         self.max_frames = max_frames
+        self.transform = transform
         self.frames_read = 0
         self.decode = Timings()
         self._worker = Worker("vqe-capture", self._loop)
@@ -63,6 +70,8 @@ class Capture:
                 if not self.source.read_into(slot):
                     self.ring.cancel_write(slot)
                     break
+                if self.transform is not None:
+                    self.transform(slot.image)
                 self.decode.add((time.perf_counter() - t0) * 1e3)
                 self.frames_read += 1
                 self.ring.publish(slot)

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
-from kernels.planes import i420_size
+import numpy as np
+
+from kernels.colorspace import change_matrix_i420, matrix_change
+from kernels.planes import i420_planes, i420_size
 from realtime.capture import Capture
 from realtime.errors import TruncatedInputError
 from realtime.frames import Frame
@@ -16,7 +21,8 @@ from realtime.ringbuffer import DropPolicy
 from realtime.settings import Settings
 from realtime.sources import SourceInfo, delivers_i420, open_source
 from realtime.stats import RunStats
-from realtime.writers import OutputOptions, check_output_path, open_writer, resolve_codec, writes_i420_of
+from realtime.writers import (OutputOptions, check_output_path, open_writer, resolve_codec, writes_i420_of,
+                              written_matrix)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +73,11 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         if planar is None:
             planar = _can_stay_planar(pipeline, source.info, out_path, options)
         source.planar = planar
+        info, convert = source.info, None
+        if planar and out_path is not None:
+            info, convert = _in_output_matrix(pipeline, info, out_path, options)
         # Rate, field order and time base of what the chain writes (a deinterlacer changes them).
-        out_info = pipeline.set_source(source.info, planar=planar)
+        out_info = pipeline.set_source(info, planar=planar)
         stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
                            backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
                            frames_as="I420" if planar else "BGR",
@@ -96,7 +105,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             stats.latency.add((time.monotonic() - frame.capture_s) * 1e3)
 
         # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
-        capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames, allocate=pipeline.backend.host_empty)
+        capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames, allocate=pipeline.backend.host_empty,
+                          transform=convert)
         expected = source.info.frame_count
         try:
             with capture:
@@ -124,6 +134,29 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         return stats
     finally:
         source.close()
+
+
+def _in_output_matrix(pipeline: Pipeline, info: SourceInfo, out_path: Path,
+                      options: OutputOptions) -> tuple[SourceInfo, Callable[[np.ndarray], None] | None]:
+    """The input's info in the matrix the output is written in, and the in-place I420 conversion to it.
+
+    A resized ``.y4m`` (an upscale to HD) is written in the matrix its height implies.  The
+    frames are re-expressed in it as they are read, at the input's size: the output of an
+    upscale has several times the pixels.  ``(info, None)`` when the matrices agree.
+    """
+    height, width = pipeline.output_size(info.height, info.width)
+    matrix = written_matrix(out_path, info, (width, height), options)
+    if matrix == info.fmt.matrix:
+        return info, None
+    fmt = replace(info.fmt, matrix=matrix)
+    coeffs = matrix_change(info.fmt, fmt)
+    log.debug("frames re-expressed from %s to %s as they are read", info.fmt.matrix, matrix)
+
+    def convert(image: np.ndarray) -> None:
+        planes = i420_planes(image)
+        change_matrix_i420(planes, coeffs, out=planes)
+
+    return replace(info, fmt=fmt), convert
 
 
 def _can_stay_planar(pipeline: Pipeline, info: SourceInfo, out_path: Path | None, options: OutputOptions) -> bool:

@@ -157,6 +157,14 @@ def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], op
     return replace(_written_format(Path(path), info, size, options), matrix=fmt.matrix) == fmt
 
 
+def written_matrix(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> str:
+    """The matrix the writer for ``path`` stores frames of ``size`` (width, height) in.
+
+    The input's, except for a resized ``.y4m``, whose readers assume a matrix from its height.
+    """
+    return _written_format(Path(path), info, size, options).matrix
+
+
 def _written_format(path: Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> YuvFormat:
     codec = resolve_codec(path, options)
     fmt = output_format(info, codec)

@@ -168,6 +168,20 @@ def test_matrix_change_matches_converting_the_colours_again(pair, full):
         assert np.abs(got.astype(int) - want).max() <= 1
 
 
+def test_matrix_change_in_place_matches_a_separate_output():
+    from kernels.colorspace import change_matrix_i420, matrix_change
+
+    rng = np.random.default_rng(5)
+    planes = (rng.integers(16, 236, (10, 14)).astype(np.uint8), rng.integers(16, 241, (5, 7)).astype(np.uint8),
+              rng.integers(16, 241, (5, 7)).astype(np.uint8))
+    k = matrix_change(YuvFormat("bt601", False), YuvFormat("bt709", False))
+    out = tuple(np.empty_like(p) for p in planes)
+    change_matrix_i420(planes, k, out=out)
+    change_matrix_i420(planes, k, out=planes)
+    for a, b in zip(planes, out):
+        assert np.array_equal(a, b)
+
+
 def test_matrix_change_keeps_the_range():
     from kernels.colorspace import matrix_change
 
