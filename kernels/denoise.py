@@ -295,19 +295,25 @@ _denoise_at_cuda = cuda_device(_denoise_at_px, _denoise_i=_denoise_cuda)
 
 
 @cpu_device
-def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
+def _row_window_cpu(cur, hist, row, shift_y, shift_x):
+    """Interior columns ``lo:hi`` of ``row`` and the three current and (shifted) history rows around it.
+
+    Interior columns need no clamping: their taps and their shifted history taps are inside
+    the rows, so the inner loops are plain contiguous loads.
+    """
     height, width = cur.shape
     last_r = height - 1
-    # Interior columns need no clamping: their taps and their shifted history
-    # taps are inside the rows, so the inner loop is plain contiguous loads.
     lo = min(max(1, 1 + shift_x), width)
     hi = max(min(width - 1, width - 1 + shift_x), lo)
-    north = cur[max(row - 1, 0)]
-    mid = cur[row]
-    south = cur[min(row + 1, last_r)]
-    h_n = hist[min(max(row - shift_y - 1, 0), last_r)]
-    h_m = hist[min(max(row - shift_y, 0), last_r)]
-    h_s = hist[min(max(row - shift_y + 1, 0), last_r)]
+    return (lo, hi, cur[max(row - 1, 0)], cur[row], cur[min(row + 1, last_r)],
+            hist[min(max(row - shift_y - 1, 0), last_r)], hist[min(max(row - shift_y, 0), last_r)],
+            hist[min(max(row - shift_y + 1, 0), last_r)])
+
+
+@cpu_device
+def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
+    width = cur.shape[1]
+    lo, hi, north, mid, south, h_n, h_m, h_s = _row_window_cpu(cur, hist, row, shift_y, shift_x)
     inv_t2 = k[0]
     amin = k[1]
     thr = k[2]
@@ -518,16 +524,8 @@ def _temporal_row_u8(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, h
     # the current 3x3 range and sum taken in separable passes on uint8 and int16 lanes (four and
     # two times as many per vector as float32); only the history's sums and the blend are float.
     # The difference mean sums in another order than _temporal_px: equal to a few ulps.
-    height, width = cur.shape
-    last_r = height - 1
-    lo = min(max(1, 1 + shift_x), width)
-    hi = max(min(width - 1, width - 1 + shift_x), lo)
-    north = cur[max(row - 1, 0)]
-    mid = cur[row]
-    south = cur[min(row + 1, last_r)]
-    h_n = hist[min(max(row - shift_y - 1, 0), last_r)]
-    h_m = hist[min(max(row - shift_y, 0), last_r)]
-    h_s = hist[min(max(row - shift_y + 1, 0), last_r)]
+    width = cur.shape[1]
+    lo, hi, north, mid, south, h_n, h_m, h_s = _row_window_cpu(cur, hist, row, shift_y, shift_x)
     vmin, vmax, rmin, rmax = ranges[0], ranges[1], ranges[2], ranges[3]
     vsum, rsum = sums[0], sums[1]
     f = np.float32
