@@ -18,9 +18,11 @@ chroma get separate strengths.  Per plane and per sample, one fused pass does:
 The output keeps each pixel's own full-resolution chroma and adds only the
 half-resolution chroma change.  I420 frames (:func:`denoise_i420`) need no
 planes of their own: their Y, Cb and Cr planes are read as they are (uint8, in
-code values), and the pass writes the output planes directly.  The history may be read displaced by a global
-integer shift (camera pan), estimated on a small luma thumbnail by phase
-correlation.  Noise sigma can be estimated per plane from the median absolute
+code values), and the pass writes the output planes directly; without the
+spatial filter, its CPU loop takes the current 3x3 range and sum on uint8 and
+int16 lanes (the same math; four and two times as many samples per vector).  The
+history may be read displaced by a global integer shift (camera pan), estimated
+on a small luma thumbnail by phase correlation.  Noise sigma can be estimated per plane from the median absolute
 response of Immerkaer's 3x3 mask, whose standard deviation is ``6 * sigma``
 for white noise.
 """
