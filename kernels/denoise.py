@@ -22,9 +22,9 @@ code values), and the pass writes the output planes directly; without the
 spatial filter, its CPU loop takes the current 3x3 range and sum on uint8 and
 int16 lanes (the same math; four and two times as many samples per vector).  The
 history may be read displaced by a global integer shift (camera pan), estimated
-on a small luma thumbnail by phase correlation.  Noise sigma can be estimated per plane from the median absolute
-response of Immerkaer's 3x3 mask, whose standard deviation is ``6 * sigma``
-for white noise.
+on a small luma thumbnail by phase correlation.  Noise sigma can be estimated
+per plane from the median absolute response of Immerkaer's 3x3 mask, whose
+standard deviation is ``6 * sigma`` for white noise.
 """
 from __future__ import annotations
 
