@@ -448,36 +448,38 @@ def matrix_change(src: YuvFormat, dst: YuvFormat) -> np.ndarray:
 
 
 @cpu_kernel
-def _change_matrix_cpu(y_plane, u_plane, v_plane, k, y_out, u_out, v_out):
+def _change_matrix_cpu(y_plane, u_plane, v_plane, k, chunks, y_out, u_out, v_out):
     height, width = y_plane.shape
-    cwidth = u_plane.shape[1]
+    crows, cwidth = u_plane.shape
     half = np.float32(128.0)
     # Coefficients in locals and unsigned indices: the loops vectorize (and a store could alias k).
     y_cb, y_cr, cb_cb, cb_cr, cr_cb, cr_cr = k[0], k[1], k[2], k[3], k[4], k[5]
-    for crow in prange(u_plane.shape[0]):
+    per = (crows + chunks - 1) // chunks
+    for chunk in prange(chunks):
         # Every loop reads copies of its input rows, so the output may be the input (in place):
         # a loop whose input may alias its output does not vectorize.
         rows = np.empty((3, max(width, cwidth)), np.uint8)
         us, vs, src = rows[0], rows[1], rows[2]
-        us[:cwidth] = u_plane[crow]
-        vs[:cwidth] = v_plane[crow]
-        for row in range(2 * crow, min(2 * crow + 2, height)):
-            src[:width] = y_plane[row]
-            dst = y_out[row]
-            for c in range(width):
-                col = np.uintp(c)
-                # Each luma sample takes the correction of its own (co-sited block's) chroma sample.
-                cc = col >> np.uintp(1)
-                cb = np.float32(us[cc]) - half
-                cr = np.float32(vs[cc]) - half
-                dst[col] = _to_u8_vec_cpu(np.float32(src[col]) + y_cb * cb + y_cr * cr)
-        uo, vo = u_out[crow], v_out[crow]
-        for c in range(cwidth):
-            j = np.uintp(c)
-            cb = np.float32(us[j]) - half
-            cr = np.float32(vs[j]) - half
-            uo[j] = _to_u8_vec_cpu(cb_cb * cb + cb_cr * cr + half)
-            vo[j] = _to_u8_vec_cpu(cr_cb * cb + cr_cr * cr + half)
+        for crow in range(chunk * per, min(chunk * per + per, crows)):
+            us[:cwidth] = u_plane[crow]
+            vs[:cwidth] = v_plane[crow]
+            for row in range(2 * crow, min(2 * crow + 2, height)):
+                src[:width] = y_plane[row]
+                dst = y_out[row]
+                for c in range(width):
+                    col = np.uintp(c)
+                    # Each luma sample takes the correction of its own (co-sited block's) chroma sample.
+                    cc = col >> np.uintp(1)
+                    cb = np.float32(us[cc]) - half
+                    cr = np.float32(vs[cc]) - half
+                    dst[col] = _to_u8_vec_cpu(np.float32(src[col]) + y_cb * cb + y_cr * cr)
+            uo, vo = u_out[crow], v_out[crow]
+            for c in range(cwidth):
+                j = np.uintp(c)
+                cb = np.float32(us[j]) - half
+                cr = np.float32(vs[j]) - half
+                uo[j] = _to_u8_vec_cpu(cb_cb * cb + cb_cr * cr + half)
+                vo[j] = _to_u8_vec_cpu(cr_cb * cb + cr_cr * cr + half)
 
 
 def change_matrix_i420(planes, coeffs: np.ndarray, *, out) -> None:
@@ -492,4 +494,4 @@ def change_matrix_i420(planes, coeffs: np.ndarray, *, out) -> None:
     out : tuple of ndarray
         Destination planes shaped like ``planes``; may be ``planes`` themselves (in place).
     """
-    _change_matrix_cpu(*planes, coeffs, *out)
+    _change_matrix_cpu(*planes, coeffs, numba.get_num_threads(), *out)
