@@ -81,7 +81,7 @@ class Pipeline:
         self.settings = settings or build_settings()
         self.backend = resolve_backend(self.settings.backend)
         if not kernels_compiled():
-            log.info("first run: compiling the kernels takes about half a minute; later runs load them in a second")
+            log.info("first run: compiling the kernels takes about a minute; later runs load them in a second")
         self.stats = stats or RunStats()
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
