@@ -589,6 +589,8 @@ def _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, shift
     per = (rows + chunks - 1) // chunks
     width = luma.shape[1]
     for chunk in prange(chunks):
+        # Scratch allocated here rather than passed in: LLVM then knows it aliases nothing and
+        # vectorizes without runtime overlap checks (caller-provided rows measured 35% slower).
         ranges = np.empty((4, width), np.uint8)
         sums = np.empty((2, width), np.int16)
         hsum = np.empty(width, np.float32)
@@ -790,7 +792,7 @@ def _thumb_cpu(luma, factor, thumb):
     inv = np.float32(1.0 / (factor * factor))
     f = np.uintp(factor)
     width = np.uintp(tw) * f
-    sums = np.empty(width, np.float32)
+    sums = np.empty(width, np.float32)  # allocated here: known to alias nothing (see the I420 pass)
     for i in range(th):
         # Per thumbnail row: the column sums of its `factor` luma rows (contiguous loads, unsigned
         # indices: vectorized), then the sum of each block of `factor` columns.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from kernels.colorspace import YuvFormat, bgr_to_yuv, change_matrix_i420, matrix_change
+from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.sources import SourceInfo
@@ -146,14 +146,15 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
 
 
 def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> bool:
-    """Whether the writer for ``path`` stores I420 frames in ``info``'s own format as they are.
+    """Whether the writer for ``path`` stores I420 frames of ``info``'s layout and range as they are.
 
-    Then frames that stayed planar through the pipeline need no conversion on the way out.
+    Then frames that stayed planar through the pipeline need no conversion on the way out, once
+    they are in :func:`written_matrix` (a resized ``.y4m`` may imply another matrix than the
+    input's: the caller re-expresses the frames, with :func:`kernels.colorspace.change_matrix_i420`).
     """
     fmt = info.fmt
     if options.encoder == "opencv" or (fmt.bit_depth, fmt.sub_x, fmt.sub_y) != (8, 2, 2):
         return False
-    # A .y4m of another size may imply another matrix: the writer re-expresses the frames in it.
     return replace(_written_format(Path(path), info, size, options), matrix=fmt.matrix) == fmt
 
 
@@ -186,18 +187,15 @@ class Y4mFileWriter:
         self._fmt = fmt
         self._interlaced = info.field_order in ("tff", "bff")
         self._planes = None
-        # I420 frames come in the input's matrix; a resized output's height may imply another.
-        self._matrix_change = None if fmt.matrix == info.fmt.matrix else matrix_change(info.fmt, fmt)
-        self._converted: np.ndarray | None = None
+        # I420 frames are in info.fmt and are stored as they are: only in the file's own matrix.
+        self._i420_matrix = info.fmt.matrix
         self.frames = 0
 
     def write(self, image: np.ndarray, pts_s: float) -> None:
         if is_i420(image):
-            if self._matrix_change is not None:
-                if self._converted is None:
-                    self._converted = np.empty_like(image)
-                change_matrix_i420(i420_planes(image), self._matrix_change, out=i420_planes(self._converted))
-                image = self._converted
+            if self._i420_matrix != self._fmt.matrix:
+                raise ValueError(f"I420 frames in {self._i420_matrix} for a .y4m stored in {self._fmt.matrix}: "
+                                 f"re-express them first (kernels.colorspace.change_matrix_i420)")
             self._writer.write_planes((image,))
         else:
             self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)

@@ -82,3 +82,18 @@ def test_a_real_clip_decodes_to_the_same_planes_and_encodes(media, tmp_path):
     assert run_file(src, out, build_settings(stages="sharpen"), max_frames=5).extra["frames_as"] == "I420"
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 5
+
+
+def test_y4m_writer_refuses_i420_frames_in_another_matrix(tmp_path):
+    from fractions import Fraction
+
+    from kernels.colorspace import YuvFormat
+    from kernels.planes import i420_shape
+    from realtime.sources import SourceInfo
+    from realtime.writers import OutputOptions, open_writer
+
+    info = SourceInfo("in.y4m", 16, 8, Fraction(25), None, YuvFormat("bt601", False))
+    writer = open_writer(tmp_path / "up.y4m", info, (32, 720), OutputOptions())  # HD height: BT.709
+    with pytest.raises(ValueError, match="re-express"):
+        writer.write(np.zeros(i420_shape(720, 32), np.uint8), 0.0)
+    writer.close()
