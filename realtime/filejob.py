@@ -100,7 +100,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
                     height, width = i420_size(frame.image) if planar else frame.image.shape[:2]
                     writer = open_writer(out_path, out_info, (width, height), options)
                     recorder = Recorder(writer, frame.image.shape, DropPolicy.BLOCK).start()
-                recorder.write(frame)
+                recorder.write(frame, exchange=pipeline.exchange_output)
             stats.frames += 1
             stats.latency.add((time.monotonic() - frame.capture_s) * 1e3)
 

@@ -187,6 +187,22 @@ class Pipeline:
             raise ValueError("process() needs a chain that returns one frame per frame; use push()/flush()")
         return frames[0]
 
+    def exchange_output(self, image: Any, spare: np.ndarray) -> bool:
+        """Give up an output image for good, taking ``spare`` (same shape) to write later ones into.
+
+        A consumer that keeps output frames (the recorder) takes them this way
+        instead of copying them.  Works for the chain's own output buffers (a
+        stage's, or the host copy of a GPU result); an input frame passed through
+        untouched is not the chain's to give, so ``False`` comes back and the
+        consumer copies it.
+        """
+        if image is self._host_out:
+            if spare.shape != image.shape or spare.dtype != image.dtype:
+                return False
+            self._host_out = spare
+            return True
+        return any(stage.exchange_output(image, spare) for stage in self.stages)
+
     def reset(self) -> None:
         for stage in self.stages:
             stage.reset()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -52,14 +53,25 @@ class Recorder:
         self._worker.start()
         return self
 
-    def write(self, frame: Frame) -> None:
-        """Queue a copy of ``frame`` for writing; re-raises a writer error from the thread."""
+    def write(self, frame: Frame, exchange: Callable[[np.ndarray, np.ndarray], bool] | None = None) -> None:
+        """Queue ``frame`` for writing; re-raises a writer error from the thread.
+
+        The frame's image is copied, unless ``exchange(image, spare)`` (such as
+        :meth:`Pipeline.exchange_output <realtime.pipeline.Pipeline.exchange_output>`)
+        lets the recorder keep the image itself and gives its producer the free
+        slot's array to write later frames into.  Either way the caller may
+        still read the image until its next call.
+        """
         self._worker.check()
         while (slot := self.ring.acquire_write(timeout_s=0.5)) is None:
             self._worker.check()
             if not self._worker.alive:
                 raise RuntimeError("recorder thread stopped unexpectedly")
-        np.copyto(slot.ensure_shape(frame.image.shape), frame.image)
+        spare = slot.ensure_shape(frame.image.shape)
+        if exchange is not None and exchange(frame.image, spare):
+            slot.image = frame.image
+        else:
+            np.copyto(spare, frame.image)
         slot.index, slot.pts_s, slot.capture_s = frame.index, frame.pts_s, frame.capture_s
         self.ring.publish(slot)
 

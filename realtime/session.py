@@ -162,7 +162,7 @@ class Session:
                 if self._record_origin_s is None:
                     self._record_origin_s = out.pts_s
                 out = replace(out, pts_s=out.pts_s - self._record_origin_s)
-            self.recorder.write(out)
+            self.recorder.write(out, exchange=self.pipeline.exchange_output)
         if self.show:
             slot = self.mailbox.acquire_write(timeout_s=0)
             if slot is not None:

@@ -20,7 +20,9 @@ class Stage:
     stabilizer with lookahead, a field-rate deinterlacer) override
     :meth:`push` and :meth:`flush`.
 
-    The image a stage returns is valid until its next call.
+    The image a stage returns is valid until its next call.  A consumer that
+    keeps it longer (the recorder) may take it over with :meth:`exchange_output`
+    instead of copying it.
     """
 
     name: ClassVar[str]
@@ -34,6 +36,9 @@ class Stage:
     planar: ClassVar[bool] = False
     #: The Y'CbCr format of I420 frames (matrix, range), set by the pipeline; ``None`` for BGR.
     yuv_format: Any = None
+    #: Keys of the buffers the stage returns as output images and never reads again once
+    #: returned (each frame overwrites them whole): these may be exchanged, see :meth:`exchange_output`.
+    output_keys: tuple[str, ...] = ("out",)
 
     def __init__(self, params: StageParams, backend: Backend) -> None:
         self.params = params
@@ -64,6 +69,26 @@ class Stage:
                 log.info("%s: frame size %s -> %s, temporal state reset", self.name, last[:2], size[:2])
             self._size = size
             self.reset()
+
+    def exchange_output(self, image: Any, spare: Any) -> bool:
+        """Give up output ``image`` for good and write later frames into ``spare`` instead.
+
+        Lets a consumer keep an output without copying it: it takes ``image`` and hands
+        in an array it is done with.  Only an output buffer of this stage (see
+        :attr:`output_keys`) of ``spare``'s shape, dtype and array type is exchanged.
+
+        Returns
+        -------
+        bool
+            Whether ``image`` was exchanged; if not, the stage still owns it.
+        """
+        for key in self.output_keys:
+            if self._buffers.get(key) is image:
+                if type(spare) is not type(image) or spare.shape != image.shape or spare.dtype != image.dtype:
+                    return False
+                self._buffers[key] = spare
+                return True
+        return False
 
     def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
         """A persistent buffer on this stage's backend, reallocated only on a shape change."""

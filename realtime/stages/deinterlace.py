@@ -163,6 +163,7 @@ class DeinterlaceStage(Stage):
     name = "deinterlace"
     Params = DeinterlaceParams
     planar = True
+    output_keys = ("out", "bob0", "bob1")
 
     def __init__(self, params: DeinterlaceParams, backend: Backend) -> None:
         super().__init__(params, backend)

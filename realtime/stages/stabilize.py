@@ -107,6 +107,7 @@ class StabilizeStage(Stage):
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self.delay_frames = int(params.lookahead)
+        self.output_keys = tuple(f"out{slot}" for slot in range(self.delay_frames + 1))
         tau = float(params.smoothing) or auto_smoothing(self.delay_frames)
         self.smoothing_frames = max(tau, 1.0)
         # White-noise-acceleration model with unit measurement noise; q sets the bandwidth
