@@ -50,7 +50,7 @@ def test_exchanged_outputs_are_written_without_copies_and_equal_copied_ones(stag
     # More frames than ring slots, through a temporal stage: every buffer is exchanged
     # several times, and the denoiser's history must not notice.
     frames = textured_frames(9, 48, 64, seed=3)
-    copied, _ = _record(stages, frames, exchange=False)
+    copied, copied_emitted = _record(stages, frames, exchange=False)
     taken, emitted = _record(stages, frames, exchange=True)
     assert taken.frames == copied.frames == len(frames)
     for got, want in zip(taken.pictures, copied.pictures):
@@ -58,7 +58,7 @@ def test_exchanged_outputs_are_written_without_copies_and_equal_copied_ones(stag
     # The recorder wrote the very arrays the chain produced (no copy) ...
     assert all(written is made for written, made in zip(taken.arrays, emitted))
     # ... and the copying recorder never did.
-    assert not any(written is made for written, made in zip(copied.arrays, emitted))
+    assert not any(written is made for written, made in zip(copied.arrays, copied_emitted))
 
 
 @pytest.mark.cuda
