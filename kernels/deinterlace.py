@@ -22,12 +22,13 @@ keeps the rows of one field and rebuilds the others, per sample:
 
 Within four rows of the top and bottom the spatial estimate is the mean of the
 two kept neighbours, and the spatial check needs two rows on each side, as in
-bwdif.  All math is float32 on scalars, written once and compiled for the CPU
-and for CUDA.  Kept rows are copied unchanged.  The CPU loop checks runs of
-:data:`STILL_RUN` samples for motion first: where nothing moves the clamp leaves
-exactly ``d``, so such runs skip the rest of the formula (same output; 30% less
-CPU time on the 1080p speed clip of ``tools/quality_deinterlace.py``, 5-10% more
-where everything moves).
+bwdif.  The arithmetic is exact integer math: levels and their differences in
+half-levels (``d`` is half a sum of two levels), the filters in 1/32768 of a
+level, rounded half up once at the end.  It is written once and compiled for the
+CPU, on 16- and 32-bit vector lanes (:mod:`kernels.lanes`), and for CUDA.  Kept
+rows are copied unchanged.  The CPU loop checks runs of :data:`STILL_RUN`
+samples for motion first: where nothing moves the clamp leaves exactly ``d``, so
+such runs skip the rest of the formula.
 
 Frames are ``(H, W, C)``: BGR (``C = 3``), or one plane of an I420 frame as an
 ``(h, w, 1)`` view; channels never mix, so a plane is deinterlaced on its own.
@@ -48,79 +49,119 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.lanes import (
+    CPU_LANES,
+    CUDA_LANES,
+    add16,
+    add32,
+    max16,
+    max32,
+    min16,
+    min32,
+    mul16,
+    mul32,
+    shr16,
+    shr32,
+    sub16,
+    sub32,
+)
 from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import u8_px as _u8_px
 
-#: Vertical filters (Weston 3-field coefficients, /8192): spatial-only 4-tap, and the
-#: low-frequency part plus temporal high-frequency part used on still vertical detail.
-SP = (np.float32(5077 / 8192), np.float32(981 / 8192))
-LF = (np.float32(4309 / 8192), np.float32(213 / 8192))
-HF = (np.float32(5570 / 32768), np.float32(3801 / 32768), np.float32(1016 / 32768))
-#: Sample differences up to this many levels are coding noise, not motion.
-MOTION_CORE = np.float32(1.0)
-#: ``floor`` that turns :func:`interpolate_field` into a purely spatial interpolator.
-SPATIAL_ONLY = np.float32(255.0)
+#: Vertical filters (Weston 3-field coefficients): spatial-only 4-tap and the low-frequency part
+#: (/8192, on sums of two kept levels), and the temporal high-frequency part (/32768, on sums of
+#: the missing rows before and after, two rows apart).
+SP = (5077, 981)
+LF = (4309, 213)
+HF = (5570, 3801, 1016)
+#: Differences up to this many half-levels (one level) are coding noise, not motion.
+MOTION_CORE = 2
+#: ``floor`` (half-levels) that turns :func:`interpolate_field` into a purely spatial interpolator.
+SPATIAL_ONLY = 510
 #: Rows of one probe group: two rows above a sampled even row, it, and two below.
 PROBE_ROWS = 5
 #: Row groups a probe samples at most.
 PROBE_GROUPS = 48
 
+# The filters on the 1/32768 scale, and half of it (the weight of one level in a sum of two).
+_SP = (4 * SP[0], 4 * SP[1])
+_LF = (4 * LF[0], 4 * LF[1])
+_HALF = 16384
+
 
 # --- per-pixel math, written once ------------------------------------------------
+# Levels are int16 (sums and differences of two levels fit); the filters run on int32.
 
-def _kept_change_px(kp, k):
-    return abs(kp - k)
+def _absdiff_px(a, b):
+    d = sub16(a, b)
+    return max16(d, sub16(0, d))
 
 
-def _td1_px(au, ad, nu, nd):
-    # Change of the kept rows above and below since the previous frame (au, ad) and to the next (nu, nd).
-    return max(au + ad, nu + nd) * np.float32(0.5)
+def _td1_px(cu, cd, pu, pd, nu, nd):
+    # Change of the kept rows above and below (cu, cd) since the previous frame (pu, pd) and to the
+    # next (nu, nd), as a sum of two level differences: half-levels of their mean.
+    return max16(add16(_absdiff_px(pu, cu), _absdiff_px(pd, cd)), add16(_absdiff_px(nu, cu), _absdiff_px(nd, cd)))
 
 
 def _motion_px(td0, near, memory, use_memory):
-    """(raw motion, kept as the memory; motion for the clamp: with the memory, cored)."""
-    raw = max(td0, near)
-    cored = max(max(raw, memory * use_memory) - MOTION_CORE, np.float32(0.0))
-    return raw, cored
+    """(this sample's motion rounded to levels, kept as the memory; the cored motion for the clamp, half-levels).
 
-
-def _round_px(v):
-    # A level known to lie in [0, 255] (a mean or difference of levels) to uint8, rounded half up as
-    # u8_px rounds; without u8_px's clamp, which LLVM vectorizes into a dozen mask instructions.
-    return np.uint8(v + np.float32(0.5))
+    ``td0``: change of the missing sample (levels); ``near``: kept-row motion (half-levels);
+    ``memory``: the previous frame's motion (levels), counted when ``use_memory`` is 1.
+    """
+    raw = max16(add16(td0, td0), near)
+    cored = max16(sub16(max16(raw, mul16(add16(memory, memory), use_memory)), MOTION_CORE), 0)
+    return shr16(add16(raw, 1), 1), cored
 
 
 def _temporal_px(dsum):
-    # The temporal estimate: the mean of the missing sample one field before and after.
-    return dsum * np.float32(0.5)
+    # The temporal estimate: the mean of the missing sample one field before and after, rounded half up.
+    return shr16(add16(dsum, 1), 1)
 
 
 def _adaptive_px(c, e, c3, dsum, td0, du2, dd2, du4, dd4, motion, floor, inner, spat):
-    """One missing sample.
+    """One missing sample (uint8 level).
 
     ``c``, ``e``: kept samples above and below; ``c3``: sum of the kept samples three rows up and
     down; ``dsum``: sum of the missing samples one field before and after, ``td0`` their absolute
-    difference; ``du2`` .. ``dd4``: the same sums two and four rows up and down.
+    difference; ``du2`` .. ``dd4``: the same sums two and four rows up and down; ``motion`` and
+    ``floor`` in half-levels; ``inner``, ``spat`` 0 or 1.  In levels, with ``d = dsum / 2``::
+
+        diff   = max(motion, floor), widened by the spatial check where it is not 0
+        interp = hf if |c - e| > max(td0, floor) else sp   (the mean of c and e near the edges)
+        result = clamp(interp, d - diff, d + diff)
     """
-    d = _temporal_px(dsum)
-    diff = max(motion, floor)
+    diff = max16(motion, floor)
     # Spatial check: if d leaves the kept rows' range in a way the temporal rows two above and
-    # below do not, the clamp widens.  min(.., diff * 1024) keeps diff == 0 exactly at d.
-    b = du2 * np.float32(0.5) - c
-    f = dd2 * np.float32(0.5) - e
-    dc = d - c
-    de = d - e
-    hi = max(max(de, dc), min(b, f))
-    lo = min(min(de, dc), max(b, f))
-    widen = max(lo, -hi) * spat
-    diff = max(diff, min(widen, diff * np.float32(1024.0)))
-    ce = c + e
-    sp = SP[0] * ce - SP[1] * c3
-    hf = HF[0] * dsum - HF[1] * (du2 + dd2) + HF[2] * (du4 + dd4) + LF[0] * ce - LF[1] * c3
-    interp = hf if abs(c - e) > max(td0, floor) else sp
-    lin = ce * np.float32(0.5)
-    interp = lin + (interp - lin) * inner
-    return min(max(interp, d - diff), d + diff)
+    # below do not, the clamp widens (where diff is 0 it stays exactly at d).
+    c2 = add16(c, c)
+    e2 = add16(e, e)
+    b = sub16(du2, c2)
+    f = sub16(dd2, e2)
+    dc = sub16(dsum, c2)
+    de = sub16(dsum, e2)
+    hi = max16(max16(de, dc), min16(b, f))
+    lo = min16(min16(de, dc), max16(b, f))
+    widen = mul16(max16(lo, sub16(0, hi)), spat)
+    if diff > 0:
+        diff = max16(diff, widen)
+    ce = np.int32(add16(c, e))
+    kept3 = np.int32(c3)
+    temporal = np.int32(dsum)
+    lin = mul32(_HALF, ce)
+    if inner == 0:
+        interp = lin
+    elif add16(_absdiff_px(c, e), _absdiff_px(c, e)) > max16(add16(td0, td0), floor):
+        # Vertical detail: the temporal rows' high frequencies join the kept rows' low ones.
+        hf = sub32(mul32(HF[0], temporal), mul32(HF[1], np.int32(add16(du2, dd2))))
+        hf = add32(hf, mul32(HF[2], np.int32(add16(du4, dd4))))
+        interp = add32(hf, sub32(mul32(_LF[0], ce), mul32(_LF[1], kept3)))
+    else:
+        interp = sub32(mul32(_SP[0], ce), mul32(_SP[1], kept3))
+    d = mul32(_HALF, temporal)
+    spread = mul32(_HALF, np.int32(diff))
+    v = min32(max32(interp, sub32(d, spread)), add32(d, spread))
+    return np.uint8(min32(max32(shr32(add32(v, _HALF), 15), 0), 255))
 
 
 def _blend_px(a, b, c):
@@ -143,30 +184,25 @@ def _neighbour_rows(row, height):
     u4 = row - 4 if row >= 4 else u2
     d4 = row + 4 if row + 4 < height else d2
     # Near the top and bottom: linear interpolation, and the spatial check only with two rows each side.
-    inner = np.float32(1.0) if row >= 4 and row + 5 <= height else np.float32(0.0)
-    spat = np.float32(1.0) if row >= 2 and row + 3 <= height else np.float32(0.0)
+    inner = np.int16(1 if row >= 4 and row + 5 <= height else 0)
+    spat = np.int16(1 if row >= 2 and row + 3 <= height else 0)
     return u1, d1, u3, d3, u2, d2, u4, d4, inner, spat
 
 
-# Selects for min/max on the CPU: the interpolator's main loop did not vectorize with the builtins.
-_vector_minmax = VECTOR_MINMAX
-_max_cpu = VECTOR_MINMAX["max"]
-_kept_change_cpu = cpu_device(_kept_change_px)
-_td1_cpu = cpu_device(_td1_px, **_vector_minmax)
-_motion_cpu = cpu_device(_motion_px, **_vector_minmax)
-_temporal_cpu = cpu_device(_temporal_px)
-_round_cpu = cpu_device(_round_px)
-_adaptive_cpu_px = cpu_device(_adaptive_px, _temporal_px=_temporal_cpu, **_vector_minmax)
-_u8_cpu = cpu_device(_u8_px, **_vector_minmax)
+_absdiff_cpu = cpu_device(_absdiff_px, **CPU_LANES)
+_td1_cpu = cpu_device(_td1_px, _absdiff_px=_absdiff_cpu, **CPU_LANES)
+_motion_cpu = cpu_device(_motion_px, **CPU_LANES)
+_temporal_cpu = cpu_device(_temporal_px, **CPU_LANES)
+_adaptive_cpu_px = cpu_device(_adaptive_px, _absdiff_px=_absdiff_cpu, **CPU_LANES)
+_u8_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
 _blend_cpu_px = cpu_device(_blend_px)
 _proxy_cpu = cpu_device(_proxy_px)
 _rows_cpu = cpu_device(_neighbour_rows)
-_kept_change_cuda = cuda_device(_kept_change_px)
-_td1_cuda = cuda_device(_td1_px)
-_motion_cuda = cuda_device(_motion_px)
-_adaptive_cuda_px = cuda_device(_adaptive_px, _temporal_px=cuda_device(_temporal_px))
+_absdiff_cuda = cuda_device(_absdiff_px, **CUDA_LANES)
+_td1_cuda = cuda_device(_td1_px, _absdiff_px=_absdiff_cuda, **CUDA_LANES)
+_motion_cuda = cuda_device(_motion_px, **CUDA_LANES)
+_adaptive_cuda_px = cuda_device(_adaptive_px, _absdiff_px=_absdiff_cuda, **CUDA_LANES)
 _u8_cuda = cuda_device(_u8_px)
-_round_cuda = cuda_device(_round_px)
 _blend_cuda_px = cuda_device(_blend_px)
 _proxy_cuda = cuda_device(_proxy_px)
 _rows_cuda = cuda_device(_neighbour_rows)
@@ -174,117 +210,76 @@ _rows_cuda = cuda_device(_neighbour_rows)
 
 # --- field interpolation -----------------------------------------------------------------
 
-#: Rows each per-thread ring holds: the missing rows -4 .. +4 or the kept rows -3 .. +3 around a row.
-RING = 5
-#: Per-thread scratch rows: rings of temporal sums, temporal differences, kept rows, kept-row
-#: change to the previous and to the next frame; then the kept-row motion of the current row and
-#: the motion of its samples.
-_DSUM, _TDIF, _KEPT, _KPREV, _KNEXT, _NEAR, _MOTION = 0, RING, 2 * RING, 3 * RING, 4 * RING, 5 * RING, 5 * RING + 1
 #: Samples per run of a row that is checked for motion at once: a run where nothing moves takes
 #: the temporal estimate without the rest of the formula (the same result, a fraction of the work).
 STILL_RUN = 128
 
 
-@cpu_device
-def _ensure_missing_cpu(before, after, r, n, scratch, held):
-    # Sum and difference of the missing row r one field before and after, once per row.
-    slot = (r >> 1) % RING
-    if held[slot] != r:
-        held[slot] = r
-        b = before[r].reshape(-1)
-        a = after[r].reshape(-1)
-        s = scratch[_DSUM + slot]
-        t = scratch[_TDIF + slot]
-        for k in range(n):
-            i = np.uintp(k)
-            x = np.float32(b[i])
-            y = np.float32(a[i])
-            s[i] = x + y
-            t[i] = abs(x - y)
-    return slot
+def _kept_change_row(cu, cd, pu, pd, nu, nd, near, n, step):
+    # _td1_px along a row into near[step:n + step], padded with the edge pixels' values.
+    h = np.int16
+    for k in range(n):
+        i = np.uintp(k)
+        near[i + step] = _td1_px(h(cu[i]), h(cd[i]), h(pu[i]), h(pd[i]), h(nu[i]), h(nd[i]))
+    for k in range(step):
+        near[k] = near[k + step]
+        near[n + step + k] = near[n + k]
 
 
-@cpu_device
-def _ensure_kept_cpu(kept, kprev, knext, has_next, r, n, scratch, held):
-    # A kept row as float and its change to the previous (and next) frame, once per row.
-    slot = (r >> 1) % RING
-    if held[slot] != r:
-        held[slot] = r
-        src = kept[r].reshape(-1)
-        p = kprev[r].reshape(-1)
-        kf = scratch[_KEPT + slot]
-        pa = scratch[_KPREV + slot]
-        for k in range(n):
-            i = np.uintp(k)
-            v = np.float32(src[i])
-            kf[i] = v
-            pa[i] = _kept_change_cpu(np.float32(p[i]), v)
-        if has_next:
-            q = knext[r].reshape(-1)
-            na = scratch[_KNEXT + slot]
-            for k in range(n):
-                i = np.uintp(k)
-                na[i] = _kept_change_cpu(np.float32(q[i]), kf[i])
-    return slot
-
-
-@cpu_device
-def _missing_row_cpu(scratch, slots, mem, dst, n, step, floor, use_memory, inner, spat):
-    # One interpolated row from the rings (``slots``: kept rows -1, +1, -3, +3, missing rows 0, -2, +2, -4, +4).
-    ku1, kd1, ku3, kd3, s0, su2, sd2, su4, sd4 = slots
-    near = scratch[_NEAR]
-    moved = scratch[_MOTION]
-    c = scratch[_KEPT + ku1]
-    e = scratch[_KEPT + kd1]
-    cu3 = scratch[_KEPT + ku3]
-    cd3 = scratch[_KEPT + kd3]
-    dsum = scratch[_DSUM + s0]
-    tdif = scratch[_TDIF + s0]
-    du2 = scratch[_DSUM + su2]
-    dd2 = scratch[_DSUM + sd2]
-    du4 = scratch[_DSUM + su4]
-    dd4 = scratch[_DSUM + sd4]
+def _missing_row(rows, near, moved, mem, dst, n, step, floor, use_memory, inner, spat):
+    # One interpolated row from the uint8 ``rows``: kept rows -1, +1, -3, +3 (c, e, cu3, cd3); the
+    # missing rows before (b*) and after (a*) at 0, -2, +2, -4, +4.  ``near``: its _kept_change_row.
+    c, e, cu3, cd3, b0, a0, bu2, au2, bd2, ad2, bu4, au4, bd4, ad4 = rows
+    h = np.int16
     for start in range(0, n, STILL_RUN):
         stop = min(start + STILL_RUN, n)
-        moving = 0
+        moving = h(0)
         for k in range(start, stop):
             i = np.uintp(k)
             # The kept-row motion of this pixel and its left and right neighbours (a pixel apart).
-            m = _max_cpu(_max_cpu(near[i], near[i + step]), near[i + step + step])
-            raw, motion = _motion_cpu(tdif[i], m, np.float32(mem[i]), use_memory)
-            mem[i] = _round_cpu(raw)
+            m = max16(max16(near[i], near[i + step]), near[i + step + step])
+            keep, motion = _motion_px(_absdiff_px(h(b0[i]), h(a0[i])), m, h(mem[i]), use_memory)
+            mem[i] = np.uint8(keep)
             moved[i] = motion
-            moving += motion > np.float32(0.0)
-        if moving == 0 and floor <= 0:
+            moving = max16(moving, motion)
+        if moving == 0 and floor == 0:
             # Nothing moves: the clamp to d +- 0 leaves d, whatever the spatial estimate.
             for k in range(start, stop):
                 i = np.uintp(k)
-                dst[i] = _round_cpu(_temporal_cpu(dsum[i]))
+                dst[i] = np.uint8(_temporal_px(add16(h(b0[i]), h(a0[i]))))
             continue
         for k in range(start, stop):
             i = np.uintp(k)
-            dst[i] = _u8_cpu(_adaptive_cpu_px(c[i], e[i], cu3[i] + cd3[i], dsum[i], tdif[i], du2[i], dd2[i], du4[i],
-                                              dd4[i], moved[i], floor, inner, spat))
+            p0 = h(b0[i])
+            n0 = h(a0[i])
+            dst[i] = _adaptive_px(h(c[i]), h(e[i]), add16(h(cu3[i]), h(cd3[i])), add16(p0, n0), _absdiff_px(p0, n0),
+                                  add16(h(bu2[i]), h(au2[i])), add16(h(bd2[i]), h(ad2[i])),
+                                  add16(h(bu4[i]), h(au4[i])), add16(h(bd4[i]), h(ad4[i])),
+                                  moved[i], floor, inner, spat)
+
+
+_row_math = dict(_td1_px=_td1_cpu, _motion_px=_motion_cpu, _absdiff_px=_absdiff_cpu, _temporal_px=_temporal_cpu,
+                 _adaptive_px=_adaptive_cpu_px, **CPU_LANES)
+_kept_change_row_cpu = cpu_device(_kept_change_row, **_row_math)
+_missing_row_cpu = cpu_device(_missing_row, **_row_math)
 
 
 @cpu_kernel
 def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, chunks, save,
                   out):
-    # Rows go in one chunk per thread; each thread keeps rings of converted rows (every input row
-    # is read and converted about once, not once per output row that needs it) in one scratch
-    # array, so the inner loops read few distinct arrays and vectorize over the flat row
-    # (index channels*col + c, unsigned).
+    # Rows go in one chunk per thread; each row is read from the uint8 frames and worked on whole
+    # (index channels*col + c, unsigned), so the inner loops vectorize over the flat row.
     height = kept.shape[0]
     channels = kept.shape[2]
     n = kept.shape[1] * channels
     saving = save.shape[0] == height
     per = (height + chunks - 1) // chunks
     step = np.uintp(channels)
+    floor16 = np.int16(floor)
+    use16 = np.int16(use_memory)
     for chunk in prange(chunks):
-        scratch = np.empty((5 * RING + 2, n + 2 * channels), np.float32)
-        held_missing = np.full(RING, -1, np.int64)
-        held_kept = np.full(RING, -1, np.int64)
-        near = scratch[_NEAR]
+        near = np.empty(n + 2 * channels, np.int16)
+        moved = np.empty(n, np.int16)
         for row in range(chunk * per, min(chunk * per + per, height)):
             src = kept[row].reshape(-1)
             dst = out[row].reshape(-1)
@@ -297,33 +292,22 @@ def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, us
                     dst[np.uintp(k)] = src[np.uintp(k)]
                 continue
             u1, d1, u3, d3, u2, d2, u4, d4, inner, spat = _rows_cpu(row, height)
-            s0 = _ensure_missing_cpu(before, after, row, n, scratch, held_missing)
-            su2 = _ensure_missing_cpu(before, after, u2, n, scratch, held_missing)
-            sd2 = _ensure_missing_cpu(before, after, d2, n, scratch, held_missing)
-            su4 = _ensure_missing_cpu(before, after, u4, n, scratch, held_missing)
-            sd4 = _ensure_missing_cpu(before, after, d4, n, scratch, held_missing)
-            ku1 = _ensure_kept_cpu(kept, kprev, knext, has_next, u1, n, scratch, held_kept)
-            kd1 = _ensure_kept_cpu(kept, kprev, knext, has_next, d1, n, scratch, held_kept)
-            ku3 = _ensure_kept_cpu(kept, kprev, knext, has_next, u3, n, scratch, held_kept)
-            kd3 = _ensure_kept_cpu(kept, kprev, knext, has_next, d3, n, scratch, held_kept)
-            pu = scratch[_KPREV + ku1]
-            pd = scratch[_KPREV + kd1]
-            nu = scratch[(_KNEXT if has_next else _KPREV) + ku1]
-            nd = scratch[(_KNEXT if has_next else _KPREV) + kd1]
-            for k in range(n):
-                i = np.uintp(k)
-                near[i + step] = _td1_cpu(pu[i], pd[i], nu[i], nd[i])
-            for k in range(channels):
-                near[k] = near[k + channels]
-                near[n + channels + k] = near[n + k]
-            slots = (ku1, kd1, ku3, kd3, s0, su2, sd2, su4, sd4)
+            c = kept[u1].reshape(-1)
+            e = kept[d1].reshape(-1)
+            nxt = knext if has_next else kprev
+            _kept_change_row_cpu(c, e, kprev[u1].reshape(-1), kprev[d1].reshape(-1), nxt[u1].reshape(-1),
+                                 nxt[d1].reshape(-1), near, n, step)
+            rows = (c, e, kept[u3].reshape(-1), kept[d3].reshape(-1), before[row].reshape(-1),
+                    after[row].reshape(-1), before[u2].reshape(-1), after[u2].reshape(-1), before[d2].reshape(-1),
+                    after[d2].reshape(-1), before[u4].reshape(-1), after[u4].reshape(-1), before[d4].reshape(-1),
+                    after[d4].reshape(-1))
             mem = memory[row].reshape(-1)
-            if inner == 1 and spat == 1 and floor == 0 and use_memory == 1:
+            if inner == 1 and spat == 1 and floor16 == 0 and use16 == 1:
                 # Most rows: with these as constants LLVM drops the multiplies and maxima they make no-ops.
-                one = np.float32(1.0)
-                _missing_row_cpu(scratch, slots, mem, dst, n, step, np.float32(0.0), one, one, one)
+                one = np.int16(1)
+                _missing_row_cpu(rows, near, moved, mem, dst, n, step, np.int16(0), one, one, one)
             else:
-                _missing_row_cpu(scratch, slots, mem, dst, n, step, floor, use_memory, inner, spat)
+                _missing_row_cpu(rows, near, moved, mem, dst, n, step, floor16, use16, inner, spat)
 
 
 @cuda_kernel
@@ -340,33 +324,24 @@ def _adaptive_cuda(kept, before, after, kprev, knext, has_next, parity, floor, u
         for ch in range(channels):
             out[row, col, ch] = kept[row, col, ch]
         return
+    h = np.int16
     u1, d1, u3, d3, u2, d2, u4, d4, inner, spat = _rows_cuda(row, height)
+    nxt = knext if has_next else kprev
     for ch in range(channels):
-        m = np.float32(0.0)
+        m = h(0)
         for x in range(max(col - 1, 0), min(col + 2, width)):
-            cu = np.float32(kept[u1, x, ch])
-            cd = np.float32(kept[d1, x, ch])
-            pu = _kept_change_cuda(np.float32(kprev[u1, x, ch]), cu)
-            pd = _kept_change_cuda(np.float32(kprev[d1, x, ch]), cd)
-            nu = pu
-            nd = pd
-            if has_next:
-                nu = _kept_change_cuda(np.float32(knext[u1, x, ch]), cu)
-                nd = _kept_change_cuda(np.float32(knext[d1, x, ch]), cd)
-            m = max(m, _td1_cuda(pu, pd, nu, nd))
-        p0 = np.float32(before[row, col, ch])
-        n0 = np.float32(after[row, col, ch])
-        td0 = abs(p0 - n0)
-        raw, motion = _motion_cuda(td0, m, np.float32(memory[row, col, ch]), use_memory)
-        memory[row, col, ch] = _round_cuda(raw)
-        out[row, col, ch] = _u8_cuda(_adaptive_cuda_px(
-            np.float32(kept[u1, col, ch]), np.float32(kept[d1, col, ch]),
-            np.float32(kept[u3, col, ch]) + np.float32(kept[d3, col, ch]), p0 + n0, td0,
-            np.float32(before[u2, col, ch]) + np.float32(after[u2, col, ch]),
-            np.float32(before[d2, col, ch]) + np.float32(after[d2, col, ch]),
-            np.float32(before[u4, col, ch]) + np.float32(after[u4, col, ch]),
-            np.float32(before[d4, col, ch]) + np.float32(after[d4, col, ch]),
-            motion, floor, inner, spat))
+            m = max(m, _td1_cuda(h(kept[u1, x, ch]), h(kept[d1, x, ch]), h(kprev[u1, x, ch]), h(kprev[d1, x, ch]),
+                                 h(nxt[u1, x, ch]), h(nxt[d1, x, ch])))
+        p0 = h(before[row, col, ch])
+        n0 = h(after[row, col, ch])
+        td0 = _absdiff_cuda(p0, n0)
+        keep, motion = _motion_cuda(td0, m, h(memory[row, col, ch]), h(use_memory))
+        memory[row, col, ch] = np.uint8(keep)
+        out[row, col, ch] = _adaptive_cuda_px(
+            h(kept[u1, col, ch]), h(kept[d1, col, ch]), h(kept[u3, col, ch]) + h(kept[d3, col, ch]), p0 + n0, td0,
+            h(before[u2, col, ch]) + h(after[u2, col, ch]), h(before[d2, col, ch]) + h(after[d2, col, ch]),
+            h(before[u4, col, ch]) + h(after[u4, col, ch]), h(before[d4, col, ch]) + h(after[d4, col, ch]),
+            motion, h(floor), inner, spat)
 
 
 def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=None, kept_next=None, memory,
@@ -407,7 +382,7 @@ def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=N
         out = backend.empty(kept.shape)
     if kept.shape[0] == 0 or kept.shape[1] == 0:
         return out
-    floor = np.float32(0.0)
+    floor = 0
     if before is None or after is None:
         before = after = kept
         floor = SPATIAL_ONLY
@@ -416,7 +391,7 @@ def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=N
     kept_next = kept_prev if kept_next is None else kept_next
     if save is None:
         save = backend.empty((0, 1, 3))
-    args = (has_next, np.int64(parity & 1), floor, np.float32(1.0 if use_memory else 0.0), memory)
+    args = (has_next, np.int64(parity & 1), np.int64(floor), np.int64(1 if use_memory else 0), memory)
     if backend.is_cuda:
         backend.launch_2d(_adaptive_cuda, kept.shape[0], kept.shape[1])(
             kept, before, after, kept_prev, kept_next, *args, save, out)

@@ -26,17 +26,20 @@ def _rows_ref(y, h):
     d2 = y + 2 if y + 2 < h else y
     return {"u1": u1, "d1": d1, "u3": y - 3 if y >= 3 else u1, "d3": y + 3 if y + 3 < h else d1, "u2": u2, "d2": d2,
             "u4": y - 4 if y >= 4 else u2, "d4": y + 4 if y + 4 < h else d2,
-            "inner": F32(y >= 4 and y + 5 <= h), "spat": F32(y >= 2 and y + 3 <= h)}
+            "inner": y >= 4 and y + 5 <= h, "spat": y >= 2 and y + 3 <= h}
 
 
-NO_FLOOR = F32(0)
+def interpolate_ref(kept, parity, before, after, kprev, knext, memory, use_memory, floor=0):
+    """The documented algorithm, row by row in NumPy int64, exact; returns (out, memory).
 
-
-def interpolate_ref(kept, parity, before, after, kprev, knext, memory, use_memory, floor=NO_FLOOR):
-    """The documented algorithm, row by row in NumPy float32; returns (out, memory)."""
+    Written in levels: ``d`` and the motion are halves of integers, the filters fractions of
+    8192 and 32768; everything is scaled to integers by 32768 before the one rounding.
+    """
+    i64 = np.int64
     h = kept.shape[0]
-    k, b, a, p, n = (x.astype(F32) for x in (kept, before, after, kprev, knext))
+    k, b, a, p, n = (x.astype(i64) for x in (kept, before, after, kprev, knext))
     out, mem = kept.copy(), memory.copy()
+    scale = 32768
     for y in range(h):
         if (y & 1) == parity or h < 2:
             continue
@@ -45,29 +48,30 @@ def interpolate_ref(kept, parity, before, after, kprev, knext, memory, use_memor
         dsum, td0 = b[y] + a[y], np.abs(b[y] - a[y])
         du2, dd2 = b[r["u2"]] + a[r["u2"]], b[r["d2"]] + a[r["d2"]]
         du4, dd4 = b[r["u4"]] + a[r["u4"]], b[r["d4"]] + a[r["d4"]]
+        # In half-levels from here: td1 is the mean of two differences, d half of dsum.
         td1 = np.maximum(np.abs(p[r["u1"]] - c) + np.abs(p[r["d1"]] - e),
-                         np.abs(n[r["u1"]] - c) + np.abs(n[r["d1"]] - e)) * F32(0.5)
+                         np.abs(n[r["u1"]] - c) + np.abs(n[r["d1"]] - e))
         padded = np.concatenate([td1[:1], td1, td1[-1:]])
         near = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
-        raw = np.maximum(td0, near)
-        motion = np.maximum(np.maximum(raw, mem[y].astype(F32) * F32(use_memory)) - MOTION_CORE, F32(0))
-        mem[y] = (raw + F32(0.5)).astype(np.uint8)
-        d = dsum * F32(0.5)
+        raw = np.maximum(2 * td0, near)
+        motion = np.maximum(np.maximum(raw, 2 * mem[y].astype(i64) * int(use_memory)) - MOTION_CORE, 0)
+        mem[y] = (raw + 1) // 2  # levels, rounded half up
         diff = np.maximum(motion, floor)
-        bb, ff = du2 * F32(0.5) - c, dd2 * F32(0.5) - e
-        dc, de = d - c, d - e
+        bb, ff = du2 - 2 * c, dd2 - 2 * e
+        dc, de = dsum - 2 * c, dsum - 2 * e
         hi = np.maximum(np.maximum(de, dc), np.minimum(bb, ff))
         lo = np.minimum(np.minimum(de, dc), np.maximum(bb, ff))
-        widen = np.maximum(lo, -hi) * r["spat"]
-        diff = np.maximum(diff, np.minimum(widen, diff * F32(1024)))
+        widen = np.maximum(lo, -hi) * int(r["spat"])
+        diff = np.where(diff > 0, np.maximum(diff, widen), 0)
+        # The filters, in 1/32768 of a level.
         ce = c + e
-        sp = SP[0] * ce - SP[1] * c3
-        hf = HF[0] * dsum - HF[1] * (du2 + dd2) + HF[2] * (du4 + dd4) + LF[0] * ce - LF[1] * c3
-        interp = np.where(np.abs(c - e) > np.maximum(td0, floor), hf, sp)
-        lin = ce * F32(0.5)
-        interp = lin + (interp - lin) * r["inner"]
-        v = np.minimum(np.maximum(interp, d - diff), d + diff)
-        out[y] = (np.clip(v, 0, 255) + F32(0.5)).astype(np.uint8)
+        sp = 4 * (SP[0] * ce - SP[1] * c3)
+        hf = HF[0] * dsum - HF[1] * (du2 + dd2) + HF[2] * (du4 + dd4) + 4 * (LF[0] * ce - LF[1] * c3)
+        interp = np.where(2 * np.abs(c - e) > np.maximum(2 * td0, floor), hf, sp)
+        if not r["inner"]:
+            interp = ce * (scale // 2)
+        v = np.clip(interp, (dsum - diff) * (scale // 2), (dsum + diff) * (scale // 2))
+        out[y] = np.clip((v + scale // 2) // scale, 0, 255)
     return out, mem
 
 
@@ -115,7 +119,7 @@ def test_interpolate_matches_reference(shape, parity, lookahead):
     mem = memory.copy()
     out = interpolate_field(f[1], parity=parity, before=f[0], after=f[1], kept_prev=f[0], kept_next=knext,
                             memory=mem, use_memory=True)
-    ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2] if lookahead else f[0], memory, 1.0)
+    ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2] if lookahead else f[0], memory, 1)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(mem, ref_mem)
 
@@ -130,7 +134,7 @@ def test_one_channel_plane_matches_reference(parity):
     f = [p[:, :, None] for p in planes]
     out = interpolate_field(f[1], parity=parity, before=f[0], after=f[1], kept_prev=f[0], kept_next=f[2],
                             memory=mem, use_memory=True)
-    ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2], memory, 1.0)
+    ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2], memory, 1)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(mem, ref_mem)
     # The same samples as one channel of a BGR frame give the same result (channels never mix).
@@ -153,7 +157,7 @@ def test_i420_plane_views_interpolate_each_plane():
     np.testing.assert_array_equal(save, cur)
     for b, k, o in zip(i420_planes(prev), i420_planes(cur), i420_planes(out)):
         ref, _ = interpolate_ref(k[:, :, None], 1, b[:, :, None], k[:, :, None], b[:, :, None], b[:, :, None],
-                                 np.zeros(k.shape + (1,), np.uint8), 0.0)
+                                 np.zeros(k.shape + (1,), np.uint8), 0)
         np.testing.assert_array_equal(o, ref[:, :, 0])
         np.testing.assert_array_equal(o[1::2], k[1::2])  # the kept field is untouched
 
@@ -175,7 +179,7 @@ def test_still_runs_match_reference(channels):
     for use_memory in (True, False):
         mem = memory.copy()
         out = interpolate_field(cur, parity=0, before=prev, after=cur, memory=mem, use_memory=use_memory)
-        ref, ref_mem = interpolate_ref(cur, 0, prev, cur, prev, prev, memory, float(use_memory))
+        ref, ref_mem = interpolate_ref(cur, 0, prev, cur, prev, prev, memory, int(use_memory))
         np.testing.assert_array_equal(out, ref)
         np.testing.assert_array_equal(mem, ref_mem)
 
@@ -185,7 +189,7 @@ def test_spatial_only_matches_reference(shape):
     frame = np.random.default_rng(3).integers(0, 256, shape + (3,)).astype(np.uint8)
     memory = np.zeros_like(frame)
     out = interpolate_field(frame, parity=0, memory=memory)
-    ref, _ = interpolate_ref(frame, 0, frame, frame, frame, frame, np.zeros_like(frame), 0.0, SPATIAL_ONLY)
+    ref, _ = interpolate_ref(frame, 0, frame, frame, frame, frame, np.zeros_like(frame), 0, SPATIAL_ONLY)
     np.testing.assert_array_equal(out, ref)
 
 
