@@ -8,6 +8,13 @@ The Python API works on numpy frames without the CLI::
 """
 __version__ = "0.1.0"
 
+import os  # noqa: E402
+
+# vqe's matrix work is 2x2 and 3x3: a BLAS thread pool only costs start-up (its threads take
+# 0.1-0.2 s of CPU as they spin up, measured) and competes with the kernel threads.  Set before
+# NumPy loads OpenBLAS; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from realtime.errors import (  # noqa: E402
     BackendUnavailableError,
     ConfigError,

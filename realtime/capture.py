@@ -39,7 +39,8 @@ class Capture:
         thread as it is read (counted in the decode time).
 
     Use as a context manager and iterate :meth:`frames`; each yielded frame's
-    image lives in a slot that is recycled when the next frame is requested.
+    image lives in a slot that is recycled when the next frame is requested,
+    unless the consumer trades it away (:meth:`Frame.trade_image <realtime.frames.Frame.trade_image>`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
@@ -109,7 +110,7 @@ class Capture:
                 held.append(slot)
                 if len(held) > hold:
                     self.ring.release(held.popleft())
-                yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s)
+                yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s, trader=slot.trade)
         finally:
             for slot in held:
                 self.ring.release(slot)

@@ -34,6 +34,14 @@ class Slot:
     allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default=lambda shape: np.empty(shape, np.uint8),
                                                               repr=False)
 
+    def trade(self, image: np.ndarray, spare: np.ndarray) -> bool:
+        """Let the reader keep ``image``, this slot's buffer, taking ``spare`` (same shape, dtype, type) instead."""
+        if (self.image is not image or type(spare) is not type(image) or spare.shape != image.shape
+                or spare.dtype != image.dtype):
+            return False
+        self.image = spare
+        return True
+
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
         """The slot's buffer, reallocated only if the frame size changed."""
         if self.image.shape != shape:

@@ -239,7 +239,7 @@ class DeinterlaceStage(Stage):
             out.append(frame.with_image(result))
         else:
             self.deinterlaced += 1
-            out.append(frame.with_image(self._first_field(image, parity, self.buffer("out", image.shape))))
+            out.append(frame.with_image(self._first_field(frame, parity, self.buffer("out", image.shape))))
         self._last_pts = frame.pts_s
         self._count += 1
         return out
@@ -297,9 +297,12 @@ class DeinterlaceStage(Stage):
             self._buffers[key] = buf
         return buf
 
+    def _history_key(self, age: int) -> str:
+        """Key of the history buffer for the frame ``age`` frames before the current one (0: the current one)."""
+        return f"hist{(self._count - age) % (3 if self.bob else 2)}"
+
     def _history(self, age: int, shape: tuple[int, ...]) -> Any:
-        """History buffer for the frame ``age`` frames before the current one (0: the current one)."""
-        return self.buffer(f"hist{(self._count - age) % (3 if self.bob else 2)}", shape)
+        return self.buffer(self._history_key(age), shape)
 
     def _saved_frame(self, age: int, shape: tuple[int, ...]) -> Any:
         """The frame ``age`` frames back, if it was saved to history (it was deinterlaced), else None."""
@@ -312,11 +315,24 @@ class DeinterlaceStage(Stage):
         self._memory_ok = [False, False]  # the next interlaced frame starts without history
         return frame
 
-    def _first_field(self, image: Any, parity: int, out: Any) -> Any:
-        """Interpolate the second field of ``image`` (first field kept), saving ``image`` as history."""
+    def _first_field(self, frame: Frame, parity: int, out: Any) -> Any:
+        """Interpolate the second field of ``frame`` (first field kept), keeping the frame as history.
+
+        The history slot to fill holds a frame no longer needed.  Its array goes to the frame's
+        source in exchange for the frame's own image where the source allows it (no copy);
+        otherwise the kernel copies the image into it.
+        """
+        image = frame.image
         prev = self._saved_frame(1, image.shape)
+        key = self._history_key(0)
+        spare = self.buffer(key, image.shape)
+        save = None
+        if frame.trade_image(spare):
+            self._buffers[key] = image
+        else:
+            save = spare
         self._interpolate(image, parity, before=prev, after=image if prev is not None else None, kept_prev=prev,
-                          kept_next=None, out=out, save=self._history(0, image.shape))
+                          kept_next=None, out=out, save=save)
         self._saved[self._count % (3 if self.bob else 2)] = self._count
         self._memory_ok[parity] = prev is not None
         return out
@@ -342,7 +358,7 @@ class DeinterlaceStage(Stage):
                                         pts_s=frame.pts_s + self._field_period())]
         self.deinterlaced += 1
         image = frame.image
-        first = self._first_field(image, parity, self.buffer("bob0", image.shape))
+        first = self._first_field(frame, parity, self.buffer("bob0", image.shape))
         self._held = frame.with_image(self._history(0, image.shape))
         self._held_parity = parity
         return [dataclasses.replace(frame, image=first, index=2 * frame.index)]
