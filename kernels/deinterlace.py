@@ -265,13 +265,13 @@ _missing_row_cpu = cpu_device(_missing_row, **_row_math)
 
 
 @cpu_kernel
-def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, chunks, save,
-                  out):
-    # Rows go in one chunk per thread; each row is read from the uint8 frames and worked on whole
-    # (index channels*col + c, unsigned), so the inner loops vectorize over the flat row.
+def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, channels, chunks,
+                  save, out):
+    # Frames come as (H, W * channels) rows (see _flat_rows), which index into 1-D row views at no
+    # cost; each row is read from the uint8 frames and worked on whole, so the inner loops vectorize
+    # over it.  Rows go in one chunk per thread.
     height = kept.shape[0]
-    channels = kept.shape[2]
-    n = kept.shape[1] * channels
+    n = kept.shape[1]
     saving = save.shape[0] == height
     per = (height + chunks - 1) // chunks
     step = np.uintp(channels)
@@ -281,10 +281,10 @@ def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, us
         near = np.empty(n + 2 * channels, np.int16)
         moved = np.empty(n, np.int16)
         for row in range(chunk * per, min(chunk * per + per, height)):
-            src = kept[row].reshape(-1)
-            dst = out[row].reshape(-1)
+            src = kept[row]
+            dst = out[row]
             if saving:
-                keep = save[row].reshape(-1)
+                keep = save[row]
                 for k in range(n):
                     keep[np.uintp(k)] = src[np.uintp(k)]
             if (row & 1) == parity or height < 2:
@@ -292,22 +292,23 @@ def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, us
                     dst[np.uintp(k)] = src[np.uintp(k)]
                 continue
             u1, d1, u3, d3, u2, d2, u4, d4, inner, spat = _rows_cpu(row, height)
-            c = kept[u1].reshape(-1)
-            e = kept[d1].reshape(-1)
             nxt = knext if has_next else kprev
-            _kept_change_row_cpu(c, e, kprev[u1].reshape(-1), kprev[d1].reshape(-1), nxt[u1].reshape(-1),
-                                 nxt[d1].reshape(-1), near, n, step)
-            rows = (c, e, kept[u3].reshape(-1), kept[d3].reshape(-1), before[row].reshape(-1),
-                    after[row].reshape(-1), before[u2].reshape(-1), after[u2].reshape(-1), before[d2].reshape(-1),
-                    after[d2].reshape(-1), before[u4].reshape(-1), after[u4].reshape(-1), before[d4].reshape(-1),
-                    after[d4].reshape(-1))
-            mem = memory[row].reshape(-1)
+            _kept_change_row_cpu(kept[u1], kept[d1], kprev[u1], kprev[d1], nxt[u1], nxt[d1], near, n, step)
+            rows = (kept[u1], kept[d1], kept[u3], kept[d3], before[row], after[row], before[u2], after[u2],
+                    before[d2], after[d2], before[u4], after[u4], before[d4], after[d4])
             if inner == 1 and spat == 1 and floor16 == 0 and use16 == 1:
                 # Most rows: with these as constants LLVM drops the multiplies and maxima they make no-ops.
                 one = np.int16(1)
-                _missing_row_cpu(rows, near, moved, mem, dst, n, step, np.int16(0), one, one, one)
+                _missing_row_cpu(rows, near, moved, memory[row], dst, n, step, np.int16(0), one, one, one)
             else:
-                _missing_row_cpu(rows, near, moved, mem, dst, n, step, floor16, use16, inner, spat)
+                _missing_row_cpu(rows, near, moved, memory[row], dst, n, step, floor16, use16, inner, spat)
+
+
+def _flat_rows(frame):
+    """An ``(H, W, C)`` frame as ``(H, W * C)`` rows, a view (so results written to it land in ``frame``)."""
+    rows = frame.view()
+    rows.shape = (frame.shape[0], frame.shape[1] * frame.shape[2])  # raises, not copies, if rows are not contiguous
+    return rows
 
 
 @cuda_kernel
@@ -391,13 +392,14 @@ def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=N
     kept_next = kept_prev if kept_next is None else kept_next
     if save is None:
         save = backend.empty((0, 1, 3))
-    args = (has_next, np.int64(parity & 1), np.int64(floor), np.int64(1 if use_memory else 0), memory)
+    flags = (has_next, np.int64(parity & 1), np.int64(floor), np.int64(1 if use_memory else 0))
     if backend.is_cuda:
         backend.launch_2d(_adaptive_cuda, kept.shape[0], kept.shape[1])(
-            kept, before, after, kept_prev, kept_next, *args, save, out)
+            kept, before, after, kept_prev, kept_next, *flags, memory, save, out)
     else:
         chunks = max(1, min(numba.get_num_threads(), kept.shape[0]))
-        _adaptive_cpu(kept, before, after, kept_prev, kept_next, *args, chunks, save, out)
+        frames = [_flat_rows(a) for a in (kept, before, after, kept_prev, kept_next)]
+        _adaptive_cpu(*frames, *flags, _flat_rows(memory), kept.shape[2], chunks, _flat_rows(save), _flat_rows(out))
     return out
 
 
