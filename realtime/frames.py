@@ -7,6 +7,11 @@ from typing import Callable
 import numpy as np
 
 
+def interchangeable(a: object, b: object) -> bool:
+    """Whether array ``b`` may take array ``a``'s place: the same array type, shape and dtype."""
+    return type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+
+
 @dataclass(slots=True)
 class Frame:
     """One picture and where it sits in time.

@@ -9,7 +9,7 @@ import numpy as np
 
 from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
-from realtime.frames import Frame
+from realtime.frames import Frame, interchangeable
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
 from realtime.stats import RunStats
@@ -197,7 +197,7 @@ class Pipeline:
         consumer copies it.
         """
         if image is self._host_out:
-            if spare.shape != image.shape or spare.dtype != image.dtype:
+            if not interchangeable(image, spare):
                 return False
             self._host_out = spare
             return True

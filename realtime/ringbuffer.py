@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from realtime.frames import interchangeable
+
 
 class DropPolicy(enum.Enum):
     BLOCK = "block"
@@ -36,8 +38,7 @@ class Slot:
 
     def trade(self, image: np.ndarray, spare: np.ndarray) -> bool:
         """Let the reader keep ``image``, this slot's buffer, taking ``spare`` (same shape, dtype, type) instead."""
-        if (self.image is not image or type(spare) is not type(image) or spare.shape != image.shape
-                or spare.dtype != image.dtype):
+        if self.image is not image or not interchangeable(image, spare):
             return False
         self.image = spare
         return True

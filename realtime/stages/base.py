@@ -5,7 +5,7 @@ import logging
 from typing import Any, ClassVar, Sequence
 
 from kernels.backend import Backend
-from realtime.frames import Frame
+from realtime.frames import Frame, interchangeable
 from realtime.params import StageParams
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Stage:
         """
         for key in self.output_keys:
             if self._buffers.get(key) is image:
-                if type(spare) is not type(image) or spare.shape != image.shape or spare.dtype != image.dtype:
+                if not interchangeable(image, spare):
                     return False
                 self._buffers[key] = spare
                 return True
