@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from kernels.backend import serial_kernels_in_this_thread
 from kernels.planes import i420_shape
+from realtime.errors import TruncatedInputError
 from realtime.frames import Frame
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
 from realtime.sources import Source
@@ -119,6 +121,19 @@ class Capture:
     def check(self) -> None:
         """Re-raise a capture-thread error on the caller's thread."""
         self._worker.check()
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the source ended before its announced end: a damaged or cut-off input file."""
+        expected = self.source.info.frame_count
+        return getattr(self.source, "truncated", False) or (
+            self.max_frames is None and expected is not None and self.frames_read < expected)
+
+    def truncation_error(self, output: Path | None) -> TruncatedInputError:
+        """The error a run reports after a :attr:`truncated` input, saying what was kept."""
+        kept = f"; those frames were written to {output}" if output else ""
+        return TruncatedInputError(f"input {self.source.info.path} is truncated or damaged: {self.frames_read} of "
+                                   f"{self.source.info.frame_count or '?'} frames decoded{kept}")
 
     @property
     def drops(self) -> int:

@@ -9,7 +9,9 @@ from typing import Sequence
 
 from realtime import __version__
 from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, VqeError
+from realtime.redact import install_redaction, redact
 from realtime.settings import BACKENDS, PRESETS, build_settings
+from realtime.signals import StopSignal, stop_signals_raise
 from realtime.stages import PARAMS
 from realtime.stats import RunStats
 from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--encoder-preset", choices=ENCODER_PRESETS,
                      help="x264/x265 speed preset (default: medium for files, veryfast live)")
     out.add_argument("--stats", metavar="PATH", help="write a JSON of frames, fps, per-stage ms and drops")
+    out.add_argument("--stats-every", type=float, metavar="S",
+                     help="with --stats, in a live run or preview: rewrite the JSON every S seconds (monitoring)")
     proc = p.add_argument_group("processing")
     proc.add_argument("--preset", help=f"stage chain and parameters: {', '.join(PRESETS)} (default balanced)")
     proc.add_argument("--stages", metavar="A,B,C", help="stages to run, in order, or 'none'")
@@ -86,6 +90,8 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
         raise ConfigError("--live plays a file like a camera: use it with --file PATH")
     if args.stream_timeout <= 0 or args.reconnect < 0:
         raise ConfigError("--stream-timeout must be > 0 and --reconnect >= 0")
+    if args.stats_every is not None and (args.stats is None or not args.stats_every > 0):
+        raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
     live = args.file is None or args.live
     # Live recording must keep up with the camera next to the processing: a faster preset.
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     if args.file is not None and not args.live and args.no_display:
         from realtime.filejob import run_file
 
+        if args.stats_every is not None:
+            raise ConfigError("--stats-every is for live runs and previews: a file job writes --stats at its end")
         if args.output is None:
             log.info("no -o given: processing only, nothing is written")
         run_file(args.file, args.output, settings, options, args.max_frames,
@@ -106,7 +114,8 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     source = open_live_source(args)
     try:
         session = Session(source, settings, live=args.file is None or args.live, output=args.output,
-                          options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats)
+                          options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
+                          stats_path=args.stats, stats_every_s=args.stats_every)
         session.run()
     finally:
         source.close()
@@ -142,29 +151,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="vqe: %(message)s", stream=sys.stderr)
+        install_redaction()  # no password, token or stream key of a URL in any log line, ours or FFmpeg's
         live = args.file is None or args.live
-        run(args, stats)
+        with stop_signals_raise():  # SIGTERM and SIGHUP finalize the recording like Ctrl-C
+            run(args, stats)
         code = EXIT_OK
     except VqeError as exc:
         if debug:
             raise
-        print(f"vqe: error: {exc}", file=sys.stderr)
+        print(redact(f"vqe: error: {exc}"), file=sys.stderr)  # the last guard: no URL secret in errors
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         written = f"; {stats.frames} frames written to {args.output}" if args and args.output else ""
-        print(f"\nvqe: interrupted{written}", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        why = f"stopped by {exc.name}" if isinstance(exc, StopSignal) and exc.name != "SIGINT" else "interrupted"
+        print(redact(f"\nvqe: {why}{written}"), file=sys.stderr)
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if debug:
             raise
-        print(f"vqe: internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(redact(f"vqe: internal error: {exc.__class__.__name__}: {exc} "
+                     "(rerun with --debug for the traceback)"), file=sys.stderr)
         code = EXIT_INTERNAL
     if args is not None and args.stats and stats.frames:
         try:
             stats.write_json(args.stats, live=live)
         except VqeError as exc:
-            print(f"vqe: error: {exc}", file=sys.stderr)
+            print(redact(f"vqe: error: {exc}"), file=sys.stderr)
             code = code or exc.exit_code
     return code
 

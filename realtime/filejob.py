@@ -12,7 +12,6 @@ import numpy as np
 from kernels.colorspace import change_matrix_i420, matrix_change
 from kernels.planes import i420_planes, i420_size
 from realtime.capture import Capture
-from realtime.errors import TruncatedInputError
 from realtime.frames import Frame
 from realtime.pipeline import Pipeline
 from realtime.progress import Progress
@@ -107,15 +106,13 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
         capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames, allocate=pipeline.backend.host_empty,
                           transform=convert)
-        expected = source.info.frame_count
         try:
             with capture:
                 # hold=2: the pipeline reads one frame ahead to overlap its upload with the current frame.
                 for out in pipeline.run(capture.frames(hold=2)):
                     emit(out)
                     progress.update(capture.frames_read)
-            truncated = getattr(source, "truncated", False) or (
-                max_frames is None and expected is not None and capture.frames_read < expected)
+            truncated = capture.truncated
             # Complete: the whole input went through, so all of its audio is kept too.
             complete = not truncated and (max_frames is None or capture.frames_read < max_frames)
         finally:
@@ -128,9 +125,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             stats.drops["capture"] = capture.drops
             stats.stop()
         if truncated:
-            kept = f"; those frames were written to {out_path}" if out_path else ""
-            raise TruncatedInputError(f"input {input_path} is truncated or damaged: {capture.frames_read} of "
-                                      f"{expected or '?'} frames decoded{kept}")
+            raise capture.truncation_error(out_path)
         return stats
     finally:
         source.close()

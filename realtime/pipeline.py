@@ -208,7 +208,7 @@ class Pipeline:
             stage.reset()
 
     def warm_up(self, shape: tuple[int, int, int]) -> tuple[int, ...]:
-        """Run one blank frame through every stage, then forget it; return the output frame shape.
+        """Run a few frames through every stage, then forget them; return the output frame shape.
 
         Compiles or loads every kernel before a live source starts, so the first
         real frames are not late (and not dropped).  Timings are not recorded.
@@ -218,8 +218,14 @@ class Pipeline:
         log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], shape[0])
         t0 = time.perf_counter()
         out_shape = tuple(shape)
+        # Enough moving frames for every stage to take its steady-state path (temporal
+        # history, motion, a lookahead that fills and flushes), not only its first-frame one.
+        images = _moving_pattern(shape, self.delay_frames + 3)
         try:
-            for out in self.push(Frame(np.zeros(shape, np.uint8), -1, 0.0, time.monotonic())):
+            for i, image in enumerate(images):
+                for out in self.push(Frame(image, i, i / 30, time.monotonic())):
+                    out_shape = tuple(out.image.shape)
+            for out in self.flush():
                 out_shape = tuple(out.image.shape)
         finally:
             self.stats = stats
@@ -266,6 +272,10 @@ class Pipeline:
         for name, start, end in self._marks:
             self.stats.stage(name).add(self.backend.elapsed_ms(start, end))
         self._marks.clear()
+        # Per-frame figures a stage keeps besides its time (the stabilizer's correction and clamp).
+        for stage in self.stages:
+            if hasattr(stage, "record_stats"):
+                stage.record_stats(self.stats)
 
     def _uploaded(self, frame: Frame) -> Frame:
         _check_frame(frame.image)
@@ -295,3 +305,12 @@ def _check_frame(image: np.ndarray) -> None:
         return
     raise ValueError(f"frames must be (H, W, 3) uint8 BGR or (H*3/2, W) uint8 I420; got shape {image.shape} "
                      f"dtype {image.dtype}")
+
+
+def _moving_pattern(shape: tuple[int, ...], n: int) -> list[np.ndarray]:
+    """``n`` frames of a textured pattern sliding a pixel a frame (something for motion analysis to find)."""
+    rows, cols = np.indices(shape[:2])
+    base = ((rows * 7 + cols * 3) % 64 * 3 + (rows // 8 + cols // 8) % 2 * 40).astype(np.uint8)
+    if len(shape) == 3:
+        base = np.repeat(base[:, :, None], shape[2], axis=2)
+    return [np.ascontiguousarray(np.roll(base, i, axis=1)) for i in range(n)]

@@ -22,9 +22,11 @@ import cv2
 import numpy as np
 
 from realtime.capture import Capture
+from realtime.errors import OutputError
 from realtime.frames import Frame
 from realtime.pipeline import Pipeline
 from realtime.recorder import Recorder
+from realtime.redact import redact
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.settings import Settings
 from realtime.sources import Source
@@ -55,17 +57,25 @@ class Session:
         Open the pygame preview.
     max_frames : int, optional
         Stop after this many processed frames.
+    stats_path, stats_every_s : path and float, optional
+        Together: rewrite the stats JSON at ``stats_path`` every ``stats_every_s``
+        seconds while the session runs (atomically), for monitoring unattended runs.
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
                  output: str | Path | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
-                 max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".") -> None:
+                 max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
+                 stats_path: str | Path | None = None, stats_every_s: float | None = None) -> None:
         self.source = source
         self.live = live
         self.options = options
         self.max_frames = max_frames
         self.stats = stats or RunStats()
         self.snapshot_dir = Path(snapshot_dir)
+        self.stats_path = stats_path
+        self.stats_every_s = stats_every_s
+        self._stats_due: float | None = None
+        self._stats_written = True  # the last periodic write worked (warn once per run of failures)
         self.pipeline = Pipeline(settings, stats=self.stats)
         self.output = check_output_path(output) if output is not None else None
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
@@ -75,6 +85,7 @@ class Session:
         self.recorder: Recorder | None = None
         self.recordings: list[Path] = []
         self._record_origin_s: float | None = None
+        self._recorder_drops = 0  # of the recordings already stopped
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
         self._spare: list[np.ndarray] = []
@@ -92,9 +103,14 @@ class Session:
         info = self.source.info
         # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
         self._out_shape = self.pipeline.warm_up((info.height, info.width, 3))
-        self.capture.start()
+        # The capture and recorder threads' kernels too (decoding and encoding conversions), so
+        # that a cold kernel cache costs start-up time, never frames.
+        warm_up_source = getattr(self.source, "warm_up", None)
+        if warm_up_source is not None:
+            warm_up_source()
         if self.output is not None:
             self._start_recording(self.output)
+        self.capture.start()
         processed = 0
         try:
             for frame in self.capture.frames(newest=self.live):
@@ -195,6 +211,7 @@ class Session:
         height, width = self._out_shape[:2]
         size = (width, height)
         writer = open_writer(check_output_path(path), info, size, self.options, keep_audio=not self.live)
+        writer.warm_up(self._out_shape)
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # About a second of frames absorbs an encoder's slow start without dropping.
         slots = int(min(max(float(info.fps), 8), 60))
@@ -210,7 +227,7 @@ class Session:
         try:
             recorder.close(complete=complete)
         finally:
-            self.stats.drops["recorder"] = self.stats.drops.get("recorder", 0) + recorder.drops
+            self._recorder_drops += recorder.drops
             self.stats.io["encode"] = recorder.encode
             log.info("recording stopped: %d frames in %s", recorder.frames, self.recordings[-1])
 
@@ -223,12 +240,16 @@ class Session:
             from realtime.display import Display
 
             info = self.source.info
-            display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {info.path}")
+            display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {redact(info.path)}")
+            # Its first picture and HUD text cost more than later ones: not on a live frame.
+            blank = np.zeros((info.height, info.width, 3), np.uint8)
+            display.draw(blank, blank, self.hud_lines())
         self._worker.start()  # warms the pipeline up, then starts the capture
         try:
             if display is None:
                 while self._worker.alive:
                     self._worker.join(timeout_s=0.2, reraise=False)
+                    self._write_stats_if_due()
             else:
                 self._display_loop(display)
         except KeyboardInterrupt:
@@ -243,10 +264,13 @@ class Session:
             self._finish_stats()
         self._worker.check()
         self.capture.check()
+        if not self.live and self.stop_reason == "end of input" and self.capture.truncated:
+            raise self.capture.truncation_error(self.recordings[-1] if self.recordings else None)
         return self.stats
 
     def _display_loop(self, display) -> None:
         while True:
+            self._write_stats_if_due()
             for action in display.poll():
                 if action.kind == "quit":
                     self.stop_reason = "window closed"
@@ -283,7 +307,7 @@ class Session:
             log.warning("snapshot could not be written to %s", path)
 
     def hud_lines(self) -> list[str]:
-        """What the HUD shows: rates, latency, drops, backend, stages."""
+        """What the HUD shows: rates, latency, drops, backend, stages, and what stages say of their frame."""
         r = {k: m.rate for k, m in self.rates.items()}
         lat = self.stats.latency
         drops = self.drops()
@@ -295,24 +319,56 @@ class Session:
                  "drops " + "  ".join(f"{k} {v}" for k, v in drops.items()),
                  f"backend {self.pipeline.backend.name}",
                  f"stages: {stages}"]
-        if self.recorder is not None:
-            lines.append(f"REC {self.recordings[-1].name}  {self.recorder.frames} frames")
+        lines += [line for s in self.pipeline.stages if s.name not in self.pipeline.disabled
+                  for line in (s.hud_lines() if hasattr(s, "hud_lines") else ())]
+        recorder = self.recorder  # read once: the processing thread may stop the recording meanwhile
+        if recorder is not None:
+            lines.append(f"REC {self.recordings[-1].name}  {recorder.frames} frames")
         return lines
 
     def drops(self) -> dict[str, int]:
+        recorder = self.recorder  # read once: the processing thread may stop it meanwhile
         return {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
-                "recorder": self.stats.drops.get("recorder", 0) + (self.recorder.drops if self.recorder else 0)}
+                "recorder": self._recorder_drops + (recorder.drops if recorder else 0)}
+
+    def _write_stats_if_due(self) -> None:
+        """Rewrite the stats file every ``stats_every_s`` seconds, so a monitor can follow an unattended run."""
+        if self.stats_path is None or self.stats_every_s is None:
+            return
+        now = time.monotonic()
+        if self._stats_due is None:
+            self._stats_due = now + self.stats_every_s
+        if now < self._stats_due:
+            return
+        self._stats_due = now + self.stats_every_s
+        self._refresh_stats()
+        try:
+            self.stats.write_json(self.stats_path, live=self.live)
+        except OutputError as exc:
+            # Only the monitor's copy is lost: the recording goes on, and the next write tries again.
+            if self._stats_written:
+                log.warning("%s; retrying every %g s", exc, self.stats_every_s)
+            self._stats_written = False
+        else:
+            self._stats_written = True
 
     def _finish_stats(self) -> None:
         self.stats.stop()
+        self._refresh_stats()
+
+    def _refresh_stats(self) -> None:
+        """Bring the run's totals in the stats up to now: at the end, and before each periodic write."""
         wall = max(self.stats.wall_s, 1e-9)
         self.stats.drops.update(self.drops())
         self.stats.io["decode"] = self.capture.decode
+        recorder = self.recorder
+        if recorder is not None:  # the encode times so far (a stopped recording leaves its own)
+            self.stats.io["encode"] = recorder.encode
         self.stats.extra.update(
-            source=self.source.info.path, backend=self.pipeline.backend.name,
+            source=redact(self.source.info.path), backend=self.pipeline.backend.name,
             stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
             delay_ms=round(1000 * self.pipeline.delay_frames / float(self.source.info.fps), 1),
-            capture_fps=round(self.capture.frames_read / wall, 2),
+            captured_frames=self.capture.frames_read, capture_fps=round(self.capture.frames_read / wall, 2),
             processed_fps=round(self.stats.frames / wall, 2),
             displayed_fps=round(self.rates["displayed"].count / wall, 2),
             recordings=[str(p) for p in self.recordings], stop_reason=self.stop_reason)

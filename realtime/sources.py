@@ -8,13 +8,15 @@ stream's matrix and range, so no colour is lost at the boundary.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import cv2
 import numpy as np
 
 from kernels.colorspace import YuvFormat, yuv_to_bgr
@@ -38,6 +40,10 @@ _PLANAR = {
 }
 #: FFmpeg AVColorSpace codes -> our matrix names.
 _MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+#: AVColorPrimaries / AVColorTransferCharacteristic codes that say nothing (reserved, unspecified).
+_UNTAGGED = (0, 2, 3)
+#: Clockwise display rotation -> the cv2.rotate code that turns a stored picture upright.
+_CV_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 @dataclass
@@ -57,6 +63,13 @@ class SourceInfo:
     start_s: float = 0.0
     #: Time base of the source's timestamps; outputs reuse it so pts stay exact.
     time_base: Fraction | None = None
+    #: Clockwise degrees (0, 90, 180, 270) the source turns its stored frames by so they are
+    #: delivered upright; ``width``/``height`` are the upright picture's.
+    rotation: int = 0
+    #: FFmpeg AVColorPrimaries / AVColorTransferCharacteristic codes of the input, ``None`` when
+    #: untagged (writers then use what the matrix implies).  Transfer 16 is PQ, 18 is HLG (HDR).
+    primaries: int | None = None
+    transfer: int | None = None
 
 
 class Source(Protocol):
@@ -70,6 +83,9 @@ class Source(Protocol):
 
     def close(self) -> None:
         ...
+
+    # Optional: ``warm_up()`` runs the conversion ``read_into`` will run, on a frame that is not
+    # delivered, so that its kernel is compiled (or loaded) before a live source starts.
 
 
 def delivers_i420(info: SourceInfo) -> bool:
@@ -117,6 +133,13 @@ class Y4mSource:
                                time_base=Fraction(1, r.fps.numerator))
         self._index = 0
 
+    def warm_up(self) -> None:
+        """Convert a blank frame of the file's format once (BGR delivery only: I420 is read as it is)."""
+        if not self.planar:
+            fmt, (h, w) = self._reader.fmt, (self.info.height, self.info.width)
+            blank = (np.zeros((h, w), fmt.dtype),) + tuple(np.zeros(fmt.chroma_shape(h, w), fmt.dtype) for _ in "uv")
+            yuv_to_bgr(blank, fmt, out=np.empty((h, w, 3), np.uint8), interlaced=self.info.field_order in ("tff", "bff"))
+
     def read_into(self, slot: Slot) -> bool:
         if self.planar:
             if self._reader.read_raw(slot.ensure_shape(i420_shape(self.info.height, self.info.width))) is None:
@@ -151,13 +174,20 @@ class AvFrameConverter:
         self.default_matrix = default_matrix_name
         self._formats: dict[tuple, YuvFormat] = {}
 
-    def to_i420(self, frame: av.VideoFrame, out: np.ndarray) -> None:
-        """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one)."""
+    def to_i420(self, frame: av.VideoFrame, out: np.ndarray, rotate: int | None = None) -> None:
+        """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one).
+
+        With ``rotate`` (a ``cv2.ROTATE_*`` code) each plane is turned as it is copied: ``out`` has
+        the turned size, and the frame costs no more copies than an unturned one.
+        """
         if frame.format.name not in ("yuv420p", "yuvj420p"):
             frame = frame.reformat(format="yuv420p")
         for src, dst in zip(frame.planes, i420_planes(out)):
             rows = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
-            np.copyto(dst, rows[:, : src.width])
+            if rotate is None:
+                np.copyto(dst, rows[:, : src.width])
+            else:
+                cv2.rotate(rows[:, : src.width], rotate, dst=dst)
 
     def convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         planes, fmt = self._planes(frame)
@@ -215,7 +245,60 @@ def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo
                                                                                     "progressive"),
                       sar=Fraction(stream.sample_aspect_ratio or 1),
                       has_audio=bool(container.streams.audio), start_s=start,
-                      time_base=Fraction(stream.time_base) if stream.time_base else None)
+                      time_base=Fraction(stream.time_base) if stream.time_base else None,
+                      primaries=_colour_tag(ctx.color_primaries), transfer=_colour_tag(ctx.color_trc))
+
+
+def _colour_tag(code: int | None) -> int | None:
+    """An FFmpeg colour code, or ``None`` when it says nothing."""
+    return None if code is None or int(code) in _UNTAGGED else int(code)
+
+
+def display_rotation(frame: av.VideoFrame, name: str) -> int:
+    """Clockwise degrees (0, 90, 180, 270) that turn ``frame`` upright, from its display matrix.
+
+    Phones store the sensor's landscape picture and a display matrix saying how to turn it
+    (the old ``rotate=90`` tag).  Matrices that mirror, or turn by other angles, are not
+    applied: a warning says so and the frame is taken as it is stored.
+
+    Parameters
+    ----------
+    frame : av.VideoFrame
+        A decoded frame: FFmpeg copies the stream's display matrix into its side data.
+    name : str
+        The input, for the warning.
+
+    Returns
+    -------
+    int
+        0 when there is no matrix, or one that is not applied.
+    """
+    from av.sidedata.sidedata import Type
+
+    data = frame.side_data.get(Type.DISPLAYMATRIX)
+    if data is None:
+        return 0
+    # 3x3 matrix in 16.16 fixed point; its top-left 2x2 block turns (and maybe mirrors) the picture.
+    a, b, _, c, d = (int(v) for v in np.frombuffer(memoryview(data), np.int32)[:5])
+    # FFmpeg's av_display_rotation_get() is the counter-clockwise angle -atan2(b, a).
+    degrees = math.degrees(math.atan2(b, a)) % 360
+    quarters = round(degrees / 90)
+    if a * d - b * c < 0:
+        log.warning("input %s: its display matrix mirrors the picture; not applied (the video is read as "
+                    "stored)", name)
+        return 0
+    if abs(degrees - 90 * quarters) > 0.5:
+        log.warning("input %s: its display matrix turns the picture by %.1f degrees, not a multiple of 90; "
+                    "not applied (the video is read as stored)", name, degrees)
+        return 0
+    return 90 * quarters % 360
+
+
+def _upright(info: SourceInfo, rotation: int) -> SourceInfo:
+    """``info`` of frames turned clockwise by ``rotation``: a quarter turn swaps the size and the pixel aspect."""
+    if rotation in (90, 270):
+        return replace(info, width=info.height, height=info.width, sar=1 / info.sar, rotation=rotation)
+    return replace(info, rotation=rotation)
 
 
 class AvFileSource:
@@ -243,6 +326,32 @@ class AvFileSource:
         self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._index = 0
         self.truncated = False
+        # The display matrix comes with decoded frames only: the first one is decoded now, so
+        # the upright size is known before any stage or writer is set up.
+        try:
+            self._peeked = self._next_frame()
+        except SourceError:
+            self._container.close()
+            raise
+        self._rotate = self._turn_upright() if self._peeked is not None else None
+        self._stored: np.ndarray | None = None
+
+    def _turn_upright(self) -> int | None:
+        """Deliver frames upright when the display matrix turns them: the ``cv2.rotate`` code, or ``None``."""
+        rotation = display_rotation(self._peeked, str(self._path))
+        if not rotation:
+            return None
+        stored = self.info
+        self.info = _upright(stored, rotation)
+        log.info("input %s: display rotation applied (stored %dx%d, turned %d degrees clockwise to %dx%d)",
+                 self._path, stored.width, stored.height, rotation, self.info.width, self.info.height)
+        return _CV_ROTATE[rotation]
+
+    def _stored_bgr(self, height: int, width: int) -> np.ndarray:
+        """Scratch BGR image of a frame as stored, before it is turned upright."""
+        if self._stored is None or self._stored.shape != (height, width, 3):
+            self._stored = np.empty((height, width, 3), np.uint8)
+        return self._stored
 
     def _next_frame(self) -> av.VideoFrame | None:
         try:
@@ -258,19 +367,36 @@ class AvFileSource:
             self.truncated = True
             return None
 
+    def warm_up(self) -> None:
+        """Convert the first frame once into a scratch slot (it is still delivered by :meth:`read_into`)."""
+        if self._peeked is not None:
+            self._convert(self._peeked, Slot(np.empty(0, np.uint8)))
+
     def read_into(self, slot: Slot) -> bool:
-        frame = self._next_frame()
+        frame = self._peeked if self._peeked is not None else self._next_frame()
+        self._peeked = None
         if frame is None:
             return False
-        if self.planar:
-            self._converter.to_i420(frame, slot.ensure_shape(i420_shape(frame.height, frame.width)))
-        else:
-            self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
+        self._convert(frame, slot)
         slot.index = self._index
         slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()
         self._index += 1
         return True
+
+    def _convert(self, frame: av.VideoFrame, slot: Slot) -> None:
+        """``frame`` into ``slot``'s image: upright, as I420 (:attr:`planar`) or BGR."""
+        height, width = frame.height, frame.width
+        if self.info.rotation in (90, 270):
+            height, width = width, height
+        if self.planar:
+            self._converter.to_i420(frame, slot.ensure_shape(i420_shape(height, width)), self._rotate)
+        elif self._rotate is None:
+            self._converter.convert(frame, slot.ensure_shape((height, width, 3)))
+        else:
+            stored = self._stored_bgr(frame.height, frame.width)
+            self._converter.convert(frame, stored)
+            cv2.rotate(stored, self._rotate, dst=slot.ensure_shape((height, width, 3)))
 
     def close(self) -> None:
         self._container.close()
@@ -287,6 +413,11 @@ class PacedSource:
         self.source = source
         self.info = source.info
         self._t0: float | None = None
+
+    def warm_up(self) -> None:
+        warm_up = getattr(self.source, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     def read_into(self, slot: Slot) -> bool:
         if not self.source.read_into(slot):

@@ -7,8 +7,10 @@ import time
 from fractions import Fraction
 
 import av
+import numpy as np
 
 from realtime.errors import SourceError
+from realtime.redact import redact
 from realtime.ringbuffer import Slot
 from realtime.sources import AvFrameConverter, SourceInfo, _video_info
 
@@ -17,6 +19,11 @@ log = logging.getLogger(__name__)
 
 class StreamLostError(SourceError):
     """The stream stopped and did not come back within the retry budget."""
+
+
+def _why(exc: Exception) -> str:
+    """What went wrong, in FFmpeg's words, with the URL it may quote (``str(exc)`` does) masked."""
+    return redact(getattr(exc, "strerror", None) or str(exc))
 
 
 class StreamSource:
@@ -35,6 +42,10 @@ class StreamSource:
     stop : threading.Event, optional
         Set by the owner to abandon waits and reconnects at once.
 
+    The URL itself is kept private (it may hold a password, a token or a
+    stream key): :attr:`url`, ``info.path``, every message and log line carry
+    its :func:`~realtime.redact.redact` form.
+
     Frames carry their arrival time (``capture_s``, for latency) and a ``pts_s``
     that keeps the sender's frame spacing (network bursts do not squeeze the
     timeline) anchored to the arrival clock at each (re)connection, so a
@@ -46,7 +57,9 @@ class StreamSource:
 
     def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 5, backoff_s: float = 0.5,
                  stop: threading.Event | None = None) -> None:
-        self.url = url
+        self._url = url  # for FFmpeg only: may hold a password
+        #: The URL with its secrets masked: the only form shown, logged or stored.
+        self.url = redact(url)
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -61,13 +74,12 @@ class StreamSource:
         self._connect(first=True)
 
     def _connect(self, first: bool = False) -> None:
-        options = {"rtsp_transport": "tcp"} if self.url.startswith("rtsp") else {}
+        options = {"rtsp_transport": "tcp"} if self._url.startswith("rtsp") else {}
         try:
-            container = av.open(self.url, options=options, timeout=(self.timeout_s, self.timeout_s),
+            container = av.open(self._url, options=options, timeout=(self.timeout_s, self.timeout_s),
                                 metadata_errors="ignore")
         except (av.FFmpegError, OSError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
-            raise SourceError(f"stream {self.url} cannot be opened ({why}): check the URL and that the "
+            raise SourceError(f"stream {self.url} cannot be opened ({_why(exc)}): check the URL and that the "
                               f"sender is running") from None
         try:
             info = _video_info(container, self.url)
@@ -91,7 +103,7 @@ class StreamSource:
         except StopIteration:
             why = "the sender closed the stream"
         except (av.FFmpegError, OSError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
+            why = _why(exc)
         log.warning("stream %s: no frames (%s)", self.url, why)
         return None
 
@@ -113,6 +125,13 @@ class StreamSource:
             log.info("stream %s: reconnected", self.url)
             return True
         return False
+
+    def warm_up(self) -> None:
+        """Convert a blank frame of the stream's pixel format once, so its kernel is ready for the first frame."""
+        ctx = self._container.streams.video[0].codec_context if self._container is not None else None
+        if ctx is not None and ctx.pix_fmt:
+            blank = av.VideoFrame(self.info.width, self.info.height, ctx.pix_fmt)
+            self._converter.convert(blank, np.empty((self.info.height, self.info.width, 3), np.uint8))
 
     def read_into(self, slot: Slot) -> bool:
         """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""

@@ -138,17 +138,17 @@ def chroma_tag(fmt: YuvFormat) -> str:
 
 
 class Y4mWriter:
-    """Writes planar frames to a ``.y4m`` file."""
+    """Writes planar frames to a ``.y4m`` file (``path``, or the open binary ``file`` given for it)."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, fmt: YuvFormat,
-                 field_order: str = "progressive", sar: Fraction = Fraction(1)) -> None:
+                 field_order: str = "progressive", sar: Fraction = Fraction(1), file: BinaryIO | None = None) -> None:
         self.path = Path(path)
         self.fmt = fmt
         interlace = {v: k for k, v in FIELD_ORDERS.items()}.get(field_order, "?")
         rng = "FULL" if fmt.full_range else "LIMITED"
         header = (f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} I{interlace} "
                   f"A{sar.numerator}:{sar.denominator} C{chroma_tag(fmt)} XCOLORRANGE={rng}\n")
-        self._fh: BinaryIO = self.path.open("wb")
+        self._fh: BinaryIO = file if file is not None else self.path.open("wb")
         self._fh.write(header.encode("ascii"))
 
     def write_planes(self, planes: tuple[np.ndarray, ...]) -> None:
