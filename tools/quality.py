@@ -11,7 +11,9 @@ Clips
 * ``clip``: a real clip from the shared media folder as is.
 
 ``quality.py color ...`` and ``quality.py stabilize ...`` run the contrast/colour and
-stabilizer evaluations (``tools/quality_color.py``, ``tools/quality_stabilize.py``).
+stabilizer evaluations (``tools/quality_color.py``, ``tools/quality_stabilize.py``);
+``quality.py --corpus tune|report ...`` the evaluation corpus, every task, vqe against its
+peers case by case on one half of the corpus (``tools/quality_corpus.py``, ``tools/corpus.py``).
 
 Denoise inputs add Gaussian + signal-dependent noise (``sigma`` is the total
 standard deviation at mid-gray; a third of the variance is Gaussian, the rest
@@ -31,25 +33,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, psnr, read_clip, ssim,  # noqa: E402
-                        run_timed, vqe_command, write_y4m, yuv_to_bgr)
-from qualitylib import read_y4m_planes as read_y4m  # noqa: E402
+import qualitylib
+from corpus import pan_clip
+from qualitylib import MEDIA, bilateral, read_clip, run_per_frame, write_y4m
+from qualitylib import PlaneScore as Score  # noqa: F401  (quality_deinterlace and older scripts import these)
+from qualitylib import plane_score as score
+from qualitylib import read_y4m_planes as read_y4m
 
 log = logging.getLogger("quality")
 #: Photographs for the virtual camera: (clip, frame index).
 PHOTOS = (("clean_flower_540p.mp4", 60), ("clean_bikes_street_272p.mp4", 30),
           ("clean_person_indoor_432p.mp4", 200), ("shaky_seattle_walk_360p.avi", 0))
-
 
 
 # --- clip making -------------------------------------------------------------------------
@@ -64,31 +65,6 @@ def read_frame(path: Path, index: int) -> np.ndarray:
         return frame
     finally:
         cap.release()
-
-
-
-def pan_clip(photo: np.ndarray, size: tuple[int, int], frames: int, speed_px: float, seed: int) -> list[np.ndarray]:
-    """A virtual camera moving over ``photo``: steady pan plus small shake, sub-pixel (bilinear)."""
-    width, height = size
-    margin = 1.25 + 2.0 * speed_px * frames / max(width, 1)
-    scale = max(margin * width / photo.shape[1], margin * height / photo.shape[0])
-    if scale != 1.0:
-        # Downscaling (area) keeps a photograph's full sharpness; upscaling is only for sizes above the source.
-        photo = cv2.resize(photo, None, fx=scale, fy=scale,
-                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    rng = np.random.default_rng(seed)
-    ph, pw = photo.shape[:2]
-    angle = rng.uniform(0, 2 * np.pi)
-    vx, vy = speed_px * np.cos(angle), speed_px * np.sin(angle)
-    cx0 = pw / 2 - vx * frames / 2
-    cy0 = ph / 2 - vy * frames / 2
-    shake = np.cumsum(rng.normal(0, 0.3, (frames, 2)), axis=0) * 0.5
-    out = []
-    for t in range(frames):
-        cx = float(np.clip(cx0 + vx * t + shake[t, 0], width / 2 + 1, pw - width / 2 - 1))
-        cy = float(np.clip(cy0 + vy * t + shake[t, 1], height / 2 + 1, ph - height / 2 - 1))
-        out.append(cv2.getRectSubPix(photo, (width, height), (cx, cy)))
-    return out
 
 
 def add_noise(frames: list[np.ndarray], sigma: float, seed: int) -> list[np.ndarray]:
@@ -108,84 +84,21 @@ def blur(frames: list[np.ndarray], sigma: float) -> list[np.ndarray]:
     return [cv2.GaussianBlur(f, (0, 0), sigma) for f in frames]
 
 
-
-
-
-# --- metrics -------------------------------------------------------------------------------
-
-
-
-@dataclass
-class Score:
-    psnr_y: float
-    psnr_yuv: float
-    ssim_y: float
-    flicker: float
-
-
-def score(test: list, truth: list, ssim_every: int = 5) -> Score:
-    """PSNR (luma and all planes), SSIM on luma, and flicker.
-
-    Flicker is the RMS, over frames, of the error in the frame-to-frame luma
-    change: ``(out_t - out_{t-1}) - (gt_t - gt_{t-1})``; 0 means the output
-    moves exactly as the truth does.
-    """
-    n = min(len(test), len(truth))
-    se_y = se_all = count_y = count_all = 0.0
-    ssims = []
-    flick = []
-    for i in range(n):
-        for k, (t, g) in enumerate(zip(test[i], truth[i])):
-            d = t.astype(np.float64) - g
-            s = float(np.sum(d * d))
-            se_all += s
-            count_all += d.size
-            if k == 0:
-                se_y += s
-                count_y += d.size
-        if i % ssim_every == 0:
-            ssims.append(ssim(test[i][0], truth[i][0]))
-        if i > 0:
-            dt = test[i][0].astype(np.float64) - test[i - 1][0]
-            dg = truth[i][0].astype(np.float64) - truth[i - 1][0]
-            flick.append(np.sqrt(np.mean((dt - dg) ** 2)))
-    return Score(psnr(se_y / count_y), psnr(se_all / count_all), float(np.mean(ssims)),
-                 float(np.mean(flick)) if flick else 0.0)
-
-
-# --- runners ---------------------------------------------------------------------------------
-
+# --- runners (qualitylib's, with this tool's signatures) -------------------------------------
 
 def run_vqe(src: Path, dst: Path, stages: str, preset: str | None, sets: tuple[str, ...] = ()) -> float:
-    cmd = vqe_command("--file", str(src), "-o", str(dst), "--no-display", "--no-progress",
-                      "--stages", stages)
-    if preset:
-        cmd += ["--preset", preset]
+    args = ["--stages", stages] + (["--preset", preset] if preset else [])
     for s in sets:
-        cmd += ["--set", s]
-    return run_timed(cmd, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+        args += ["--set", s]
+    return qualitylib.run_vqe(src, dst, *args)
 
 
-def run_ffmpeg(src: Path, dst: Path, vf: str) -> float:
-    return run_timed([ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", vf, "-f", "yuv4mpegpipe",
-                      "-strict", "-1", str(dst)])
+run_ffmpeg = qualitylib.run_ffmpeg
 
 
 def run_bilateral(src: Path, dst: Path, sigma: float) -> float:
     """OpenCV bilateralFilter per frame (BGR), in this process, whole loop timed."""
-    t0 = time.perf_counter()
-    reader = Y4mReader(src)
-    fmt = reader.fmt
-    writer = Y4mWriter(dst, reader.width, reader.height, reader.fps, fmt)
-    bgr = np.empty((reader.height, reader.width, 3), np.uint8)
-    try:
-        while (planes := reader.read_planes()) is not None:
-            yuv_to_bgr(planes, fmt, out=bgr)
-            writer.write_planes(bgr_to_yuv(cv2.bilateralFilter(bgr, 5, 2.0 * sigma, 2.0), fmt))
-    finally:
-        reader.close()
-        writer.close()
-    return time.perf_counter() - t0
+    return run_per_frame(src, dst, lambda f: bilateral(f, sigma))
 
 
 # --- experiments -------------------------------------------------------------------------------
@@ -298,12 +211,17 @@ DELEGATES = {"color": "quality_color", "stabilize": "quality_stabilize", "deinte
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--corpus" or a.startswith("--corpus=") for a in argv):
+        import quality_corpus
+
+        return quality_corpus.main(argv)
     if argv and argv[0] in DELEGATES:
         import importlib
 
         return importlib.import_module(DELEGATES[argv[0]]).main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="also: quality.py color --help, quality.py stabilize --help")
+                                epilog="also: quality.py color --help, quality.py stabilize --help, "
+                                       "quality.py --corpus report --help")
     p.add_argument("what", choices=("denoise", "sharpen"))
     p.add_argument("--size", type=_size, default=(1280, 720), help="WxH of the test clips (default 1280x720)")
     p.add_argument("--frames", type=int, default=90, help="frames per clip (default 90)")

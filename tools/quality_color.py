@@ -58,18 +58,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
-from qualitylib import MEDIA, ffmpeg_exe, read_clip, ssim, vqe_command, write_y4m  # noqa: E402
-from qualitylib import read_y4m_bgr as read_y4m  # noqa: E402
+import qualitylib
+from qualitylib import EQ, MEDIA, clahe, ffmpeg_exe, flicker_index, read_clip, vqe_command, write_y4m
+from qualitylib import LUMA_BGR, ciede2000, lab, luma  # noqa: F401  (scripts import these from here)
+from qualitylib import ColorScore as Score
+from qualitylib import color_score as score
+from qualitylib import read_y4m_bgr as read_y4m
 
 log = logging.getLogger("quality_color")
 CASES = ("cast", "flicker", "dark", "clean", "speed")
-#: Generic brightening for the ffmpeg ``eq`` peer (one setting for every clip, as an automatic has to be).
-EQ = "eq=contrast=1.35:brightness=0.06:gamma=1.25"
-LUMA_BGR = np.array([0.0722, 0.7152, 0.2126])
-
 
 
 # --- clips ------------------------------------------------------------------------------------
@@ -92,100 +91,13 @@ def degrade_dark(frames: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-
-
-
 def roundtrip(frames: Sequence[np.ndarray], work: Path, name: str) -> list[np.ndarray]:
     path = work / f"{name}.y4m"
     write_y4m(path, frames)
     return read_y4m(path)
 
 
-# --- metrics --------------------------------------------------------------------------------------
-
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 colour difference of two ``(..., 3)`` CIELAB arrays (Sharma, Wu & Dalal 2005)."""
-    L1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
-    L2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
-    c1 = np.hypot(a1, b1)
-    c2 = np.hypot(a2, b2)
-    cm = 0.5 * (c1 + c2)
-    g = 0.5 * (1 - np.sqrt(cm ** 7 / (cm ** 7 + 25.0 ** 7)))
-    a1p, a2p = (1 + g) * a1, (1 + g) * a2
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
-    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
-    dl = L2 - L1
-    dc = c2p - c1p
-    dh = h2p - h1p
-    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
-    dh = np.where(c1p * c2p == 0, 0.0, dh)
-    dH = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
-    lm = 0.5 * (L1 + L2)
-    cmp_ = 0.5 * (c1p + c2p)
-    hsum = h1p + h2p
-    wrapped = np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2)
-    hm = np.where(c1p * c2p == 0, hsum, np.where(np.abs(h1p - h2p) <= 180, hsum / 2, wrapped))
-    t = (1 - 0.17 * np.cos(np.radians(hm - 30)) + 0.24 * np.cos(np.radians(2 * hm))
-         + 0.32 * np.cos(np.radians(3 * hm + 6)) - 0.20 * np.cos(np.radians(4 * hm - 63)))
-    d_theta = 30 * np.exp(-(((hm - 275) / 25) ** 2))
-    rc = 2 * np.sqrt(cmp_ ** 7 / (cmp_ ** 7 + 25.0 ** 7))
-    sl = 1 + 0.015 * (lm - 50) ** 2 / np.sqrt(20 + (lm - 50) ** 2)
-    sc = 1 + 0.045 * cmp_
-    sh = 1 + 0.015 * cmp_ * t
-    rt = -np.sin(np.radians(2 * d_theta)) * rc
-    return np.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dH / sh) ** 2 + rt * (dc / sc) * (dH / sh))
-
-
-def lab(frame: np.ndarray, step: int = 3) -> np.ndarray:
-    sub = np.ascontiguousarray(frame[::step, ::step]).astype(np.float32) / 255.0
-    return cv2.cvtColor(sub, cv2.COLOR_BGR2Lab).astype(np.float64)
-
-
-
-def luma(frame: np.ndarray) -> np.ndarray:
-    return frame.astype(np.float64) @ LUMA_BGR
-
-
-def flicker_index(frames: Sequence[np.ndarray]) -> float:
-    """Standard deviation of the frame-to-frame change of mean luma (levels)."""
-    means = np.array([luma(f[::2, ::2]).mean() for f in frames])
-    return float(np.std(np.diff(means))) if len(means) > 2 else 0.0
-
-
-@dataclass
-class Score:
-    psnr: float
-    ssim: float
-    de00: float
-    temporal: float
-    flicker: float
-
-
-def score(test: Sequence[np.ndarray], truth: Sequence[np.ndarray], every: int = 3) -> Score:
-    n = min(len(test), len(truth))
-    se = 0.0
-    count = 0
-    ssims, des, temporal = [], [], []
-    prev = None
-    for i in range(n):
-        t, g = test[i], truth[i]
-        d = t.astype(np.float64) - g
-        se += float(np.sum(d * d))
-        count += d.size
-        yt, yg = luma(t), luma(g)
-        if i % every == 0:
-            ssims.append(ssim(yt, yg))
-            des.append(float(ciede2000(lab(t), lab(g)).mean()))
-        if prev is not None:
-            e = (yt - prev[0]) - (yg - prev[1])
-            temporal.append(float(np.mean(e * e)))
-        prev = (yt, yg)
-    mse = se / max(count, 1)
-    return Score(psnr=10 * np.log10(255.0 ** 2 / mse) if mse > 0 else float("inf"), ssim=float(np.mean(ssims)),
-                 de00=float(np.mean(des)), temporal=float(np.sqrt(np.mean(temporal))) if temporal else 0.0,
-                 flicker=flicker_index(test[:n]))
-
+# --- metrics: qualitylib's (PSNR, SSIM, CIEDE2000, temporal error, flicker index) ---------------
 
 # --- methods ---------------------------------------------------------------------------------------
 
@@ -198,17 +110,13 @@ class Result:
 
 def run_vqe(name: str, src: Path, work: Path, stages: str, sets: Sequence[str] = (), repeat: int = 1) -> Result:
     out = work / f"out_{abs(hash(name)) % 10**8}.y4m"
-    cmd = vqe_command("--file", str(src), "-o", str(out), "--no-display", "--no-progress",
-                      "--backend", "cpu", "--stages", stages)
+    args = ["--backend", "cpu", "--stages", stages]
     for s in sets:
-        cmd += ["--set", s]
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        best = min(best, time.perf_counter() - t0)
-        if r.returncode != 0:
-            raise SystemExit(f"quality_color: vqe failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+        args += ["--set", s]
+    try:
+        best = min(qualitylib.run_vqe(src, out, *args) for _ in range(repeat))
+    except RuntimeError as exc:
+        raise SystemExit(f"quality_color: vqe failed: {exc}")
     frames = read_y4m(out)
     out.unlink()
     return Result(name, frames, len(frames) / best)
@@ -216,15 +124,10 @@ def run_vqe(name: str, src: Path, work: Path, stages: str, sets: Sequence[str] =
 
 def run_ffmpeg(name: str, src: Path, work: Path, vf: str, repeat: int = 1) -> Result:
     out = work / "ff.y4m"
-    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf", vf, "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe",
-           str(out)]
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        best = min(best, time.perf_counter() - t0)
-        if r.returncode != 0:
-            raise SystemExit(f"quality_color: ffmpeg failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    try:
+        best = min(qualitylib.run_ffmpeg(src, out, vf) for _ in range(repeat))
+    except RuntimeError as exc:
+        raise SystemExit(f"quality_color: ffmpeg failed: {exc}")
     frames = read_y4m(out)
     out.unlink()
     return Result(name, frames, len(frames) / best)
@@ -232,13 +135,8 @@ def run_ffmpeg(name: str, src: Path, work: Path, vf: str, repeat: int = 1) -> Re
 
 def run_opencv_clahe(src_frames: Sequence[np.ndarray], work: Path) -> Result:
     """OpenCV CLAHE on the L channel of Lab, per frame (no temporal smoothing); fps of the filtering alone."""
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    out = []
     t0 = time.perf_counter()
-    for f in src_frames:
-        lab_f = cv2.cvtColor(f, cv2.COLOR_BGR2Lab)
-        lab_f[..., 0] = clahe.apply(np.ascontiguousarray(lab_f[..., 0]))
-        out.append(cv2.cvtColor(lab_f, cv2.COLOR_Lab2BGR))
+    out = [clahe(f, 2.0, 8) for f in src_frames]
     fps = len(out) / (time.perf_counter() - t0)
     return Result("OpenCV CLAHE per frame (2.0, 8x8) [filter only]", roundtrip(out, work, "cv"), fps)
 
