@@ -185,6 +185,31 @@ def shades_of_gray_gains(thumb: np.ndarray, p: float = 6.0, *, low: float = 8.0,
     return (float(gains[0]), float(gains[1]), float(gains[2])), used
 
 
+def white_patch_gains(thumb: np.ndarray, percentile: float = 99.0, *, high: float = 250.0
+                      ) -> tuple[float, float, float] | None:
+    """Estimate white-balance gains from the brightest unclipped samples of a BGR thumbnail (host).
+
+    The illuminant per channel is a high percentile of the samples whose
+    brightest channel is below ``high``: the brightest surfaces of a scene are
+    mostly white or gray, so their colour is the light's.  A clipped sample has
+    lost that colour and is left out.
+
+    Returns
+    -------
+    (b, g, r) or None
+        Gains at unchanged gray luma; ``None`` with fewer than 16 usable samples.
+    """
+    px = np.ascontiguousarray(thumb, dtype=np.float32).reshape(-1, 3)
+    px = px[px.max(axis=1) < high]
+    if px.shape[0] < 16:
+        return None
+    est = np.percentile(px, percentile, axis=0).astype(np.float64)
+    if est.min() <= 1.0:
+        return None
+    gains = float(np.dot(LUMA_BGR, est)) / est
+    return float(gains[0]), float(gains[1]), float(gains[2])
+
+
 def gray_edge_gains(thumb: np.ndarray, p: float = 6.0) -> tuple[float, float, float] | None:
     """Estimate white-balance gains by gray-edge on a BGR thumbnail (host).
 

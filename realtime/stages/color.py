@@ -32,6 +32,7 @@ from kernels.color import (
     temperature_tint_gains,
     tone_curves,
     tone_lines,
+    white_patch_gains,
 )
 from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
@@ -172,12 +173,12 @@ class ColorStage(Stage):
             self._gains.reset()
         elif event == SceneWatch.FLASH:
             return  # a flash lights the scene with another colour: keep the gains from before it
-        est = shades_of_gray_gains(thumb, WB_NORMS[p.white_balance])
-        if est is None:
+        opinions = cast_opinions(thumb, p.white_balance)
+        if opinions is None:
             if self._gains.value is None:
                 self._gains(np.zeros(3))
             return
-        log_gains = np.log(np.asarray(est[0])) * p.wb_strength * self._confidence(thumb, est[0])
+        log_gains = cast_estimate(opinions) * p.wb_strength * self._confidence(opinions)
         # Dead zone with a ramp: an apparent cast below the tolerance is usually
         # the scene's own colour and is left alone; above twice the tolerance
         # it is corrected in full; in between the correction fades in (no jump).
@@ -198,19 +199,40 @@ class ColorStage(Stage):
                 log_gains += min(max(math.log(before / after), 0.0), lim)
         self._gains(log_gains)
 
-    def _confidence(self, thumb: np.ndarray, gains: tuple[float, float, float]) -> float:
+    def _confidence(self, opinions: dict[str, np.ndarray]) -> float:
         """1 when the white-balance estimators agree on the cast, fading to 0 as they disagree."""
         p = self.params
         if p.wb_agreement <= 0:
             return 1.0
-        edge = gray_edge_gains(thumb)
-        if edge is None:
+        if "gray-edge" not in opinions:
             # No edges (a flat or single-colour frame): nothing tells the
             # light's colour from the surface's, so nothing is corrected.
             return 0.0
-        logs = [np.log(gains), np.log(edge)]
-        other = shades_of_gray_gains(thumb, 1.0 if p.white_balance != "gray-world" else 6.0)
-        if other is not None:
-            logs.append(np.log(other[0]))
-        spread = float(np.max(np.ptp(np.array(logs), axis=0)))
+        spread = float(np.max(np.ptp(np.array(list(opinions.values())), axis=0)))
         return float(np.clip(2.5 - 1.5 * spread / p.wb_agreement, 0.0, 1.0))
+
+
+def cast_opinions(thumb: np.ndarray, method: str) -> dict[str, np.ndarray] | None:
+    """Log gains (BGR) that each white-balance estimator proposes for ``thumb``; ``None`` without the main one.
+
+    ``method``'s Minkowski mean is the main estimate; the other mean (gray-world or
+    shades-of-gray), gray-edge and the white patch are the second opinions.  A real cast
+    moves them all alike; a scene's own colour fools each in its own way.
+    """
+    main = shades_of_gray_gains(thumb, WB_NORMS[method])
+    if main is None:
+        return None
+    opinions = {method: np.log(np.asarray(main[0]))}
+    other = shades_of_gray_gains(thumb, 1.0 if method != "gray-world" else 6.0)
+    if other is not None:
+        opinions["other-mean"] = np.log(np.asarray(other[0]))
+    for name, estimate in (("gray-edge", gray_edge_gains(thumb)), ("white-patch", white_patch_gains(thumb))):
+        if estimate is not None:
+            opinions[name] = np.log(np.asarray(estimate))
+    return opinions
+
+
+def cast_estimate(opinions: dict[str, np.ndarray]) -> np.ndarray:
+    """The correction (log gains): per channel, the median of the main estimate, gray-edge and the white patch."""
+    picked = [v for k, v in opinions.items() if k != "other-mean"]
+    return np.median(np.array(picked), axis=0)

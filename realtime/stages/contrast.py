@@ -145,6 +145,42 @@ class SceneWatch:
         self._prev_mean = mean
 
 
+def _ramp(x: float, start: float, end: float) -> float:
+    """0 at ``start``, 1 at ``end``, linear between (either order)."""
+    if start == end:
+        return float(x >= end) if end >= start else float(x <= end)
+    return min(max((x - start) / (end - start), 0.0), 1.0)
+
+
+def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float, float]:
+    """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black``
+    and whose brightest ends at ``white``.
+
+    Clean footage keeps its range: natural pictures have blacks up to about 30 (haze, a bright
+    room) and whites down to about 220 (no pure white in the shot), so blacks below
+    ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose range is
+    clearly squeezed (a lifted black past ``black_lifted``, a white below ``white_dimmed``:
+    under-exposure, a veiling haze) is stretched to the full range, with a linear fade between.
+    A night scene keeps its bright lights, hence its white point: it is not turned into day.
+    The stretch never exceeds ``max_gain``.
+    """
+    # A narrow range (a flat or single-colour frame) is widened about its middle first: no stretch
+    # beyond max_gain, and a uniform frame keeps its level.
+    least = 255.0 / p.max_gain
+    if white - black < least:
+        mid = min(max(0.5 * (black + white), 0.5 * least), 255.0 - 0.5 * least)
+        black, white = mid - 0.5 * least, mid + 0.5 * least
+    span = white - black
+    out_black = black * (1.0 - _ramp(black, p.black_kept, p.black_lifted))
+    out_white = white + (255.0 - white) * _ramp(white, p.white_kept, p.white_dimmed)
+    gain = min((out_white - out_black) / span, p.max_gain)
+    if gain <= 1.0:  # never squeeze a range
+        return 0.0, 255.0
+    # (x - black) * gain + out_black as a map of [b, w] to [0, 255]: b and w solve it.
+    b = black - out_black / gain
+    return b, b + 255.0 / gain
+
+
 class ContrastStage(Stage):
     """Per frame: luma thumbnail, tile histograms, smoothed levels and tile mappings, one fused pass.
 
@@ -252,22 +288,7 @@ class ContrastStage(Stage):
         high = levels_from_histogram(brightest, p.black_pct, p.white_pct)
         if low is None or high is None:
             return
-        black = max(low[0] - p.tolerance, 0.0)
-        white = min(high[1] + p.tolerance, 255.0)
-        # Never stretch by more than max_gain: widen a narrow range about its middle, inside [0, 255].
-        span = 255.0 / p.max_gain
-        if white - black < span:
-            mid = min(max(0.5 * (black + white), 0.5 * span), 255.0 - 0.5 * span)
-            black, white = mid - 0.5 * span, mid + 0.5 * span
-        # Small stretches are left alone (a clean picture that simply has no
-        # pure white is not "flat"); from min_stretch the stretch fades in and
-        # is applied in full from min_stretch squared, without a jump.
-        gain = 255.0 / (white - black)
-        if p.min_stretch > 1.0 and gain > 1.0:
-            lg, tol = math.log(gain), math.log(p.min_stretch)
-            r = min(max(lg / tol - 1.0, 0.0), 1.0)
-            black, white = r * black, 255.0 + r * (white - 255.0)
-        self._levels(np.array([black, white]))
+        self._levels(np.array(level_targets(low[0], high[1], p)))
 
     def _host(self, key: str, shape: tuple[int, ...], dtype: Any, always: bool = False) -> np.ndarray:
         # Host-side mirrors of small device arrays (the CPU backend returns the array itself),

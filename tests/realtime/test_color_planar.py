@@ -119,7 +119,8 @@ def test_stages_on_i420_follow_the_bgr_path(fmt):
         d = diff(a, to_i420(b, fmt))
         assert a.shape == img.shape
         assert d.mean() < 1.2
-    assert planar[1].gains == pytest.approx(packed[1].gains, abs=0.01)
+    # The white patch reads the brightest samples, where 4:2:0 chroma differs most: within 2%.
+    assert planar[1].gains == pytest.approx(packed[1].gains, abs=0.02)
     assert planar[0].levels == pytest.approx(packed[0].levels, abs=1.5)
     assert planar[1].gains != pytest.approx((1.0, 1.0, 1.0), abs=0.02)  # the cast was seen and corrected
 
