@@ -16,7 +16,9 @@ in full-resolution pixels, with a confidence and a scene-cut flag:
 3. a RANSAC similarity fit.  When a large moving foreground takes the
    majority of the tracks, the background is usually still the set that
    spans the frame: a second model is fitted to the outliers and the one
-   whose inliers spread wider wins;
+   whose inliers spread wider wins; where neither spreads clearly wider (a
+   textured pet over a plain wall), the one that continues the camera's
+   previous motion wins (temporal consistency);
 4. where there are too few corners (low texture), phase correlation of the
    two thumbnails gives a translation, trusted only with a clear peak.
 
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Thumbnails smaller than this (either side) are not analysed: no motion, no cut.
 MIN_THUMB_PX = 16
+#: Two candidate motions whose corner movements differ by less than this (thumbnail px) are not told
+#: apart by continuity (frame-to-frame shake changes the camera's motion by about that much).
+CONTINUITY_PX = 3.0
 #: Tracked points are reused as corners for at most this many frames, then searched afresh: a
 #: point carried longer slides off its corner and adds noise (on a static shot, motion that is not there).
 CARRY_FRAMES = 16
@@ -137,13 +142,15 @@ class MotionEstimator:
         # Points tracked into the previous thumbnail (its coordinates), reused as its corners.
         self._carried: np.ndarray | None = None
         self._carried_frames = 0
+        # The camera's motion chosen at the previous frame (a 2x3 matrix), for temporal consistency.
+        self._last_model: np.ndarray | None = None
         self._window: np.ndarray | None = None
         self._lk = dict(winSize=(11, 11), maxLevel=3,
                         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01))
 
     def reset(self) -> None:
         """Forget the previous frame (the next estimate is the identity)."""
-        self._prev = self._prev_u8 = self._prev_hist = self._carried = None
+        self._prev = self._prev_u8 = self._prev_hist = self._carried = self._last_model = None
 
     def estimate(self, thumb: np.ndarray) -> Motion:
         """Motion from the previous thumbnail to ``thumb``; ``thumb`` becomes the previous one.
@@ -246,14 +253,32 @@ class MotionEstimator:
         inl = inl.ravel().astype(bool)
         h, w = prev.shape
         if inl.sum() < 0.8 * len(a) and (~inl).sum() >= 8:
-            # A second motion with real support: keep the one whose inliers span more of the frame.
+            # A second motion with real support: the camera's is the one whose inliers span more of
+            # the frame, or, failing that, the one that goes on from the camera's last motion (a
+            # textured foreground moving on its own can hold the majority over a plain background).
             rest_a, rest_b = a[~inl], b[~inl]
             model2, inl2 = _ransac(rest_a, rest_b)
             if model2 is not None:
                 inl2 = inl2.ravel().astype(bool)
-                if inl2.sum() >= 0.5 * inl.sum() and _spread(rest_a[inl2], w, h) > 1.3 * _spread(a[inl], w, h):
-                    return self._motion(model2, int(inl2.sum()), len(a), w, h, rest_a[inl2]), share
-        return self._motion(model, int(inl.sum()), len(a), w, h, a[inl]), share
+                wider = inl2.sum() >= 0.5 * inl.sum() and _spread(rest_a[inl2], w, h) > 1.3 * _spread(a[inl], w, h)
+                if wider or (inl2.sum() >= 8 and self._continues(model2, model, w, h)):
+                    chosen = self._motion(model2, int(inl2.sum()), len(a), w, h, rest_a[inl2])
+                    self._last_model = model2 if chosen is not None else None
+                    return chosen, share
+        chosen = self._motion(model, int(inl.sum()), len(a), w, h, a[inl])
+        self._last_model = model if chosen is not None else None
+        return chosen, share
+
+    def _continues(self, model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
+        """Whether ``model`` is much closer than ``other`` to the camera's motion at the previous frame
+        (compared where it matters: how they move the frame's corners, thumbnail px)."""
+        if self._last_model is None:
+            return False
+        corners = np.float64([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]])
+        last = corners @ self._last_model.T
+        near = float(np.abs(corners @ model.T - last).max())
+        far = float(np.abs(corners @ other.T - last).max())
+        return far > CONTINUITY_PX and near < 0.5 * far
 
     def _motion(self, model: np.ndarray, n_in: int, n_all: int, w: int, h: int, pts: np.ndarray) -> Motion | None:
         if not np.all(np.isfinite(model)):

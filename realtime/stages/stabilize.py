@@ -1,4 +1,4 @@
-"""``stabilize`` stage: online motion estimation, causal path smoothing with a set lookahead, adaptive crop.
+"""``stabilize`` stage: online motion estimation, windowed path smoothing with a set lookahead, adaptive crop.
 
 Per input frame (no second pass):
 
@@ -11,14 +11,21 @@ Per input frame (no second pass):
    at the frame centre in pixels, rotation in radians, log zoom).  A frame
    without a trustworthy estimate (no texture, black, repeated) continues the
    path with the smoothed velocity, decaying: the picture never jumps.  A
-   scene cut starts a new path segment;
-4. a constant-velocity Kalman filter smooths the path forward (a pan at
-   constant speed is followed without lag), and with ``lookahead = N`` a Rauch-Tung-
-   Striebel pass over the newest N frames refines the smoothed path of the
-   frame that leaves the stage, N frames late (N frames of added latency);
-5. the correction ``smooth - raw`` is clamped so that its zoom-to-hide-borders
-   stays within ``1 / min_crop``; a clamp also pulls the forward filter onto the
-   raw path, so a pan larger than the margin is followed, not fought;
+   scene cut, a jump of two crop margins, a frame size change or a long
+   loss of track starts a new path segment (said in the log at debug level);
+4. the smoothed path of a frame is a weighted sum of the raw path over a window
+   (:func:`path_weights`): the estimate of a locally quadratic intended move (a
+   pan that speeds up or slows down is followed without lag) with the least
+   residual hand shake, shake being taken as motion with its energy above
+   :data:`SHAKE_LOW_HZ` plus a little broadband noise.  With ``lookahead = N`` the
+   window reaches N frames past the frame that leaves the stage (N frames of
+   added latency), which lets the shake average out far better than a causal
+   filter can.  Rotation and zoom are smoothed like translation: a zoom that
+   changes from frame to frame is shake too;
+5. the correction ``smooth - raw`` is compressed with a soft knee so that its
+   zoom-to-hide-borders stays within ``1 / min_crop``; what the knee removed is
+   reported per frame as *clamped* (``last_clamped_px``, ``--stats``, the HUD): a
+   user sees when the margin is too small for the shake;
 6. the frame is warped (:func:`kernels.warp.warp_affine`; an I420 frame plane by
    plane, :func:`kernels.warp.warp_i420`, ``border=black`` filling with
    Y'CbCr black) with the correction
@@ -29,12 +36,14 @@ Per input frame (no second pass):
 
 Exposed to other stages and tools: ``last_motion`` (the newest input frame's
 :class:`~realtime.motion.Motion`, previous -> this frame, full-resolution pixels),
-``motion_for(index)`` for recent frames by source index, ``last_correction`` and
-``last_zoom`` of the newest output frame, ``delay_frames`` (= lookahead) and
-``delay_ms(fps)``.  In the canonical chain the temporal denoiser runs *before*
-this stage, so for the frame it is filtering it can run a
-:class:`~realtime.motion.MotionEstimator` of its own (``Motion.shift_px()`` gives
-its integer-shift form), or read ``motion_for(index)`` one frame late.
+``motion_for(index)`` for recent frames by source index, ``last_correction``,
+``last_zoom``, ``last_applied_px`` and ``last_clamped_px`` of the newest output frame,
+``delay_frames`` (= lookahead) and ``delay_ms(fps)``; ``record_stats(stats)`` puts
+the per-frame correction figures into a run's stats and ``hud_lines()`` says them
+live.  In the canonical chain the temporal denoiser runs *before* this stage, so
+for the frame it is filtering it can run a :class:`~realtime.motion.MotionEstimator`
+of its own (``Motion.shift_px()`` gives its integer-shift form), or read
+``motion_for(index)`` one frame late.
 """
 from __future__ import annotations
 
@@ -42,6 +51,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -67,29 +77,38 @@ DEADBAND_THUMB_PX = 0.2
 #: A correction moving no pixel by more than this (and no zoom) is skipped: the frame is copied
 #: unresampled, so a static shot comes out equal to its input (a sub-pixel step is invisible).
 SNAP_PX = 0.5
-#: Share of the zoom budget a correction may use freely, and the share of the excess beyond it
-#: that the forward filter gives back per frame.
+#: Share of the zoom budget a correction may use freely; beyond it the correction is compressed.
 SOFT_MARGIN = 0.6
-SOFT_PULL = 0.3
-_F = np.array([[1.0, 1.0], [0.0, 1.0]])
-#: Filter covariance at the start of a path: the position is the origin by definition, the
-#: velocity unknown (about +-3 px per frame), so the first measured motion sets the speed.
-_P0 = np.diag([0.0, 9.0])
+#: Lowest frequency (Hz) with much hand shake in it: slower motion is taken as intended.  Hands
+#: shake from about 1 Hz (walking) up; intended pans and tilts change over seconds.
+SHAKE_LOW_HZ = 1.0
+#: Broadband part of the shake model (estimation noise, shake outside the band), as a share of
+#: the band's power: keeps the path weights from betting everything on the band's exact shape.
+WHITE_SHARE = 0.05
+#: Degree of the intended move within the smoothing window: 2 follows a pan that speeds up or
+#: slows down without lag (1 lags by tens of pixels on an accelerating pan).
+PATH_DEGREE = 2
+#: Window of the path smoother in frames per frame of ``smoothing`` (its time constant).
+WINDOW_PER_TAU = 5
+#: Frames per independent shake sample when a young path estimates its speed (see _start_velocity).
+START_SHAKE_CORRELATION = 200.0
+#: Frames without a measurable motion after which the path is restarted (the track is lost).
+LOST_FRAMES = 15
+#: A motion that departs from the smoothed velocity by more than this many crop margins (of the
+#: frame's shorter side) is a jump (a knock, a splice, a glitch): no smoothing can hide it, so the
+#: path restarts there.  Two margins: shake that merely fills the margin is not a jump.
+JUMP_MARGIN = 2.0
 
 
 @dataclass
 class _Held:
-    """One frame waiting for its lookahead, with its filter state."""
+    """One frame waiting for its lookahead."""
 
     frame: Frame
     slot: int
     path: np.ndarray      # (4,) raw path: dx, dy, angle, log zoom
-    x_f: np.ndarray       # (4, 2) filtered [position, velocity] per parameter
-    p_f: np.ndarray       # (2, 2) filtered covariance (shared by the four parameters)
-    x_pred: np.ndarray    # (4, 2) prediction before this frame's measurement
-    p_pred: np.ndarray    # (2, 2)
     segment: int
-    need_zoom: float      # border-hiding zoom of its provisional (forward-filtered) correction
+    need_zoom: float      # border-hiding zoom of its provisional (causal) correction
 
 
 class StabilizeStage(Stage):
@@ -110,14 +129,18 @@ class StabilizeStage(Stage):
         self.output_keys = tuple(f"out{slot}" for slot in range(self.delay_frames + 1))
         tau = float(params.smoothing) or auto_smoothing(self.delay_frames)
         self.smoothing_frames = max(tau, 1.0)
-        # White-noise-acceleration model with unit measurement noise; q sets the bandwidth
-        # (about 1/tau of the frame rate), identical for the four path parameters.
-        q = 1.0 / self.smoothing_frames ** 4
-        self._q = q * np.array([[0.25, 0.5], [0.5, 1.0]])
+        # The window holds the lookahead and at least as many past frames.
+        self.window_frames = max(int(round(WINDOW_PER_TAU * self.smoothing_frames)), 2 * self.delay_frames + 2)
+        self.fps = 30.0
         self._motions: deque[tuple[int, Motion]] = deque(maxlen=64)
         self.last_motion: Motion | None = None
         self.last_correction: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self.last_zoom: float = 1.0
+        #: How far the newest output frame was moved (px at its farthest corner), and how much more
+        #: the smoothed path wanted that the crop margin did not allow.
+        self.last_applied_px: float = 0.0
+        self.last_clamped_px: float = 0.0
+        self.readout = CorrectionReadout()
         self._estimator: MotionEstimator | None = None
         self.reset()
 
@@ -126,18 +149,27 @@ class StabilizeStage(Stage):
     def reset(self) -> None:
         """Forget the path, the held frames and the previous frame (scene cut, new source)."""
         self._window: deque[_Held] = deque()
+        # Raw path samples (segment, path) of the newest frames: the smoother's window.
+        self._history: deque[tuple[int, np.ndarray]] = deque(maxlen=self.window_frames)
         self._count = 0
         self._shape: tuple[int, ...] | None = None
         self._segment = 0
         self._path = np.zeros(4)
-        self._x = np.zeros((4, 2))
-        self._p = _P0
+        self._velocity = np.zeros(4)
+        self._causal = np.zeros(4)  # smoothed path of the newest frame, from the frames up to it
         self._fresh = True
         self._held_frames = 0
         self._zoom = 1.0
         self._zoom_segment = 0
         if self._estimator is not None:
             self._estimator.reset()
+
+    def set_source(self, info: Any) -> Any:
+        """Take the source's frame rate (the shake model is in Hz); the stream passes on unchanged."""
+        fps = float(getattr(info, "fps", 0) or 0)
+        if math.isfinite(fps) and fps > 0:
+            self.fps = fps
+        return info
 
     def motion_for(self, index: int) -> Motion | None:
         """The motion estimated for source frame ``index`` (one of the last 64), or None."""
@@ -150,11 +182,22 @@ class StabilizeStage(Stage):
         """Latency the lookahead adds at ``fps`` frames per second."""
         return 1e3 * self.delay_frames / fps if fps > 0 else 0.0
 
+    def record_stats(self, stats: Any) -> None:
+        """Add the frames emitted since the last call to ``stats.extra["stabilize"]``
+        (see :class:`CorrectionReadout`)."""
+        self.readout.record(stats)
+
+    def hud_lines(self) -> list[str]:
+        """What the live display says about the stabilizer: this frame's correction and clamp."""
+        return [self.readout.hud_line(self.last_applied_px, self.last_clamped_px, self.last_zoom)]
+
     def push(self, frame: Frame) -> Sequence[Frame]:
         image = frame.image
         out: list[Frame] = []
         if self._shape is not None and tuple(image.shape) != self._shape:
             # A new frame size is a new source: emit what is held, then start over.
+            log.debug("stabilize: frame size %s -> %s; path restarted", self._shape[:2], tuple(image.shape[:2]))
+            self.readout.reset_by("size")
             out.extend(self.flush())
         if self._shape is None:
             self._start(image)
@@ -171,10 +214,9 @@ class StabilizeStage(Stage):
             frame = frame.with_image(hold)
         need = 1.0
         if self.params.border == "zoom" and self.delay_frames and not self._tiny:
-            # Newer frames' zoom needs, anticipated by the emitted one; fixed once filtered, so computed once.
-            need = _needed_zoom(self._snapped(self._compressed(self._x[:, 0] - self._path)), self._hw)
-        self._window.append(_Held(frame, slot, self._path.copy(), self._x.copy(), self._p.copy(),
-                                  self._x_pred, self._p_pred, self._segment, need))
+            # Newer frames' zoom needs, anticipated by the emitted one; fixed once measured, so computed once.
+            need = _needed_zoom(self._snapped(self._compressed(self._causal - self._path)), self._hw)
+        self._window.append(_Held(frame, slot, self._path.copy(), self._segment, need))
         if len(self._window) > self.delay_frames:
             out.append(self._emit())
         return out
@@ -217,73 +259,88 @@ class StabilizeStage(Stage):
         return self._estimator.estimate(thumb)
 
     def _advance(self, motion: Motion) -> None:
-        """Add the motion to the raw path and run the forward filter."""
-        if motion.cut or self._fresh:
-            # A path starts here, at the origin: nothing to measure or predict yet.
-            if motion.cut:
-                self._segment += 1
-            self._fresh = False
-            self._path = np.zeros(4)
-            self._x = np.zeros((4, 2))
-            self._p = _P0
-            self._held_frames = 0
-            self._x_pred, self._p_pred = self._x.copy(), _P0 + np.eye(2) * 1e-9
-            return
-        if motion.valid:
-            delta = np.array([motion.dx_px, motion.dy_px, motion.angle_rad, math.log(motion.scale)])
-            self._held_frames = 0
-            radius = 0.5 * math.hypot(self._hw[0], self._hw[1])
-            size_px = math.hypot(delta[0], delta[1]) + radius * (abs(delta[2]) + abs(delta[3]))
-            if size_px < DEADBAND_THUMB_PX * self._factor:
-                delta = np.zeros(4)
-        else:
-            # No trustworthy measurement: continue with the smoothed velocity, fading out.
-            self._held_frames += 1
-            delta = self._x[:, 1] * HOLD_DECAY ** self._held_frames
-        if not np.all(np.isfinite(delta)):
-            delta = np.zeros(4)
-        self._path = self._path + delta
-        x_pred = self._x @ _F.T
-        p_pred = _F @ self._p @ _F.T + self._q
-        gain = p_pred[:, 0] / (p_pred[0, 0] + 1.0)
-        innovation = self._path - x_pred[:, 0]
-        self._x = x_pred + np.outer(innovation, gain)
-        self._p = p_pred - np.outer(gain, p_pred[0, :])
-        self._x_pred, self._p_pred = x_pred, p_pred
-        if not (np.all(np.isfinite(self._x)) and np.all(np.isfinite(self._p))):
-            log.warning("stabilize: filter state not finite; restarting the path")
-            self._path, self._x, self._p = np.zeros(4), np.zeros((4, 2)), _P0
-            return
-        # Keep the forward path within the margin, softly: past SOFT_MARGIN of the zoom budget
-        # the smooth path is pulled towards the raw one (a spring, so a large sway or a fast pan
-        # is followed smoothly instead of hitting the hard limit), and never beyond the budget.
-        corr = self._x[:, 0] - self._path
-        z_max = 1.0 / self.params.min_crop
-        k_soft = self._allowed(corr, 1.0 + SOFT_MARGIN * (z_max - 1.0))
-        if k_soft < 1.0:
-            k = k_soft + (1.0 - k_soft) * (1.0 - SOFT_PULL)
-            k = min(k, self._allowed(corr))
-            self._x[:, 0] = self._path + k * corr
-
-    def _allowed(self, corr: np.ndarray, z_max: float | None = None) -> float:
-        """Largest share k in [0, 1] of ``corr`` whose border-hiding zoom is within ``z_max``
-        (default ``1 / min_crop``)."""
-        z_max = 1.0 / self.params.min_crop if z_max is None else z_max
-        if _needed_zoom(corr, self._hw) <= z_max:
-            return 1.0
-        lo, hi = 0.0, 1.0
-        for _ in range(12):
-            mid = 0.5 * (lo + hi)
-            if _needed_zoom(mid * corr, self._hw) <= z_max:
-                lo = mid
+        """Add the motion to the raw path (or start a new segment) and update the causal smooth."""
+        restart = "cut" if motion.cut else None
+        delta = np.zeros(4)
+        if not (motion.cut or self._fresh):
+            if motion.valid:
+                delta = np.array([motion.dx_px, motion.dy_px, motion.angle_rad, math.log(motion.scale)])
+                self._held_frames = 0
+                if not np.all(np.isfinite(delta)):
+                    delta = np.zeros(4)
+                elif self._is_jump(delta):
+                    restart = "jump"
+                elif _size_px(delta, self._hw) < DEADBAND_THUMB_PX * self._factor:
+                    delta = np.zeros(4)
             else:
-                hi = mid
-        return lo
+                # No trustworthy measurement: continue with the smoothed velocity, fading out.
+                self._held_frames += 1
+                delta = self._velocity * HOLD_DECAY ** self._held_frames
+                if self._held_frames == LOST_FRAMES:
+                    restart = "lost"
+        if restart is not None or self._fresh:
+            self._restart(restart)
+        else:
+            self._path = self._path + delta
+        self._history.append((self._segment, self._path.copy()))
+        same = len(self._history) > 1 and self._history[-2][0] == self._segment
+        previous = self._causal if same else None
+        self._causal = self._smoothed_at(len(self._history) - 1)
+        self._velocity = np.zeros(4) if previous is None else self._causal - previous
+
+    def _restart(self, reason: str | None) -> None:
+        """Start a new path segment at the origin (the first frame, or after a ``reason``)."""
+        if reason is not None:
+            self._segment += 1
+            self.readout.reset_by(reason)
+            log.debug("stabilize: %s; path restarted", {"cut": "scene cut", "jump": "jump larger than the crop margin",
+                                                        "lost": f"no motion measured for {LOST_FRAMES} frames"}[reason])
+        self._fresh = False
+        self._path = np.zeros(4)
+        self._velocity = np.zeros(4)
+        self._held_frames = 0
+
+    def _is_jump(self, delta: np.ndarray) -> bool:
+        """Whether a frame-to-frame motion departs from the smoothed velocity by more than the margin."""
+        limit = JUMP_MARGIN * (1.0 - self.params.min_crop) / 2.0 * min(self._hw)
+        step = delta - self._velocity
+        return math.hypot(float(step[0]), float(step[1])) > limit
+
+    def _smoothed_at(self, j: int) -> np.ndarray:
+        """Smoothed path of history sample ``j`` from the samples of its segment around it.
+
+        A segment younger than the window is extended into the past along the straight line
+        that fits its samples so far, the slope shrunk by how well the samples tell it from the
+        shake (:func:`_start_velocity`): a fit to the few samples there are would amplify the
+        shake at every start (measured: 3x the jitter over the first second, on a shaken pan),
+        and a still camera before the start would fight a pan under way for a whole window.
+        """
+        segment = self._history[j][0]
+        first = j
+        while first > 0 and self._history[first - 1][0] == segment:
+            first -= 1
+        last = j
+        while last + 1 < len(self._history) and self._history[last + 1][0] == segment:
+            last += 1
+        future = last - j
+        past = self.window_frames - 1 - future
+        have = min(j - first, past)
+        samples = np.empty((past + future + 1, 4))
+        start = past - have  # where the segment's first sample goes
+        for k in range(j - have, last + 1):
+            samples[past - j + k] = self._history[k][1]
+        if start:
+            velocity = _start_velocity(samples[start:])
+            samples[:start] = samples[start] - np.arange(start, 0, -1)[:, None] * velocity
+        return path_weights(past, future, self.fps) @ samples
+
+    def _allowed_zoom(self) -> float:
+        return 1.0 / self.params.min_crop
 
     def _compressed(self, corr: np.ndarray) -> np.ndarray:
         """``corr`` with a soft knee: unchanged up to SOFT_MARGIN of the zoom budget, then
         compressed smoothly towards the budget (a hard clamp would make the picture jerk)."""
-        z_max = 1.0 / self.params.min_crop
+        z_max = self._allowed_zoom()
         if _needed_zoom(corr, self._hw) <= 1.0 + 1e-9:
             return corr
         if _needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
@@ -308,26 +365,25 @@ class StabilizeStage(Stage):
         m_out = SOFT_MARGIN + width * math.tanh((m - SOFT_MARGIN) / width)
         return corr * (m_out / m)
 
-    def _smoothed(self) -> np.ndarray:
-        """Fixed-lag RTS: the smoothed position of the oldest held frame, given the newer ones."""
-        first = self._window[0]
-        same = [e for e in self._window if e.segment == first.segment]
-        x_s = same[-1].x_f
-        for k in range(len(same) - 2, -1, -1):
-            e, nxt = same[k], same[k + 1]
-            c = e.p_f @ _F.T @ _inv2(nxt.p_pred)
-            x_s = e.x_f + (x_s - nxt.x_pred) @ c.T
-        return x_s[:, 0]
+    def _emit_correction(self, held: _Held) -> tuple[np.ndarray, float]:
+        """The correction of the oldest held frame (after the margin's knee) and what the knee took off, px."""
+        if self._tiny:
+            return np.zeros(4), 0.0
+        # The history's newest sample is the newest pushed frame; the held frame is older by the frames held after it.
+        j = len(self._history) - len(self._window)
+        smooth = self._causal if j == len(self._history) - 1 else self._smoothed_at(j)
+        wanted = smooth - held.path if j >= 0 else np.zeros(4)
+        if not np.all(np.isfinite(wanted)):
+            return np.zeros(4), 0.0
+        corr = self._compressed(wanted)
+        return self._snapped(corr), _size_px(wanted - corr, self._hw)
 
     def _emit(self) -> Frame:
         held = self._window[0]
         image = held.frame.image
         h, w = self._hw
         out = self.buffer(f"out{held.slot}", image.shape)
-        corr = self._smoothed() - held.path
-        if self._tiny or not np.all(np.isfinite(corr)):
-            corr = np.zeros(4)
-        corr = self._snapped(self._compressed(corr))
+        corr, clamped = self._emit_correction(held)
         zoom = 1.0
         if self.params.border == "zoom":
             need = _needed_zoom(corr, self._hw)
@@ -335,7 +391,7 @@ class StabilizeStage(Stage):
             for e in list(self._window)[1:]:
                 if e.segment == held.segment:
                     need = max(need, e.need_zoom)
-            need = min(need, 1.0 / self.params.min_crop)
+            need = min(need, self._allowed_zoom())
             if held.segment != self._zoom_segment:
                 # A new scene owes nothing to the old one's zoom (a jump at a cut is invisible).
                 self._zoom, self._zoom_segment = 1.0, held.segment
@@ -358,36 +414,156 @@ class StabilizeStage(Stage):
                 warp_affine(image, matrix, out=out, border=border, backend=self.backend)
         self.last_correction = tuple(float(v) for v in corr)
         self.last_zoom = float(zoom)
+        self.last_applied_px = _size_px(corr, self._hw)
+        self.last_clamped_px = clamped
+        self.readout.add(self.last_applied_px, clamped, self.last_zoom)
         return held.frame.with_image(out)
 
     def _snapped(self, corr: np.ndarray) -> np.ndarray:
         """``corr``, or zero where it would move no pixel by ``SNAP_PX`` or more."""
-        radius = 0.5 * math.hypot(self._hw[0], self._hw[1])
-        size_px = math.hypot(corr[0], corr[1]) + radius * (abs(corr[2]) + abs(corr[3]))
-        return np.zeros(4) if size_px < SNAP_PX else corr
+        return np.zeros(4) if _size_px(corr, self._hw) < SNAP_PX else corr
+
+
+class CorrectionReadout:
+    """Per-frame correction figures of a stabilizer, for ``--stats`` and the HUD.
+
+    The stage adds one sample per output frame (:meth:`add`) and the path restarts
+    (:meth:`reset_by`); :meth:`record` moves what came since its last call into a run's
+    stats, so frames of a warm-up (which records into a throw-away stats) never count.
+    """
+
+    #: A frame counts as clamped when the margin took off more than this, px.
+    CLAMP_PX = 0.5
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[float, float, float]] = []
+        self._resets: list[str] = []
+        self._clamped_recent = deque(maxlen=90)
+
+    def add(self, applied_px: float, clamped_px: float, zoom: float) -> None:
+        """One output frame: how far it was moved, how much more was wanted, its border zoom."""
+        self._pending.append((applied_px, clamped_px, zoom))
+        self._clamped_recent.append(clamped_px > self.CLAMP_PX)
+        if len(self._pending) > 4096:  # nobody records (a bare stage): keep memory bounded
+            del self._pending[:2048]
+
+    def reset_by(self, reason: str) -> None:
+        """A path restart and its reason (``cut``, ``jump``, ``lost``, ``size``)."""
+        self._resets.append(reason)
+        if len(self._resets) > 4096:
+            del self._resets[:2048]
+
+    def record(self, stats: Any) -> None:
+        """Fold the pending samples into ``stats.extra["stabilize"]`` (plain numbers, JSON-ready)."""
+        if not self._pending and not self._resets:
+            return
+        entry = stats.extra.setdefault("stabilize", _empty_entry())
+        for applied, clamped, zoom in self._pending:
+            entry["frames"] += 1
+            n = entry["frames"]
+            for key, value in (("correction_px", applied), ("clamped_px", clamped), ("zoom", zoom)):
+                part = entry[key]
+                part["mean"] += (value - part["mean"]) / n
+                part["max"] = max(part["max"], value)
+            entry["clamped_frames"] += clamped > self.CLAMP_PX
+        for reason in self._resets:
+            entry["restarts"][reason] = entry["restarts"].get(reason, 0) + 1
+        self._pending.clear()
+        self._resets.clear()
+
+    def hud_line(self, applied_px: float, clamped_px: float, zoom: float) -> str:
+        """``stabilize: correction 12.3 px  clamped 0.0 px  crop 0.93`` and, while the margin keeps
+        clamping, a hint to widen it."""
+        crop = 1.0 / max(zoom, 1e-6)
+        line = f"stabilize: correction {applied_px:.1f} px  clamped {clamped_px:.1f} px  crop {crop:.2f}"
+        recent = self._clamped_recent
+        if recent and sum(recent) > 0.2 * len(recent):
+            line += f"  (margin too small: {sum(recent) / len(recent):.0%} of frames clamped; lower min_crop)"
+        return line
+
+
+def _empty_entry() -> dict[str, Any]:
+    return {"frames": 0, "correction_px": {"mean": 0.0, "max": 0.0}, "clamped_px": {"mean": 0.0, "max": 0.0},
+            "clamped_frames": 0, "zoom": {"mean": 0.0, "max": 0.0}, "restarts": {}}
+
+
+@lru_cache(maxsize=512)
+def path_weights(past: int, future: int, fps: float = 30.0) -> np.ndarray:
+    """Weights of the raw path samples ``t - past .. t + future`` that give the smoothed path at ``t``.
+
+    The intended move is taken as a polynomial of degree :data:`PATH_DEGREE` over the window
+    (lower with few samples) and the shake as a random signal with its power spread evenly
+    over :data:`SHAKE_LOW_HZ` .. ``fps / 2`` plus :data:`WHITE_SHARE` of white noise.  The
+    weights are the best linear unbiased estimate of the move: exact for any such polynomial,
+    with the least shake left (generalised least squares, ``w = R^-1 V (V^T R^-1 V)^-1 e0``).
+
+    Parameters
+    ----------
+    past, future : int
+        Samples before and after ``t`` (``future`` is the lookahead available).
+    fps : float
+        Frame rate: the shake model is in Hz.
+
+    Returns
+    -------
+    ndarray
+        ``(past + future + 1,)`` float64, oldest sample first, summing to 1.
+    """
+    taps = past + future + 1
+    if taps == 1:
+        return np.ones(1)
+    tau = np.arange(-past, future + 1, dtype=np.float64)
+    # Fewer samples cannot carry a curved fit without amplifying the shake.
+    degree = min(PATH_DEGREE, 0 if taps < 4 else 1 if taps < 12 else 2)
+    lags = np.subtract.outer(tau, tau) / fps
+    low, high = 2 * math.pi * SHAKE_LOW_HZ, math.pi * fps
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acf = (np.sin(high * lags) - np.sin(low * lags)) / ((high - low) * lags)
+    acf[lags == 0] = 1.0
+    cov = acf + WHITE_SHARE * np.eye(taps)
+    basis = np.stack([tau ** p for p in range(degree + 1)], axis=1)
+    unit = np.zeros(degree + 1)
+    unit[0] = 1.0
+    solved = np.linalg.solve(cov, basis)
+    weights = solved @ np.linalg.solve(basis.T @ solved, unit)
+    weights.setflags(write=False)
+    return weights
 
 
 def auto_smoothing(lookahead: int) -> float:
-    """Path time constant (frames) that suits ``lookahead``.
+    """Path time constant (frames) that suits ``lookahead``: the window is :data:`WINDOW_PER_TAU` times it.
 
-    Without lookahead a causal filter must smooth harder to take the shake out
-    (and lags more on pans); a few frames of lookahead let the smoother see the
-    shake and follow the path closely.  Beyond 5 frames the time constant stays
-    at 6: a steadier path needs larger corrections, and on strongly swaying
-    footage (shaky_seattle_walk) those saturate the crop budget and let the
-    sway through in jerks (measured: stability 0.89 at lookahead 5, tau 6;
-    0.73 at lookahead 15, tau 6; 0.41 at lookahead 15, tau 11).
+    A causal window (no lookahead) must be long to average the shake out, and so
+    must a short lookahead; the future frames of a longer lookahead take out the
+    shake with a shorter window, which lags less on a pan that changes speed
+    (tuned on the tune half of ``tools/quality_stabilize.py corpus``).
     """
     if lookahead <= 5:
-        return 12.0 - 1.2 * lookahead
-    return 6.0
+        return 12.0 - 0.2 * lookahead
+    return 11.0
 
 
-def _inv2(m: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x2 matrix in closed form (``np.linalg.inv``'s call costs 10x the arithmetic)."""
-    a, b, c, d = float(m[0, 0]), float(m[0, 1]), float(m[1, 0]), float(m[1, 1])
-    det = a * d - b * c
-    return np.array([[d, -b], [-c, a]]) / det
+def _start_velocity(samples: np.ndarray) -> np.ndarray:
+    """Per parameter, the slope of the line through ``samples`` (a young path, oldest first),
+    shrunk by its signal-to-noise ratio: ``b^2 / (b^2 + var(b))``, so a clean pan keeps its
+    speed and shake alone gives almost none."""
+    n = len(samples)
+    if n < 3:
+        return np.zeros(samples.shape[1])
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    sxx = float(t @ t)
+    slope = t @ samples / sxx
+    resid = samples - samples.mean(axis=0) - np.outer(t, slope)
+    # Shake is correlated from frame to frame (band-limited): far fewer independent samples than
+    # frames, so the slope is far less certain than white-noise arithmetic says.
+    var_slope = START_SHAKE_CORRELATION * (resid ** 2).sum(axis=0) / (n - 2) / sxx
+    return slope * slope ** 2 / (slope ** 2 + var_slope + 1e-30)
+
+
+def _size_px(corr: np.ndarray, shape: tuple[int, int]) -> float:
+    """How far ``corr`` (dx, dy, angle, log zoom) moves the frame's farthest corner, about, px."""
+    radius = 0.5 * math.hypot(shape[0], shape[1])
+    return math.hypot(float(corr[0]), float(corr[1])) + radius * (abs(float(corr[2])) + abs(float(corr[3])))
 
 
 def _needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:

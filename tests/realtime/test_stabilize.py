@@ -1,4 +1,5 @@
 """The stabilize stage: it lowers jitter, keeps one output per input with lookahead, survives bad input."""
+import json
 import math
 
 import cv2
@@ -61,14 +62,15 @@ def high_pass_rms(v, sigma=3.0):
 
 @pytest.mark.parametrize("lookahead", [0, 4])
 def test_stabilizer_lowers_jitter(lookahead):
-    frames, xs, ys = shaken_sequence()
+    # Two seconds: the path smoother's window (2 s) is full for the second.
+    frames, xs, ys = shaken_sequence(n=120)
     outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), frames)
     assert [o[0] for o in outs] == list(range(len(frames)))
     # Content position in the output: the window position moved by the applied correction.
     out_x = -xs + np.array([o[3][0] for o in outs])
     out_y = -ys + np.array([o[3][1] for o in outs])
-    jitter_in = math.hypot(high_pass_rms(xs), high_pass_rms(ys))
-    jitter_out = math.hypot(high_pass_rms(out_x[10:]), high_pass_rms(out_y[10:]))
+    jitter_in = math.hypot(high_pass_rms(xs[60:]), high_pass_rms(ys[60:]))
+    jitter_out = math.hypot(high_pass_rms(out_x[60:]), high_pass_rms(out_y[60:]))
     assert jitter_out < 0.5 * jitter_in
     # And the pictures agree: consecutive output frames differ less than consecutive inputs.
     diff_in = np.mean([np.abs(a.astype(int) - b)[20:-20, 20:-20].mean() for a, b in zip(frames[10:], frames[11:])])
@@ -137,8 +139,11 @@ def test_scene_cut_restarts_the_path(lookahead):
     assert [o[0] for o in outs] == list(range(18))
     assert stage.motion_for(12).cut
     first_b = outs[12]
-    assert first_b[3] == (0.0, 0.0, 0.0, 0.0) and first_b[4] == 1.0
-    assert np.array_equal(first_b[2], b[0])
+    # A new path starts at the cut: no correction there, and none of the old scene's zoom (with a
+    # lookahead, at most the little the next frames of the new scene need, anticipated).
+    assert first_b[3] == (0.0, 0.0, 0.0, 0.0) and first_b[4] < 1.02
+    if lookahead == 0:
+        assert np.array_equal(first_b[2], b[0])
 
 
 def test_motion_is_exposed():
@@ -248,7 +253,10 @@ def test_cli_file_mode_writes_one_frame_per_input(make_y4m, tmp_path):
         n += 1
     reader.close()
     assert n == len(frames)
-    assert '"delay_frames": 3' in (tmp_path / "stats.json").read_text()
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["delay_frames"] == 3
+    # Per-frame correction figures of every output frame (warm-up frames do not count).
+    assert stats["stabilize"]["frames"] == len(frames) and "clamped_px" in stats["stabilize"]
 
 
 @pytest.mark.cuda
@@ -292,14 +300,14 @@ def planar_stage(full_range=False, **params):
 
 @pytest.mark.parametrize("lookahead", [0, 4])
 def test_i420_shaken_clip_gets_lower_jitter(lookahead):
-    frames, xs, ys = shaken_sequence()
+    frames, xs, ys = shaken_sequence(n=120)
     clip = i420_clip(frames)
     outs = run_stage(planar_stage(lookahead=lookahead), clip)
     assert [o[0] for o in outs] == list(range(len(clip)))
     out_x = -xs + np.array([o[3][0] for o in outs])
     out_y = -ys + np.array([o[3][1] for o in outs])
-    jitter_in = math.hypot(high_pass_rms(xs), high_pass_rms(ys))
-    jitter_out = math.hypot(high_pass_rms(out_x[10:]), high_pass_rms(out_y[10:]))
+    jitter_in = math.hypot(high_pass_rms(xs[60:]), high_pass_rms(ys[60:]))
+    jitter_out = math.hypot(high_pass_rms(out_x[60:]), high_pass_rms(out_y[60:]))
     assert jitter_out < 0.5 * jitter_in
     luma_in = [i420_planes(f)[0] for f in clip]
     luma_out = [i420_planes(o[2])[0] for o in outs]
@@ -342,3 +350,129 @@ def test_i420_static_camera_gives_the_input_back():
     clip = i420_clip([np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8) for _ in range(20)])
     outs = run_stage(planar_stage(lookahead=2), clip)
     assert sum(np.array_equal(o[2], f) for o, f in zip(outs, clip)) >= 18
+
+
+# --- hard input: the stabilizer restarts, says so at debug level, and never runs away ----------------
+
+STAGE_LOG = "realtime.stages.stabilize"
+
+
+def restarts(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == STAGE_LOG and "path restarted" in r.getMessage()]
+
+
+def assert_sane(outs, frames, params=StabilizeParams()):
+    check_outputs(outs, frames)
+    for _, _, _, corr, zoom in outs:
+        assert 1.0 <= zoom <= 1 / params.min_crop + 1e-6
+
+
+@pytest.mark.parametrize("kind", ["wall", "black", "fog"])
+@pytest.mark.parametrize("lookahead", [0, 3])
+def test_textureless_stretch_mid_pan_restarts_the_path(kind, lookahead, caplog):
+    caplog.set_level("DEBUG", logger=STAGE_LOG)
+    frames, _, _ = shaken_sequence(n=50, h=72, w=96, shake_px=2.0, pan_px=1.5)
+    if kind == "wall":
+        blank = np.full_like(frames[0], 120)
+    elif kind == "black":
+        blank = np.zeros_like(frames[0])
+    else:  # fog: the picture washed out to a faint, blurred veil
+        blank = (200 + cv2.GaussianBlur(frames[0], (0, 0), 6) // 40).astype(np.uint8)
+    seq = frames[:15] + [blank] * 20 + frames[15:]
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), seq)
+    assert_sane(outs, seq)
+    assert any("no motion measured" in m or "scene cut" in m for m in restarts(caplog))
+
+
+@pytest.mark.parametrize("lookahead", [0, 3])
+def test_scene_cut_mid_pan_is_logged(lookahead, caplog):
+    caplog.set_level("DEBUG", logger=STAGE_LOG)
+    a, _, _ = shaken_sequence(n=20, shake_px=2.0, pan_px=2.0, seed=0)
+    b = [np.ascontiguousarray(255 - f[::-1]) for f in shaken_sequence(n=10, pan_px=2.0, seed=5)[0]]
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), a + b)
+    assert_sane(outs, a + b)
+    assert any("scene cut" in m for m in restarts(caplog))
+
+
+def test_frame_size_change_is_logged(caplog):
+    caplog.set_level("DEBUG", logger=STAGE_LOG)
+    a, _, _ = shaken_sequence(n=8, h=64, w=96)
+    b, _, _ = shaken_sequence(n=8, h=80, w=120, seed=2)
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=2), CPU), a + b)
+    assert_sane(outs, a + b)
+    assert any("frame size" in m for m in restarts(caplog))
+
+
+def test_one_pixel_shake_is_taken_out():
+    base = texture(140, 180, 4)
+    rng = np.random.default_rng(7)
+    offsets = rng.integers(-1, 2, (40, 2))
+    frames = [np.ascontiguousarray(base[20 + dy:120 + dy, 20 + dx:160 + dx]) for dx, dy in offsets]
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=0), CPU), frames)
+    assert_sane(outs, frames)
+    # Where the content sits in the output: the window offset, moved by the correction.
+    x = -offsets[:, 0] + np.array([o[3][0] for o in outs])
+    y = -offsets[:, 1] + np.array([o[3][1] for o in outs])
+    assert np.std(x[15:]) + np.std(y[15:]) < 0.6 * (np.std(offsets[15:, 0]) + np.std(offsets[15:, 1]))
+    assert max(o[4] for o in outs) < 1.1
+
+
+@pytest.mark.parametrize("lookahead", [0, 3])
+def test_hundred_pixel_jump_restarts_without_runaway_zoom(lookahead, caplog):
+    caplog.set_level("DEBUG", logger=STAGE_LOG)
+    big = texture(300, 520, 11)
+    xs = [40 + 2 * i for i in range(12)] + [140 + 2 * i for i in range(12)]
+    frames = [np.ascontiguousarray(big[40:160, x:x + 200]) for x in xs]
+    stage = StabilizeStage(StabilizeParams(lookahead=lookahead), CPU)
+    outs = run_stage(stage, frames)
+    assert_sane(outs, frames)
+    assert restarts(caplog)
+    # After the jump the path starts afresh: no correction chasing 100 px, the zoom back near 1.
+    assert max(abs(c) for c in outs[-1][3][:2]) < 5.0 and outs[-1][4] < 1.05
+
+
+def test_jump_larger_than_the_margin_is_a_restart(caplog):
+    caplog.set_level("DEBUG", logger=STAGE_LOG)
+    big = texture(200, 260, 12)
+    xs = [30] * 10 + [60] * 10  # 30 px at once, the margin at 128 px wide is about 8 px
+    frames = [np.ascontiguousarray(big[30:126, x:x + 128]) for x in xs]
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=0), CPU), frames)
+    assert_sane(outs, frames)
+    assert any("jump" in m for m in restarts(caplog))
+    # The frames after the jump are the input again (a new, still path), not a correction pinned at the margin.
+    assert all(np.array_equal(o[2], f) for o, f in zip(outs[12:], frames[12:]))
+
+
+def test_large_moving_foreground_does_not_drag_the_frame():
+    back = texture(96, 160, 21)
+    sprite = texture(70, 80, 22)
+    frames = []
+    for i in range(40):
+        f = back.copy()
+        x = 10 + 3 * i % 70  # half the frame wide, moving 3 px a frame on its own
+        f[13:83, x:x + 80] = sprite
+        frames.append(f)
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=0), CPU), frames)
+    assert_sane(outs, frames)
+    assert max(abs(c) for o in outs for c in o[3][:2]) < 1.0
+    assert sum(np.array_equal(o[2], f) for o, f in zip(outs, frames)) >= 36
+
+
+def test_correction_and_clamp_are_recorded_and_shown():
+    from realtime.stats import RunStats
+
+    frames, _, _ = shaken_sequence(n=30, h=72, w=96, shake_px=6.0)
+    stage = StabilizeStage(StabilizeParams(lookahead=0, min_crop=0.95), CPU)
+    stats = RunStats()
+    for i, img in enumerate(frames):
+        stage.push(Frame(img, i, 0.0, 0.0))
+        stage.record_stats(stats)
+    entry = stats.extra["stabilize"]
+    assert entry["frames"] == 30
+    assert entry["correction_px"]["max"] > entry["correction_px"]["mean"] > 0
+    # A 5 % margin cannot hold 6 px of shake on a 96 px frame: part of it is clamped, and said.
+    assert entry["clamped_frames"] > 0 and entry["clamped_px"]["max"] > 0.5
+    line = stage.hud_lines()[0]
+    assert line.startswith("stabilize: correction") and "clamped" in line
+    stage.record_stats(stats)  # nothing new: nothing counted twice
+    assert stats.extra["stabilize"]["frames"] == 30
