@@ -91,6 +91,15 @@ class Capture:
         self._worker.stop()
         self.ring.close()
 
+    def wait(self, timeout_s: float = 5.0) -> None:
+        """Wait (up to ``timeout_s``) for the capture thread to leave the source, after :meth:`stop`.
+
+        The owner closes the source next: a decoder closed under a thread still
+        reading from it crashes the process.  Errors are left for :meth:`check`.
+        """
+        if self._worker.alive:  # never started, or already done: nothing to wait for
+            self._worker.join(timeout_s=timeout_s, reraise=False)
+
     def frames(self, newest: bool = False, hold: int = 1) -> Iterator[Frame]:
         """Yield frames until the source ends; re-raises capture errors here.
 

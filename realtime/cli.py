@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--config", metavar="FILE.toml", help="settings file (preset, stages, backend, [stage] tables)")
     proc.add_argument("--backend", choices=BACKENDS, help="compute backend (default auto)")
     proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    proc.add_argument("--analyze", action="store_true",
+                      help="files: first read the whole file (about the cost of decoding it) and fix the contrast "
+                           "levels and the white balance per shot from all of its frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -90,6 +93,9 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
         raise ConfigError("--live plays a file like a camera: use it with --file PATH")
     if args.stream_timeout <= 0 or args.reconnect < 0:
         raise ConfigError("--stream-timeout must be > 0 and --reconnect >= 0")
+    if args.analyze and (args.file is None or args.live):
+        raise ConfigError("--analyze reads the whole input before enhancing it: it needs --file PATH without --live "
+                          "(not a camera or a stream)")
     if args.stats_every is not None and (args.stats is None or not args.stats_every > 0):
         raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
         if args.output is None:
             log.info("no -o given: processing only, nothing is written")
         run_file(args.file, args.output, settings, options, args.max_frames,
-                 not args.no_progress and sys.stderr.isatty(), stats)
+                 not args.no_progress and sys.stderr.isatty(), stats, analyze=args.analyze)
         log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
                  stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
         return False
@@ -115,7 +121,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     try:
         session = Session(source, settings, live=args.file is None or args.live, output=args.output,
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
-                          stats_path=args.stats, stats_every_s=args.stats_every)
+                          stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze)
         session.run()
     finally:
         source.close()

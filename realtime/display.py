@@ -24,6 +24,8 @@ KEY_HELP = (
     ("h", "toggle the HUD"),
     ("r", "start / stop recording"),
     ("s", "save a PNG snapshot"),
+    ("w", "white balance: pick a white point (click), w again: automatic"),
+    ("r-click", "automatic white balance"),
     ("f", "fullscreen"),
     ("?", "this help"),
     ("q, Esc", "quit"),
@@ -40,7 +42,7 @@ class DisplayError(VqeError, RuntimeError):
 class Action:
     """What a key or window event asks the session to do."""
 
-    kind: str  # quit, toggle_stage, record, snapshot
+    kind: str  # quit, toggle_stage, record, snapshot, white_point ((x, y) input-frame pixels, or None: automatic)
     value: Any = None
 
 
@@ -79,6 +81,12 @@ class Display:
                                f"available") from None
         pygame.display.set_caption(title)
         self.stage_names = list(stage_names)
+        self.frame_size = tuple(frame_size)
+        #: Waiting for the click that sets the white point (key ``w``).
+        self.picking = False
+        #: The white point last asked for, ``None``: automatic white balance.
+        self.white_point: tuple[int, int] | None = None
+        self._picture_size: tuple[int, int] | None = None  # (w, h) of the composed picture last drawn
         self.mode = "enhanced"
         self.hud = True
         self.help = False
@@ -102,6 +110,10 @@ class Display:
                 actions.extend(self._key(event))
             elif event.type == pygame.VIDEORESIZE and not self.fullscreen:
                 self.window = pygame.display.set_mode((max(event.w, 64), max(event.h, 48)), pygame.RESIZABLE)
+            elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.picking:
+                actions.extend(self._pick(event.pos))
+            elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 3:
+                actions.extend(self._automatic_white())
             elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.mode == "wipe":
                 self._dragging = True
                 self._move_divider(event.pos[0])
@@ -129,9 +141,46 @@ class Display:
             return [Action("record")]
         elif key == pygame.K_s:
             return [Action("snapshot")]
+        elif key == pygame.K_w:
+            if self.picking or self.white_point is not None:
+                return self._automatic_white()
+            self.picking = True
         elif pygame.K_1 <= key <= pygame.K_9 and key - pygame.K_1 < len(self.stage_names):
             return [Action("toggle_stage", self.stage_names[key - pygame.K_1])]
         return []
+
+    def _pick(self, pos: tuple[int, int]) -> list[Action]:
+        """The click that ends white-point picking: the frame pixel under it (a click off the picture waits on)."""
+        point = self.frame_point(pos)
+        if point is None:
+            return []
+        self.picking, self.white_point = False, point
+        return [Action("white_point", point)]
+
+    def _automatic_white(self) -> list[Action]:
+        """Out of picking, and back to the automatic white balance where a point was set."""
+        was_set = self.white_point is not None
+        self.picking, self.white_point = False, None
+        return [Action("white_point", None)] if was_set else []
+
+    def frame_point(self, pos: tuple[int, int]) -> tuple[int, int] | None:
+        """The input-frame pixel ``(x, y)`` shown at window position ``pos``; ``None`` off the picture.
+
+        Undoes the fit into the window, then the compare layout (side by side shows the frame
+        twice: either half gives the same pixel), then a resizing stage (the picture has the
+        chain's output size, the point is in pixels of the input).
+        """
+        if self._picture_size is None:
+            return None
+        x, y, w, h = self._video_rect
+        if not (x <= pos[0] < x + w and y <= pos[1] < y + h):
+            return None
+        pw, ph = self._picture_size
+        fw = pw // 2 if self.mode == "side" else pw  # the frame's width in the picture
+        u = (pos[0] - x) * pw / w % fw
+        v = (pos[1] - y) * ph / h
+        in_w, in_h = self.frame_size
+        return min(int(u * in_w / fw), in_w - 1), min(int(v * in_h / ph), in_h - 1)
 
     def _move_divider(self, x: int) -> None:
         vx, _, vw, _ = self._video_rect
@@ -163,6 +212,7 @@ class Display:
         """Show one frame (BGR arrays) with the current compare mode, HUD and help."""
         picture = self._compose(original, enhanced)
         ph, pw = picture.shape[:2]
+        self._picture_size = (pw, ph)
         win_w, win_h = self.window.get_size()
         x, y, w, h = self._video_rect = fit((pw, ph), (win_w, win_h))
         if (w, h) != (pw, ph):
@@ -182,6 +232,8 @@ class Display:
             self._label("enhanced", (x + w // 2 + 8, y + h - 26))
         if self.hud and hud_lines:
             self._panel(hud_lines, (8, 8))
+        if self.picking:
+            self._panel(["white balance: click a white or gray point  (w: automatic)"], (x + 8, y + h - 52))
         if self.help:
             self._panel(["keys:"] + [f"{k:>7}  {v}" for k, v in KEY_HELP], (win_w // 2 - 170, 40))
         pygame.display.flip()

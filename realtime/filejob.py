@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def run_file(input_path: str | Path, output_path: str | Path | None = None, settings: Settings | None = None,
              options: OutputOptions = OutputOptions(), max_frames: int | None = None,
-             show_progress: bool = False, stats: RunStats | None = None, planar: bool | None = None) -> RunStats:
+             show_progress: bool = False, stats: RunStats | None = None, planar: bool | None = None,
+             analyze: bool = False) -> RunStats:
     """Enhance a video file.
 
     Parameters
@@ -51,6 +52,9 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         Keep frames in the file's own planar Y'CbCr from decoder to encoder (no BGR
         conversion).  Default: wherever the stages, the input and the output allow it;
         ``False`` forces BGR.
+    analyze : bool
+        First read the whole file and fix levels and white balance per shot (:mod:`realtime.analysis`);
+        its time and shot count go into ``stats.extra`` (``analysis_s``, ``shots``).
 
     Returns
     -------
@@ -85,6 +89,10 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s; frames as %s", input_path,
                  source.info.width, source.info.height, float(source.info.fps), source.info.frame_count or "?",
                  ",".join(pipeline.stage_names) or "none", pipeline.backend.name, "I420" if planar else "BGR")
+        if analyze:
+            from realtime.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
+
+            plan_pipeline(pipeline, input_path, max_frames=max_frames, stats=stats)
         total = source.info.frame_count
         if max_frames is not None:
             total = min(total, max_frames) if total else max_frames

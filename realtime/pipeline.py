@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -140,6 +140,20 @@ class Pipeline:
             if hook is not None:
                 info = hook(info)
         return info
+
+    def set_plan(self, plans: Mapping[str, Any]) -> None:
+        """Give stages their values per shot from a first pass over the whole file (``--analyze``).
+
+        ``plans`` maps stage names to :class:`~realtime.analysis.Schedule` objects keyed by source
+        frame index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor``
+        times as fast, and gets its schedule scaled to match.
+        """
+        factor = 1
+        for stage in self.stages:
+            plan = plans.get(stage.name)
+            if plan is not None:
+                stage.set_plan(plan.scaled(factor))
+            factor *= stage.rate_factor
 
     def push(self, frame: Frame, *, to_host: bool = True) -> Iterator[Frame]:
         """Run one frame through every stage; yield the frames ready for output.

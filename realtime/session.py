@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from realtime.capture import Capture
-from realtime.errors import OutputError
+from realtime.errors import ConfigError, OutputError
 from realtime.frames import Frame
 from realtime.pipeline import Pipeline
 from realtime.recorder import Recorder
@@ -30,6 +30,7 @@ from realtime.redact import redact
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.settings import Settings
 from realtime.sources import Source
+from realtime.stages import Stage
 from realtime.stats import RateMeter, RunStats, Timings
 from realtime.workers import Worker
 from realtime.writers import OutputOptions, check_output_path, open_writer
@@ -60,13 +61,20 @@ class Session:
     stats_path, stats_every_s : path and float, optional
         Together: rewrite the stats JSON at ``stats_path`` every ``stats_every_s``
         seconds while the session runs (atomically), for monitoring unattended runs.
+    analyze : bool
+        A file (``live=False``) only: first read it whole and fix levels and white balance
+        per shot (:mod:`realtime.analysis`), on the processing thread before the first frame.
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
                  output: str | Path | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
                  max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
-                 stats_path: str | Path | None = None, stats_every_s: float | None = None) -> None:
+                 stats_path: str | Path | None = None, stats_every_s: float | None = None,
+                 analyze: bool = False) -> None:
+        if analyze and live:
+            raise ConfigError("--analyze reads the whole input before enhancing it: it needs a file, not played live")
         self.source = source
+        self.analyze = analyze
         self.live = live
         self.options = options
         self.max_frames = max_frames
@@ -101,6 +109,11 @@ class Session:
 
     def _process_loop(self) -> None:
         info = self.source.info
+        if self.analyze:
+            from realtime.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
+
+            plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
+                          should_stop=self._worker.stop_requested.is_set)
         # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
         self._out_shape = self.pipeline.warm_up((info.height, info.width, 3))
         # The capture and recorder threads' kernels too (decoding and encoding conversions), so
@@ -150,6 +163,20 @@ class Session:
                     self._start_recording(self._next_recording_path())
                 else:
                     self._stop_recording(complete=False)
+            elif kind == "white_point":
+                self._pick_white_point(value)
+
+    def _color_stage(self) -> Stage | None:
+        return next((s for s in self.pipeline.stages if s.name == "color"), None)
+
+    def _pick_white_point(self, point: tuple[int, int] | None) -> None:
+        """White balance from the colour around ``point`` (input-frame pixels) of the next frame; ``None``: auto."""
+        color = self._color_stage()
+        if color is None:
+            log.warning("white balance by a white point needs the color stage in the chain (--stages ...,color)")
+            return
+        color.pick_white_point(point)
+        log.info("white balance: %s", f"point {point[0]},{point[1]}" if point is not None else "automatic")
 
     def _keep_original(self, frame: Frame) -> None:
         """Copy the input for the compare view; held until its output leaves delaying stages."""
@@ -241,6 +268,8 @@ class Session:
 
             info = self.source.info
             display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {redact(info.path)}")
+            color = self._color_stage()
+            display.white_point = color.white_point if color is not None else None  # w then returns to automatic
             # Its first picture and HUD text cost more than later ones: not on a live frame.
             blank = np.zeros((info.height, info.width, 3), np.uint8)
             display.draw(blank, blank, self.hud_lines())
@@ -259,6 +288,7 @@ class Session:
             self._worker.stop()
             self.capture.stop()
             self._worker.join(timeout_s=30, reraise=False)
+            self.capture.wait()  # before the caller closes the source under it
             if display is not None:
                 display.close()
             self._finish_stats()

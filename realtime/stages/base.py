@@ -39,6 +39,9 @@ class Stage:
     #: Keys of the buffers the stage returns as output images and never reads again once
     #: returned (each frame overwrites them whole): these may be exchanged, see :meth:`exchange_output`.
     output_keys: tuple[str, ...] = ("out",)
+    #: Values fixed per shot by a first pass over the whole clip (a :class:`~realtime.analysis.Schedule`
+    #: by frame index, see :meth:`set_plan`); ``None``: the stage estimates online.
+    plan: Any = None
 
     def __init__(self, params: StageParams, backend: Backend) -> None:
         self.params = params
@@ -46,8 +49,13 @@ class Stage:
         self._buffers: dict[str, Any] = {}
 
     def push(self, frame: Frame) -> Sequence[Frame]:
-        """Take one frame; return the frames that are ready (usually exactly one)."""
-        return (frame.with_image(self.apply(frame.image)),)
+        """Take one frame; return the frames that are ready (usually exactly one).
+
+        With a :attr:`plan`, :meth:`apply` gets the planned value of the frame's shot too.
+        """
+        if self.plan is None:
+            return (frame.with_image(self.apply(frame.image)),)
+        return (frame.with_image(self.apply(frame.image, self.plan.at(frame.index))),)
 
     def flush(self) -> Sequence[Frame]:
         """Return the frames still held at the end of the stream."""
@@ -59,6 +67,17 @@ class Stage:
 
     def reset(self) -> None:
         """Forget temporal state (scene cut, new source)."""
+
+    def set_plan(self, plan: Any) -> None:
+        """Take per-shot values from a first pass over the whole clip instead of estimating online.
+
+        ``plan`` is a :class:`~realtime.analysis.Schedule` keyed by the index of the frames this
+        stage receives; each frame's value reaches :meth:`apply` as its second argument.  Only
+        stages that :mod:`realtime.analysis` can measure (``measure``, ``plan_shot``) take one.
+        """
+        if not callable(getattr(self, "plan_shot", None)):
+            raise TypeError(f"stage {self.name} takes no analysis plan")
+        self.plan = plan
 
     def follow_size(self, image: Any) -> None:
         """Call first in :meth:`apply`: a new frame size is a new source, so temporal state is reset."""

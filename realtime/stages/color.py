@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from kernels.color import (
 from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.cube import load_cube
+from realtime.errors import ConfigError
 from realtime.stages.base import Stage
 from realtime.stages.contrast import STATS_WIDTH, OneEuro, SceneWatch
 from realtime.stages.params import ColorParams
@@ -45,6 +46,12 @@ log = logging.getLogger(__name__)
 
 #: Minkowski norm per automatic white-balance method.
 WB_NORMS = {"shades-of-gray": 6.0, "gray-world": 1.0}
+#: A white point is the mean of the (2 r + 1)^2 pixels around it...
+POINT_RADIUS = 2
+#: ...leaving out those with a channel at or below / at or above these levels (clipped: their colour is lost).
+CLIPPED_LOW, CLIPPED_HIGH = 2.0, 250.0
+#: Largest gain a white point sets on one channel (a user's choice: wider than the automatic's).
+MAX_POINT_GAIN = 8.0
 
 
 class ColorStage(Stage):
@@ -58,6 +65,9 @@ class ColorStage(Stage):
 
     name = "color"
     Params = ColorParams
+    #: A shot's white balance (``--analyze``) is the median over at most this many of its frames, evenly
+    #: spread: their thumbnails wait in memory, 40-60 KB each, until the shot's end.
+    max_readings = 120
 
     @property
     def planar(self) -> bool:  # type: ignore[override]
@@ -77,6 +87,13 @@ class ColorStage(Stage):
             self._lut_coef = backend.asarray(cube.kernel_coefficients())
         self._gains = OneEuro(params.smoothing, 0.0)
         self._watch = SceneWatch(params.scene_cut, params.flash_ratio)
+        #: The white-balance gains times the manual ones, as the curves hold them now.
+        self._gains_now: tuple[float, float, float] = self._manual
+        self._point = params.point
+        #: The white point's gains, measured on the first frame (``None`` there: clipped, automatic instead).
+        self._point_gains: tuple[float, float, float] | None = None
+        self._point_measured = False
+        self._source_size: tuple[int, int] | None = None
         self.reset()
 
     @property
@@ -90,18 +107,61 @@ class ColorStage(Stage):
         v = self._gains.value
         return (1.0, 1.0, 1.0) if v is None else tuple(float(math.exp(x)) for x in v)  # type: ignore[return-value]
 
+    @property
+    def white_point(self) -> tuple[int, int] | None:
+        """The input-frame pixel whose colour sets the white balance, or ``None`` (automatic)."""
+        return self._point
+
     def reset(self) -> None:
+        """Forget the temporal state; a white point is measured again on the next frame (a new source,
+        or the real frames after a warm-up's)."""
         self._gains.reset()
         self._watch.reset()
+        self._point_measured = False
 
-    def apply(self, image: Any) -> Any:
+    def set_source(self, info: Any) -> Any:
+        """Take the source's frame size: a white point must lie inside it (checked before any frame)."""
+        self._source_size = (info.width, info.height)
+        if self._point is not None:
+            _check_point(self._point, self._source_size)
+        return info
+
+    def pick_white_point(self, point: tuple[int, int] | None) -> None:
+        """Set the white balance from the colour around ``point`` in the next frame, for good.
+
+        ``point`` is ``(x, y)`` in pixels of the input frame; ``None`` returns to the automatic
+        white balance.  Call from the thread that pushes frames.
+        """
+        if point is not None and self._source_size is not None:
+            _check_point(point, self._source_size)
+        self._point, self._point_measured = point, False
+        if point is None:
+            self._gains.reset()  # the automatic estimate starts afresh, not from before the point was set
+
+    def hud_lines(self) -> list[str]:
+        """What the live display says about the white balance: the point, or how it is chosen."""
+        point = self._point  # read once: the processing thread may change it
+        if point is not None and self._point_measured and self._point_gains is None:
+            return [f"white balance: auto (the point {point[0]},{point[1]} is clipped)"]
+        if point is not None:
+            return [f"white balance: point {point[0]},{point[1]}"]
+        if self.params.white_balance == "off":
+            return ["white balance: off"]
+        return ["white balance: auto (per shot, whole-clip analysis)" if self.plan is not None
+                else "white balance: auto"]
+
+    def apply(self, image: Any, planned: np.ndarray | None = None) -> Any:
+        """Enhance one frame.
+
+        ``planned`` log gains (BGR; a whole-clip analysis's, for this frame's shot) replace the
+        online white-balance estimate and its smoothing.
+        """
         self.follow_size(image)
         p = self.params
-        if p.white_balance != "off":
-            self._update_gains(image)
-            wb = self.gains
-            gains = tuple(m * g for m, g in zip(self._manual, wb))
-            tone_curves(p.brightness, p.contrast, p.gamma, gains, out=self._curves_host)
+        wb = self._white_balance(image, planned)
+        if wb is not None or self._gains_now != self._manual:  # (once more when a white point is dropped)
+            self._gains_now = self._manual if wb is None else tuple(m * g for m, g in zip(self._manual, wb))
+            tone_curves(p.brightness, p.contrast, p.gamma, self._gains_now, out=self._curves_host)
             if self.backend.is_cuda:
                 self.backend.upload(self._curves_host, self._curves)
             else:
@@ -116,13 +176,30 @@ class ColorStage(Stage):
                             interpolation=p.lut_interpolation, out=self.buffer("out", image.shape),
                             backend=self.backend)
 
+    def _white_balance(self, image: Any, planned: np.ndarray | None) -> tuple[float, float, float] | None:
+        """This frame's white-balance gains (BGR), or ``None`` where there is none (off, curves as baked).
+
+        A white point rules; then a whole-clip plan; then the online automatic estimate.
+        """
+        if self._point is not None:
+            if not self._point_measured:
+                self._point_gains = self._gains_at_point(image, self._point)
+                self._point_measured = True
+            if self._point_gains is not None:
+                return self._point_gains  # else clipped there (a warning said so): automatic
+        if planned is not None:
+            return tuple(float(math.exp(x)) for x in planned)  # type: ignore[return-value]
+        if self.params.white_balance == "off":
+            return None
+        self._update_gains(image)
+        return self.gains
+
     def _tone_lines(self) -> Any:
         """The curves as straight lines (computed, not looked up) when there is no gamma; else ``None``."""
         p = self.params
         if p.gamma != 1.0:
             return None
-        gains = tuple(m * g for m, g in zip(self._manual, self.gains)) if p.white_balance != "off" else self._manual
-        host = tone_lines(p.brightness, p.contrast, gains, out=self._lines_host)
+        host = tone_lines(p.brightness, p.contrast, self._gains_now, out=self._lines_host)
         if not self.backend.is_cuda:
             return host
         dev = self._buffers.get("lines")
@@ -143,8 +220,82 @@ class ColorStage(Stage):
                                                 self.backend.asarray(fmt.from_bgr_coefficients()))
         return got[1], got[2]
 
+    # --- whole-clip analysis (realtime.analysis) -----------------------------------------------
+
+    @property
+    def analysable(self) -> bool:
+        """Whether a whole-clip analysis has anything to fix for this stage (automatic white balance)."""
+        return self.params.white_balance != "off"
+
+    def measure(self, image: Any) -> tuple[str, np.ndarray]:
+        """One frame's scene event and white-balance thumbnail (a copy; the first pass of ``--analyze``).
+
+        The thumbnail, not an estimate: what this stage sees of a shot depends on the levels
+        the contrast stage before it fixes for the whole shot (:meth:`plan_shot`).
+        """
+        self.follow_size(image)
+        thumb, event = self._observe(image)
+        return event, thumb.copy()
+
+    def plan_shot(self, readings: Sequence[np.ndarray], seen: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """The white balance of a whole shot (log gains, BGR): the median of its frames' :meth:`estimate`.
+
+        ``seen`` turns an input thumbnail into what this stage sees (the fixed values of the
+        analysed stages before it).  Zeros (no correction) when no frame tells anything.
+        """
+        estimates = [e for e in (self.estimate(seen(t)) for t in readings) if e is not None]
+        return np.median(np.array(estimates), axis=0) if estimates else np.zeros(3)
+
+    # --- automatic white balance ------------------------------------------------------------------
+
     def _update_gains(self, image: Any) -> None:
+        thumb, event = self._observe(image)
+        if event == SceneWatch.CUT:
+            self._gains.reset()
+        elif event == SceneWatch.FLASH:
+            return  # a flash lights the scene with another colour: keep the gains from before it
+        log_gains = self.estimate(thumb)
+        if log_gains is None:
+            if self._gains.value is None:
+                self._gains(np.zeros(3))
+            return
+        self._gains(log_gains)
+
+    def estimate(self, thumb: np.ndarray) -> np.ndarray | None:
+        """The white-balance correction one frame's thumbnail calls for: log gains (BGR), unsmoothed.
+
+        The online path smooths these over time; a whole-clip analysis takes a shot's median.
+
+        Parameters
+        ----------
+        thumb : ndarray
+            ``(h, w, 3) float32`` BGR statistics thumbnail on the host (levels 0..255).
+
+        Returns
+        -------
+        ndarray or None
+            ``float64[3]``; ``None`` when the frame tells nothing (all black, all white, empty).
+        """
         p = self.params
+        opinions = cast_opinions(thumb, p.white_balance)
+        if opinions is None:
+            return None
+        log_gains = cast_estimate(opinions) * p.wb_strength * self._confidence(opinions)
+        # Dead zone with a ramp: an apparent cast below the tolerance is usually
+        # the scene's own colour and is left alone; above twice the tolerance
+        # it is corrected in full; in between the correction fades in (no jump).
+        if p.wb_tolerance > 0:
+            log_gains = log_gains * np.clip(np.abs(log_gains) / p.wb_tolerance - 1.0, 0.0, 1.0)
+        lim = math.log(p.wb_max_gain)
+        return _keep_gray_and_white(np.clip(log_gains, -lim, lim), thumb, lim)
+
+    def _observe(self, image: Any) -> tuple[np.ndarray, str]:
+        """The white-balance thumbnail (host) and the scene event of its luma."""
+        thumb = self._thumbnail(image)
+        return thumb, self._watch(thumb @ np.asarray(LUMA_BGR, np.float32))
+
+    def _thumbnail(self, image: Any) -> np.ndarray:
+        """``(h, w, 3) float32`` BGR block means of ``image``, on the host (reused per frame)."""
         planar = is_i420(image)
         height, width = i420_size(image) if planar else image.shape[:2]
         # White balance needs far fewer samples than the tile histograms: a
@@ -167,37 +318,58 @@ class ColorStage(Stage):
             if host is None or host.shape != tshape:
                 host = self._buffers["thumb_host"] = np.empty(tshape, np.float32)
             thumb = self.backend.to_host(thumb, out=host)
-        luma = thumb @ np.asarray(LUMA_BGR, np.float32)
-        event = self._watch(luma)
-        if event == SceneWatch.CUT:
-            self._gains.reset()
-        elif event == SceneWatch.FLASH:
-            return  # a flash lights the scene with another colour: keep the gains from before it
-        opinions = cast_opinions(thumb, p.white_balance)
-        if opinions is None:
-            if self._gains.value is None:
-                self._gains(np.zeros(3))
-            return
-        log_gains = cast_estimate(opinions) * p.wb_strength * self._confidence(opinions)
-        # Dead zone with a ramp: an apparent cast below the tolerance is usually
-        # the scene's own colour and is left alone; above twice the tolerance
-        # it is corrected in full; in between the correction fades in (no jump).
-        if p.wb_tolerance > 0:
-            log_gains = log_gains * np.clip(np.abs(log_gains) / p.wb_tolerance - 1.0, 0.0, 1.0)
-        lim = math.log(p.wb_max_gain)
-        log_gains = np.clip(log_gains, -lim, lim)
-        # Keep the luma of gray unchanged after the dead zone and the clamp...
-        log_gains -= math.log(float(np.dot(LUMA_BGR, np.exp(log_gains))))
-        # ...then keep the white point: gains that pull the cast channel down
-        # would leave the brightest whites gray instead of white, so all three
-        # rise until the brightest channel's 99.5th percentile is back where it was.
-        if np.any(np.abs(log_gains) > 1e-6):
-            px = thumb.reshape(-1, 3)
-            before = float(np.percentile(px.max(axis=1), 99.5))
-            after = float(np.percentile((px * np.exp(log_gains)).max(axis=1), 99.5))
-            if after > 1.0 and before > 1.0:
-                log_gains += min(max(math.log(before / after), 0.0), lim)
-        self._gains(log_gains)
+        return thumb
+
+    # --- white point ------------------------------------------------------------------------------
+
+    def _gains_at_point(self, image: Any, point: tuple[int, int]) -> tuple[float, float, float] | None:
+        """Gains that make the colour around ``point`` neutral: gray keeps its luma, whites stay white.
+
+        ``None`` (and a warning) where every sample there is clipped: its colour is lost.
+        """
+        colour = self._colour_at(image, point)
+        if colour is None:
+            log.warning("color: the white point %d,%d is clipped (black or white) in the frame: "
+                        "automatic white balance instead", *point)
+            return None
+        lim = math.log(MAX_POINT_GAIN)
+        log_gains = np.clip(np.log(float(np.dot(LUMA_BGR, colour)) / colour), -lim, lim)
+        gains = tuple(float(math.exp(x)) for x in _keep_gray_and_white(log_gains, self._thumbnail(image), lim))
+        # Debug: a live session's warm-up frames are measured too, before the first real one.
+        log.debug("color: white balance from the point %d,%d (B %.0f G %.0f R %.0f there): gains B %.3f G %.3f "
+                  "R %.3f", *point, *colour, *gains)
+        return gains  # type: ignore[return-value]
+
+    def _colour_at(self, image: Any, point: tuple[int, int]) -> np.ndarray | None:
+        """Mean BGR (levels 0..255) of the unclipped pixels around ``point`` (input-frame pixels)."""
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
+        # The point in this stage's frames: a stage before it may have resized them.
+        src_w, src_h = self._source_size or (width, height)
+        x, y = min(point[0] * width // src_w, width - 1), min(point[1] * height // src_h, height - 1)
+        x0, x1 = max(x - POINT_RADIUS, 0), min(x + POINT_RADIUS + 1, width)
+        y0, y1 = max(y - POINT_RADIUS, 0), min(y + POINT_RADIUS + 1, height)
+        if planar:
+            patch = self._i420_patch(image, x0, x1, y0, y1)
+        else:
+            patch = np.asarray(self.backend.to_host(image[y0:y1, x0:x1]), np.float32)
+        px = patch.reshape(-1, 3)
+        kept = px[(px.min(axis=1) > CLIPPED_LOW) & (px.max(axis=1) < CLIPPED_HIGH)]
+        return kept.mean(axis=0).astype(np.float64) if len(kept) else None
+
+    def _i420_patch(self, image: Any, x0: int, x1: int, y0: int, y1: int) -> np.ndarray:
+        """BGR (float32, 0..255) of the pixels ``[y0:y1, x0:x1]`` of an I420 frame.
+
+        Each pixel with the chroma sample it lies on, converted as the statistics thumbnails are.
+        """
+        ex, ey = x0 - x0 % 2, y0 - y0 % 2  # even corners: a pixel's chroma sample is at half its position
+        luma, cb, cr = i420_planes(image)
+        rows, cols = slice(ey // 2, (y1 + 1) // 2), slice(ex // 2, (x1 + 1) // 2)
+        planes = [np.ascontiguousarray(self.backend.to_host(part))
+                  for part in (luma[ey:y1, ex:x1], cb[rows, cols], cr[rows, cols])]
+        bgr = i420_bgr_thumbnail(planes, self.yuv_format.to_bgr_coefficients(), 1,
+                                 out=np.empty((y1 - ey, x1 - ex, 3), np.float32))
+        return bgr[y0 - ey:, x0 - ex:]
 
     def _confidence(self, opinions: dict[str, np.ndarray]) -> float:
         """1 when the white-balance estimators agree on the cast, fading to 0 as they disagree."""
@@ -210,6 +382,32 @@ class ColorStage(Stage):
             return 0.0
         spread = float(np.max(np.ptp(np.array(list(opinions.values())), axis=0)))
         return float(np.clip(2.5 - 1.5 * spread / p.wb_agreement, 0.0, 1.0))
+
+
+def _keep_gray_and_white(log_gains: np.ndarray, thumb: np.ndarray, lim: float) -> np.ndarray:
+    """White-balance log gains (BGR) rescaled so that gray keeps its luma and the frame its white point.
+
+    Gains that pull the cast channel down would leave the brightest whites gray instead of
+    white, so after the luma is kept all three rise until the brightest channel's 99.5th
+    percentile (in ``thumb``) is back where it was, by at most ``lim``.
+    """
+    log_gains = log_gains - math.log(float(np.dot(LUMA_BGR, np.exp(log_gains))))
+    if np.any(np.abs(log_gains) > 1e-6):
+        px = thumb.reshape(-1, 3)
+        before = float(np.percentile(px.max(axis=1), 99.5))
+        after = float(np.percentile((px * np.exp(log_gains)).max(axis=1), 99.5))
+        if after > 1.0 and before > 1.0:
+            log_gains += min(max(math.log(before / after), 0.0), lim)
+    return log_gains
+
+
+def _check_point(point: tuple[int, int], size: tuple[int, int]) -> None:
+    """A white point must be a pixel of the ``(width, height)`` frame."""
+    x, y = point
+    width, height = size
+    if not (0 <= x < width and 0 <= y < height):
+        raise ConfigError(f"color.white_point={x},{y} is outside the {width}x{height} frame: use x in "
+                          f"0-{width - 1} and y in 0-{height - 1} (pixels of the input frame)")
 
 
 def cast_opinions(thumb: np.ndarray, method: str) -> dict[str, np.ndarray] | None:

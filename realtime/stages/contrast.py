@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -216,12 +216,100 @@ class ContrastStage(Stage):
         self._levels.reset()
         self._watch.reset()
 
-    def apply(self, image: Any) -> Any:
-        planar = is_i420(image)
-        height, width = i420_size(image) if planar else image.shape[:2]
+    def apply(self, image: Any, planned: tuple[float, float] | None = None) -> Any:
+        """Enhance one frame.
+
+        ``planned`` ``(black, white)`` levels (a whole-clip analysis's, for this frame's shot)
+        replace the online estimate and its smoothing.
+        """
         self.follow_size(image)
         p = self.params
-        xp = self.backend.xp
+        # Read by the pass only where CLAHE is on (strength > 0).
+        maps = self.buffer("maps", (p.tiles_y, p.tiles_x, BINS), "float32")
+        if planned is None or p.clahe > 0:  # planned levels without CLAHE need no statistics at all
+            stats, event = self._observe(image)
+            if event == SceneWatch.CUT and not self._fresh:
+                log.debug("contrast: scene cut, temporal state reset")
+                self._fresh = True
+                self._levels.reset()
+            if self._fresh:
+                maps[...] = 0  # the blend below reads the state: no garbage (NaN) may survive alpha = 1
+            if event != SceneWatch.FLASH or self._fresh:
+                if p.clahe > 0:
+                    hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
+                                           backend=self.backend)
+                    alpha = 1.0 if self._fresh or p.smoothing < 1.0 else 1.0 / p.smoothing
+                    tile_mappings(hist, p.clip_limit, alpha, state=maps, backend=self.backend)
+                if p.levels and planned is None:
+                    targets = self._level_reading(stats)
+                    if targets is not None:
+                        self._levels(np.array(targets))
+            self._fresh = False
+        black, white = self.levels if planned is None else planned
+        contrast_coefficients(black, white, p.clahe, out=self._coef_host)
+        if self.backend.is_cuda:
+            self.backend.upload(self._coef_host, self._coef)
+        else:
+            self._coef = self._coef_host
+        out = self.buffer("out", image.shape)
+        if is_i420(image):
+            k = self._format_coefficients()[1]
+            return apply_contrast_i420(image, maps, self._coef, float(k[0]), float(k[1]), out=out,
+                                       backend=self.backend, tables=self._host("tables", (2, 1, 256), np.uint8, True))
+        return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
+
+    # --- whole-clip analysis (realtime.analysis) -----------------------------------------------
+
+    @property
+    def analysable(self) -> bool:
+        """Whether a whole-clip analysis has anything to fix for this stage (automatic levels)."""
+        return self.params.levels
+
+    def measure(self, image: Any) -> tuple[str, tuple[float, float] | None]:
+        """One frame's scene event and raw level targets, unsmoothed (the first pass of ``--analyze``).
+
+        The same statistics and :func:`level_targets` as the online path; the levels are
+        ``None`` where the frame has no statistics (a frame smaller than a thumbnail block).
+        """
+        self.follow_size(image)
+        stats, event = self._observe(image)
+        return event, self._level_reading(stats)
+
+    def plan_shot(self, readings: Sequence[tuple[float, float] | None],
+                  seen: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+        """The levels of a whole shot: the median of its frames' black and white targets.
+
+        The median keeps a person walking through, or a few odd frames, from moving the
+        shot's levels; ``seen`` (what earlier stages do to a thumbnail) is not needed: the
+        levels are measured on the stage's input statistics.
+        """
+        del seen
+        targets = [r for r in readings if r is not None]
+        if not targets:
+            return 0.0, 255.0
+        black, white = np.median(np.array(targets, np.float64), axis=0)
+        return float(black), float(white)
+
+    @staticmethod
+    def through(thumb: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+        """A BGR statistics thumbnail (host, levels 0..255) as these fixed levels leave it.
+
+        Without CLAHE the stage maps every channel by the same ``(c - black) * scale``
+        (:func:`kernels.contrast.apply_contrast`), so a later stage's statistics of the
+        output are this map of its statistics of the input, up to clipping inside a block;
+        CLAHE's local part (off by default) is left out.
+        """
+        black, white = levels
+        scale = np.float32(255.0 / (white - black))
+        return np.clip((thumb - np.float32(black)) * scale, 0.0, 255.0)
+
+    # --- per-frame statistics -------------------------------------------------------------------
+
+    def _observe(self, image: Any) -> tuple[Any, str]:
+        """The statistics thumbnail (luma, darkest, brightest channel; on the backend) and the scene event."""
+        planar = is_i420(image)
+        height, width = i420_size(image) if planar else image.shape[:2]
+        p = self.params
         factor = thumbnail_factor(height, width, STATS_WIDTH if p.clahe > 0 else LEVELS_WIDTH)
         tshape = (height // factor, width // factor)
         stats = self.buffer("thumb", (3,) + tshape, "float32")
@@ -235,41 +323,7 @@ class ContrastStage(Stage):
             bgr_stats_thumbnail(image, factor, taps=2, out=stats, backend=self.backend)
         host_thumb = self.backend.to_host(stats[0], out=self._host("thumb_host", tshape, np.float32))
         # About 160 samples across are plenty to tell a cut from motion.
-        event = self._watch(host_thumb[::2, ::2] if p.clahe > 0 else host_thumb)
-        if event == SceneWatch.CUT and not self._fresh:
-            log.debug("contrast: scene cut, temporal state reset")
-            self._fresh = True
-            self._levels.reset()
-        maps = self.buffer("maps", (p.tiles_y, p.tiles_x, BINS), "float32")
-        if self._fresh:
-            maps[...] = 0  # the blend below reads the state: no garbage (NaN) may survive alpha = 1
-        if event != SceneWatch.FLASH or self._fresh:
-            if p.clahe > 0:
-                hist = tile_histograms(stats[0], out=self.buffer("hist", (p.tiles_y, p.tiles_x, BINS), "int32"),
-                                       backend=self.backend)
-                alpha = 1.0 if self._fresh or p.smoothing < 1.0 else 1.0 / p.smoothing
-                tile_mappings(hist, p.clip_limit, alpha, state=maps, backend=self.backend)
-            if p.levels:
-                # Black point from the darkest channel, white point from the
-                # brightest: the stretch then clips no channel of a colour cast.
-                lo = tile_histograms(stats[1], out=self.buffer("hist_lo", (1, 1, BINS), "int32"), backend=self.backend)
-                hi = tile_histograms(stats[2], out=self.buffer("hist_hi", (1, 1, BINS), "int32"), backend=self.backend)
-                if xp is not np:
-                    lo, hi = lo.get(), hi.get()
-                self._update_levels(lo[0, 0], hi[0, 0])
-        self._fresh = False
-        black, white = self.levels
-        contrast_coefficients(black, white, p.clahe, out=self._coef_host)
-        if self.backend.is_cuda:
-            self.backend.upload(self._coef_host, self._coef)
-        else:
-            self._coef = self._coef_host
-        out = self.buffer("out", image.shape)
-        if planar:
-            k = self._format_coefficients()[1]
-            return apply_contrast_i420(image, maps, self._coef, float(k[0]), float(k[1]), out=out,
-                                       backend=self.backend, tables=self._host("tables", (2, 1, 256), np.uint8, True))
-        return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
+        return stats, self._watch(host_thumb[::2, ::2] if p.clahe > 0 else host_thumb)
 
     def _format_coefficients(self) -> tuple[Any, np.ndarray]:
         """The stream's Y'CbCr -> BGR coefficients: on the backend, and on the host."""
@@ -282,13 +336,22 @@ class ContrastStage(Stage):
             got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(host), host)
         return got[1], got[2]
 
-    def _update_levels(self, darkest: np.ndarray, brightest: np.ndarray) -> None:
+    def _level_reading(self, stats: Any) -> tuple[float, float] | None:
+        """Level targets of one frame's statistics (no smoothing); ``None`` without statistics or levels."""
         p = self.params
-        low = levels_from_histogram(darkest, p.black_pct, p.white_pct)
-        high = levels_from_histogram(brightest, p.black_pct, p.white_pct)
+        if not p.levels:
+            return None
+        # Black point from the darkest channel, white point from the
+        # brightest: the stretch then clips no channel of a colour cast.
+        lo = tile_histograms(stats[1], out=self.buffer("hist_lo", (1, 1, BINS), "int32"), backend=self.backend)
+        hi = tile_histograms(stats[2], out=self.buffer("hist_hi", (1, 1, BINS), "int32"), backend=self.backend)
+        if self.backend.xp is not np:
+            lo, hi = lo.get(), hi.get()
+        low = levels_from_histogram(lo[0, 0], p.black_pct, p.white_pct)
+        high = levels_from_histogram(hi[0, 0], p.black_pct, p.white_pct)
         if low is None or high is None:
-            return
-        self._levels(np.array(level_targets(low[0], high[1], p)))
+            return None
+        return level_targets(low[0], high[1], p)
 
     def _host(self, key: str, shape: tuple[int, ...], dtype: Any, always: bool = False) -> np.ndarray:
         # Host-side mirrors of small device arrays (the CPU backend returns the array itself),

@@ -7,6 +7,7 @@ module imports its class from here (``ColorStage.Params is ColorParams``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kernels import MAX_FACTOR, MAX_RADIUS
@@ -124,9 +125,12 @@ class ColorParams(StageParams):
     wb_agreement: float = param(0.45, low=0.0, high=4.0,
                                 doc="disagreement (log gain) of gray-world, shades-of-gray and gray-edge above "
                                     "which the correction fades out, gone at 5/3 of it (0 = always correct)")
-    wb_max_gain: float = param(3.0, low=1.0, high=8.0, doc="largest automatic gain on one channel")
+    wb_max_gain: float = param(1.4, low=1.0, high=8.0, doc="largest automatic gain on one channel")
     temperature: float = param(0.0, low=-1.0, high=1.0, doc="manual warmth (+ warmer/redder, - cooler/bluer)")
     tint: float = param(0.0, low=-1.0, high=1.0, doc="manual tint (+ magenta, - green)")
+    white_point: str = param("", doc="X,Y: a white or gray pixel of the input frame; the colour around it in "
+                                     "the first frame is made neutral for the whole run, replacing the automatic "
+                                     "white balance (empty = automatic)")
     lut: str = param("", doc="path of a .cube 3D LUT applied last (empty = none)")
     lut_interpolation: str = param("tetrahedral", choices=("tetrahedral", "trilinear"),
                                    doc="interpolation between LUT lattice points")
@@ -136,6 +140,21 @@ class ColorParams(StageParams):
                              doc="thumbnail change (levels, exposure-normalised) that counts as a cut; 0 = never")
     flash_ratio: float = param(1.4, low=0.0, high=10.0,
                                doc="brightening ratio treated as a flash and kept out of the estimate; 0 = off")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _ = self.point  # a malformed white point is an error now, not at the first frame
+
+    @property
+    def point(self) -> tuple[int, int] | None:
+        """:attr:`white_point` as ``(x, y)`` pixels, or ``None`` when it is empty (automatic white balance)."""
+        if not self.white_point.strip():
+            return None
+        xy = re.fullmatch(r"\s*([0-9]+)\s*,\s*([0-9]+)\s*", self.white_point)
+        if xy:
+            return int(xy[1]), int(xy[2])
+        raise ConfigError(f"color.white_point={self.white_point!r}: not a pixel position; use X,Y in pixels of "
+                          f"the input frame, e.g. 312,140 (or empty for the automatic white balance)")
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,22 @@ def test_i420_kernels_parity(cuda_backend, fmt):
         gpu = apply_contrast_i420(gimg, on(cuda_backend, maps), on(cuda_backend, coef), float(to_bgr[0]),
                                   float(to_bgr[1]), out=cuda_backend.empty(img.shape), backend=cuda_backend)
         assert np.abs(host(cuda_backend, gpu).astype(int) - cpu).max() <= 1
+
+
+@pytest.mark.parametrize("planar", [False, True], ids=["bgr", "i420"])
+def test_planned_and_white_point_paths_parity(cuda_backend, planar):
+    """``--analyze`` plans and a white point on a GPU: the values and the pixels the CPU gets."""
+    rng = np.random.default_rng(6)
+    shape = i420_shape(12, 16) if planar else (12, 16, 3)
+    frames = [rng.integers(30, 200, shape).astype(np.uint8) for _ in range(2)]
+    fmt = YuvFormat("bt709", False) if planar else None
+    levels, gains = (20.0, 200.0), np.array([0.1, 0.0, -0.1])
+    for params in (ColorParams(), ColorParams(white_point="7,5")):
+        outs = []
+        for backend in (CPU, cuda_backend):
+            contrast, color = ContrastStage(ContrastParams(), backend), ColorStage(params, backend)
+            for s in (contrast, color):
+                s.yuv_format = fmt
+            outs.append([host(backend, color.apply(contrast.apply(on(backend, f), levels), gains)) for f in frames])
+        for a, b in zip(*outs):
+            assert np.abs(a.astype(int) - b).max() <= 1
