@@ -106,12 +106,18 @@ def spawn(cmd: list[str], log: Path) -> subprocess.Popen:
 
 
 def serve_loop(clip: Path, port: int, size: tuple[int, int], fps: float, log: Path) -> subprocess.Popen:
-    """An ffmpeg process that streams ``clip`` looped forever, in real time, to the first client on ``port``."""
+    """An ffmpeg process that streams ``clip`` looped forever, in real time, to the first client on ``port``.
+
+    The clip is encoded once, before the run, and then sent as it is (``-c copy``): a camera
+    encodes on its own hardware, so the sender must not take the cores vqe is measured on.
+    """
     width, height = size
-    return spawn([ffmpeg_exe(), "-v", "error", "-stream_loop", "-1", "-re", "-i", str(clip), "-an",
-                  "-vf", f"scale={width}:{height},fps={fps}", "-c:v", "libx264", "-preset", "ultrafast",
-                  "-tune", "zerolatency", "-g", str(round(fps)), "-f", "mpegts",
-                  f"tcp://127.0.0.1:{port}?listen=1"], log)
+    encoded = log.with_name("stream_source.ts")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-an",
+                    "-vf", f"scale={width}:{height},fps={fps}", "-c:v", "libx264", "-preset", "veryfast",
+                    "-tune", "zerolatency", "-g", str(round(fps)), "-f", "mpegts", str(encoded)], check=True)
+    return spawn([ffmpeg_exe(), "-v", "error", "-stream_loop", "-1", "-re", "-i", str(encoded), "-c", "copy",
+                  "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"], log)
 
 
 def wait_listening(port: int, server: subprocess.Popen, log: Path, timeout_s: float = 10.0) -> None:
