@@ -64,8 +64,9 @@ class StabilizeParams(StageParams):
     lookahead: int = param(3, low=0, high=60,
                            doc="frames of lookahead: smoother path for N frames of added latency (0 = none)")
     smoothing: float = param(0.0, low=0.0, high=200.0,
-                             doc="time constant of the smoothed camera path in frames, larger = steadier "
-                                 "(0 = automatic: 12 without lookahead, down to 6 at 5 frames and more)")
+                             doc="time constant of the smoothed camera path in frames, larger = steadier; "
+                                 "the path is averaged over 5 times it (0 = automatic: 12 without lookahead, "
+                                 "11 from 5 frames of lookahead)")
     border: str = param("zoom", choices=("zoom", "black", "replicate"),
                         doc="hide borders by zooming, or show them black or as replicated edges")
     min_crop: float = param(0.88, low=0.5, high=1.0,
