@@ -6,7 +6,7 @@ Three kinds of input:
   real pictures of :mod:`corpus`, split into a ``tune`` and a ``report`` half
   (``--split``; defaults are tuned on ``tune`` only).  Each case type
   (:data:`SHAKES`) is rendered on every photograph of the half: hand shake with
-  roll at three strengths (``light``, ``hand`` - the issue's case, ``strong``),
+  roll at three strengths (``light``, ``hand`` - the reference case, ``strong``),
   walking bob (1-3 Hz), tremor (4-10 Hz) on a still camera, zoom breathing,
   a rolling pan, a still tripod knocked once (``bump``; the frames before the
   knock must come out identical), a large foreground sprite moving on its own
@@ -26,7 +26,7 @@ Ground-truth metrics (each output frame registered to the intended one, a
 similarity ``(dx, dy, angle, zoom)`` about the centre):
 
 - **jitter**: RMS of the fast part of the frame-centre displacement (the
-  displacement minus its centred 15-frame moving average), px - the issue's
+  displacement minus its centred 15-frame moving average), px - the reference
   definition;
 - **drift**: RMS of the slow part (the moving average): lag on pans, shake
   followed as if intended;
@@ -43,7 +43,7 @@ is not a project dependency); the tool skips it with a note otherwise.
 
 ``corpus`` runs the stage in this process on BGR frames by default (``--runner
 inproc``, fast, for tuning); ``--runner cli`` runs the command line on the
-``.y4m`` file as a user would.  ``speed`` times vqe and vidgear on the issue's
+``.y4m`` file as a user would.  ``speed`` times vqe and vidgear on the reference
 case (720p, hand shake with roll), whole process, in the same run.
 For before/after figures, copy this file into the other version's checkout and
 run it there, from that checkout (``python -m realtime`` takes the package from the
@@ -83,7 +83,7 @@ log = logging.getLogger("quality_stabilize")
 PHOTO = ("clean_flower_540p.mp4", 60)
 SHAKY_CLIPS = ("shaky_seattle_walk_360p.avi", "shaky_foreman_cif.mp4")
 STATIC_CLIP = "clean_person_indoor_432p.mp4"
-#: Frames of the centred moving average separating jitter (above) from drift (below), as the issue's.
+#: Frames of the centred moving average separating jitter (above) from drift (below).
 SPLIT_FRAMES = 15
 
 
@@ -254,7 +254,7 @@ def point_displacements(fits: np.ndarray, w: int, h: int) -> np.ndarray:
 def truth_metrics(out: list[np.ndarray], intended: list[np.ndarray], skip: int = 0) -> Truth:
     """Residual jitter / drift (px) against the intended frames, crop ratio, ITF.
 
-    jitter and drift follow the issue's definitions: the frame-centre displacement between the
+    jitter and drift follow the reference definitions: the frame-centre displacement between the
     output and the intended frame, split by a centred 15-frame moving average into its fast part
     (jitter, RMS) and its slow part (drift, RMS).  ``corner_jitter_px`` is the same fast part over
     the centre and four points near the corners, so rotation and zoom shake count too (the slowly
@@ -470,7 +470,7 @@ class Shake:
 
 
 SHAKES: dict[str, Shake] = {s.name: s for s in (
-    # The issue's independent case: hand shake with roll on a pan.
+    # The reference case: hand shake with roll on a pan.
     Shake("hand", "pan", 10.0, (1.5, 7.0), roll_deg=0.3),
     Shake("light", "pan", 4.0, (1.5, 7.0), roll_deg=0.1),
     Shake("strong", "pan", 14.0, (1.5, 7.0), roll_deg=0.5),
@@ -480,7 +480,7 @@ SHAKES: dict[str, Shake] = {s.name: s for s in (
     Shake("roll", "roll_pan", 4.0, (1.5, 7.0), roll_deg=0.5),
     Shake("bump", "still", bump=True),
     Shake("pet", "still", 5.0, (1.5, 7.0), roll_deg=0.2, layer="pet"),
-    # The issue's second case: a still camera over running water, shaken.
+    # The second reference case: a still camera over running water, shaken.
     Shake("water", "still", 4.8, (1.5, 7.0), roll_deg=0.3, layer="water"),
     Shake("clip", "still", 4.8, (1.5, 7.0), roll_deg=0.3, layer="clip"),
 )}
@@ -511,7 +511,7 @@ def intended_move(move: str, frames: int, scale: float, fps: float = 30.0) -> Ca
     zero = np.zeros(frames)
     if move == "still":
         return Camera(zero, zero.copy(), zero.copy(), zero.copy())
-    # The pan of the issue's clip (8 s, as 240 frames of ``pan``), whatever the clip's length: its
+    # The pan of the reference clip (8 s, as 240 frames of ``pan``), whatever the clip's length: its
     # acceleration, which no causal smoother follows without some lag, is the same in every case.
     dur = PAN_PERIOD_S
     x = scale * 120.0 * dur * (t / dur - np.sin(2 * np.pi * t / dur) / (2 * np.pi))
@@ -798,7 +798,7 @@ def cmd_corpus(args: argparse.Namespace, work: Path) -> None:
 
 
 def cmd_speed(args: argparse.Namespace, work: Path) -> None:
-    """Whole-process fps at the issue's case (hand shake with roll on a 720p pan), vqe and vidgear, same run."""
+    """Whole-process fps at the reference case (hand shake with roll on a 720p pan), vqe and vidgear, same run."""
     import corpus
 
     source = next(s for s in corpus.sources("report") if s.kind == "photo")
