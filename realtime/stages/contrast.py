@@ -10,8 +10,10 @@ statistics.
 
 The black and white points are percentiles of the darkest and brightest
 channel, so the stretch clips no channel of a colour cast (the color stage
-after this one balances them); small stretches are left alone, so clean
-footage that simply lacks a pure white is not touched.  The change is applied
+after this one balances them).  A scene's own range is kept (blacks up to
+``black_kept``, whites from ``white_kept``: haze, no pure white in the shot),
+a squeezed one (a lifted black, a dim white) is taken to the full range, with
+a fade between (:func:`level_targets`).  The change is applied
 on luma and moves all three channels alike, which keeps hue.  The pixel work
 is in :mod:`kernels.contrast`.
 """
