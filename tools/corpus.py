@@ -2,7 +2,7 @@
 
 Defaults are tuned on the ``tune`` half only; the README's quality tables come from the
 ``report`` half, whose sources the defaults never saw.  A source is a real picture: a
-photograph shipped inside scikit-image or scikit-learn, moved by a virtual camera, or the
+photograph shipped inside scikit-image, scikit-learn or pygame, moved by a virtual camera, or the
 decoded frames of a real clip in ``../shared/media``.  A source missing from the machine
 is skipped, by name (:func:`available`).
 
@@ -84,6 +84,8 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
         image = getattr(skimage.data, name)()
         if isinstance(image, tuple):  # stereo pairs: the left view
             image = image[0]
+        if image.ndim == 2:  # a black-and-white photograph: neutral in every channel
+            return _frozen(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
         return _frozen(cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2BGR))
     return load
 
@@ -94,6 +96,23 @@ def _sklearn(filename: str) -> Callable[[], np.ndarray]:
         from sklearn.datasets import load_sample_image
 
         return _frozen(cv2.cvtColor(load_sample_image(filename), cv2.COLOR_RGB2BGR))
+    return load
+
+
+def _package_image(package: str, relative: str) -> Callable[[], np.ndarray]:
+    """A photograph inside an installed package's folder (``relative`` to it)."""
+    @functools.lru_cache(maxsize=1)
+    def load() -> np.ndarray:
+        import importlib.util
+
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError(f"no package {package}")
+        path = Path(list(spec.submodule_search_locations)[0]) / relative
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(path)
+        return _frozen(image)
     return load
 
 
@@ -115,6 +134,17 @@ SOURCES: tuple[Source, ...] = (
     Source("flower_video", "video", "tune", _load=_clip(MEDIA / "clean_flower_540p.mp4")),
     Source("seattle_walk", "video", "tune", _load=_clip(MEDIA / "shaky_seattle_walk_360p.avi")),
     Source("carphone", "video", "tune", _load=_clip(MEDIA / "lowres_carphone_qcif.mp4")),
+    # Pictures that stress the automatics: a scene's own colour filling the frame (retina, stained
+    # tissue on a white slide), black-and-white photographs (a print's own range, a pale page), a
+    # real webcam shot and a real interlaced broadcast clip.  (scikit-image's moon, a telescope
+    # picture with a 77-level range, is left out: no camera user films that as good footage.)
+    Source("garden_webcam", "photo", "tune", _load=_package_image("pygame", "docs/generated/_images/camera_rgb.jpg")),
+    Source("retina", "photo", "tune", _load=_skimage("retina")),
+    Source("tissue", "photo", "tune", _load=_skimage("immunohistochemistry")),
+    Source("cameraman", "photo", "tune", _load=_skimage("camera")),
+    Source("coins", "photo", "tune", _load=_skimage("coins")),
+    Source("page", "photo", "tune", _load=_skimage("page")),
+    Source("aerial", "video", "tune", _load=_clip(MEDIA / "interlaced_aerial_576i_bff.mp4")),
     Source("chelsea", "photo", "report", _load=_skimage("chelsea")),
     Source("rocket", "photo", "report", _load=_skimage("rocket")),
     Source("motorcycle", "photo", "report", _load=_skimage("stereo_motorcycle")),

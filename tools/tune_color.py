@@ -34,6 +34,8 @@ from realtime import Pipeline, build_settings
 from realtime.frames import Frame
 
 SIZE = (480, 272)
+#: Clean footage must come out at least this close to itself (PSNR, dB).
+CLEAN_PSNR = 35.0
 FRAMES = 10
 
 
@@ -79,23 +81,27 @@ def frame_psnr(test: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float
 
 
 def evaluate(all_cases, overrides: Sequence[str], peers: dict | None, verbose: bool) -> dict:
-    des, cleans, inputs = [], [], []
+    des, cleans, inputs, worse, harmed = [], [], [], [], []
     for name, kind, truth, degraded in all_cases:
         out = enhance(degraded, overrides)
+        source = name.split("/")[0]
         if kind == "clean":
             cleans.append(frame_psnr(out, truth))
+            if cleans[-1] < CLEAN_PSNR:
+                harmed.append(f"{source} {cleans[-1]:.1f}")
             if verbose:
                 print(f"  {name:60s} clean PSNR {cleans[-1]:6.2f}")
             continue
         des.append(de00(out, truth))
         inputs.append(de00(degraded, truth))
+        if des[-1] > inputs[-1]:
+            worse.append(f"{name.split(' ')[0]} {inputs[-1]:.1f}->{des[-1]:.1f}")
         if verbose:
             peer = f"  normalize {peers[name]:5.2f}" if peers else ""
             print(f"  {name[:60]:60s} in {inputs[-1]:5.2f}  vqe {des[-1]:5.2f}{peer}")
     d = np.array(des)
     return {"mean": d.mean(), "median": float(np.median(d)), "worst": d.max(),
-            "worse_than_input": int(np.sum(d > np.array(inputs))), "clean_min": min(cleans),
-            "clean_mean": float(np.mean(cleans))}
+            "worse_than_input": worse, "clean_min": min(cleans), "harmed": harmed}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = list(args.set) + list(combo)
         r = evaluate(all_cases, overrides, peers, args.verbose)
         print(f"{' '.join(overrides) or 'defaults':60s} dE00 mean {r['mean']:5.2f} median {r['median']:5.2f} "
-              f"worst {r['worst']:5.2f} worse-than-input {r['worse_than_input']}  "
-              f"clean PSNR min {r['clean_min']:5.2f} mean {r['clean_mean']:5.2f}")
+              f"worst {r['worst']:5.2f} worse-than-input {len(r['worse_than_input'])}  "
+              f"clean PSNR min {r['clean_min']:5.2f}, below {CLEAN_PSNR:.0f} dB: {len(r['harmed'])}")
+        if args.verbose:
+            print(f"    worse than input: {', '.join(r['worse_than_input']) or 'none'}")
+            print(f"    clean below {CLEAN_PSNR:.0f} dB: {', '.join(r['harmed']) or 'none'}")
     return 0
 
 

@@ -282,11 +282,7 @@ class ColorStage(Stage):
         if opinions is None:
             return None
         log_gains = cast_estimate(opinions) * p.wb_strength * self._confidence(opinions)
-        # Dead zone with a ramp: an apparent cast below the tolerance is usually
-        # the scene's own colour and is left alone; above twice the tolerance
-        # it is corrected in full; in between the correction fades in (no jump).
-        if p.wb_tolerance > 0:
-            log_gains = log_gains * np.clip(np.abs(log_gains) / p.wb_tolerance - 1.0, 0.0, 1.0)
+        log_gains = dead_zone(log_gains, p.wb_tolerance)
         lim = math.log(p.wb_max_gain)
         return _keep_gray_and_white(np.clip(log_gains, -lim, lim), thumb, lim)
 
@@ -400,6 +396,24 @@ def _keep_gray_and_white(log_gains: np.ndarray, thumb: np.ndarray, lim: float) -
         if after > 1.0 and before > 1.0:
             log_gains += min(max(math.log(before / after), 0.0), lim)
     return log_gains
+
+
+def dead_zone(log_gains: np.ndarray, tolerance: float) -> np.ndarray:
+    """A cast correction (log gains, BGR) with the scene's own colour left alone.
+
+    An apparent cast below ``tolerance`` is usually the scene's own colour and is left alone;
+    above twice the tolerance it is corrected in full; in between the correction fades in (no
+    jump).  Each chroma axis (amber-blue, green-magenta) is judged on its own: a warm scene with
+    no green tint keeps its green untouched.  The common part (brightness) is dropped: the
+    caller restores the luma.
+    """
+    g = np.asarray(log_gains, np.float64)
+    amber = 0.5 * (g[0] - g[2])  # + : the frame needs blue (it looks amber)
+    green = g[1] - 0.5 * (g[0] + g[2])  # + : the frame needs green (it looks magenta)
+    if tolerance > 0:
+        amber *= min(max(abs(amber) / tolerance - 1.0, 0.0), 1.0)
+        green *= min(max(abs(green) / tolerance - 1.0, 0.0), 1.0)
+    return np.array([amber - green / 3.0, 2.0 * green / 3.0, -amber - green / 3.0])
 
 
 def _check_point(point: tuple[int, int], size: tuple[int, int]) -> None:

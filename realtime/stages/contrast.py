@@ -123,20 +123,22 @@ class SceneWatch:
         if prev is None or prev.shape != thumb.shape:
             self._keep(thumb, mean)
             return self.CUT
+        # A cut first: a cut to a brighter scene is no flash (held, it would lag the new shot).
+        # Shapes are compared, not exposure: each thumbnail is scaled to a mean of 128.
+        if self.scene_cut > 0:
+            a = prev * np.float32(128.0 / max(self._prev_mean, 1.0))
+            b = thumb * np.float32(128.0 / max(mean, 1.0))
+            if thumbnail_difference(a, b) > self.scene_cut:
+                self.cuts += 1
+                self._flash_run = 0
+                self._keep(thumb, mean)
+                return self.CUT
         if self.flash_ratio > 0 and mean > self.flash_ratio * self._prev_mean + 2.0:
             self._flash_run += 1
             if self._flash_run <= self.max_flash_frames:
                 self.flashes += 1
                 return self.FLASH
         self._flash_run = 0
-        if self.scene_cut > 0:
-            # Compare shapes, not exposure: each thumbnail is scaled to a mean of 128.
-            a = prev * np.float32(128.0 / max(self._prev_mean, 1.0))
-            b = thumb * np.float32(128.0 / max(mean, 1.0))
-            if thumbnail_difference(a, b) > self.scene_cut:
-                self.cuts += 1
-                self._keep(thumb, mean)
-                return self.CUT
         self._keep(thumb, mean)
         return self.NORMAL
 
@@ -158,8 +160,9 @@ def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float,
     """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black``
     and whose brightest ends at ``white``.
 
-    Clean footage keeps its range: natural pictures have blacks up to about 30 (haze, a bright
-    room) and whites down to about 220 (no pure white in the shot), so blacks below
+    Clean footage keeps its range: natural pictures have blacks up to about 45 (haze, a bright
+    room, a pale page) and whites down to about 180 (no pure white in the shot, a dim
+    broadcast), so blacks below
     ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose range is
     clearly squeezed (a lifted black past ``black_lifted``, a white below ``white_dimmed``:
     under-exposure, a veiling haze) is stretched to the full range, with a linear fade between.

@@ -87,13 +87,13 @@ class ContrastParams(StageParams):
                              doc="percentile of the darkest channel taken as the black point")
     white_pct: float = param(99.5, low=80.0, high=100.0,
                              doc="percentile of the brightest channel taken as the white point")
-    black_kept: float = param(30.0, low=0.0, high=255.0,
+    black_kept: float = param(45.0, low=0.0, high=255.0,
                               doc="black points up to this level are the scene's own and kept")
-    black_lifted: float = param(70.0, low=0.0, high=255.0,
+    black_lifted: float = param(90.0, low=0.0, high=255.0,
                                 doc="black points from this level on are a lift (haze, flat tone), taken to 0")
-    white_kept: float = param(210.0, low=0.0, high=255.0,
+    white_kept: float = param(178.0, low=0.0, high=255.0,
                               doc="white points from this level on are the scene's own and kept")
-    white_dimmed: float = param(195.0, low=0.0, high=255.0,
+    white_dimmed: float = param(160.0, low=0.0, high=255.0,
                                 doc="white points up to this level are under-exposure, taken to 255")
     max_gain: float = param(4.0, low=1.0, high=16.0, doc="largest luma stretch factor (dark or flat frames)")
     clahe: float = param(0.0, low=0.0, high=1.0, doc="weight of CLAHE local contrast (0 = off, 1 = full)")
@@ -120,9 +120,9 @@ class ColorParams(StageParams):
     white_balance: str = param("shades-of-gray", choices=("shades-of-gray", "gray-world", "off"),
                                doc="automatic white balance method")
     wb_strength: float = param(1.0, low=0.0, high=1.0, doc="fraction of the estimated cast that is corrected")
-    wb_tolerance: float = param(0.09, low=0.0, high=1.0,
-                                doc="casts smaller than this (log gain) are left alone, twice as large "
-                                    "and more are corrected in full")
+    wb_tolerance: float = param(0.05, low=0.0, high=1.0,
+                                doc="casts smaller than this (log gain, on each chroma axis: amber-blue, "
+                                    "green-magenta) are left alone, twice as large and more are corrected in full")
     wb_agreement: float = param(0.45, low=0.0, high=4.0,
                                 doc="disagreement (log gain) of gray-world, shades-of-gray and gray-edge above "
                                     "which the correction fades out, gone at 5/3 of it (0 = always correct)")

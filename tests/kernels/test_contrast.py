@@ -14,7 +14,7 @@ from kernels.contrast import (
     tile_histograms,
     tile_mappings,
 )
-from realtime.stages.color import ColorParams, ColorStage
+from realtime.stages.color import ColorParams, ColorStage, dead_zone
 from realtime.stages.contrast import ContrastParams, ContrastStage, OneEuro
 
 
@@ -201,7 +201,7 @@ def flicker_index(frames):
 
 def degrade(frame):
     # Darker, flatter: what the automatic levels have to undo.
-    return np.clip(frame.astype(np.float64) * 0.5 + 30, 0, 255).astype(np.uint8)
+    return np.clip(frame.astype(np.float64) * 0.3 + 30, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("clahe", [0.0, 1.0])
@@ -294,6 +294,23 @@ def test_white_balance_leaves_a_neutral_scene_alone_and_off_is_plain_curves():
         out = stage.apply(f)
     assert np.abs(out.astype(int) - truth[-1]).max() <= 1
     assert ColorStage(ColorParams(white_balance="off"), CPU).gains == (1.0, 1.0, 1.0)
+
+
+def test_dead_zone_judges_each_chroma_axis_on_its_own():
+    """Amber-blue and green-magenta casts fade in between one and two tolerances, each alone."""
+    def axes(g):
+        return 0.5 * (g[0] - g[2]), g[1] - 0.5 * (g[0] + g[2])
+
+    warm = np.array([0.2, 0.0, -0.2])  # amber 0.2, no green: in full, brightness dropped
+    assert axes(dead_zone(warm + 0.3, 0.05)) == pytest.approx(axes(warm))
+    assert dead_zone(warm + 0.3, 0.05).mean() == pytest.approx(0.0)
+    assert np.allclose(dead_zone(np.array([0.04, 0.0, -0.04]), 0.05), 0.0)  # a scene's own warmth
+    halfway = axes(dead_zone(np.array([0.075, 0.0, -0.075]), 0.05))
+    assert halfway == pytest.approx((0.5 * 0.075, 0.0))
+    mixed = np.array([0.2, 0.03, -0.2])  # a strong amber cast with a slight green tint: the tint stays
+    amber, green = axes(dead_zone(mixed, 0.05))
+    assert amber == pytest.approx(0.2) and green == pytest.approx(0.0)
+    assert np.allclose(dead_zone(mixed, 0.0) - dead_zone(mixed, 0.0).mean(), mixed - mixed.mean())
 
 
 def test_one_euro_follows_steps_and_smooths_noise():

@@ -20,7 +20,7 @@ SIZE = (72, 128)
 
 def two_shots(n=10):
     """A dark, flat, warm shot, then (a hard cut) another scene, cool and brighter."""
-    warm = [np.clip((f * 0.5 + 30) * (0.8, 1.0, 1.25), 0, 255).astype(np.uint8)
+    warm = [np.clip((f * 0.25 + 60) * (0.8, 1.0, 1.25), 0, 255).astype(np.uint8)
             for f in textured_frames(n, *SIZE, seed=0)]
     cool = [np.ascontiguousarray(np.clip(f[::-1, :, ::-1] * (1.2, 1.0, 0.8), 0, 255).astype(np.uint8))
             for f in textured_frames(n, *SIZE, seed=1)]

@@ -101,8 +101,8 @@ def test_missing_sources_are_reported_by_name(monkeypatch, caplog):
     assert victim in caplog.text
 
 
-def test_photos_are_skipped_without_scikit_image(monkeypatch):
-    for name in ("skimage", "skimage.data", "sklearn", "sklearn.datasets"):
+def test_photos_are_skipped_without_the_packages_that_ship_them(monkeypatch):
+    for name in ("skimage", "skimage.data", "sklearn", "sklearn.datasets", "pygame"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
     photos = [s for s in corpus.SOURCES if s.kind == "photo"]
     for s in photos:
