@@ -7,51 +7,20 @@ target to launch and which array module (NumPy or CuPy) owns its buffers.
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import logging
 import os
-import sys
 import time
 import types
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
 
-# Idle OpenMP workers must sleep, not spin: several threads (decode, processing, encode) call
-# parallel kernels on few cores, and spinning teams starve each other (measured: ~8 ms per
-# call with the default policy vs ~0.1 ms passive, in a multi-threaded process on 2 cores).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Numba waits on the host for the stream a CuPy array names (CUDA Array Interface v3) before every
-# kernel launch, per array argument.  Our kernels and CuPy's work share one stream, already in order,
-# so that wait would only stall the host between launches.
-os.environ.setdefault("NUMBA_CUDA_ARRAY_INTERFACE_SYNC", "0")
-
-
-def _load_tbb() -> None:
-    """Load the ``tbb`` wheel's runtime, so that Numba runs parallel kernels on TBB rather than OpenMP.
-
-    TBB's threads steal work: when the capture or recorder thread takes a core in the
-    middle of a kernel, the other kernel thread goes on with the rest of the rows, where
-    OpenMP's static split leaves it waiting (measured, whole process on 2 cores, rounds
-    interleaved: 1080p deinterlace 12% and 720p denoise 6% less wall time).  pip puts the library in
-    ``<prefix>/lib``, off the loader's path; once loaded by its full path, Numba finds it
-    by name.  Without it Numba uses OpenMP.
-    """
-    lib = os.path.join(sys.prefix, "lib", "libtbb.so.12")
-    if sys.platform.startswith("linux") and os.path.exists(lib):
-        try:
-            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-        except OSError as exc:  # a broken install: OpenMP still works
-            logging.getLogger(__name__).debug("TBB not loaded (%s): parallel kernels use OpenMP", exc)
-
-
-_load_tbb()
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
 log = logging.getLogger(__name__)
+
 
 class _LazyCuda:
     """``numba.cuda``, imported on first use.

@@ -1,21 +1,25 @@
 """vqe: a real-time video quality enhancer for cameras, streams and files.
 
-The Python API works on numpy frames without the CLI::
+The Python API works on numpy frames without the command line::
 
-    from realtime import Pipeline, build_settings
-    pipe = Pipeline(build_settings(stages="color", overrides=("color.saturation=1.2",)))
-    enhanced = pipe.process(bgr_frame)
+    from realtime import Pipeline, open_video
+
+    pipe = Pipeline(["denoise", "color"], color={"saturation": 1.2})
+    enhanced = pipe(frame)                          # one (H, W, 3) uint8 BGR picture
+    with open_video("in.mp4") as video, pipe:
+        for enhanced in pipe.frames(video):         # every frame of a file
+            ...
+
+Importing vqe changes nothing process-wide (thread pools, the parallel runtime): the ``vqe``
+command does that, and a program can ask for it with :func:`tune_process`.  The names below
+are imported on first use, so ``import realtime`` stays light.
 """
-__version__ = "0.1.0"
+from __future__ import annotations
 
-import os  # noqa: E402
+import importlib
+from typing import Any
 
-# vqe's matrix work is 2x2 and 3x3: a BLAS thread pool only costs start-up (its threads take
-# 0.1-0.2 s of CPU as they spin up, measured) and competes with the kernel threads.  Set before
-# NumPy loads OpenBLAS; an explicit setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from realtime.errors import (  # noqa: E402
+from realtime.errors import (
     BackendUnavailableError,
     ConfigError,
     EncoderError,
@@ -23,16 +27,33 @@ from realtime.errors import (  # noqa: E402
     SourceError,
     VqeError,
 )
-from realtime.frames import Frame  # noqa: E402
-from realtime.pipeline import Pipeline  # noqa: E402
-from realtime.settings import Settings, build_settings  # noqa: E402
 
-__all__ = ["Pipeline", "Settings", "build_settings", "Frame", "VqeError", "ConfigError", "SourceError",
-           "OutputError", "EncoderError", "BackendUnavailableError", "run_file", "__version__"]
+__version__ = "0.1.0"
+
+#: Public names and the modules they live in (loaded when first asked for).
+_LAZY = {
+    "Pipeline": "realtime.pipeline",
+    "Settings": "realtime.settings",
+    "build_settings": "realtime.settings",
+    "Frame": "realtime.frames",
+    "open_video": "realtime.video",
+    "Video": "realtime.video",
+    "run_file": "realtime.filejob",
+    "tune_process": "realtime.process",
+}
+
+__all__ = sorted([*_LAZY, "VqeError", "ConfigError", "SourceError", "OutputError", "EncoderError",
+                  "BackendUnavailableError", "__version__"])
 
 
-def run_file(*args, **kwargs):
-    """Enhance a video file; see :func:`realtime.filejob.run_file`."""
-    from realtime.filejob import run_file as _run_file
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'realtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    return _run_file(*args, **kwargs)
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,4 +1,15 @@
-"""``python -m realtime`` is ``vqe``."""
-from realtime.cli import entry
+"""``python -m realtime`` and the ``vqe`` command: tune the process, then run the command line."""
 
-entry()
+
+def main() -> None:
+    """Entry point: the process-wide tuning comes before NumPy and the kernels load."""
+    from realtime.process import tune_process
+
+    tune_process()
+    from realtime.cli import entry
+
+    entry()
+
+
+if __name__ == "__main__":
+    main()

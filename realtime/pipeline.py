@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import cv2
 import numpy as np
 
 from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
 from realtime.frames import Frame, interchangeable
+from realtime.params import StageParams
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
 from realtime.stats import RunStats
@@ -65,20 +67,51 @@ class Pipeline:
 
     Parameters
     ----------
-    settings : Settings, optional
-        Stage chain, parameters and backend; default: the default preset.
+    stages : sequence of str, str, or Settings, optional
+        The stage names in order (``["denoise", "color"]``, or ``"denoise,color"``), or
+        complete :class:`~realtime.settings.Settings` (as the command line builds them).
+        Default: the preset's chain.
+    preset : {"fast", "balanced", "quality"}, optional
+        Defaults the parameters start from (default ``balanced``).
+    backend : {"auto", "cpu", "cuda"}, optional
+        Where the stages run (default ``auto``: the GPU when there is a usable one).
+    channel_order : {"bgr", "rgb"}
+        Channel order of the frames given to and returned by :meth:`__call__` and
+        :meth:`frames` (OpenCV's is BGR; PIL's, imageio's and scikit-image's RGB).
     stats : RunStats, optional
         Where per-stage timings go; a fresh one by default.
+    **params : mapping or StageParams
+        Per stage, parameters by name (``color={"saturation": 1.2}``) or a params object
+        (``color=ColorParams(saturation=1.2)``).
 
     Examples
     --------
-    >>> from realtime import Pipeline, build_settings
-    >>> pipe = Pipeline(build_settings(stages="color", overrides=("color.gamma=1.2",), backend="cpu"))
-    >>> out = pipe.process(frame)            # (H, W, 3) uint8 BGR in, same out  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from realtime import Pipeline
+    >>> frame = np.full((64, 96, 3), 100, np.uint8)           # any (H, W, 3) uint8 picture
+    >>> with Pipeline(["color"], color={"gamma": 1.2}, backend="cpu") as pipe:
+    ...     enhanced = pipe(frame)
+    >>> enhanced.shape, enhanced.dtype
+    ((64, 96, 3), dtype('uint8'))
+    >>> int(enhanced[0, 0, 0]) > 100                          # gamma 1.2 brightens the mid-tones
+    True
     """
 
-    def __init__(self, settings: Settings | None = None, *, stats: RunStats | None = None) -> None:
-        self.settings = settings or build_settings()
+    def __init__(self, stages: Settings | Sequence[str] | str | None = None, *, preset: str | None = None,
+                 backend: str | None = None, channel_order: str = "bgr", stats: RunStats | None = None,
+                 **params: Mapping[str, Any] | StageParams) -> None:
+        if isinstance(stages, Settings):
+            if params or preset is not None or backend is not None:
+                raise ConfigError("Pipeline(settings): give the parameters, preset and backend in the settings, "
+                                  "or stage names instead of settings")
+            self.settings = stages
+        else:
+            chain = ",".join(stages) if isinstance(stages, (list, tuple)) else stages
+            self.settings = build_settings(preset=preset, stages=None if chain is None else chain or "none",
+                                           backend=backend, params=params)
+        if channel_order not in ("bgr", "rgb"):
+            raise ConfigError(f"channel_order={channel_order!r}: use 'bgr' or 'rgb'")
+        self.channel_order = channel_order
         self.backend = resolve_backend(self.settings.backend)
         if not kernels_compiled():
             log.info("first run: compiling the kernels takes about a minute; later runs load them in a second")
@@ -91,6 +124,23 @@ class Pipeline:
         self._host_out: np.ndarray | None = None
         self._marks: list[tuple[str, Any, Any]] = []
         self.disabled: set[str] = set()
+        #: Frames given to :meth:`__call__`, and when the first came (its frames' timestamps).
+        self._called = 0
+        self._first_call_s: float | None = None
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the stages' state and buffers (device memory too); the pipeline is not used after this."""
+        for stage in self.stages:
+            stage.reset()
+        self.stages = []
+        self._device_in = [None, None]
+        self._host_out = None
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -155,28 +205,35 @@ class Pipeline:
                 stage.set_plan(plan.scaled(factor))
             factor *= stage.rate_factor
 
-    def push(self, frame: Frame, *, to_host: bool = True) -> Iterator[Frame]:
-        """Run one frame through every stage; yield the frames ready for output.
+    def push(self, frame: Frame, *, to_host: bool = True) -> list[Frame]:
+        """Run one frame through every stage now; return the frames ready for output (often one).
 
-        Lazy and depth-first: each yielded frame is a host image valid until the
-        next one is requested, so consume it (copy, encode, show) inside the loop.
-        ``frame.image`` may already be a device array of this backend; with
+        A delaying stage (a stabilizer's lookahead) returns none at first and its frames
+        later; a field-rate deinterlacer two per frame.  The last frame's image is a buffer
+        of the chain, valid until the next call (copy it to keep it); any before it are
+        copies.  ``frame.image`` may already be a device array of this backend; with
         ``to_host=False`` the results stay on the device too (frames resident).
         """
-        yield from self._through(self._uploaded(frame), 0, to_host)
+        return list(self._through(self._uploaded(frame), 0, to_host, keep="but_last"))
+
+    def flush(self) -> list[Frame]:
+        """The frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
+        return list(self._flushed(keep="all"))  # once per stream: every frame copied
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Frame]:
-        """Push every frame of ``frames``, then flush; yield every output frame (as :meth:`push`).
+        """Push every frame of ``frames``, then flush; yield every output frame.
 
-        On a GPU the next frame's upload is queued before the current frame's
-        stages run, so the copy overlaps the kernels.  The iterator must then
-        keep each frame's image valid one step longer (``Capture.frames(hold=2)``).
+        Lazy and depth-first, with no copy: each yielded frame is valid until the next one
+        is requested, so consume it (copy, encode, show) inside the loop.  On a GPU the
+        next frame's upload is queued before the current frame's stages run, so the copy
+        overlaps the kernels.  The iterator must then keep each frame's image valid one
+        step longer (``Capture.frames(hold=2)``).
         """
         it = iter(frames)
         if not self.backend.is_cuda:
             for frame in it:
-                yield from self.push(frame)
-            yield from self.flush()
+                yield from self._through(self._uploaded(frame), 0, True)
+            yield from self._flushed()
             return
         upcoming = next(it, None)
         staged = self._uploaded(upcoming) if upcoming is not None else None
@@ -185,21 +242,83 @@ class Pipeline:
             upcoming = next(it, None)
             staged = self._uploaded(upcoming) if upcoming is not None else None
             yield from self._through(current, 0, True)
-        yield from self.flush()
+        yield from self._flushed()
 
-    def flush(self) -> Iterator[Frame]:
-        """Yield the frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
-        self.backend.use_in_this_thread()
-        for i, stage in enumerate(self.stages):
-            for held in stage.flush():
-                yield from self._through(held, i + 1)
+    def __call__(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Enhance one picture now; return a new array of the same layout.
 
-    def process(self, image: np.ndarray) -> np.ndarray:
-        """Convenience for 1:1 chains on single images: returns a new array."""
-        frames = [f.image.copy() for f in self.push(Frame(np.ascontiguousarray(image), 0, 0.0, time.monotonic()))]
-        if len(frames) != 1:
-            raise ValueError("process() needs a chain that returns one frame per frame; use push()/flush()")
-        return frames[0]
+        Parameters
+        ----------
+        image : ndarray
+            ``(H, W, 3) uint8`` in :attr:`channel_order`, or ``(H, W) uint8`` gray.
+        t : float, optional
+            The frame's time in seconds (temporal stages use it); default: the time since
+            the first call.
+
+        Raises
+        ------
+        ValueError
+            For a chain that does not give one frame per frame (a lookahead, a field-rate
+            deinterlacer, a frame held at the start): use :meth:`frames` for those.
+        """
+        now = time.monotonic()
+        if self._first_call_s is None:
+            self._first_call_s = now
+        frame = Frame(self._to_chain(image), self._called, now - self._first_call_s if t is None else t, now)
+        self._called += 1
+        out = self.push(frame)
+        if len(out) != 1:
+            raise ValueError("this chain does not give one frame per frame (a lookahead or a field-rate "
+                             "deinterlacer): use Pipeline.frames() for it")
+        return self._from_chain(out[0].image, image.ndim == 2, copy=True)
+
+    def frames(self, video: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Enhance a sequence of pictures; yield every enhanced one (then those a delaying stage held).
+
+        ``video`` is an iterable of arrays (layout as for :meth:`__call__`) or an opened
+        :func:`~realtime.video.open_video`, whose frames bring their own timestamps.  Each
+        yielded array is new: keep it as long as you like.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from realtime import Pipeline
+        >>> clip = [np.full((32, 48, 3), 60 + i, np.uint8) for i in range(5)]
+        >>> with Pipeline(["denoise", "contrast"], backend="cpu") as pipe:
+        ...     enhanced = list(pipe.frames(clip))
+        >>> len(enhanced)
+        5
+        """
+        timed = getattr(video, "timed_frames", None)
+        items = timed() if timed is not None else ((image, None) for image in video)
+        gray = False
+
+        def chain_frames() -> Iterator[Frame]:
+            nonlocal gray
+            for index, (image, pts) in enumerate(items):
+                gray = image.ndim == 2
+                now = time.monotonic()
+                yield Frame(self._to_chain(image), index, index / 30.0 if pts is None else pts, now)
+
+        for out in self.run(chain_frames()):
+            yield self._from_chain(out.image, gray, copy=True)
+
+    def _to_chain(self, image: np.ndarray) -> np.ndarray:
+        """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] != 3:
+            raise ValueError(f"frames must be (H, W, 3) or (H, W) uint8; got shape {image.shape} dtype {image.dtype}")
+        if image.ndim == 2:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return np.ascontiguousarray(image[:, :, ::-1] if self.channel_order == "rgb" else image)
+
+    def _from_chain(self, image: np.ndarray, gray: bool, *, copy: bool) -> np.ndarray:
+        """The chain's BGR frame in the caller's layout (gray in, gray out)."""
+        if gray:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self.channel_order == "rgb":
+            return np.ascontiguousarray(image[:, :, ::-1])
+        return image.copy() if copy else image
 
     def exchange_output(self, image: Any, spare: np.ndarray) -> bool:
         """Give up an output image for good, taking ``spare`` (same shape) to write later ones into.
@@ -218,8 +337,11 @@ class Pipeline:
         return any(stage.exchange_output(image, spare) for stage in self.stages)
 
     def reset(self) -> None:
+        """Forget every stage's temporal state (a new shot or source follows)."""
         for stage in self.stages:
             stage.reset()
+        self._called = 0
+        self._first_call_s = None
 
     def warm_up(self, shape: tuple[int, int, int]) -> tuple[int, ...]:
         """Run a few frames through every stage, then forget them; return the output frame shape.
@@ -261,9 +383,17 @@ class Pipeline:
         elif not enabled:
             self.disabled.add(name)
 
-    def _through(self, frame: Frame, first: int, to_host: bool = True) -> Iterator[Frame]:
+    def _flushed(self, keep: str = "none") -> Iterator[Frame]:
+        self.backend.use_in_this_thread()
+        for i, stage in enumerate(self.stages):
+            for held in stage.flush():
+                yield from self._through(held, i + 1, keep=keep)
+
+    def _through(self, frame: Frame, first: int, to_host: bool = True, keep: str = "none") -> Iterator[Frame]:
         # Depth first: a stage that emits several frames (a lookahead flush) reuses its
-        # output buffer, so each frame must leave the chain before the next is made.
+        # output buffer, so each frame must leave the chain before the next is made.  Frames
+        # collected rather than streamed are copied as they leave: ``keep`` "all" of them, or
+        # all "but_last" (the last one may stay the chain's buffer).
         for i in range(first, len(self.stages)):
             stage = self.stages[i]
             if stage.name in self.disabled:
@@ -274,13 +404,14 @@ class Pipeline:
             self._marks.append((stage.name, t0, self.backend.mark()))
             if len(produced) != 1:
                 self._record_timings()
-                for out in produced:
-                    yield from self._through(out, i + 1, to_host)
+                for n, out in enumerate(produced):
+                    last = n == len(produced) - 1
+                    yield from self._through(out, i + 1, to_host, "all" if keep == "but_last" and not last else keep)
                 return
             frame = produced[0]
         frame = self._downloaded(frame) if to_host else frame
         self._record_timings()
-        yield frame
+        yield frame.with_image(frame.image.copy()) if keep == "all" else frame
 
     def _record_timings(self) -> None:
         for name, start, end in self._marks:

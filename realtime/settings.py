@@ -115,8 +115,13 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 
 def build_settings(preset: str | None = None, stages: str | None = None, config: str | Path | None = None,
-                   overrides: tuple[str, ...] = (), backend: str | None = None) -> Settings:
-    """Combine defaults, preset, config file and command-line values into :class:`Settings`.
+                   overrides: tuple[str, ...] = (), backend: str | None = None,
+                   params: Mapping[str, Mapping[str, Any] | StageParams] | None = None) -> Settings:
+    """Combine defaults, preset, config file, typed values and command-line values into :class:`Settings`.
+
+    ``params`` gives, per stage, values by name (``{"color": {"saturation": 1.2}}``) or a
+    whole params object (``{"color": ColorParams(saturation=1.2)}``, every value of it);
+    ``overrides`` are ``stage.param=value`` texts (``--set``), applied last.
 
     Raises
     ------
@@ -131,6 +136,16 @@ def build_settings(preset: str | None = None, stages: str | None = None, config:
     values: dict[str, dict[str, Any]] = {name: dict(chosen.get(name, {})) for name in PARAMS}
     for name in PARAMS:
         values[name].update(file.get(name, {}))
+    for stage, given in (params or {}).items():
+        if stage not in PARAMS:
+            raise ConfigError(f"unknown stage {stage!r}: use one of {', '.join(PARAMS)}")
+        if isinstance(given, StageParams):
+            if not isinstance(given, PARAMS[stage]):
+                raise ConfigError(f"{stage}= needs a {PARAMS[stage].__name__}, not a {type(given).__name__}")
+            given = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
+        elif not isinstance(given, Mapping):
+            raise ConfigError(f"{stage}= needs a mapping of parameters or a {PARAMS[stage].__name__}")
+        values[stage].update(given)
     for text in overrides:
         stage, name, value = parse_assignment(text)
         values[stage][name] = value

@@ -75,7 +75,7 @@ def test_a_planned_frame_depends_on_its_shot_only():
     for i in (0, 10, 13):  # a shot's first frame, and one well into it: as if nothing came before
         assert np.array_equal(next(iter(alone.push(Frame(frames[i], i, 0.0, 0.0)))).image, through[i])
     online = Pipeline(settings)
-    assert not np.array_equal(online.process(frames[13]), through[13])
+    assert not np.array_equal(online(frames[13]), through[13])
 
 
 def test_plans_follow_a_field_rate_deinterlacer():

@@ -1,12 +1,18 @@
 """The pipeline: stage order, per-stage timing, the numpy API, and the CUDA glue."""
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from kernels.color import adjust_color, tone_curves
-from realtime import Frame, Pipeline, build_settings
-from realtime.errors import BackendUnavailableError
-from realtime.pipeline import resolve_backend
 from kernels.backend import cuda_status
+from kernels.color import adjust_color, tone_curves
+from realtime import Frame, Pipeline, build_settings, open_video
+from realtime.errors import BackendUnavailableError, ConfigError, SourceError
+from realtime.pipeline import resolve_backend
+from realtime.stages.params import ColorParams, ContrastParams
+
+SAMPLE = Path(__file__).resolve().parents[2] / "tools" / "samples" / "flower_540p.mp4"
 
 
 def frames(n, shape=(24, 31, 3)):
@@ -35,22 +41,85 @@ def test_color_stage_matches_kernel_and_times_itself():
 def test_empty_chain_passes_frames_through():
     pipe = Pipeline(build_settings(stages="none", backend="cpu"))
     img = frames(1)[0]
-    assert np.array_equal(pipe.process(img), img) and pipe.stage_names == ()
+    assert np.array_equal(pipe(img), img) and pipe.stage_names == ()
     assert list(pipe.flush()) == []
 
 
-def test_process_rejects_bad_frames():
+def test_call_rejects_bad_frames():
     pipe = Pipeline(build_settings(stages="color", backend="cpu"))
-    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
-        pipe.process(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) or \(H, W\) uint8"):
+        pipe(np.zeros((4, 4, 4), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
-        pipe.process(np.zeros((4, 4, 3), np.float32))
+        pipe(np.zeros((4, 4, 3), np.float32))
+
+
+def test_stage_names_and_typed_params_build_the_same_pipeline_as_settings():
+    img = frames(1, (24, 40, 3))[0]
+    reference = Pipeline(build_settings(stages="color", overrides=("color.gamma=1.3",), backend="cpu"))(img)
+    assert np.array_equal(Pipeline(["color"], color={"gamma": 1.3}, backend="cpu")(img), reference)
+    assert np.array_equal(Pipeline("color", color=ColorParams(gamma=1.3), backend="cpu")(img), reference)
+    assert not np.array_equal(Pipeline(["color"], backend="cpu")(img), reference)  # the value is used
+    with pytest.raises(ConfigError, match="ColorParams"):
+        Pipeline(["color"], color=ContrastParams(), backend="cpu")
+    with pytest.raises(ConfigError, match="unknown parameter color.gama"):
+        Pipeline(["color"], color={"gama": 1.3})
+    with pytest.raises(ConfigError, match="in the settings"):
+        Pipeline(build_settings(stages="color"), color={"gamma": 1.3})
+
+
+def test_rgb_and_gray_frames_come_back_in_their_own_layout():
+    img = frames(1, (24, 40, 3))[0]
+
+    def pipe(order="bgr"):
+        return Pipeline(["color"], color={"saturation": 1.5, "gamma": 1.2}, backend="cpu", channel_order=order)
+
+    assert np.array_equal(pipe("rgb")(img[:, :, ::-1])[:, :, ::-1], pipe()(img))
+    gray = np.ascontiguousarray(img[:, :, 1])
+    out = pipe()(gray)
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    assert np.array_equal(out, cv2.cvtColor(pipe()(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)), cv2.COLOR_BGR2GRAY))
+
+
+def test_call_is_eager_and_stamps_real_times():
+    pipe = Pipeline(["denoise"], backend="cpu")
+    clip = frames(3, (16, 16, 3))
+    outs = [pipe(f, t=i / 25) for i, f in enumerate(clip)]
+    assert pipe.stats.stages["denoise"].count == 3 and outs[0] is not outs[1]
+    seen = []
+    pipe.stages[0].push = lambda frame, seen=seen, push=pipe.stages[0].push: seen.append(frame) or push(frame)
+    pipe(clip[0])
+    pipe(clip[1])
+    assert seen[1].index == seen[0].index + 1 and seen[1].pts_s >= seen[0].pts_s
+    assert len(pipe.push(Frame(clip[2], 9, 0.5, 0.0))) == 1  # push runs at once: no iteration needed
+    assert pipe.stats.stages["denoise"].count == 6
+
+
+def test_frames_of_a_delaying_chain_gives_every_frame_each_its_own_array():
+    clip = frames(8, (32, 48, 3))
+    pipe = Pipeline(["stabilize"], stabilize={"lookahead": 3}, backend="cpu")
+    with pytest.raises(ValueError, match="frames"):
+        pipe(clip[0])
+    with Pipeline(["stabilize"], stabilize={"lookahead": 3}, backend="cpu") as pipe:
+        outs = list(pipe.frames(clip))
+    assert len(outs) == len(clip) and len({id(o) for o in outs}) == len(outs)
+    assert pipe.stages == []  # closed
+
+
+def test_open_video_reads_the_frames_a_file_run_sees(tmp_path):
+    with open_video(SAMPLE) as video:
+        assert (video.width, video.height) == (960, 540) and video.fps > 0
+        first = [f for _, f in zip(range(3), video)]
+    assert len(first) == 3 and first[0].shape == (540, 960, 3) and not np.array_equal(first[0], first[2])
+    with open_video(SAMPLE, channel_order="rgb") as video:
+        assert np.array_equal(next(iter(video)), first[0][:, :, ::-1])
+    with pytest.raises(SourceError, match="does not exist"):
+        open_video(tmp_path / "missing.mp4")
 
 
 def test_frame_size_change_reallocates():
     pipe = Pipeline(build_settings(stages="color", backend="cpu"))
-    assert pipe.process(frames(1, (8, 8, 3))[0]).shape == (8, 8, 3)
-    assert pipe.process(frames(1, (5, 13, 3))[0]).shape == (5, 13, 3)
+    assert pipe(frames(1, (8, 8, 3))[0]).shape == (8, 8, 3)
+    assert pipe(frames(1, (5, 13, 3))[0]).shape == (5, 13, 3)
 
 
 @pytest.mark.skipif(cuda_status()[0], reason="a CUDA device is present")
@@ -68,7 +137,7 @@ def test_cuda_pipeline_matches_cpu_pipeline():
     gpu = Pipeline(build_settings(stages="color", overrides=over, backend="cuda"))
     assert gpu.backend.is_cuda
     for img in frames(2, (9, 14, 3)):
-        assert np.array_equal(gpu.process(img), cpu.process(img))
+        assert np.array_equal(gpu(img), cpu(img))
 
 
 def test_warm_up_leaves_no_trace():
@@ -97,7 +166,7 @@ def test_frames_flushed_together_each_keep_their_picture():
     assert [i for i, _ in seen] == list(range(6))
     # Flat frames give the stabilizer no motion to correct: each output is its own input, coloured.
     for i, image in seen:
-        assert np.array_equal(image, ref.process(imgs[i]))
+        assert np.array_equal(image, ref(imgs[i]))
 
 
 def _temporal_chain(backend):

@@ -142,7 +142,7 @@ def test_learned_runs_the_network(tmp_path):
 
 def test_pipeline_process_changes_the_size():
     pipe = Pipeline(build_settings(stages="upscale", overrides=("upscale.factor=2",), backend="cpu"))
-    assert pipe.process(frame_of(27, 35)).shape == (54, 70, 3)
+    assert pipe(frame_of(27, 35)).shape == (54, 70, 3)
 
 
 def test_cli_writes_the_upscaled_file_and_stats(make_y4m, tmp_path):

@@ -67,19 +67,19 @@ def test_white_point_outside_the_frame_is_one_line_before_processing(make_y4m, t
 def test_white_point_makes_that_colour_neutral_for_the_whole_run():
     frames = scene(4, red_later=True)
     pipe = pipeline("color.white_point=46,26")
-    outs = [pipe.process(f) for f in frames]
+    outs = [pipe(f) for f in frames]
     for out in outs:  # the scene turns red after the first frame: the gains stay the first frame's
         b, g, r = card(out)
         assert abs(b - g) < 3 and abs(r - g) < 3
     auto = pipeline()
-    b, g, r = card(auto.process(frames[3]))
+    b, g, r = card(auto(frames[3]))
     assert abs(r - b) > 10  # the automatic white balance follows the red scene and leaves the card coloured
     assert pipe.stages[0].hud_lines() == ["white balance: point 46,26"]
 
 
 def test_temperature_and_tint_still_apply_on_top():
     frames = scene(2)
-    b, g, r = card(pipeline("color.white_point=46,26", "color.temperature=0.5").process(frames[0]))
+    b, g, r = card(pipeline("color.white_point=46,26", "color.temperature=0.5")(frames[0]))
     assert r > b + 10
 
 
@@ -106,9 +106,9 @@ def test_a_clipped_white_point_keeps_the_automatic_white_balance(caplog):
         f[0:8, 0:8] = 255  # blown out: its colour is lost
     pipe = pipeline("color.white_point=3,3")
     with caplog.at_level(logging.WARNING):
-        out = pipe.process(frames[0])
+        out = pipe(frames[0])
     assert "clipped" in caplog.text
-    assert np.array_equal(out, pipeline().process(frames[0]))
+    assert np.array_equal(out, pipeline()(frames[0]))
     assert pipe.stages[0].hud_lines() == ["white balance: auto (the point 3,3 is clipped)"]
 
 
@@ -117,7 +117,7 @@ def test_the_point_is_measured_on_the_first_real_frame_after_a_warm_up():
     frames = scene(2)
     pipe = pipeline("color.white_point=46,26")
     pipe.warm_up(frames[0].shape)
-    b, g, r = card(pipe.process(frames[0]))
+    b, g, r = card(pipe(frames[0]))
     assert abs(b - g) < 3 and abs(r - g) < 3
 
 
