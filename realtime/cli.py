@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="PATH", help="write the result (.mp4 .mkv .mov .avi .y4m)")
     out.add_argument("--no-display", action="store_true", help="do not open a preview window")
+    out.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
+                     help="also send the enhanced frames to a virtual camera that call apps, OBS and browsers "
+                          "can pick (v4l2loopback on Linux, OBS Virtual Camera elsewhere; needs "
+                          "pip install \"vqe[vcam]\"); DEVICE e.g. /dev/video10, default the first free one")
     out.add_argument("--codec", choices=sorted(CODECS), help="video codec (default: h264; .y4m is raw)")
     out.add_argument("--encoder", choices=("pyav", "opencv"), default="pyav",
                      help="pyav (default; H.264 with audio) or opencv (fallback, video only)")
@@ -96,6 +100,9 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     if args.analyze and (args.file is None or args.live):
         raise ConfigError("--analyze reads the whole input before enhancing it: it needs --file PATH without --live "
                           "(not a camera or a stream)")
+    if args.virtual_camera is not None and args.file is not None and not args.live:
+        raise ConfigError("--virtual-camera shows frames as they happen: use it with a camera, a stream or "
+                          "--file PATH --live")
     if args.stats_every is not None and (args.stats is None or not args.stats_every > 0):
         raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
@@ -123,7 +130,8 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     try:
         session = Session(source, settings, live=args.file is None or args.live, output=args.output,
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
-                          stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze)
+                          stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
+                          virtual_camera=args.virtual_camera)
         session.run()
     finally:
         source.close()

@@ -32,6 +32,7 @@ from realtime.settings import Settings
 from realtime.sources import Source
 from realtime.stages import Stage
 from realtime.stats import RateMeter, RunStats, Timings
+from realtime.vcam import VirtualCamera
 from realtime.workers import Worker
 from realtime.writers import OutputOptions, check_output_path, open_writer
 
@@ -64,13 +65,16 @@ class Session:
     analyze : bool
         A file (``live=False``) only: first read it whole and fix levels and white balance
         per shot (:mod:`realtime.analysis`), on the processing thread before the first frame.
+    virtual_camera : str, optional
+        Also send the enhanced frames to a virtual camera (:mod:`realtime.vcam`): this device,
+        or ``""`` for the backend's first free one.
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
                  output: str | Path | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
                  max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
                  stats_path: str | Path | None = None, stats_every_s: float | None = None,
-                 analyze: bool = False) -> None:
+                 analyze: bool = False, virtual_camera: str | None = None) -> None:
         if analyze and live:
             raise ConfigError("--analyze reads the whole input before enhancing it: it needs a file, not played live")
         self.source = source
@@ -92,8 +96,11 @@ class Session:
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
         self.recorder: Recorder | None = None
         self.recordings: list[Path] = []
+        self.virtual_camera_name = virtual_camera
+        self.virtual_camera: VirtualCamera | None = None
         self._record_origin_s: float | None = None
         self._recorder_drops = 0  # of the recordings already stopped
+        self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
         self._spare: list[np.ndarray] = []
@@ -104,6 +111,9 @@ class Session:
         #: Output frame shape of the chain (set by the warm-up: a resizing stage changes it).
         self._out_shape: tuple[int, ...] = (source.info.height, source.info.width, 3)
         self._out_info = self.pipeline.set_source(source.info)
+        if virtual_camera is not None:  # opened now: a missing virtual-camera backend fails before anything runs
+            height, width = self.pipeline.output_size(source.info.height, source.info.width)
+            self.virtual_camera = VirtualCamera(width, height, float(self._out_info.fps), virtual_camera)
 
     # --- processing thread -----------------------------------------------------------------
 
@@ -123,9 +133,11 @@ class Session:
             warm_up_source()
         if self.output is not None:
             self._start_recording(self.output)
-        self.capture.start()
         processed = 0
         try:
+            if self.virtual_camera is not None:
+                self.virtual_camera.start()
+            self.capture.start()
             for frame in self.capture.frames(newest=self.live):
                 self.rates["capture"].tick()
                 self._run_commands()
@@ -146,7 +158,10 @@ class Session:
         finally:
             self.capture.stop()
             self.mailbox.close()
-            self._stop_recording(complete=self.stop_reason == "end of input")
+            try:
+                self._stop_recording(complete=self.stop_reason == "end of input")
+            finally:
+                self._stop_virtual_camera()
 
     def _run_commands(self) -> None:
         while True:
@@ -206,6 +221,8 @@ class Session:
                     self._record_origin_s = out.pts_s
                 out = replace(out, pts_s=out.pts_s - self._record_origin_s)
             self.recorder.write(out, exchange=self.pipeline.exchange_output)
+        if self.virtual_camera is not None:
+            self.virtual_camera.give(out)
         if self.show:
             slot = self.mailbox.acquire_write(timeout_s=0)
             if slot is not None:
@@ -246,6 +263,15 @@ class Session:
         self._record_origin_s = None
         self.recordings.append(path)
         log.info("recording to %s", path)
+
+    def _stop_virtual_camera(self) -> None:
+        camera, self.virtual_camera = self.virtual_camera, None
+        if camera is not None:
+            try:
+                camera.close()
+            finally:
+                self._virtual_camera_drops, self._virtual_camera_sent = camera.drops, camera.sent
+            log.info("virtual camera %s closed: %d frames sent", camera.device, camera.sent)
 
     def _stop_recording(self, complete: bool) -> None:
         if self.recorder is None:
@@ -289,6 +315,7 @@ class Session:
             self.capture.stop()
             self._worker.join(timeout_s=30, reraise=False)
             self.capture.wait()  # before the caller closes the source under it
+            self._stop_virtual_camera()  # (already, unless the processing thread failed before its frames)
             if display is not None:
                 display.close()
             self._finish_stats()
@@ -354,12 +381,19 @@ class Session:
         recorder = self.recorder  # read once: the processing thread may stop the recording meanwhile
         if recorder is not None:
             lines.append(f"REC {self.recordings[-1].name}  {recorder.frames} frames")
+        camera = self.virtual_camera
+        if camera is not None:
+            lines.append(f"virtual camera {camera.device}  {camera.sent} frames sent")
         return lines
 
     def drops(self) -> dict[str, int]:
         recorder = self.recorder  # read once: the processing thread may stop it meanwhile
-        return {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
-                "recorder": self._recorder_drops + (recorder.drops if recorder else 0)}
+        drops = {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
+                 "recorder": self._recorder_drops + (recorder.drops if recorder else 0)}
+        if self.virtual_camera_name is not None:
+            camera = self.virtual_camera
+            drops["virtual_camera"] = camera.drops if camera is not None else self._virtual_camera_drops
+        return drops
 
     def _write_stats_if_due(self) -> None:
         """Rewrite the stats file every ``stats_every_s`` seconds, so a monitor can follow an unattended run."""
@@ -402,3 +436,6 @@ class Session:
             processed_fps=round(self.stats.frames / wall, 2),
             displayed_fps=round(self.rates["displayed"].count / wall, 2),
             recordings=[str(p) for p in self.recordings], stop_reason=self.stop_reason)
+        if self.virtual_camera_name is not None:
+            camera = self.virtual_camera
+            self.stats.extra["virtual_camera_frames"] = camera.sent if camera is not None else self._virtual_camera_sent
