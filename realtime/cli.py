@@ -14,7 +14,7 @@ from realtime.settings import BACKENDS, PRESETS, build_settings
 from realtime.signals import StopSignal, stop_signals_raise
 from realtime.stages import PARAMS
 from realtime.stats import RunStats
-from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions
+from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions, is_network_output
 
 log = logging.getLogger("vqe")
 
@@ -22,6 +22,18 @@ log = logging.getLogger("vqe")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and the config exit code, like every other error
         raise ConfigError(f"{message} (see vqe --help)")
+
+
+def _bitrate(text: str) -> int:
+    """``4M``, ``2500k`` or ``800000`` as bits per second."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate: use e.g. 4M, 2500k or 800000") from None
+    if not 50_000 <= value <= 200_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: use 50k to 200M bits per second")
+    return int(value)
 
 
 def _positive_int(text: str) -> int:
@@ -56,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--reconnect", type=int, default=5, metavar="N",
                      help="reconnect attempts for a lost stream (default 5)")
     out = p.add_argument_group("output")
-    out.add_argument("-o", "--output", metavar="PATH", help="write the result (.mp4 .mkv .mov .avi .y4m)")
+    out.add_argument("-o", "--output", metavar="PATH",
+                     help="write the result (.mp4 .mkv .mov .avi .y4m); live: or stream it to rtmp(s)://, "
+                          "srt://, udp://, tcp:// or rtsp://")
     out.add_argument("--no-display", action="store_true", help="do not open a preview window")
     out.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
                      help="also send the enhanced frames to a virtual camera that call apps, OBS and browsers "
@@ -68,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--crf", type=int, default=18, metavar="N", help="H.264/HEVC quality, 0-51 (default 18)")
     out.add_argument("--encoder-preset", choices=ENCODER_PRESETS,
                      help="x264/x265 speed preset (default: medium for files, superfast live)")
+    out.add_argument("--bitrate", type=_bitrate, metavar="RATE",
+                     help="network outputs: constant bitrate, e.g. 4M or 2500k (default: constant quality, --crf)")
     out.add_argument("--stats", metavar="PATH", help="write a JSON of frames, fps, per-stage ms and drops")
     out.add_argument("--stats-every", type=float, metavar="S",
                      help="with --stats, in a live run or preview: rewrite the JSON every S seconds (monitoring)")
@@ -111,7 +127,13 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     # with the default chain on 2 cores, veryfast took 30 ms a frame (59 ms p95) of the 33 ms and
     # dropped frames in bursts over a 20-minute soak; superfast takes 12 ms, for files about a third larger.
     preset = args.encoder_preset or ("superfast" if live else "medium")
-    options = OutputOptions(args.codec, args.encoder, args.crf, preset)
+    options = OutputOptions(args.codec, args.encoder, args.crf, preset, args.bitrate)
+    if args.output is not None and is_network_output(args.output):
+        if not live:
+            raise ConfigError("a network output is sent as the frames happen: add --live to play the file at its "
+                              "own rate (or use a camera or a stream)")
+    elif args.bitrate is not None:
+        raise ConfigError("--bitrate is for network outputs (-o rtmp://..., srt://...): files use --crf")
     if args.file is not None and not args.live and args.no_display:
         from realtime.filejob import run_file
 

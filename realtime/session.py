@@ -34,7 +34,8 @@ from realtime.stages import Stage
 from realtime.stats import RateMeter, RunStats, Timings
 from realtime.vcam import VirtualCamera
 from realtime.workers import Worker
-from realtime.writers import OutputOptions, check_output_path, open_writer
+from realtime.netout import check_network_output
+from realtime.writers import OutputOptions, check_output_path, is_network_output, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,20 @@ class Session:
         self._stats_due: float | None = None
         self._stats_written = True  # the last periodic write worked (warn once per run of failures)
         self.pipeline = Pipeline(settings, stats=self.stats)
-        self.output = check_output_path(output) if output is not None else None
+        self.output: Path | str | None = None  # a file, or a network URL (kept a string: no path rules)
+        if output is not None:
+            self.output = (check_network_output(str(output), options) if is_network_output(output)
+                           else check_output_path(output))
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
         self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty)
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
         self.recorder: Recorder | None = None
-        self.recordings: list[Path] = []
+        self.recordings: list[Path | str] = []
         self.virtual_camera_name = virtual_camera
         self.virtual_camera: VirtualCamera | None = None
         self._record_origin_s: float | None = None
-        self._recorder_drops = 0  # of the recordings already stopped
+        self._recorder_drops = self._network_drops = 0  # of the recordings already stopped
         self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
@@ -237,16 +241,16 @@ class Session:
         else:
             self.stats.latency.add((time.monotonic() - out.capture_s) * 1e3)
 
-    def _next_recording_path(self) -> Path:
-        if self.output is not None and self.output not in self.recordings:
-            return self.output
+    def _next_recording_path(self) -> Path | str:
+        if self.output is not None and (self.output not in self.recordings or isinstance(self.output, str)):
+            return self.output  # (a network output is sent to again: there is no other name for it)
         base = self.output or Path(f"vqe-{datetime.now():%Y%m%d-%H%M%S}.mp4")
         n = 2
         while (candidate := base.with_name(f"{base.stem}-{n}{base.suffix}")).exists() or candidate in self.recordings:
             n += 1
         return candidate if self.output is not None or base.exists() else base
 
-    def _start_recording(self, path: Path) -> None:
+    def _start_recording(self, path: Path | str) -> None:
         # What the chain outputs: a deinterlacer makes it progressive, maybe at twice the rate.
         info = self._out_info
         if self.live:
@@ -254,7 +258,8 @@ class Session:
         # The chain's output size (a resizing stage changes it), known since the warm-up.
         height, width = self._out_shape[:2]
         size = (width, height)
-        writer = open_writer(check_output_path(path), info, size, self.options, keep_audio=not self.live)
+        target = path if isinstance(path, str) else check_output_path(path)
+        writer = open_writer(target, info, size, self.options, keep_audio=not self.live)
         writer.warm_up(self._out_shape)
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # About a second of frames absorbs an encoder's slow start without dropping.
@@ -262,7 +267,8 @@ class Session:
         self.recorder = Recorder(writer, (height, width, 3), policy, slots=slots).start()
         self._record_origin_s = None
         self.recordings.append(path)
-        log.info("recording to %s", path)
+        if not isinstance(path, str):  # (a network output says where it streams itself)
+            log.info("recording to %s", path)
 
     def _stop_virtual_camera(self) -> None:
         camera, self.virtual_camera = self.virtual_camera, None
@@ -281,8 +287,10 @@ class Session:
             recorder.close(complete=complete)
         finally:
             self._recorder_drops += recorder.drops
+            self._network_drops += getattr(recorder.writer, "dropped", 0)
             self.stats.io["encode"] = recorder.encode
-            log.info("recording stopped: %d frames in %s", recorder.frames, self.recordings[-1])
+            if not isinstance(self.recordings[-1], str):
+                log.info("recording stopped: %d frames in %s", recorder.frames, self.recordings[-1])
 
     # --- main thread -----------------------------------------------------------------------
 
@@ -380,7 +388,9 @@ class Session:
                   for line in (s.hud_lines() if hasattr(s, "hud_lines") else ())]
         recorder = self.recorder  # read once: the processing thread may stop the recording meanwhile
         if recorder is not None:
-            lines.append(f"REC {self.recordings[-1].name}  {recorder.frames} frames")
+            target = self.recordings[-1]
+            name = redact(target) if isinstance(target, str) else target.name
+            lines.append(f"REC {name}  {recorder.frames} frames")
         camera = self.virtual_camera
         if camera is not None:
             lines.append(f"virtual camera {camera.device}  {camera.sent} frames sent")
@@ -390,6 +400,8 @@ class Session:
         recorder = self.recorder  # read once: the processing thread may stop it meanwhile
         drops = {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
                  "recorder": self._recorder_drops + (recorder.drops if recorder else 0)}
+        if isinstance(self.output, str):  # frames a network output could not send while its server was away
+            drops["network"] = self._network_drops + (getattr(recorder.writer, "dropped", 0) if recorder else 0)
         if self.virtual_camera_name is not None:
             camera = self.virtual_camera
             drops["virtual_camera"] = camera.drops if camera is not None else self._virtual_camera_drops
@@ -435,7 +447,7 @@ class Session:
             captured_frames=self.capture.frames_read, capture_fps=round(self.capture.frames_read / wall, 2),
             processed_fps=round(self.stats.frames / wall, 2),
             displayed_fps=round(self.rates["displayed"].count / wall, 2),
-            recordings=[str(p) for p in self.recordings], stop_reason=self.stop_reason)
+            recordings=[redact(str(p)) for p in self.recordings], stop_reason=self.stop_reason)
         if self.virtual_camera_name is not None:
             camera = self.virtual_camera
             self.stats.extra["virtual_camera_frames"] = camera.sent if camera is not None else self._virtual_camera_sent

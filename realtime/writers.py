@@ -1,4 +1,5 @@
-"""Video file writers: ``.y4m`` (raw), PyAV (H.264/HEVC/FFV1/... with audio), OpenCV (fallback).
+"""Video writers: ``.y4m`` (raw), PyAV (H.264/HEVC/FFV1/... with audio, :mod:`realtime.avencode`),
+OpenCV (fallback), and network streams (:mod:`realtime.netout`); the checks on an output before a run.
 
 Every writer takes BGR frames with their presentation time and is finalized by
 ``close()``, which is also what makes an interrupted recording playable.
@@ -10,22 +11,17 @@ import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from kernels.colorspace import YuvFormat, bgr_to_yuv
-from kernels.planes import i420_planes, is_i420
+from kernels.planes import is_i420
 from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.outfile import OutputFile
 from realtime.sources import SourceInfo
 from realtime.y4m import Y4mWriter, default_matrix
-
-if TYPE_CHECKING:  # PyAV is imported by the writer that encodes: .y4m runs start faster without it
-    import av
-
-    from realtime.audio import AudioPassthrough
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +32,11 @@ LOSSLESS = ("ffv1",)
 #: Container extension -> codecs it can carry; the first is the default.
 CONTAINERS = {".mp4": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
               ".mkv": ("h264", "hevc", "ffv1", "mpeg4", "vp9", "mjpeg"), ".avi": ("h264", "mpeg4", "mjpeg", "ffv1")}
-#: Container extension -> FFmpeg muxer (a file object carries no name to guess it from).
-_MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
-#: Muxer options that keep a recording playable however the run ends (SIGKILL, power loss, a full
-#: disk): MP4/MOV as fragments of about a second after an empty index (a plain MP4 is unplayable
-#: until its index is written at the end); Matroska in clusters of at most a second (the muxer
-#: holds a cluster in memory until it is complete).  AVI is written packet by packet.
-FRAGMENT_S = 1.0
-# delay_moov: the index waits for the first fragment, so it can carry the edit list that starts the
-# video at the audio's time (without it, B-frame reordering delays the video by two frames).
-_FRAGMENTED = {"movflags": "+frag_keyframe+empty_moov+delay_moov+default_base_moof",
-               "frag_duration": str(int(FRAGMENT_S * 1e6))}
-CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED,
-              ".mkv": {"cluster_time_limit": str(int(FRAGMENT_S * 1e3))}}
+#: Network output URL scheme -> FFmpeg muxer (:mod:`realtime.netout`).
+NETWORK_MUXERS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts", "udp": "mpegts", "tcp": "mpegts", "rtsp": "rtsp"}
 ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-_CSP = {"bt601": 6, "bt709": 1, "bt2020": 9}        # AVColorSpace
-_PRIMARIES = {"bt601": 6, "bt709": 1, "bt2020": 9}  # AVColorPrimaries
-_TRC = {"bt601": 6, "bt709": 1, "bt2020": 14}       # AVColorTransferCharacteristic
 #: HDR transfer characteristics (AVColorTransferCharacteristic) -> how a notice names them.
 _HDR = {16: "PQ (smpte2084)", 18: "HLG (arib-std-b67)"}
-#: Codecs (libx264, libx265) whose frame size must be a multiple of the chroma subsampling.
-_WHOLE_CHROMA_SIZE = ("h264", "hevc")
 #: Outputs that could store more than 8 bits a sample (``None``: raw .y4m), for the depth notice.
 _DEEP = {"h264": "H.264 High 10", "hevc": "HEVC Main 10", "ffv1": "FFV1", None: ".y4m"}
 
@@ -74,12 +54,16 @@ class OutputOptions:
         Quality for H.264/HEVC (lower is better; 18 is visually lossless).
     preset : str
         x264/x265 speed preset.
+    bitrate : int or None
+        Network outputs only: constant bitrate (bits per second) instead of constant quality.
     """
 
     codec: str | None = None
     encoder: str = "pyav"
     crf: int = 18
     preset: str = "medium"
+    #: Constant bitrate in bits per second for network outputs (``None``: constant quality, ``crf``).
+    bitrate: int | None = None
 
 
 class Writer(Protocol):
@@ -95,8 +79,17 @@ class Writer(Protocol):
         ...
 
 
+def is_network_output(target: str | Path) -> bool:
+    """Whether ``target`` is a URL vqe sends a live stream to (``rtmp://``, ``srt://``, ...) rather than a file."""
+    scheme, sep, _ = str(target).partition("://")
+    return isinstance(target, str) and bool(sep) and scheme.lower() in NETWORK_MUXERS
+
+
 def check_output_path(path: str | Path, input_path: str | Path | None = None) -> Path:
-    """Fail before any work on an output that cannot be written, naming the fix."""
+    """Fail before any work on an output file that cannot be written, naming the fix.
+
+    A network output (``rtmp://...``) is no path: :func:`realtime.netout.check_network_output`.
+    """
     p = Path(path)
     ext = p.suffix.lower()
     if ext != ".y4m" and ext not in CONTAINERS:
@@ -150,13 +143,18 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
 
     Parameters
     ----------
-    path : path
-        Output file, already checked with :func:`check_output_path`.
+    path : path or str
+        Output file, already checked with :func:`check_output_path`, or a network URL
+        (:mod:`realtime.netout`).
     info : SourceInfo
         The input's properties (rate, colour format, audio).
     size : (width, height)
         Output frame size (stages may resize).
     """
+    if is_network_output(path):
+        from realtime.netout import NetworkWriter  # (imports this module)
+
+        return NetworkWriter(str(path), size[0], size[1], info, options)
     path = Path(path)
     codec = resolve_codec(path, options)
     fmt = _written_format(path, info, size, options)
@@ -166,6 +164,8 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
         return Y4mFileWriter(path, width, height, info, fmt)
     if options.encoder == "opencv":
         return CvWriter(path, width, height, info.fps)
+    from realtime.avencode import AvWriter  # PyAV loads only for the outputs that encode
+
     return AvWriter(path, width, height, info, fmt, codec, options, keep_audio)
 
 
@@ -221,23 +221,6 @@ def _note_precision(info: SourceInfo, codec: str | None, encoder: str) -> None:
                     "will show it as SDR; write .mkv or .mp4 with --encoder pyav to keep them", hdr)
 
 
-def _colour_tags(info: SourceInfo, fmt: YuvFormat) -> tuple[int, int]:
-    """Primaries and transfer codes for the output: the input's (HDR stays HDR), else what the matrix implies."""
-    return info.primaries or _PRIMARIES[fmt.matrix], info.transfer or _TRC[fmt.matrix]
-
-
-def _encoded_size(codec: str, fmt: YuvFormat, width: int, height: int) -> tuple[int, int]:
-    """The frame size ``codec`` encodes a ``width`` x ``height`` picture in ``fmt`` at.
-
-    libx264 and libx265 refuse sizes that are not a multiple of the chroma subsampling
-    (odd sizes are common: 853x480 is 16:9 480p), so the last column or row is cropped off;
-    FFV1, VP9, MPEG-4, MJPEG (and .y4m) store odd sizes as they are.
-    """
-    if codec not in _WHOLE_CHROMA_SIZE:
-        return width, height
-    return width - width % fmt.sub_x, height - height % fmt.sub_y
-
-
 def _written_format(path: Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> YuvFormat:
     codec = resolve_codec(path, options)
     fmt = output_format(info, codec)
@@ -285,178 +268,6 @@ class Y4mFileWriter:
 
     def close(self, complete: bool = True) -> None:
         self._writer.close()
-
-
-class AvWriter:
-    """Encodes through PyAV/FFmpeg and remuxes the input's audio unchanged."""
-
-    def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat, codec: str,
-                 options: OutputOptions, keep_audio: bool) -> None:
-        import av
-
-        self._av = av  # imported here, not at module level: .y4m runs never load PyAV
-        ext = path.suffix.lower()
-        self._file = OutputFile(path)
-        try:
-            self._out = av.open(self._file, "w", format=_MUXERS[ext], options=CRASH_SAFE.get(ext, {}))
-        except (av.FFmpegError, OSError) as exc:
-            self._file.close()
-            raise OutputError(f"output {path} cannot be written ({exc}): choose a writable -o path") from None
-        self._path = path
-        self._fmt = fmt
-        self._time_base = info.time_base or Fraction(1, info.fps.numerator)
-        try:
-            stream = self._out.add_stream(CODECS[codec], rate=info.fps)
-        except (av.FFmpegError, ValueError) as exc:
-            self._out.close()
-            raise EncoderError(f"encoder for --codec {codec} is not available ({exc}): try --codec h264") from None
-        self._size = _encoded_size(codec, fmt, width, height)
-        stream.width, stream.height = self._size
-        if self._size != (width, height):
-            log.info("output %dx%d cropped to %dx%d (right column / bottom row): %s needs sizes divisible by "
-                     "its chroma subsampling; --codec ffv1 in .mkv, or .y4m, keeps the exact size",
-                     width, height, *self._size, codec)
-        stream.pix_fmt = {(2, 2): "yuv420p", (2, 1): "yuv422p", (1, 1): "yuv444p"}[(fmt.sub_x, fmt.sub_y)]
-        if codec == "mjpeg":
-            stream.pix_fmt = stream.pix_fmt.replace("yuv", "yuvj")
-        stream.time_base = self._time_base
-        ctx = stream.codec_context
-        # The encoder keeps the frames' own clock: live capture times are irregular and must not be
-        # rounded onto a 1/fps grid (duplicate timestamps would be rejected).
-        ctx.time_base = self._time_base
-        ctx.colorspace = _CSP[fmt.matrix]
-        ctx.color_primaries, ctx.color_trc = _colour_tags(info, fmt)
-        ctx.color_range = 2 if fmt.full_range else 1
-        if codec in ("h264", "hevc"):
-            stream.options = {"crf": str(options.crf), "preset": options.preset}
-        if codec == "hevc" and ext in (".mp4", ".mov"):
-            ctx.codec_tag = "hvc1"  # what Apple players require
-        self._stream = stream
-        self._audio: AudioPassthrough | None = None
-        # Both streams start at the earlier of their origins, so sync is kept exactly.
-        self._shift_s = info.start_s
-        if keep_audio and info.has_audio:
-            self._audio = self._open_audio(info)
-        self._last_pts = -1
-        self._frame_s = 1.0 / float(info.fps)
-        self._end_s = 0.0
-        self.frames = 0
-
-    def _open_audio(self, info: SourceInfo) -> AudioPassthrough | None:
-        import av
-
-        from realtime.audio import AudioPassthrough
-
-        try:
-            probe = av.open(info.path, metadata_errors="ignore")
-            a = probe.streams.audio[0]
-            audio_start = float(a.start_time * a.time_base) if a.start_time is not None else info.start_s
-            probe.close()
-            origin = min(info.start_s, audio_start)
-            self._shift_s = info.start_s - origin
-            return AudioPassthrough(info.path, self._out, origin)
-        except (av.FFmpegError, ValueError) as exc:
-            log.warning("audio of %s cannot be copied into %s (%s); writing video only: use .mkv to keep it",
-                        info.path, self._path.suffix, exc)
-            self._shift_s = 0.0
-            return None
-
-    def warm_up(self, shape: tuple[int, ...]) -> None:
-        """Convert a blank frame of ``shape`` once, not written: its kernel is ready for the first frame."""
-        self._picture(np.zeros(shape, np.uint8))
-
-    def write(self, image: np.ndarray, pts_s: float) -> None:
-        frame = self._picture(image)
-        t = pts_s + self._shift_s
-        pts = max(round(t / self._time_base), self._last_pts + 1)
-        frame.pts = self._last_pts = pts
-        frame.time_base = self._time_base
-        if self._audio is not None:
-            self._audio.mux_until(t)
-        self._encode(frame)
-        self._end_s = t + self._frame_s
-        self.frames += 1
-
-    def _picture(self, image: np.ndarray) -> av.VideoFrame:
-        """``image`` (BGR or I420) as the encoder's frame, in the output's format and size."""
-        width, height = self._size
-        frame = self._av.VideoFrame(width, height, self._stream.pix_fmt)
-        planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
-        if is_i420(image):  # even-sized: never cropped
-            for src, dst in zip(i420_planes(image), planes):
-                np.copyto(dst, src)
-        else:
-            # A view of the whole image unless cropped: bgr_to_yuv copies only a column-cropped one.
-            bgr_to_yuv(image[:height, :width], self._fmt, out=planes)
-        frame.colorspace = _CSP[self._fmt.matrix]
-        frame.color_range = 2 if self._fmt.full_range else 1
-        return frame
-
-    def _encode(self, frame: av.VideoFrame | None) -> None:
-        try:
-            for packet in self._stream.encode(frame):
-                self._out.mux(packet)
-        except OutputError:  # the disk, named by the output file
-            raise
-        except self._av.FFmpegError as exc:
-            raise EncoderError(f"encoding {self._path} failed ({exc})") from None
-
-    def close(self, complete: bool = True) -> None:
-        """Flush the encoder, copy the remaining audio and finalize the file.
-
-        With ``complete=False`` (the run stopped early) audio is cut where the video ends.
-        After a write failure nothing more can be kept: the file is closed as
-        it stands, playable up to its last complete fragment.
-        """
-        failed = self._file.failed is not None  # already reported: the clean-up may only fail again
-        try:
-            if not failed:
-                self._encode(None)
-                if self._audio is not None:
-                    self._audio.mux_until(None if complete else self._end_s)
-        finally:
-            if self._audio is not None:
-                self._audio.close()
-            try:
-                self._out.close()
-            except (OSError, self._av.FFmpegError):
-                if not failed:
-                    raise
-            finally:
-                self._file.close()
-        if self._file.failed is None and self._path.suffix.lower() in (".mp4", ".mov"):
-            fast_start(self._path)
-
-
-def fast_start(path: Path) -> bool:
-    """Rewrite a finished fragmented MP4/MOV as a plain one with its index first; whether it was.
-
-    Fragments keep a recording playable while it is written; a finished file
-    is better whole: every player and editor reads it and shows its duration
-    at once.  The packets are copied (no re-encoding) to a temporary file that
-    replaces the original only when complete, so an interrupted rewrite (a
-    full disk, a signal) leaves the fragmented recording as it was.
-    """
-    import av
-
-    tmp = path.with_name(f".{path.name}.vqe-tmp")
-    try:
-        with av.open(str(path), metadata_errors="ignore") as src, \
-                av.open(str(tmp), "w", format=_MUXERS[path.suffix.lower()], options={"movflags": "+faststart"}) as dst:
-            streams = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
-            for packet in src.demux(*[src.streams[i] for i in streams]):
-                if packet.dts is None:  # the demuxer's end-of-stream marker
-                    continue
-                packet.stream = streams[packet.stream.index]
-                dst.mux(packet)
-        os.replace(tmp, path)
-        return True
-    except (OSError, av.FFmpegError) as exc:
-        log.warning("%s stays a fragmented %s (plays everywhere; rewriting it whole failed: %s)",
-                    path, path.suffix, getattr(exc, "strerror", None) or exc)
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class CvWriter:

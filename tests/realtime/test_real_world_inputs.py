@@ -12,7 +12,7 @@ import pytest
 from conftest import run_vqe
 from kernels.colorspace import YuvFormat
 from realtime.sources import open_source
-from realtime.writers import _encoded_size
+from realtime.avencode import _encoded_size
 
 #: Stored frames carry a bright block in their top-left quarter: where it lands shows the turn.
 DARK, BRIGHT = 40, 230

@@ -1,0 +1,122 @@
+"""Network outputs against a real receiver: an ffmpeg process listening on 127.0.0.1."""
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from conftest import run_vqe
+from realtime.errors import ConfigError
+from realtime.netout import check_network_output
+from realtime.writers import OutputOptions, is_network_output
+
+SAMPLE = Path(__file__).resolve().parents[2] / "tools" / "samples" / "flower_540p.mp4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listen(ffmpeg: str, url: str, out: Path, fmt: str | None = None) -> subprocess.Popen:
+    """An ffmpeg receiver that keeps what it gets, packet for packet; started when its port accepts."""
+    args = [ffmpeg, "-v", "error", "-y"] + (["-listen", "1", "-f", fmt] if fmt else []) + ["-i", url, "-c", "copy",
+                                                                                         str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = int(url.split(":")[2].split("/")[0].split("?")[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # listening: ss would show it; a probe connection would be taken as the stream
+        with open("/proc/net/tcp") as fh:
+            if any(f":{port:04X} " in line and " 0A " in line for line in fh):
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"the receiver did not start listening on {url}")
+
+
+def received(path: Path) -> list:
+    with av.open(str(path)) as container:
+        return [f.pts for f in container.decode(video=0)]
+
+
+def test_every_frame_reaches_a_tcp_receiver_in_order(ffmpeg, tmp_path):
+    port = free_port()
+    rx = listen(ffmpeg, f"tcp://127.0.0.1:{port}?listen=1", tmp_path / "rx.ts")
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "40",
+                "-o", f"tcp://127.0.0.1:{port}", "--stats", tmp_path / "s.json")
+    rx.wait(timeout=20)
+    assert r.returncode == 0, r.stderr
+    pts = received(tmp_path / "rx.ts")
+    assert len(pts) == 40 and pts == sorted(pts) and len(set(pts)) == 40
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["drops"]["network"] == 0
+
+
+def test_rtmp_with_a_bitrate_and_the_stream_key_never_shown(ffmpeg, tmp_path):
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/SECRET123"
+    rx = listen(ffmpeg, url, tmp_path / "rx.flv", fmt="flv")
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "30",
+                "-o", url, "--bitrate", "1500k", "--stats", tmp_path / "s.json", "-v")
+    rx.wait(timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert len(received(tmp_path / "rx.flv")) == 30
+    assert "SECRET123" not in r.stderr + (tmp_path / "s.json").read_text()
+    assert "live/***" in r.stderr
+
+
+def test_a_receiver_that_goes_away_and_comes_back_gets_the_stream_again(ffmpeg, tmp_path):
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    first = listen(ffmpeg, url + "?listen=1", tmp_path / "a.ts")
+    vqe = subprocess.Popen([sys.executable, "-m", "realtime", "--file", str(SAMPLE), "--live", "--no-display",
+                            "--stages", "color", "--max-frames", "150", "-o", url, "--stats", str(tmp_path / "s.json")],
+                           stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(vqe.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any("streaming to" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a second of frames to the first receiver
+    first.terminate()  # the receiver goes away mid-stream
+    first.wait()
+    time.sleep(0.8)
+    second = listen(ffmpeg, url + "?listen=1", tmp_path / "b.ts")
+    vqe.wait(timeout=60)
+    reader.join(timeout=5)
+    second.wait(timeout=20)
+    err = "".join(lines)
+    assert vqe.returncode == 0, err
+    assert "reconnected" in err and "Traceback" not in err
+    stats = json.loads((tmp_path / "s.json").read_text())
+    after = received(tmp_path / "b.ts")
+    assert len(after) >= 10 and stats["drops"]["network"] >= 1
+    assert stats["frames"] == 150  # processing went on throughout
+
+
+def test_no_receiver_is_one_line_with_the_fix(tmp_path):
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "5",
+                "-o", f"rtmp://127.0.0.1:{free_port()}/app/SECRET9")
+    assert r.returncode == 4 and "SECRET9" not in r.stderr and "Traceback" not in r.stderr
+    assert "start the server or receiver first" in r.stderr
+
+
+def test_bad_network_outputs_are_refused_before_any_work():
+    r = run_vqe("--file", SAMPLE, "--no-display", "-o", "tcp://127.0.0.1:9")
+    assert r.returncode == 2 and "add --live" in r.stderr
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "-o", "out.mp4", "--bitrate", "2M")
+    assert r.returncode == 2 and "--bitrate is for network outputs" in r.stderr
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "-o", "tcp://127.0.0.1:9", "--bitrate", "lots")
+    assert r.returncode == 2 and "not a bitrate" in r.stderr
+    assert is_network_output("srt://host:9000") and not is_network_output("clip.mp4")
+    with pytest.raises(ConfigError, match="FLV"):
+        check_network_output("rtmp://host/app/key", OutputOptions(codec="hevc"))
+    with pytest.raises(ConfigError, match="no host"):
+        check_network_output("udp:///x", OutputOptions())
