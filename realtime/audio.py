@@ -1,7 +1,13 @@
-"""Audio passthrough: the input's audio packets copied unchanged, in sync with the video."""
+"""Audio passthrough: the input's audio packets copied unchanged, in sync with the video.
+
+:class:`AudioPassthrough` reads a file's audio for that file's output; :class:`LiveAudio` carries
+a live stream's audio packets from the capture thread to the recordings and network outputs.
+"""
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 from pathlib import Path
 
 import av
@@ -60,3 +66,133 @@ class AudioPassthrough:
 
     def close(self) -> None:
         self._input.close()
+
+
+class LiveAudio:
+    """A live source's audio packets, stamped on the source's timeline, for the recordings of a run.
+
+    The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same
+    timeline as the video frames' ``pts_s`` (the stream's own clock, anchored to the arrival
+    clock at each connection), so the two stay in sync across drops, reconnections and a
+    stabilizer's lookahead delay.  A recording :meth:`attach`\\ es: it gets an audio stream made
+    from the source's, and muxes the packets between its video frames (:meth:`mux_until`),
+    starting at its own first frame.  Packets are copied bit for bit (no re-encode).
+
+    Parameters
+    ----------
+    template : av.AudioStream
+        The source's audio stream (its codec parameters make the output stream).
+    keep_s : float
+        Packets older than this many seconds behind the newest are dropped while no recording
+        takes them (a bounded buffer).
+    """
+
+    def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0) -> None:
+        self.template = template
+        self.keep_s = keep_s
+        self._packets: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+        self._origin_s: float | None = None
+
+    def put(self, packet: "av.Packet", t_s: float) -> None:
+        """Keep ``packet`` (of the source's audio stream) to be muxed at ``t_s`` on the video's timeline."""
+        with self._lock:
+            self._packets.append((t_s, packet))
+            if self._origin_s is None:  # nobody records: keep only the last few seconds
+                while self._packets and self._packets[0][0] < t_s - self.keep_s:
+                    self._packets.popleft()
+
+    def attach(self, output: "av.container.OutputContainer") -> "AudioOutput | None":
+        """An audio stream in ``output`` like the source's (before the output's header is written).
+
+        ``None`` (the output gets video only, a warning says why) for AAC framed as MPEG-TS
+        senders frame it (ADTS) whose configuration cannot be told: MP4 and FLV need it in
+        their header, and the stream carries it only in each packet's ADTS header.
+        """
+        stream = output.add_stream_from_template(self.template)
+        ctx = self.template.codec_context
+        if ctx.name != "aac" or ctx.extradata:
+            return AudioOutput(output, stream, None)
+        with self._lock:
+            first = bytes(self._packets[0][1]) if self._packets else b""
+        config = adts_audio_config(first) or aac_audio_config(ctx.profile, ctx.sample_rate, ctx.channels)
+        if config is None:
+            log.warning("the source's AAC audio (%s, %d Hz, %d channels) cannot be described to this output: "
+                        "it gets video only", ctx.profile, ctx.sample_rate, ctx.channels)
+            return None
+        from av.bitstream import BitStreamFilterContext
+
+        stream.codec_context.extradata = config
+        # ADTS headers off every packet: the containers that carry AAC (MP4, FLV, Matroska) want it bare.
+        return AudioOutput(output, stream, BitStreamFilterContext("aac_adtstoasc", self.template, None))
+
+    def start_at(self, origin_s: float) -> None:
+        """The recording's time zero on the source's timeline (its first frame's ``pts_s``)."""
+        with self._lock:
+            self._origin_s = origin_s
+            while self._packets and self._packets[0][0] < origin_s:
+                self._packets.popleft()
+
+    def stop(self) -> None:
+        """No recording takes the packets any more."""
+        with self._lock:
+            self._origin_s = None
+
+    def mux_until(self, target: "AudioOutput | None", t_s: float, shift_s: float = 0.0) -> int:
+        """Mux into ``target`` every packet up to ``t_s`` seconds after the recording's start; return how many.
+
+        ``shift_s`` is added to every packet's time, as the writer adds it to the video's.
+        """
+        n = 0
+        while target is not None:
+            with self._lock:
+                if self._origin_s is None or not self._packets or self._packets[0][0] - self._origin_s > t_s:
+                    return n
+                at, packet = self._packets.popleft()
+                origin = self._origin_s
+            if at < origin:
+                continue  # came in after the recording's first frame but belongs before it
+            packet.pts = packet.dts = round((at - origin + shift_s) / packet.time_base)
+            target.mux(packet)
+            n += 1
+        return n
+
+
+def adts_audio_config(packet: bytes) -> bytes | None:
+    """The AAC AudioSpecificConfig (2 bytes) that an ADTS-framed packet's header describes, or ``None``."""
+    if len(packet) < 7 or packet[0] != 0xFF or packet[1] & 0xF0 != 0xF0:
+        return None
+    profile = (packet[2] >> 6) & 0x3  # object type - 1
+    rate_index = (packet[2] >> 2) & 0xF
+    channels = ((packet[2] & 0x1) << 2) | (packet[3] >> 6)
+    return (((profile + 1) << 11) | (rate_index << 7) | (channels << 3)).to_bytes(2, "big")
+
+
+#: AAC sampling frequency index -> rate (ISO 14496-3).
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+#: FFmpeg's AAC profile names -> audio object type; HE-AAC in ADTS is signalled as its AAC-LC core.
+AAC_OBJECT_TYPES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4, "HE-AAC": 2, "HE-AACv2": 2}
+
+
+def aac_audio_config(profile: str | None, sample_rate: int, channels: int) -> bytes | None:
+    """The AudioSpecificConfig for AAC of these parameters, or ``None`` where they do not fit one."""
+    aot = AAC_OBJECT_TYPES.get(profile or "LC")
+    if aot is None or sample_rate not in AAC_RATES or not 1 <= channels <= 7:
+        return None
+    return ((aot << 11) | (AAC_RATES.index(sample_rate) << 7) | (min(channels, 7) << 3)).to_bytes(2, "big")
+
+
+class AudioOutput:
+    """One output's audio stream made from a live source's, with the bitstream filter it needs."""
+
+    def __init__(self, output: "av.container.OutputContainer", stream: "av.audio.stream.AudioStream",
+                 bsf: "av.bitstream.BitStreamFilterContext | None") -> None:
+        self.output = output
+        self.stream = stream
+        self._bsf = bsf
+
+    def mux(self, packet: "av.Packet") -> None:
+        """Write one source packet (already stamped on the output's timeline)."""
+        for out in (self._bsf.filter(packet) if self._bsf is not None else (packet,)):
+            out.stream = self.stream
+            self.output.mux(out)

@@ -25,7 +25,7 @@ from realtime.writers import CODECS, OutputOptions
 if TYPE_CHECKING:
     import av
 
-    from realtime.audio import AudioPassthrough
+    from realtime.audio import AudioPassthrough, LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class AvWriter:
     """Encodes through PyAV/FFmpeg and remuxes the input's audio unchanged."""
 
     def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat, codec: str,
-                 options: OutputOptions, keep_audio: bool) -> None:
+                 options: OutputOptions, keep_audio: bool, live_audio: LiveAudio | None = None) -> None:
         import av
 
         self._av = av  # imported here, not at module level: .y4m runs never load PyAV
@@ -157,6 +157,8 @@ class AvWriter:
         self._shift_s = info.start_s
         if keep_audio and info.has_audio:
             self._audio = self._open_audio(info)
+        self._live_audio = live_audio
+        self._live_audio_out = live_audio.attach(self._out) if live_audio is not None else None
         self._last_pts = -1
         self._frame_s = 1.0 / float(info.fps)
         self._end_s = 0.0
@@ -193,6 +195,8 @@ class AvWriter:
         frame.time_base = self._time_base
         if self._audio is not None:
             self._audio.mux_until(t)
+        if self._live_audio is not None:
+            self._live_audio.mux_until(self._live_audio_out, pts_s, self._shift_s)
         self._encode(frame)
         self._end_s = t + self._frame_s
         self.frames += 1

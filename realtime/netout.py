@@ -32,6 +32,8 @@ from realtime.writers import OutputOptions, output_format
 if TYPE_CHECKING:
     import av
 
+    from realtime.audio import LiveAudio
+
 log = logging.getLogger(__name__)
 
 #: Muxer options per muxer: FLV's header cannot be rewritten on a stream; RTSP pushes over TCP.
@@ -69,6 +71,8 @@ class NetworkWriter:
         The stream's rate and colour format.
     options : OutputOptions
         Codec (H.264 by default), CRF, x264 preset and bitrate.
+    live_audio : LiveAudio, optional
+        The source's audio, sent beside the video.
 
     Raises
     ------
@@ -76,7 +80,8 @@ class NetworkWriter:
         The first connection fails (the server is not there): nothing to stream to.
     """
 
-    def __init__(self, url: str, width: int, height: int, info: SourceInfo, options: OutputOptions) -> None:
+    def __init__(self, url: str, width: int, height: int, info: SourceInfo, options: OutputOptions,
+                 live_audio: LiveAudio | None = None) -> None:
         import av
 
         self._av = av
@@ -90,6 +95,8 @@ class NetworkWriter:
         self._time_base = Fraction(1, 90000)  # MPEG-TS's and RTSP's clock; FLV rounds to milliseconds
         self._out: av.container.OutputContainer | None = None
         self._stream = None
+        self._live_audio = live_audio
+        self._audio_out = None
         self._size = (width, height)
         self._retry_at = 0.0
         self._pause_s = RETRY_FIRST_S
@@ -122,6 +129,8 @@ class NetworkWriter:
                                                         self._fmt, self._options, self._time_base, low_latency)
             if bitrate:
                 self._stream.codec_context.bit_rate = bitrate
+            if self._live_audio is not None:
+                self._audio_out = self._live_audio.attach(out)
             out.start_encoding()
         except BaseException:
             out.close()
@@ -143,6 +152,8 @@ class NetworkWriter:
         frame.pts = self._last_pts = pts
         frame.time_base = self._time_base
         try:
+            if self._live_audio is not None:
+                self._live_audio.mux_until(self._audio_out, pts_s)
             for packet in self._stream.encode(frame):
                 self._out.mux(packet)
         except (self._av.FFmpegError, OSError) as exc:

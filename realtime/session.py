@@ -103,6 +103,7 @@ class Session:
         self.virtual_camera_name = virtual_camera
         self.virtual_camera: VirtualCamera | None = None
         self._record_origin_s: float | None = None
+        self._live_audio = None  # the live source's audio while a recording takes it
         self._recorder_drops = self._network_drops = 0  # of the recordings already stopped
         self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
@@ -223,6 +224,8 @@ class Session:
             if self.live:  # the source's real timeline: the file plays at real speed across drops and gaps
                 if self._record_origin_s is None:
                     self._record_origin_s = out.pts_s
+                    if self._live_audio is not None:
+                        self._live_audio.start_at(out.pts_s)
                 out = replace(out, pts_s=out.pts_s - self._record_origin_s)
             self.recorder.write(out, exchange=self.pipeline.exchange_output)
         if self.virtual_camera is not None:
@@ -259,7 +262,9 @@ class Session:
         height, width = self._out_shape[:2]
         size = (width, height)
         target = path if isinstance(path, str) else check_output_path(path)
-        writer = open_writer(target, info, size, self.options, keep_audio=not self.live)
+        # A live source's own audio (a stream's), on the frames' timeline; a file's is copied from the file.
+        self._live_audio = getattr(self.source, "audio", None) if self.live else None
+        writer = open_writer(target, info, size, self.options, keep_audio=not self.live, live_audio=self._live_audio)
         writer.warm_up(self._out_shape)
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # About a second of frames absorbs an encoder's slow start without dropping.
@@ -285,6 +290,8 @@ class Session:
         recorder, self.recorder = self.recorder, None
         try:
             recorder.close(complete=complete)
+            if self._live_audio is not None:
+                self._live_audio.stop()
         finally:
             self._recorder_drops += recorder.drops
             self._network_drops += getattr(recorder.writer, "dropped", 0)

@@ -9,6 +9,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from realtime.audio import LiveAudio
 from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.ringbuffer import Slot
@@ -88,14 +89,27 @@ class StreamSource:
             raise
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        sound = container.streams.audio[0] if container.streams.audio else None
         if first:
             info.frame_count = None
             info.time_base = Fraction(1, 90000)
             self.info: SourceInfo = info
             self._converter = AvFrameConverter(info.fmt.matrix)
             self._frame_s = 1.0 / float(info.fps)
+            #: The stream's audio for recordings and network outputs (``None``: the stream has none).
+            self.audio = LiveAudio(sound) if sound is not None else None
         self._container = container
-        self._frames = container.decode(stream)
+        self._frames = self._decoded(container, stream, sound if self.audio is not None else None)
+
+    def _decoded(self, container: av.container.InputContainer, video: av.video.stream.VideoStream,
+                 sound: av.audio.stream.AudioStream | None):
+        """The video frames; the audio packets go to :attr:`audio`, on the video frames' timeline."""
+        for packet in container.demux(*(s for s in (video, sound) if s is not None)):
+            if packet.stream is video or packet.stream.type == "video":
+                yield from packet.decode()
+            elif packet.pts is not None and packet.size and self._anchor is not None:
+                # The stream's clock, anchored like the video's: the two stay in sync in every output.
+                self.audio.put(packet, self._anchor + float(packet.pts * packet.time_base))
 
     def _next_frame(self) -> av.VideoFrame | None:
         try:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -22,6 +22,9 @@ from realtime.errors import ConfigError, EncoderError, OutputError
 from realtime.outfile import OutputFile
 from realtime.sources import SourceInfo
 from realtime.y4m import Y4mWriter, default_matrix
+
+if TYPE_CHECKING:
+    from realtime.audio import LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +141,7 @@ def output_format(info: SourceInfo, codec: str | None) -> YuvFormat:
 
 
 def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions,
-                keep_audio: bool = True) -> Writer:
+                keep_audio: bool = True, live_audio: LiveAudio | None = None) -> Writer:
     """Open the writer that fits ``path``'s extension and ``options``.
 
     Parameters
@@ -150,11 +153,15 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
         The input's properties (rate, colour format, audio).
     size : (width, height)
         Output frame size (stages may resize).
+    keep_audio : bool
+        Copy the input file's audio (files).
+    live_audio : LiveAudio, optional
+        A live source's audio, muxed beside the video (PyAV outputs).
     """
     if is_network_output(path):
         from realtime.netout import NetworkWriter  # (imports this module)
 
-        return NetworkWriter(str(path), size[0], size[1], info, options)
+        return NetworkWriter(str(path), size[0], size[1], info, options, live_audio)
     path = Path(path)
     codec = resolve_codec(path, options)
     fmt = _written_format(path, info, size, options)
@@ -166,7 +173,7 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
         return CvWriter(path, width, height, info.fps)
     from realtime.avencode import AvWriter  # PyAV loads only for the outputs that encode
 
-    return AvWriter(path, width, height, info, fmt, codec, options, keep_audio)
+    return AvWriter(path, width, height, info, fmt, codec, options, keep_audio, live_audio)
 
 
 def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> bool:
