@@ -9,6 +9,7 @@ import collections
 import logging
 import threading
 from pathlib import Path
+from typing import Callable, Iterator
 
 import av
 
@@ -66,6 +67,23 @@ class AudioPassthrough:
 
     def close(self) -> None:
         self._input.close()
+
+
+def demux_video(container: "av.container.InputContainer", video: "av.video.stream.VideoStream",
+                sound: "av.audio.stream.AudioStream | None", audio: "LiveAudio | None",
+                timeline: "Callable[[float], float | None]") -> "Iterator[av.VideoFrame]":
+    """Decoded frames of ``video``; ``sound``'s packets go to ``audio`` at ``timeline(packet time)``.
+
+    ``timeline`` puts a packet's time (seconds on the source's clock) on the frames' timeline,
+    as the source stamps its frames; ``None`` drops the packet (no frame has fixed the timeline yet).
+    """
+    for packet in container.demux(*(s for s in (video, sound) if s is not None)):
+        if packet.stream.type == "video":
+            yield from packet.decode()
+        elif audio is not None and packet.pts is not None and packet.size:
+            at = timeline(float(packet.pts * packet.time_base))
+            if at is not None:
+                audio.put(packet, at)
 
 
 class LiveAudio:

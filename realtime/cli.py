@@ -167,7 +167,7 @@ def open_live_source(args: argparse.Namespace):
     if args.file is not None:
         from realtime.sources import PacedSource, open_source
 
-        source = open_source(args.file)
+        source = open_source(args.file, live_audio=args.live)
         return PacedSource(source) if args.live else source
     if args.stream is not None:
         from realtime.streams import StreamSource

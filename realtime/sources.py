@@ -28,6 +28,8 @@ from realtime.y4m import Y4mReader, default_matrix
 if TYPE_CHECKING:  # PyAV is imported where a file is decoded: .y4m runs start faster without it
     import av
 
+    from realtime.audio import LiveAudio
+
 log = logging.getLogger(__name__)
 
 #: PyAV pixel format -> (subsampling x, y, bit depth, full range) read without swscale.
@@ -108,12 +110,16 @@ def check_input_path(path: str | Path) -> Path:
     return p
 
 
-def open_source(path: str | Path) -> Source:
-    """Open a video file: ``.y4m`` natively, everything else through PyAV."""
+def open_source(path: str | Path, *, live_audio: bool = False) -> Source:
+    """Open a video file: ``.y4m`` natively, everything else through PyAV.
+
+    With ``live_audio`` (a file played live) the file's audio packets are read with its frames,
+    for live recordings and network outputs (:class:`~realtime.audio.LiveAudio`).
+    """
     p = check_input_path(path)
     if p.suffix.lower() == ".y4m":
         return Y4mSource(p)
-    return AvFileSource(p)
+    return AvFileSource(p, live_audio=live_audio)
 
 
 class Y4mSource:
@@ -306,7 +312,7 @@ class AvFileSource:
 
     planar = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, live_audio: bool = False) -> None:
         import av
 
         self._av = av  # imported here, not at module level: .y4m runs never load PyAV
@@ -322,7 +328,17 @@ class AvFileSource:
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._path = path
-        self._frames = self._container.decode(stream)
+        #: The file's audio, read with the frames when it is played live (``None`` otherwise).
+        self.audio: "LiveAudio | None" = None
+        sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None
+        if sound is None:
+            self._frames = self._container.decode(stream)
+        else:
+            from realtime.audio import LiveAudio, demux_video  # (PyAV: only for files)
+
+            self.audio = LiveAudio(sound)
+            start = self.info.start_s  # frames are stamped from the first video frame's time
+            self._frames = demux_video(self._container, stream, sound, self.audio, lambda t: t - start)
         self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._index = 0
         self.truncated = False
@@ -412,6 +428,8 @@ class PacedSource:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.info = source.info
+        #: The file's audio on the frames' timeline, for live recordings (when it was opened with it).
+        self.audio = getattr(source, "audio", None)
         self._t0: float | None = None
 
     def warm_up(self) -> None:

@@ -9,7 +9,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from realtime.audio import LiveAudio
+from realtime.audio import LiveAudio, demux_video
 from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.ringbuffer import Slot
@@ -99,17 +99,9 @@ class StreamSource:
             #: The stream's audio for recordings and network outputs (``None``: the stream has none).
             self.audio = LiveAudio(sound) if sound is not None else None
         self._container = container
-        self._frames = self._decoded(container, stream, sound if self.audio is not None else None)
-
-    def _decoded(self, container: av.container.InputContainer, video: av.video.stream.VideoStream,
-                 sound: av.audio.stream.AudioStream | None):
-        """The video frames; the audio packets go to :attr:`audio`, on the video frames' timeline."""
-        for packet in container.demux(*(s for s in (video, sound) if s is not None)):
-            if packet.stream is video or packet.stream.type == "video":
-                yield from packet.decode()
-            elif packet.pts is not None and packet.size and self._anchor is not None:
-                # The stream's clock, anchored like the video's: the two stay in sync in every output.
-                self.audio.put(packet, self._anchor + float(packet.pts * packet.time_base))
+        # The stream's clock, anchored like the video's: audio and video stay in sync in every output.
+        self._frames = demux_video(container, stream, sound, self.audio,
+                                   lambda t: None if self._anchor is None else self._anchor + t)
 
     def _next_frame(self) -> av.VideoFrame | None:
         try:

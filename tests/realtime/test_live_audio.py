@@ -97,3 +97,16 @@ def test_aac_configurations():
     assert adts_audio_config(b"\x00" * 7) is None and adts_audio_config(b"") is None
     assert aac_audio_config("LC", 44100, 1) == bytes.fromhex("1208")
     assert aac_audio_config("LC", 12345, 2) is None and aac_audio_config("USAC", 48000, 2) is None
+
+
+def test_a_file_played_live_is_recorded_with_its_audio_in_sync(ffmpeg, tmp_path):
+    end = FLASH_S + FLASH_LEN_S
+    clip = tmp_path / "flash_beep.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=black:size=320x240:rate=30,drawbox=x=0:y=0:w=320:h=240:color=white:t=fill:"
+                    f"enable='between(t,{FLASH_S},{end})'", "-f", "lavfi", "-i",
+                    f"aevalsrc='if(between(t,{FLASH_S},{end}),0.8*sin(2*PI*1000*t),0)':s=48000", "-t", "4",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(clip)], check=True)
+    r = run_vqe("--file", clip, "--live", "--no-display", "-o", tmp_path / "rec.mp4", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert abs(av_offset_s(tmp_path / "rec.mp4")) <= 1 / 30
