@@ -42,8 +42,9 @@ _LAZY = {
     "tune_process": "realtime.process",
 }
 
-__all__ = sorted([*_LAZY, "VqeError", "ConfigError", "SourceError", "OutputError", "EncoderError",
-                  "BackendUnavailableError", "__version__"])
+__all__ = ["BackendUnavailableError", "ConfigError", "EncoderError", "Frame", "OutputError", "Pipeline", "Settings",
+           "SourceError", "Video", "VqeError", "__version__", "build_settings", "open_video", "run_file",
+           "tune_process"]
 
 
 def __getattr__(name: str) -> Any:

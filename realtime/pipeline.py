@@ -144,6 +144,7 @@ class Pipeline:
 
     @property
     def stage_names(self) -> tuple[str, ...]:
+        """The chain's stage names, in order."""
         return tuple(s.name for s in self.stages)
 
     @property

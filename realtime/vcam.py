@@ -83,6 +83,7 @@ class VirtualCamera:
         return self._mailbox.drops
 
     def start(self) -> "VirtualCamera":
+        """Start sending (the camera shows black until the first frame is given)."""
         self._worker.start()
         self._started = True
         return self

@@ -47,14 +47,17 @@ class Video:
 
     @property
     def width(self) -> int:
+        """Frame width in pixels (of the upright picture)."""
         return self.info.width
 
     @property
     def height(self) -> int:
+        """Frame height in pixels (of the upright picture)."""
         return self.info.height
 
     @property
     def fps(self) -> Fraction:
+        """Frame rate, exact (30000/1001 for NTSC rates)."""
         return self.info.fps
 
     @property

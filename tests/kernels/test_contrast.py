@@ -250,7 +250,7 @@ def test_frame_size_change_resets():
 
 @pytest.mark.parametrize("value", [(0, 0, 0), (255, 255, 255), (40, 130, 220), (128, 128, 128)],
                          ids=["black", "white", "single-colour", "gray"])
-@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (3, 200)])
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (3, 200), (240, 1)])
 def test_flat_frames_give_finite_sane_output(value, shape):
     frame = np.zeros(shape + (3,), np.uint8) + np.array(value, np.uint8)
     contrast = ContrastStage(ContrastParams(clahe=0.5), CPU)
