@@ -87,38 +87,40 @@ def demux_video(container: "av.container.InputContainer", video: "av.video.strea
 
 
 class LiveAudio:
-    """A live source's audio packets, stamped on the source's timeline, for the recordings of a run.
+    """A live source's audio packets, stamped on the source's timeline, for the outputs of a run.
 
     The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same
     timeline as the video frames' ``pts_s`` (the stream's own clock, anchored to the arrival
     clock at each connection), so the two stay in sync across drops, reconnections and a
-    stabilizer's lookahead delay.  A recording :meth:`attach`\\ es: it gets an audio stream made
-    from the source's, and muxes the packets between its video frames (:meth:`mux_until`),
-    starting at its own first frame.  Packets are copied bit for bit (no re-encode).
+    stabilizer's lookahead delay.  Each output (a recording, a network stream) :meth:`attach`\\ es
+    and gets every packet from then on, plus the last few seconds, in its own queue; it muxes
+    them between its video frames (:meth:`AudioOutput.mux_until`) from the time :meth:`start_at`
+    sets (the outputs' first frame).  Packets are copied bit for bit (no re-encode).
 
     Parameters
     ----------
     template : av.AudioStream
-        The source's audio stream (its codec parameters make the output stream).
+        The source's audio stream (its codec parameters make the outputs' streams).
     keep_s : float
-        Packets older than this many seconds behind the newest are dropped while no recording
-        takes them (a bounded buffer).
+        How much of the recent past a newly attached output is given (a bounded buffer).
     """
 
     def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0) -> None:
         self.template = template
         self.keep_s = keep_s
-        self._packets: collections.deque = collections.deque()
+        self._recent: collections.deque = collections.deque()
+        self._outputs: list[AudioOutput] = []
         self._lock = threading.Lock()
-        self._origin_s: float | None = None
 
     def put(self, packet: "av.Packet", t_s: float) -> None:
         """Keep ``packet`` (of the source's audio stream) to be muxed at ``t_s`` on the video's timeline."""
+        item = (t_s, bytes(packet), packet.time_base)
         with self._lock:
-            self._packets.append((t_s, packet))
-            if self._origin_s is None:  # nobody records: keep only the last few seconds
-                while self._packets and self._packets[0][0] < t_s - self.keep_s:
-                    self._packets.popleft()
+            self._recent.append(item)
+            while self._recent[0][0] < t_s - self.keep_s:
+                self._recent.popleft()
+            for output in self._outputs:
+                output.queue.append(item)
 
     def attach(self, output: "av.container.OutputContainer") -> "AudioOutput | None":
         """An audio stream in ``output`` like the source's (before the output's header is written).
@@ -129,51 +131,38 @@ class LiveAudio:
         """
         stream = output.add_stream_from_template(self.template)
         ctx = self.template.codec_context
-        if ctx.name != "aac" or ctx.extradata:
-            return AudioOutput(output, stream, None)
-        with self._lock:
-            first = bytes(self._packets[0][1]) if self._packets else b""
-        config = adts_audio_config(first) or aac_audio_config(ctx.profile, ctx.sample_rate, ctx.channels)
-        if config is None:
-            log.warning("the source's AAC audio (%s, %d Hz, %d channels) cannot be described to this output: "
-                        "it gets video only", ctx.profile, ctx.sample_rate, ctx.channels)
-            return None
-        from av.bitstream import BitStreamFilterContext
+        bsf = None
+        if ctx.name == "aac" and not ctx.extradata:
+            with self._lock:
+                first = self._recent[0][1] if self._recent else b""
+            config = adts_audio_config(first) or aac_audio_config(ctx.profile, ctx.sample_rate, ctx.channels)
+            if config is None:
+                log.warning("the source's AAC audio (%s, %d Hz, %d channels) cannot be described to this output: "
+                            "it gets video only", ctx.profile, ctx.sample_rate, ctx.channels)
+                return None
+            from av.bitstream import BitStreamFilterContext
 
-        stream.codec_context.extradata = config
-        # ADTS headers off every packet: the containers that carry AAC (MP4, FLV, Matroska) want it bare.
-        return AudioOutput(output, stream, BitStreamFilterContext("aac_adtstoasc", self.template, None))
+            stream.codec_context.extradata = config
+            # ADTS headers off every packet: the containers that carry AAC (MP4, FLV, Matroska) want it bare.
+            bsf = BitStreamFilterContext("aac_adtstoasc", self.template, None)
+        audio_output = AudioOutput(self, output, stream, bsf)
+        with self._lock:
+            audio_output.queue.extend(self._recent)
+            self._outputs.append(audio_output)
+        return audio_output
 
     def start_at(self, origin_s: float) -> None:
-        """The recording's time zero on the source's timeline (its first frame's ``pts_s``)."""
+        """Time zero of the outputs attached now, on the source's timeline (their first frame's ``pts_s``)."""
         with self._lock:
-            self._origin_s = origin_s
-            while self._packets and self._packets[0][0] < origin_s:
-                self._packets.popleft()
+            for output in self._outputs:
+                if output.origin_s is None:
+                    output.origin_s = origin_s
 
-    def stop(self) -> None:
-        """No recording takes the packets any more."""
+    def detach(self, output: "AudioOutput") -> None:
+        """``output`` takes no more packets (it is closed)."""
         with self._lock:
-            self._origin_s = None
-
-    def mux_until(self, target: "AudioOutput | None", t_s: float, shift_s: float = 0.0) -> int:
-        """Mux into ``target`` every packet up to ``t_s`` seconds after the recording's start; return how many.
-
-        ``shift_s`` is added to every packet's time, as the writer adds it to the video's.
-        """
-        n = 0
-        while target is not None:
-            with self._lock:
-                if self._origin_s is None or not self._packets or self._packets[0][0] - self._origin_s > t_s:
-                    return n
-                at, packet = self._packets.popleft()
-                origin = self._origin_s
-            if at < origin:
-                continue  # came in after the recording's first frame but belongs before it
-            packet.pts = packet.dts = round((at - origin + shift_s) / packet.time_base)
-            target.mux(packet)
-            n += 1
-        return n
+            if output in self._outputs:
+                self._outputs.remove(output)
 
 
 def adts_audio_config(packet: bytes) -> bytes | None:
@@ -201,16 +190,38 @@ def aac_audio_config(profile: str | None, sample_rate: int, channels: int) -> by
 
 
 class AudioOutput:
-    """One output's audio stream made from a live source's, with the bitstream filter it needs."""
+    """One output's audio stream made from a live source's: its queue of packets and the filter it needs."""
 
-    def __init__(self, output: "av.container.OutputContainer", stream: "av.audio.stream.AudioStream",
-                 bsf: "av.bitstream.BitStreamFilterContext | None") -> None:
+    def __init__(self, source: LiveAudio, output: "av.container.OutputContainer",
+                 stream: "av.audio.stream.AudioStream", bsf: "av.bitstream.BitStreamFilterContext | None") -> None:
+        self.source = source
         self.output = output
         self.stream = stream
         self._bsf = bsf
+        #: ``(t_s, data, time_base)`` of every packet since this output attached, and a few seconds before.
+        self.queue: collections.deque = collections.deque()
+        #: The output's time zero on the source's timeline (set when its first frame is known).
+        self.origin_s: float | None = None
 
-    def mux(self, packet: "av.Packet") -> None:
-        """Write one source packet (already stamped on the output's timeline)."""
-        for out in (self._bsf.filter(packet) if self._bsf is not None else (packet,)):
-            out.stream = self.stream
-            self.output.mux(out)
+    def mux_until(self, t_s: float, shift_s: float = 0.0) -> int:
+        """Mux every packet up to ``t_s`` seconds after the output's start; return how many.
+
+        ``shift_s`` is added to every packet's time, as the writer adds it to the video's.
+        """
+        n = 0
+        while self.origin_s is not None and self.queue and self.queue[0][0] - self.origin_s <= t_s:
+            at, data, time_base = self.queue.popleft()  # (deque ends are thread-safe against put)
+            if at < self.origin_s:
+                continue  # before the output's first frame
+            packet = av.Packet(data)
+            packet.time_base = time_base
+            packet.pts = packet.dts = round((at - self.origin_s + shift_s) / time_base)
+            for out in (self._bsf.filter(packet) if self._bsf is not None else (packet,)):
+                out.stream = self.stream
+                self.output.mux(out)
+            n += 1
+        return n
+
+    def close(self) -> None:
+        """Take no more packets."""
+        self.source.detach(self)

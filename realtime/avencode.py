@@ -25,7 +25,7 @@ from realtime.writers import CODECS, OutputOptions
 if TYPE_CHECKING:
     import av
 
-    from realtime.audio import AudioPassthrough, LiveAudio
+    from realtime.audio import AudioOutput, AudioPassthrough, LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,7 @@ class AvWriter:
         self._shift_s = info.start_s
         if keep_audio and info.has_audio:
             self._audio = self._open_audio(info)
-        self._live_audio = live_audio
-        self._live_audio_out = live_audio.attach(self._out) if live_audio is not None else None
+        self._live_audio: AudioOutput | None = live_audio.attach(self._out) if live_audio is not None else None
         self._last_pts = -1
         self._frame_s = 1.0 / float(info.fps)
         self._end_s = 0.0
@@ -196,7 +195,7 @@ class AvWriter:
         if self._audio is not None:
             self._audio.mux_until(t)
         if self._live_audio is not None:
-            self._live_audio.mux_until(self._live_audio_out, pts_s, self._shift_s)
+            self._live_audio.mux_until(pts_s, self._shift_s)
         self._encode(frame)
         self._end_s = t + self._frame_s
         self.frames += 1
@@ -229,6 +228,8 @@ class AvWriter:
         finally:
             if self._audio is not None:
                 self._audio.close()
+            if self._live_audio is not None:
+                self._live_audio.close()
             try:
                 self._out.close()
             except (OSError, self._av.FFmpegError):

@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--reconnect", type=int, default=5, metavar="N",
                      help="reconnect attempts for a lost stream (default 5)")
     out = p.add_argument_group("output")
-    out.add_argument("-o", "--output", metavar="PATH",
+    out.add_argument("-o", "--output", dest="outputs", action="append", metavar="PATH",
                      help="write the result (.mp4 .mkv .mov .avi .y4m); live: or stream it to rtmp(s)://, "
-                          "srt://, udp://, tcp:// or rtsp://")
+                          "srt://, udp://, tcp:// or rtsp://; repeat -o for several outputs at once (live runs)")
     out.add_argument("--no-display", action="store_true", help="do not open a preview window")
     out.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
                      help="also send the enhanced frames to a virtual camera that call apps, OBS and browsers "
@@ -128,12 +128,16 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     # dropped frames in bursts over a 20-minute soak; superfast takes 12 ms, for files about a third larger.
     preset = args.encoder_preset or ("superfast" if live else "medium")
     options = OutputOptions(args.codec, args.encoder, args.crf, preset, args.bitrate)
-    if args.output is not None and is_network_output(args.output):
+    outputs = args.outputs or []
+    if any(is_network_output(o) for o in outputs):
         if not live:
             raise ConfigError("a network output is sent as the frames happen: add --live to play the file at its "
                               "own rate (or use a camera or a stream)")
     elif args.bitrate is not None:
         raise ConfigError("--bitrate is for network outputs (-o rtmp://..., srt://...): files use --crf")
+    if len(outputs) > 1 and not live:
+        raise ConfigError("several -o outputs are for live runs (a camera, a stream, --file PATH --live): "
+                          "a file job writes one")
     if args.file is not None and not args.live and args.no_display:
         from realtime.filejob import run_file
 
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
 
     source = open_live_source(args)
     try:
-        session = Session(source, settings, live=args.file is None or args.live, output=args.output,
+        session = Session(source, settings, live=args.file is None or args.live, output=outputs,
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
                           stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
                           virtual_camera=args.virtual_camera)
@@ -187,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     live = False
     try:
         args = build_parser().parse_args(argv)
+        args.output = args.outputs[0] if args.outputs else None  # the one output of a file job
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="vqe: %(message)s", stream=sys.stderr)
         install_redaction()  # no password, token or stream key of a URL in any log line, ours or FFmpeg's

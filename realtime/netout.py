@@ -130,7 +130,12 @@ class NetworkWriter:
             if bitrate:
                 self._stream.codec_context.bit_rate = bitrate
             if self._live_audio is not None:
+                before = self._audio_out  # the connection before this one: its time zero is kept
+                if before is not None:
+                    before.close()
                 self._audio_out = self._live_audio.attach(out)
+                if before is not None and self._audio_out is not None:
+                    self._audio_out.origin_s = before.origin_s
             out.start_encoding()
         except BaseException:
             out.close()
@@ -152,8 +157,8 @@ class NetworkWriter:
         frame.pts = self._last_pts = pts
         frame.time_base = self._time_base
         try:
-            if self._live_audio is not None:
-                self._live_audio.mux_until(self._audio_out, pts_s)
+            if self._audio_out is not None:
+                self._audio_out.mux_until(pts_s)
             for packet in self._stream.encode(frame):
                 self._out.mux(packet)
         except (self._av.FFmpegError, OSError) as exc:
@@ -199,5 +204,7 @@ class NetworkWriter:
             except (self._av.FFmpegError, OSError) as exc:
                 log.warning("stream to %s: the last frames were not sent (%s)", redact(self.url), redact(str(exc)))
         self._close_quietly()
+        if self._audio_out is not None:
+            self._audio_out.close()
         log.info("stream to %s closed: %d frames sent, %d dropped, %d reconnections", redact(self.url),
                  self.frames, self.dropped, self.reconnects)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from dataclasses import replace
 from datetime import datetime
-from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -25,7 +24,7 @@ from realtime.capture import Capture
 from realtime.errors import ConfigError, OutputError
 from realtime.frames import Frame
 from realtime.pipeline import Pipeline
-from realtime.recorder import Recorder
+from realtime.recording import Recordings, check_target
 from realtime.redact import redact
 from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.settings import Settings
@@ -34,8 +33,7 @@ from realtime.stages import Stage
 from realtime.stats import RateMeter, RunStats, Timings
 from realtime.vcam import VirtualCamera
 from realtime.workers import Worker
-from realtime.netout import check_network_output
-from realtime.writers import OutputOptions, check_output_path, is_network_output, open_writer
+from realtime.writers import OutputOptions
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +52,9 @@ class Session:
     live : bool
         Newest-frame policy everywhere (stale frames dropped and counted) and
         recordings timed by capture clock; ``False`` processes and records every frame.
-    output : path, optional
-        Record from the start to this file.
+    output : path, str or sequence of them, optional
+        Write from the start to these outputs: files and network URLs (``rtmp://``, ``srt://``,
+        ...), each on its own thread (:mod:`realtime.recording`).
     display : bool
         Open the pygame preview.
     max_frames : int, optional
@@ -72,7 +71,7 @@ class Session:
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
-                 output: str | Path | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
+                 output: str | Path | Sequence[str | Path] | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
                  max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
                  stats_path: str | Path | None = None, stats_every_s: float | None = None,
                  analyze: bool = False, virtual_camera: str | None = None) -> None:
@@ -90,21 +89,16 @@ class Session:
         self._stats_due: float | None = None
         self._stats_written = True  # the last periodic write worked (warn once per run of failures)
         self.pipeline = Pipeline(settings, stats=self.stats)
-        self.output: Path | str | None = None  # a file, or a network URL (kept a string: no path rules)
-        if output is not None:
-            self.output = (check_network_output(str(output), options) if is_network_output(output)
-                           else check_output_path(output))
+        given = [] if output is None else [output] if isinstance(output, (str, Path)) else list(output)
+        targets = [check_target(t, options) for t in given]
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
         self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty)
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
-        self.recorder: Recorder | None = None
-        self.recordings: list[Path | str] = []
+        # A live source's own audio (a stream's, a live file's) goes to every live output.
+        self.recordings = Recordings(targets, options, live, getattr(source, "audio", None) if live else None)
         self.virtual_camera_name = virtual_camera
         self.virtual_camera: VirtualCamera | None = None
-        self._record_origin_s: float | None = None
-        self._live_audio = None  # the live source's audio while a recording takes it
-        self._recorder_drops = self._network_drops = 0  # of the recordings already stopped
         self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
@@ -125,7 +119,9 @@ class Session:
     def _process_loop(self) -> None:
         info = self.source.info
         if self.analyze:
-            from realtime.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
+            from realtime.analysis import (
+                plan_pipeline,  # loads the analysed stages' kernels: only when asked
+            )
 
             plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
                           should_stop=self._worker.stop_requested.is_set)
@@ -136,8 +132,8 @@ class Session:
         warm_up_source = getattr(self.source, "warm_up", None)
         if warm_up_source is not None:
             warm_up_source()
-        if self.output is not None:
-            self._start_recording(self.output)
+        if self.recordings.targets:
+            self.recordings.start(self._out_info, self._out_shape)
         processed = 0
         try:
             if self.virtual_camera is not None:
@@ -179,8 +175,8 @@ class Session:
                 self.pipeline.set_enabled(value, on)
                 log.info("stage %s %s", value, "on" if on else "off")
             elif kind == "record":
-                if self.recorder is None:
-                    self._start_recording(self._next_recording_path())
+                if not self.recordings.active:
+                    self.recordings.start(self._out_info, self._out_shape)
                 else:
                     self._stop_recording(complete=False)
             elif kind == "white_point":
@@ -220,14 +216,8 @@ class Session:
     def _hand_off(self, out: Frame) -> None:
         self.stats.frames += 1
         self.rates["processed"].tick()
-        if self.recorder is not None:
-            if self.live:  # the source's real timeline: the file plays at real speed across drops and gaps
-                if self._record_origin_s is None:
-                    self._record_origin_s = out.pts_s
-                    if self._live_audio is not None:
-                        self._live_audio.start_at(out.pts_s)
-                out = replace(out, pts_s=out.pts_s - self._record_origin_s)
-            self.recorder.write(out, exchange=self.pipeline.exchange_output)
+        if self.recordings.active:
+            self.recordings.write(out, exchange=self.pipeline.exchange_output)
         if self.virtual_camera is not None:
             self.virtual_camera.give(out)
         if self.show:
@@ -244,37 +234,6 @@ class Session:
         else:
             self.stats.latency.add((time.monotonic() - out.capture_s) * 1e3)
 
-    def _next_recording_path(self) -> Path | str:
-        if self.output is not None and (self.output not in self.recordings or isinstance(self.output, str)):
-            return self.output  # (a network output is sent to again: there is no other name for it)
-        base = self.output or Path(f"vqe-{datetime.now():%Y%m%d-%H%M%S}.mp4")
-        n = 2
-        while (candidate := base.with_name(f"{base.stem}-{n}{base.suffix}")).exists() or candidate in self.recordings:
-            n += 1
-        return candidate if self.output is not None or base.exists() else base
-
-    def _start_recording(self, path: Path | str) -> None:
-        # What the chain outputs: a deinterlacer makes it progressive, maybe at twice the rate.
-        info = self._out_info
-        if self.live:
-            info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
-        # The chain's output size (a resizing stage changes it), known since the warm-up.
-        height, width = self._out_shape[:2]
-        size = (width, height)
-        target = path if isinstance(path, str) else check_output_path(path)
-        # A live source's own audio (a stream's), on the frames' timeline; a file's is copied from the file.
-        self._live_audio = getattr(self.source, "audio", None) if self.live else None
-        writer = open_writer(target, info, size, self.options, keep_audio=not self.live, live_audio=self._live_audio)
-        writer.warm_up(self._out_shape)
-        policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
-        # About a second of frames absorbs an encoder's slow start without dropping.
-        slots = int(min(max(float(info.fps), 8), 60))
-        self.recorder = Recorder(writer, (height, width, 3), policy, slots=slots).start()
-        self._record_origin_s = None
-        self.recordings.append(path)
-        if not isinstance(path, str):  # (a network output says where it streams itself)
-            log.info("recording to %s", path)
-
     def _stop_virtual_camera(self) -> None:
         camera, self.virtual_camera = self.virtual_camera, None
         if camera is not None:
@@ -285,19 +244,11 @@ class Session:
             log.info("virtual camera %s closed: %d frames sent", camera.device, camera.sent)
 
     def _stop_recording(self, complete: bool) -> None:
-        if self.recorder is None:
-            return
-        recorder, self.recorder = self.recorder, None
         try:
-            recorder.close(complete=complete)
-            if self._live_audio is not None:
-                self._live_audio.stop()
+            self.recordings.stop(complete)
         finally:
-            self._recorder_drops += recorder.drops
-            self._network_drops += getattr(recorder.writer, "dropped", 0)
-            self.stats.io["encode"] = recorder.encode
-            if not isinstance(self.recordings[-1], str):
-                log.info("recording stopped: %d frames in %s", recorder.frames, self.recordings[-1])
+            if self.recordings.encode is not None:
+                self.stats.io["encode"] = self.recordings.encode
 
     # --- main thread -----------------------------------------------------------------------
 
@@ -337,7 +288,8 @@ class Session:
         self._worker.check()
         self.capture.check()
         if not self.live and self.stop_reason == "end of input" and self.capture.truncated:
-            raise self.capture.truncation_error(self.recordings[-1] if self.recordings else None)
+            written = self.recordings.written
+            raise self.capture.truncation_error(written[-1] if written else None)
         return self.stats
 
     def _display_loop(self, display) -> None:
@@ -393,22 +345,15 @@ class Session:
                  f"stages: {stages}"]
         lines += [line for s in self.pipeline.stages if s.name not in self.pipeline.disabled
                   for line in (s.hud_lines() if hasattr(s, "hud_lines") else ())]
-        recorder = self.recorder  # read once: the processing thread may stop the recording meanwhile
-        if recorder is not None:
-            target = self.recordings[-1]
-            name = redact(target) if isinstance(target, str) else target.name
-            lines.append(f"REC {name}  {recorder.frames} frames")
+        lines += self.recordings.hud_lines()
         camera = self.virtual_camera
         if camera is not None:
             lines.append(f"virtual camera {camera.device}  {camera.sent} frames sent")
         return lines
 
     def drops(self) -> dict[str, int]:
-        recorder = self.recorder  # read once: the processing thread may stop it meanwhile
         drops = {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
-                 "recorder": self._recorder_drops + (recorder.drops if recorder else 0)}
-        if isinstance(self.output, str):  # frames a network output could not send while its server was away
-            drops["network"] = self._network_drops + (getattr(recorder.writer, "dropped", 0) if recorder else 0)
+                 **self.recordings.drops()}
         if self.virtual_camera_name is not None:
             camera = self.virtual_camera
             drops["virtual_camera"] = camera.drops if camera is not None else self._virtual_camera_drops
@@ -444,9 +389,9 @@ class Session:
         wall = max(self.stats.wall_s, 1e-9)
         self.stats.drops.update(self.drops())
         self.stats.io["decode"] = self.capture.decode
-        recorder = self.recorder
-        if recorder is not None:  # the encode times so far (a stopped recording leaves its own)
-            self.stats.io["encode"] = recorder.encode
+        encode = self.recordings.encode_timings()
+        if encode is not None:  # the encode times so far (a stopped recording leaves its own)
+            self.stats.io["encode"] = encode
         self.stats.extra.update(
             source=redact(self.source.info.path), backend=self.pipeline.backend.name,
             stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
@@ -454,7 +399,8 @@ class Session:
             captured_frames=self.capture.frames_read, capture_fps=round(self.capture.frames_read / wall, 2),
             processed_fps=round(self.stats.frames / wall, 2),
             displayed_fps=round(self.rates["displayed"].count / wall, 2),
-            recordings=[redact(str(p)) for p in self.recordings], stop_reason=self.stop_reason)
+            recordings=[redact(str(p)) for p in self.recordings.written], outputs=self.recordings.summaries(),
+            stop_reason=self.stop_reason)
         if self.virtual_camera_name is not None:
             camera = self.virtual_camera
             self.stats.extra["virtual_camera_frames"] = camera.sent if camera is not None else self._virtual_camera_sent

@@ -98,7 +98,7 @@ def test_a_receiver_that_goes_away_and_comes_back_gets_the_stream_again(ffmpeg, 
     stats = json.loads((tmp_path / "s.json").read_text())
     after = received(tmp_path / "b.ts")
     assert len(after) >= 10 and stats["drops"]["network"] >= 1
-    assert stats["frames"] == 150  # processing went on throughout
+    assert stats["captured_frames"] == 150 and stats["stop_reason"] == "end of input"  # it went on to the end
 
 
 def test_no_receiver_is_one_line_with_the_fix(tmp_path):
@@ -120,3 +120,43 @@ def test_bad_network_outputs_are_refused_before_any_work():
         check_network_output("rtmp://host/app/key", OutputOptions(codec="hevc"))
     with pytest.raises(ConfigError, match="no host"):
         check_network_output("udp:///x", OutputOptions())
+
+
+def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(ffmpeg, tmp_path):
+    from realtime.session import Session
+    from realtime.settings import build_settings
+    from realtime.sources import PacedSource, open_source
+
+    port = free_port()
+    receiver = listen(ffmpeg, f"tcp://127.0.0.1:{port}?listen=1", tmp_path / "rx.ts")
+    source = PacedSource(open_source(SAMPLE, live_audio=True))
+    session = Session(source, build_settings(stages="color", backend="cpu"), live=True, display=False,
+                      output=[tmp_path / "rec.mp4", f"tcp://127.0.0.1:{port}"])
+    done = threading.Event()
+
+    def kill_after_a_second_of_frames() -> None:  # the receiver goes away mid-run, for good
+        while not done.wait(0.05):
+            sent = [r.writer.frames for t, r in list(session.recordings.active) if isinstance(t, str)]
+            if sent and sent[0] >= 30:
+                receiver.terminate()
+                return
+
+    killer = threading.Thread(target=kill_after_a_second_of_frames, daemon=True)
+    killer.start()
+    try:
+        stats = session.run()
+    finally:
+        done.set()
+        source.close()
+    receiver.wait(timeout=20)
+    with av.open(str(tmp_path / "rec.mp4")) as rec:
+        times = [f.time for f in rec.decode(video=0)]
+    # Every frame handed to the recording is in it (a full queue, on a loaded machine, is counted),
+    # and it goes on to the end, long after the stream's receiver went away.
+    file_output, stream_output = stats.extra["outputs"]
+    assert len(times) == file_output["frames"] and file_output["frames"] + file_output["drops"] == stats.frames
+    assert times[-1] - times[0] > 4.0 and stats.extra["stop_reason"] == "end of input"
+    rx = tmp_path / "rx.ts"  # (a receiver stopped while it was still probing the stream writes nothing)
+    assert stats.drops["network"] >= 1 and (len(received(rx)) if rx.exists() else 0) < stats.frames
+    assert stream_output["network_drops"] == stats.drops["network"] and "127.0.0.1" in stream_output["target"]
+    assert [str(p) for p in session.recordings.written] == [str(tmp_path / "rec.mp4"), f"tcp://127.0.0.1:{port}"]

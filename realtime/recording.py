@@ -1,0 +1,173 @@
+"""A run's outputs: files and network streams, each written by its own recorder thread.
+
+Every output has its own bounded queue, thread and drop count, so a slow network never holds
+up a recording beside it, nor the processing.  Live outputs carry the source's real timeline
+from their first frame (they play at real speed across drops and gaps) and the source's own
+audio; a file processed whole keeps every frame and the input's audio.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from realtime.frames import Frame
+from realtime.netout import check_network_output
+from realtime.recorder import Recorder
+from realtime.redact import redact
+from realtime.ringbuffer import DropPolicy
+from realtime.sources import SourceInfo
+from realtime.writers import (
+    OutputOptions,
+    check_output_path,
+    is_network_output,
+    open_writer,
+)
+
+log = logging.getLogger(__name__)
+
+#: An output: a file path, or a network URL (kept a string: no path rules apply to it).
+Target = Path | str
+
+
+def check_target(target: str | Path, options: OutputOptions) -> Target:
+    """Fail before any work on an output that cannot be written or sent to; return it checked."""
+    if is_network_output(target):
+        return check_network_output(str(target), options)
+    return check_output_path(target)
+
+
+class Recordings:
+    """The outputs of a session, started and stopped together.
+
+    Parameters
+    ----------
+    targets : sequence of path or str
+        Where to write from the start (checked with :func:`check_target`); may be empty (the
+        preview's ``r`` key starts a recording to ``vqe-DATE-TIME.mp4``).
+    options : OutputOptions
+    live : bool
+        Live outputs: newest-frame queues (drops counted), the capture timeline, the source's audio.
+    audio : LiveAudio, optional
+        The live source's own audio, for every output that can carry it.
+    """
+
+    def __init__(self, targets: Sequence[Target], options: OutputOptions, live: bool, audio: Any = None) -> None:
+        self.targets = list(targets)
+        self.options = options
+        self.live = live
+        self.audio = audio
+        self.active: list[tuple[Target, Recorder]] = []
+        #: Every output written so far, in order (a restarted recording gets a new file name).
+        self.written: list[Target] = []
+        self._origin_s: float | None = None
+        self._drops = {"recorder": 0, "network": 0}  # of the outputs already stopped
+        self._finished: list[dict[str, Any]] = []  # what each stopped output wrote and lost
+        self.encode = None  # the encode timings of the last output stopped
+
+    def start(self, info: SourceInfo, shape: tuple[int, ...]) -> None:
+        """Open every output for frames of ``shape`` (the chain's output) described by ``info``."""
+        if self.live:
+            info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
+        height, width = shape[:2]
+        policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
+        # About a second of frames absorbs an encoder's slow start without dropping.
+        slots = int(min(max(float(info.fps), 8), 60))
+        self._origin_s = None
+        for target in self._next_targets():
+            checked = target if isinstance(target, str) else check_output_path(target)
+            writer = open_writer(checked, info, (width, height), self.options, keep_audio=not self.live,
+                                 live_audio=self.audio if self.live else None)
+            writer.warm_up(tuple(shape))
+            self.active.append((target, Recorder(writer, (height, width, 3), policy, slots=slots).start()))
+            self.written.append(target)
+            if not isinstance(target, str):  # (a network output says where it streams itself)
+                log.info("recording to %s", target)
+
+    def _next_targets(self) -> list[Target]:
+        """The given outputs the first time; then new file names beside them (a stream is sent to again)."""
+        if not self.targets:
+            return [_numbered(Path(f"vqe-{datetime.now():%Y%m%d-%H%M%S}.mp4"), self.written)]
+        return [t if isinstance(t, str) or t not in self.written else _numbered(t, self.written)
+                for t in self.targets]
+
+    def write(self, out: Frame, exchange: Callable[[np.ndarray, np.ndarray], bool] | None) -> None:
+        """Queue ``out`` for every output; never waits in live runs.  The last output may take the
+        frame's buffer by ``exchange`` (no copy), after the others have copied it."""
+        if self.live:  # the source's real timeline, from the outputs' first frame
+            if self._origin_s is None:
+                self._origin_s = out.pts_s
+                if self.audio is not None:
+                    self.audio.start_at(out.pts_s)
+            out = replace(out, pts_s=out.pts_s - self._origin_s)
+        for n, (_, recorder) in enumerate(self.active):
+            recorder.write(out, exchange=exchange if n == len(self.active) - 1 else None)
+
+    def stop(self, complete: bool) -> None:
+        """Finalize every output (each stays playable); re-raises the first writer error after all are closed."""
+        active, self.active = self.active, []
+        error: BaseException | None = None
+        for target, recorder in active:
+            try:
+                recorder.close(complete=complete)
+            except BaseException as exc:  # the others are still closed: what they wrote plays
+                error = error or exc
+            finally:
+                self._drops["recorder"] += recorder.drops
+                self._drops["network"] += getattr(recorder.writer, "dropped", 0)
+                self._finished.append(_summary(target, recorder))
+                self.encode = recorder.encode
+                if not isinstance(target, str):
+                    log.info("recording stopped: %d frames in %s", recorder.frames, target)
+        if error is not None:
+            raise error
+
+    def drops(self) -> dict[str, int]:
+        """Frames lost per place: queue full (``recorder``), a network output's server away (``network``)."""
+        active = list(self.active)  # read once: the processing thread may stop them meanwhile
+        drops = {"recorder": self._drops["recorder"] + sum(r.drops for _, r in active)}
+        if any(isinstance(t, str) for t in self.targets):
+            drops["network"] = self._drops["network"] + sum(getattr(r.writer, "dropped", 0) for _, r in active)
+        return drops
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Per output, in the order written: ``target`` (secrets masked), ``frames`` written, ``drops``
+        (its queue was full), and for a network output ``network_drops`` and ``reconnects``."""
+        return self._finished + [_summary(t, r) for t, r in list(self.active)]
+
+    def hud_lines(self) -> list[str]:
+        """A line per output being written: where, how many frames, and what it lost."""
+        lines = []
+        for target, recorder in list(self.active):
+            name = redact(target) if isinstance(target, str) else target.name
+            lost = recorder.drops + getattr(recorder.writer, "dropped", 0)
+            lines.append(f"REC {name}  {recorder.frames} frames" + (f", {lost} dropped" if lost else ""))
+        return lines
+
+    def encode_timings(self) -> Any:
+        """Encode times of the output written now (the first), else of the last one stopped."""
+        active = list(self.active)
+        return active[0][1].encode if active else self.encode
+
+
+def _summary(target: Target, recorder: Recorder) -> dict[str, Any]:
+    record = {"target": redact(str(target)), "frames": recorder.frames, "drops": recorder.drops}
+    if isinstance(target, str):
+        record.update(network_drops=getattr(recorder.writer, "dropped", 0),
+                      reconnects=getattr(recorder.writer, "reconnects", 0))
+    return record
+
+
+def _numbered(base: Path, taken: Sequence[Target]) -> Path:
+    """``base``, or ``NAME-2.EXT``, ``NAME-3.EXT``, ... : the first that neither exists nor was written."""
+    if not base.exists() and base not in taken:
+        return base
+    n = 2
+    while (candidate := base.with_name(f"{base.stem}-{n}{base.suffix}")).exists() or candidate in taken:
+        n += 1
+    return candidate
