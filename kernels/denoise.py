@@ -22,9 +22,14 @@ code values), and the pass writes the output planes directly; without the
 spatial filter, its CPU loop takes the current 3x3 range and sum on uint8 and
 int16 lanes (the same math; four and two times as many samples per vector).  The
 history may be read displaced by a global integer shift (camera pan), estimated
-on a small luma thumbnail by phase correlation.  Noise sigma can be estimated
-per plane from the median absolute response of Immerkaer's 3x3 mask, whose
-standard deviation is ``6 * sigma`` for white noise.
+on a small luma thumbnail by phase correlation.
+
+Noise is estimated per plane from the median absolute response of Immerkaer's
+3x3 mask (standard deviation ``6 * sigma`` for white noise), counted per signal
+level so that read noise (constant) and shot noise (variance growing with the
+level) are told apart: :func:`noise_model` fits ``variance = a + b * level``.
+The luma plane's thresholds then follow the noise at each sample's level
+(coefficient ``slope``, see :func:`plane_coefficients`).
 """
 from __future__ import annotations
 
@@ -45,8 +50,17 @@ NOISE_BINS = 1024
 NOISE_BIN_WIDTH = 0.5
 #: Noise-mask responses a plane's noise estimate needs at most (see :func:`noise_step`).
 NOISE_SAMPLES = 65536
+#: Signal-level bins of the noise histogram (16 levels each).
+NOISE_LEVELS = 16
+#: Responses a level bin needs to count in the noise fit.
+NOISE_MIN_BIN_SAMPLES = 64
 #: Number of per-plane coefficients the fused kernel reads (see :func:`plane_coefficients`).
 N_COEFFS = 6
+#: Level (8-bit) at which a plane's noise sigma is given; the coefficient ``slope`` scales it elsewhere.
+NOISE_REF_LEVEL = 128.0
+#: Smallest noise variance, relative to the reference level's, a dark sample is filtered for (pure shot
+#: noise has none at black; some filtering is kept there for the read noise a fit may miss).
+MIN_VARIANCE_RATIO = 1.0 / 16.0
 #: Weight that disables the spatial filter (any non-zero difference gets weight 0).
 _NO_SPATIAL = 1.0e30
 
@@ -123,12 +137,43 @@ def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6,
     return _settle_px_i(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh)
 
 
+def _level_scale_px(total, slope):
+    """Noise sigma at a sample's level relative to the plane's reference sigma, and its reciprocal.
+
+    ``total`` is the sum of the sample's 3x3 neighbourhood (the mean is a steadier level than
+    the noisy sample); ``slope`` the relative change of the noise variance per level (shot
+    noise grows with the signal).  Slope 0 gives exactly 1 and 1: one sigma for the plane.
+    """
+    level = total * np.float32(1.0 / 9.0)
+    v = max(np.float32(1.0) + slope * (level - np.float32(NOISE_REF_LEVEL)), np.float32(MIN_VARIANCE_RATIO))
+    sd = math.sqrt(v)
+    return sd, np.float32(1.0) / sd
+
+
+def _temporal_level_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                       s, amin, thr, mgain, spatial, slope, fresh):
+    """:func:`_temporal_px` with the motion test scaled to the noise at the sample's level."""
+    sd, rs = _level_scale_px_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)
+    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                          s, amin, thr * sd, mgain * rs, spatial, fresh)
+
+
 def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                 inv_t2, amin, thr, mgain, spatial, fresh):
     """One plane sample: the spatial estimate, then the motion-adaptive temporal blend."""
     s = _spatial_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2)
     return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                           s, amin, thr, mgain, spatial, fresh)
+
+
+def _denoise_level_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                      inv_t2, amin, thr, mgain, spatial, slope, fresh):
+    """:func:`_denoise_px` with both thresholds following the noise at the sample's level (``slope``,
+    see :func:`_level_scale_px`); slope 0 gives exactly :func:`_denoise_px`'s result."""
+    sd, rs = _level_scale_px_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)
+    s = _spatial_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2 * (rs * rs))
+    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                          s, amin, thr * sd, mgain * rs, spatial, fresh)
 
 
 def _recombine_px(b, r, y_cur, y_new, du, dv):
@@ -157,12 +202,18 @@ _response_cuda = cuda_device(_response_px)
 _tap_px_i = cpu_device(_tap_px)
 _spatial_px_i = cpu_device(_spatial_px)
 _settle_px_i = _settle_cpu = cpu_device(_settle_px)
-_temporal_px_i = _temporal_cpu = cpu_device(_temporal_px)
+_temporal_px_i = cpu_device(_temporal_px)
+_level_scale_px_i = _level_scale_cpu = cpu_device(_level_scale_px)
+_temporal_cpu = cpu_device(_temporal_px)
+_temporal_level_cpu = cpu_device(_temporal_level_px)
 _to_bgr_px_i = _to_bgr_cpu
 _denoise_cpu = cpu_device(_denoise_px)
+_denoise_level_cpu = cpu_device(_denoise_level_px)
 _recombine_cpu = cpu_device(_recombine_px)
-_denoise_cuda = cuda_device(_denoise_px, _spatial_px_i=cuda_device(_spatial_px, _tap_px_i=cuda_device(_tap_px)),
-                            _temporal_px_i=cuda_device(_temporal_px, _settle_px_i=cuda_device(_settle_px)))
+_denoise_level_cuda = cuda_device(
+    _denoise_level_px, _spatial_px_i=cuda_device(_spatial_px, _tap_px_i=cuda_device(_tap_px)),
+    _temporal_px_i=cuda_device(_temporal_px, _settle_px_i=cuda_device(_settle_px)),
+    _level_scale_px_i=cuda_device(_level_scale_px))
 _recombine_cuda = cuda_device(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)
 
 
@@ -289,11 +340,11 @@ def _denoise_at_px(cur, hist, k, row, col, shift_y, shift_x, fresh):
         f(cur[row, col]), f(cur[rn, cw]), f(cur[rn, col]), f(cur[rn, ce]), f(cur[row, cw]), f(cur[row, ce]),
         f(cur[rs, cw]), f(cur[rs, col]), f(cur[rs, ce]),
         f(hist[hr, hc]), f(hist[hn, hw]), f(hist[hn, hc]), f(hist[hn, he]), f(hist[hr, hw]), f(hist[hr, he]),
-        f(hist[hs, hw]), f(hist[hs, hc]), f(hist[hs, he]), k[0], k[1], k[2], k[3], k[4], fresh)
+        f(hist[hs, hw]), f(hist[hs, hc]), f(hist[hs, he]), k[0], k[1], k[2], k[3], k[4], k[5], fresh)
 
 
-_denoise_at_cpu = cpu_device(_denoise_at_px, _denoise_i=_denoise_cpu)
-_denoise_at_cuda = cuda_device(_denoise_at_px, _denoise_i=_denoise_cuda)
+_denoise_at_cpu = cpu_device(_denoise_at_px, _denoise_i=_denoise_level_cpu)
+_denoise_at_cuda = cuda_device(_denoise_at_px, _denoise_i=_denoise_level_cuda)
 
 
 @cpu_device
@@ -321,11 +372,14 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
     thr = k[2]
     mgain = k[3]
     spatial = k[4]
+    slope = k[5]
     # Unsigned indices: Numba adds a negative-index wraparound select to every
     # signed index, which stops LLVM vectorizing this loop (measured 5x slower).
     one = np.uintp(1)
     f = np.float32  # uint8 (I420) planes are read as levels, float32 ones as they are
-    if spatial > 0:
+    # Four loops, not one with branches: the level-following math costs a quarter more per sample,
+    # and planes with one noise level (slope 0: chroma, manual sigma) skip it.
+    if spatial > 0 and slope == 0:
         for c in range(lo, hi):
             col = np.uintp(c)
             j = np.uintp(c - shift_x)
@@ -334,7 +388,16 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
                                     f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]), f(h_n[j + one]),
                                     f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
                                     inv_t2, amin, thr, mgain, spatial, fresh)
-    else:
+    elif spatial > 0:
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            dst[col] = _denoise_level_cpu(
+                f(mid[col]), f(north[col - one]), f(north[col]), f(north[col + one]), f(mid[col - one]),
+                f(mid[col + one]), f(south[col - one]), f(south[col]), f(south[col + one]), f(h_m[j]),
+                f(h_n[j - one]), f(h_n[j]), f(h_n[j + one]), f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]),
+                f(h_s[j]), f(h_s[j + one]), inv_t2, amin, thr, mgain, spatial, slope, fresh)
+    elif slope == 0:
         # Without spatial filtering its eight taps are skipped (same result: the
         # spatial estimate gets weight 0), which halves the work per sample.
         for c in range(lo, hi):
@@ -346,6 +409,16 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
                                      f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]), f(h_n[j + one]),
                                      f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
                                      c0, amin, thr, mgain, spatial, fresh)
+    else:
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            c0 = f(mid[col])
+            dst[col] = _temporal_level_cpu(
+                c0, f(north[col - one]), f(north[col]), f(north[col + one]), f(mid[col - one]), f(mid[col + one]),
+                f(south[col - one]), f(south[col]), f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]),
+                f(h_n[j + one]), f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
+                c0, amin, thr, mgain, spatial, slope, fresh)
     for col in range(0, lo):
         dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
     for col in range(hi, width):
@@ -410,8 +483,8 @@ def _denoise_luma_cuda(frame, luma, chroma, luma_hist, coeffs, shift_y, shift_x,
 
 
 def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range: float = 2.5,
-                       motion_threshold: float = 3.0, motion_ramp: float = 2.0, motion_sigmas=None,
-                       out: np.ndarray | None = None) -> np.ndarray:
+                       motion_threshold=3.0, motion_ramp: float = 2.0, motion_sigmas=None,
+                       slopes=None, out: np.ndarray | None = None) -> np.ndarray:
     """Per-plane coefficients of :func:`denoise_planes` from noise sigmas.
 
     Parameters
@@ -428,31 +501,40 @@ def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range
     motion_threshold, motion_ramp : float
         A 3x3 mean difference below ``motion_threshold`` times its noise (``sigma / 3``)
         is static; motion is full ``motion_ramp`` times that noise above it.
+        ``motion_threshold`` may also be a sequence of 3, one per plane.
     motion_sigmas : sequence of 3 floats, optional
         Noise sigmas for the motion test (default ``sigmas``).  A strength above 1
         should widen the spatial filter, not the motion test: a wider test
         lets real motion through as "static" and ghosts.
+    slopes : sequence of 3 floats, optional
+        Relative change of each plane's noise variance per level of its samples (3x3 mean):
+        the sigmas hold at :data:`NOISE_REF_LEVEL` and are scaled by
+        ``sqrt(max(1 + slope * (level - NOISE_REF_LEVEL), MIN_VARIANCE_RATIO))`` elsewhere.
+        Default 0: one sigma per plane.
     out : ndarray, optional
         ``(3, N_COEFFS) float32`` host destination.
 
     Returns
     -------
     ndarray
-        ``(3, N_COEFFS) float32``: ``inv_t2, amin, thr, mgain, spatial, 0`` per plane.
+        ``(3, N_COEFFS) float32``: ``inv_t2, amin, thr, mgain, spatial, slope`` per plane.
     """
     if out is None:
         out = np.zeros((3, N_COEFFS), np.float32)
     if motion_sigmas is None:
         motion_sigmas = sigmas
-    for p, (sigma, msigma) in enumerate(zip(sigmas, motion_sigmas)):
+    if slopes is None:
+        slopes = (0.0, 0.0, 0.0)
+    thresholds = np.broadcast_to(np.asarray(motion_threshold, np.float64), (3,))
+    for p, (sigma, msigma, slope, mthr) in enumerate(zip(sigmas, motion_sigmas, slopes, thresholds)):
         sigma = float(sigma)
         msigma = max(float(msigma), 1e-3)
         if sigma <= 1e-3:
             out[p] = (_NO_SPATIAL, 1.0, 0.0, 0.0, 0.0, 0.0)
             continue
         # The motion test reads a 3x3 mean difference, whose noise is sigma / 3.
-        out[p] = (1.0 / (spatial_range * sigma) ** 2, temporal, motion_threshold * msigma / 3.0,
-                  3.0 / (motion_ramp * msigma), spatial, 0.0)
+        out[p] = (1.0 / (spatial_range * sigma) ** 2, temporal, float(mthr) * msigma / 3.0,
+                  3.0 / (motion_ramp * msigma), spatial, float(slope))
     return out
 
 
@@ -550,15 +632,29 @@ def _temporal_row_u8(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, h
     thr = k[2]
     mgain = k[3]
     spatial = k[4]
+    slope = k[5]
     ninth = np.float32(1.0 / 9.0)
-    for c in range(lo, hi):
-        col = np.uintp(c)
-        j = np.uintp(c - shift_x)
-        diff = (f(rsum[col]) - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
-        c0 = f(mid[col])
-        v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr, mgain, spatial, fresh)
-        dst[col] = v
-        out[col] = _u8_cpu(v)
+    if slope == 0:  # one noise level: the cheaper loop (see _denoise_row_cpu)
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            diff = (f(rsum[col]) - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
+            c0 = f(mid[col])
+            v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr, mgain, spatial, fresh)
+            dst[col] = v
+            out[col] = _u8_cpu(v)
+    else:
+        for c in range(lo, hi):
+            col = np.uintp(c)
+            j = np.uintp(c - shift_x)
+            total = f(rsum[col])
+            diff = (total - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
+            c0 = f(mid[col])
+            sd, rs = _level_scale_cpu(total, slope)
+            v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr * sd, mgain * rs,
+                            spatial, fresh)
+            dst[col] = v
+            out[col] = _u8_cpu(v)
     for col in range(0, lo):
         dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
         out[col] = _u8_cpu(dst[col])
@@ -672,17 +768,54 @@ def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int
 
 
 # --- noise estimation ----------------------------------------------------------------------
+#
+# Read noise has the same sigma at every level, shot noise a variance proportional to the
+# signal: one sigma per plane over-smooths dark areas and leaves grain on bright ones.  The
+# mask responses are therefore counted per signal level (the sample's 3x3 luma mean; for a
+# half-resolution chroma sample the mean of its 2x2 luma block) and a line
+# ``variance = a + b * level`` is fitted per plane (:func:`noise_model`).
+
+def _level_at_px(pl, lum, row, col, sub):
+    # The luma level a sample's noise depends on (see the section comment).
+    f = np.float32
+    if sub:
+        lh, lw = lum.shape
+        r0 = min(2 * row, lh - 1)
+        r1 = min(2 * row + 1, lh - 1)
+        c0 = min(2 * col, lw - 1)
+        c1 = min(2 * col + 1, lw - 1)
+        return (f(lum[r0, c0]) + f(lum[r0, c1]) + f(lum[r1, c0]) + f(lum[r1, c1])) * f(0.25)
+    return (f(pl[row, col]) + f(pl[row - 1, col]) + f(pl[row + 1, col]) + f(pl[row, col + 1]) + f(pl[row, col - 1])
+            + f(pl[row - 1, col + 1]) + f(pl[row - 1, col - 1]) + f(pl[row + 1, col + 1])
+            + f(pl[row + 1, col - 1])) * f(1.0 / 9.0)
+
+
+def _bins_at_px(pl, lum, row, col, sub, inv_bin, levels, last):
+    # The (level bin, response bin) of one sample; levels outside 0..255 (BGR chroma never, luma
+    # float rounding) are clamped into the end bins.
+    r = _response_i(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1],  # noqa: F821
+                    pl[row, col - 1], pl[row - 1, col + 1], pl[row - 1, col - 1],
+                    pl[row + 1, col + 1], pl[row + 1, col - 1])
+    level = _level_i(pl, lum, row, col, sub)  # noqa: F821
+    lb = min(max(int(level * np.float32(levels / 256.0)), 0), levels - 1)
+    return lb, min(int(r * inv_bin), last)
+
+
+_level_at_cpu = cpu_device(_level_at_px)
+_level_at_cuda = cuda_device(_level_at_px)
+_bins_at_cpu = cpu_device(_bins_at_px, _response_i=_response_cpu, _level_i=_level_at_cpu)
+_bins_at_cuda = cuda_device(_bins_at_px, _response_i=_response_cuda, _level_i=_level_at_cuda)
+
 
 @cpu_device
-def _hist_plane_cpu(pl, step, inv_bin, hist, p):
+def _hist_plane_cpu(pl, lum, sub, step, inv_bin, hist, p):
     height, width = pl.shape
-    last = hist.shape[1] - 1
+    levels = hist.shape[1]
+    last = hist.shape[2] - 1
     for row in range(1, height - 1, step):
         for col in range(1, width - 1, step):
-            r = _response_cpu(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1],
-                              pl[row, col - 1], pl[row - 1, col + 1], pl[row - 1, col - 1],
-                              pl[row + 1, col + 1], pl[row + 1, col - 1])
-            hist[p, min(int(r * inv_bin), last)] += 1
+            lb, rb = _bins_at_cpu(pl, lum, row, col, sub, inv_bin, levels, last)
+            hist[p, lb, rb] += 1
 
 
 @cpu_kernel
@@ -690,29 +823,27 @@ def _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, hist):
     # One plane per parallel iteration keeps the histograms race-free without atomics.
     for p in prange(3):
         if p == 0:
-            _hist_plane_cpu(luma, luma_step, inv_bin, hist, 0)
+            _hist_plane_cpu(luma, luma, False, luma_step, inv_bin, hist, 0)
         else:
-            _hist_plane_cpu(chroma[p - 1], chroma_step, inv_bin, hist, p)
+            _hist_plane_cpu(chroma[p - 1], luma, True, chroma_step, inv_bin, hist, p)
 
 
 @cuda_kernel
-def _noise_hist_cuda(pl, step, inv_bin, hist, p):
+def _noise_hist_cuda(pl, lum, sub, step, inv_bin, hist, p):
     j, i = cuda.grid(2)
     height, width = pl.shape
     row = 1 + i * step
     col = 1 + j * step
     if row >= height - 1 or col >= width - 1:
         return
-    last = hist.shape[1] - 1
-    r = _response_cuda(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1], pl[row, col - 1],
-                       pl[row - 1, col + 1], pl[row - 1, col - 1], pl[row + 1, col + 1], pl[row + 1, col - 1])
-    cuda.atomic.add(hist, (p, min(int(r * inv_bin), last)), 1)
+    lb, rb = _bins_at_cuda(pl, lum, row, col, sub, inv_bin, hist.shape[1], hist.shape[2] - 1)
+    cuda.atomic.add(hist, (p, lb, rb), 1)
 
 
 def noise_step(height: int, width: int) -> int:
     """Sampling step of :func:`noise_histogram` on a ``height x width`` plane.
 
-    Every other row and column, sparser on large planes: a median needs no more
+    Every other row and column, sparser on large planes: the fit needs no more
     than about :data:`NOISE_SAMPLES` responses, and the histogram pass (a
     scatter, which does not vectorize) then costs the same at any resolution.
     """
@@ -720,7 +851,7 @@ def noise_step(height: int, width: int) -> int:
 
 
 def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Backend = CPU):
-    """Histogram of the noise-mask response per plane (input of :func:`sigma_from_histogram`).
+    """Histogram of the noise-mask response per plane and signal level (input of :func:`noise_model`).
 
     Parameters
     ----------
@@ -730,7 +861,8 @@ def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Back
         Sample every ``step``-th row and column (>= 1) of every plane; default
         :func:`noise_step` of each plane.
     out : ndarray
-        ``(3, NOISE_BINS) int32``; overwritten (row 0 luma, rows 1-2 chroma).
+        ``(3, NOISE_LEVELS, NOISE_BINS) int32``; overwritten (plane 0 luma, 1-2 chroma; level
+        bins of ``256 / NOISE_LEVELS`` luma levels).
     backend : Backend
         Where to run.
 
@@ -748,36 +880,88 @@ def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Back
             rows = (pl.shape[0] - 2 + pstep - 1) // pstep
             cols = (pl.shape[1] - 2 + pstep - 1) // pstep
             if rows > 0 and cols > 0:
-                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, pstep, inv_bin, out, p)
+                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, luma, p > 0, pstep, inv_bin, out, p)
     else:
         _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, out)
     return out
 
 
-def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
-    """Noise sigma per plane from :func:`noise_histogram` counts (host array).
+def _median_sigma(counts: np.ndarray) -> float:
+    """Noise sigma from one histogram of ``|mask response|``: the median of ``|N(0, 6 sigma)|`` is
+    ``0.6745 * 6 * sigma``; texture only lifts the upper tail, so the median stays close to the noise."""
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0
+    cum = np.cumsum(counts)
+    k = int(np.searchsorted(cum, total / 2.0))
+    # Linear interpolation inside the median bin.
+    before = cum[k - 1] if k > 0 else 0
+    frac = (total / 2.0 - before) / max(int(counts[k]), 1)
+    return float((k + frac) * NOISE_BIN_WIDTH / (0.6745 * 6.0))
 
-    The median of ``|N(0, 6 sigma)|`` is ``0.6745 * 6 * sigma``; texture only
-    lifts the upper tail, so the median stays close to the noise on typical video.
+
+def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
+    """One noise sigma per plane from :func:`noise_histogram` counts (host array), all levels pooled.
 
     Returns
     -------
     ndarray
-        ``(3,) float64`` sigmas in 8-bit levels (0 where there were no samples).
+        ``(3,) float64`` sigmas in the planes' units (0 where there were no samples).
     """
-    sig = np.zeros(hist.shape[0])
-    for p in range(hist.shape[0]):
-        total = int(hist[p].sum())
-        if total == 0:
+    pooled = hist.reshape(hist.shape[0], -1, hist.shape[-1]).sum(axis=1)
+    return np.array([_median_sigma(pooled[p]) for p in range(hist.shape[0])])
+
+
+def noise_model(hist: np.ndarray, min_samples: int = NOISE_MIN_BIN_SAMPLES) -> np.ndarray:
+    """Signal-dependent noise per plane, ``variance = a + b * level``, from :func:`noise_histogram` counts.
+
+    Per level bin with at least ``min_samples`` responses, the median sigma; then a line
+    through the variances, each weighted by its count over its square (a variance estimate's
+    error grows with it, and texture only inflates: the lowest bins are the most trusted).
+    ``a`` and ``b`` are kept non-negative.
+
+    Parameters
+    ----------
+    hist : ndarray
+        ``(3, NOISE_LEVELS, NOISE_BINS)`` host counts.
+    min_samples : int
+        Level bins with fewer responses are left out.
+
+    Returns
+    -------
+    ndarray
+        ``(3, 3) float64``: per plane ``a`` (levels squared), ``b`` (levels) and the mean luma
+        level of the samples (0 where there were none).
+    """
+    planes, levels = hist.shape[0], hist.shape[1]
+    centres = (np.arange(levels) + 0.5) * (256.0 / levels)
+    out = np.zeros((planes, 3))
+    for p in range(planes):
+        counts = hist[p].sum(axis=1).astype(np.float64)
+        if counts.sum() == 0:
             continue
-        cum = np.cumsum(hist[p])
-        k = int(np.searchsorted(cum, total / 2.0))
-        # Linear interpolation inside the median bin.
-        before = cum[k - 1] if k > 0 else 0
-        frac = (total / 2.0 - before) / max(int(hist[p, k]), 1)
-        median = (k + frac) * NOISE_BIN_WIDTH
-        sig[p] = median / (0.6745 * 6.0)
-    return sig
+        out[p, 2] = float((counts * centres).sum() / counts.sum())
+        used = counts >= min(min_samples, counts.max())
+        var = np.array([_median_sigma(hist[p, k]) ** 2 for k in np.flatnonzero(used)])
+        out[p, :2] = _fit_line(centres[used], var, counts[used])
+    return out
+
+
+def _fit_line(x: np.ndarray, y: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """Weighted least squares ``y = a + b x`` with weights ``n / y^2``, ``a, b >= 0``."""
+    w = n / np.maximum(y, 1e-2) ** 2
+    sw, sx, sy = w.sum(), (w * x).sum(), (w * y).sum()
+    sxx, sxy = (w * x * x).sum(), (w * x * y).sum()
+    det = sw * sxx - sx * sx
+    if x.size < 2 or det <= 1e-9 * sw * sxx:
+        return float(sy / sw), 0.0
+    b = (sw * sxy - sx * sy) / det
+    a = (sy - b * sx) / sw
+    if b < 0:  # noise falling with the level: clipping or texture; one variance for all
+        return float(sy / sw), 0.0
+    if a < 0:  # pure shot noise: a line through the origin
+        return 0.0, float(sxy / sxx)
+    return float(a), float(b)
 
 
 # --- thumbnails: scene cuts and global motion ------------------------------------------------

@@ -13,6 +13,9 @@ from the start of its main function.
     python tools/bench.py                          # colour stage vs. ffmpeg eq, 540p and 720p clips
     python tools/bench.py --stages none --peer null
     python tools/bench.py --clips my.mp4 --markdown table.md
+    python tools/bench.py --stages denoise --preset fast            # vs hqdn3d=16
+    python tools/bench.py --stages denoise --preset quality --peer fftdnoiz=sigma=20
+    python tools/bench.py --stages sharpen                          # vs unsharp
     python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
     python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
 
@@ -39,7 +42,10 @@ DEFAULT_CLIPS = [ROOT / "tools" / "samples" / "flower_540p.mp4", MEDIA / "noisy_
 #: The same adjustment for both tools: vqe's parameters and ffmpeg's equivalent filter.
 COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1", "color.brightness=0.02",
                   "color.white_balance=off")  # eq has no white balance: compare like with like
-PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null"}
+PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null",
+         # Denoise: the fast preset's peer, the strong hqdn3d (``--peer fftdnoiz=sigma=20`` for the quality
+         # preset's); sharpen: ffmpeg's unsharp at its defaults.
+         "denoise": "hqdn3d=16", "sharpen": "unsharp"}
 
 
 def timed(cmd: list[str]) -> float:

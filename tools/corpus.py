@@ -18,6 +18,8 @@ cast              per-channel gains in any direction of the chroma plane (warm, 
                   magenta and between), strength 0.05 - 0.4
 noise             read (Gaussian, sigma 1-12) + shot (variance proportional to the level),
                   grain from luma-only to independent per channel
+strong noise      the same at read sigma 10-24, shot 0.2-1.0 (about sigma 13-27 at mid-gray):
+                  a dim room, a phone at night
 blur              Gaussian, sigma 0.5 - 2
 ================  ==========================================================================
 
@@ -358,13 +360,13 @@ def _sensor_noise(x: np.ndarray, read_sigma: float, shot_gain: float, chroma: fl
 
 
 #: The kinds :func:`draw` knows.
-KINDS = ("color", "night", "noise", "blur", "dark_noisy", "night_noisy", "clean")
+KINDS = ("color", "night", "noise", "strong_noise", "blur", "dark_noisy", "night_noisy", "clean")
 
 
 def draw(kind: str, rng: np.random.Generator) -> Degradation:
     """A random degradation of one kind: ``color`` (exposure, gamma, tone, cast; no noise), ``night`` (for
-    a night scene: a cast and a mild exposure change only), ``noise``, ``blur``, ``dark_noisy`` (dark +
-    cast + noise), ``night_noisy`` (``night`` + noise) or ``clean``."""
+    a night scene: a cast and a mild exposure change only), ``noise``, ``strong_noise``, ``blur``,
+    ``dark_noisy`` (dark + cast + noise), ``night_noisy`` (``night`` + noise) or ``clean``."""
     if kind == "clean":
         return Degradation()
     if kind in ("night", "night_noisy"):
@@ -377,6 +379,9 @@ def draw(kind: str, rng: np.random.Generator) -> Degradation:
     if kind == "noise":
         read = float(rng.uniform(1, 12))
         return Degradation(read_sigma=read, shot_gain=float(rng.uniform(0, 0.25)),
+                           chroma_noise=float(rng.uniform(0.5, 2)))
+    if kind == "strong_noise":
+        return Degradation(read_sigma=float(rng.uniform(10, 24)), shot_gain=float(rng.uniform(0.2, 1.0)),
                            chroma_noise=float(rng.uniform(0.5, 2)))
     if kind == "blur":
         return Degradation(blur_sigma=float(rng.uniform(0.5, 2.0)))

@@ -18,9 +18,10 @@ task       input                                                methods
 color      kind ``color`` (night sources: ``night``)            vqe contrast,color; ffmpeg normalize,
                                                                 eq; OpenCV CLAHE
 clean      the source untouched (scored against itself)         as color
-denoise    kind ``noise``                                       vqe denoise --preset fast / quality;
-                                                                ffmpeg hqdn3d, fftdnoiz; OpenCV
-                                                                bilateralFilter
+denoise    kind ``noise`` (every third case ``strong_noise``),   vqe denoise --preset fast / quality;
+           32 frames a clip in full runs                        ffmpeg hqdn3d (default and 16),
+                                                                fftdnoiz; OpenCV bilateralFilter
+                                                                (mild and 9, 75, 75)
 sharpen    kind ``blur``                                        vqe sharpen; ffmpeg unsharp, cas
 chain      kind ``dark_noisy`` (night sources: ``night_noisy``)  vqe denoise,contrast,color,sharpen;
                                                                 ffmpeg hqdn3d,unsharp,eq / normalize
@@ -82,10 +83,13 @@ log = logging.getLogger("quality_corpus")
 
 TASKS = ("color", "clean", "denoise", "sharpen", "chain", "multishot")
 #: Cases per source (multishot: per pair of sources) and task, full run and ``--quick``.
-CASES = {"color": 3, "clean": 1, "denoise": 2, "sharpen": 2, "chain": 2, "multishot": 1}
+CASES = {"color": 3, "clean": 1, "denoise": 3, "sharpen": 2, "chain": 2, "multishot": 1}
 QUICK_CASES = dict.fromkeys(TASKS, 1)
 SIZE, QUICK_SIZE = (640, 360), (320, 180)
 FRAMES, QUICK_FRAMES = 16, 8
+#: Longer clips where a method's state needs them: a recursive temporal denoiser takes about ten
+#: frames to settle, and real video runs for thousands (full runs only, unless --frames is given).
+TASK_FRAMES = {"denoise": 32}
 #: Multishot pairs in a ``--quick`` run.
 QUICK_PAIRS = 2
 #: A clean case "changes the picture" when its mean dE00 against the input passes this (about one JND).
@@ -141,8 +145,10 @@ METHODS: dict[str, tuple[Method, ...]] = {
     "clean": COLOR_METHODS,
     "multishot": COLOR_METHODS,
     "denoise": (vqe("--stages denoise --preset fast"), vqe("--stages denoise --preset quality", lead=True),
-                ffmpeg("hqdn3d"), ffmpeg(f"fftdnoiz=sigma={DENOISE_SIGMA:g}"),
-                opencv(f"bilateralFilter (5, {2 * DENOISE_SIGMA:g}, 2)", partial(bilateral, sigma=DENOISE_SIGMA))),
+                ffmpeg("hqdn3d"), ffmpeg("hqdn3d=16"), ffmpeg(f"fftdnoiz=sigma={DENOISE_SIGMA:g}"),
+                opencv(f"bilateralFilter (5, {2 * DENOISE_SIGMA:g}, 2)", partial(bilateral, sigma=DENOISE_SIGMA)),
+                opencv("bilateralFilter (9, 75, 75)", partial(cv2.bilateralFilter, d=9, sigmaColor=75,
+                                                              sigmaSpace=75))),
     "sharpen": (vqe("--stages sharpen", lead=True), ffmpeg("unsharp"), ffmpeg("cas=0.8")),
     "chain": (vqe("--stages denoise,contrast,color,sharpen", lead=True), ffmpeg(f"hqdn3d,unsharp,{EQ}"),
               ffmpeg(f"hqdn3d,unsharp,{NORMALIZE}")),
@@ -200,7 +206,9 @@ def _rng(task: str, name: str, k: int) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(task.encode()), zlib.crc32(name.encode()), k])
 
 
-def _kind(task: str, source: Source) -> str:
+def _kind(task: str, source: Source, k: int = 0) -> str:
+    if task == "denoise":  # every third case of a source at strong noise
+        return "strong_noise" if k % 3 == 2 else "noise"
     if task in ("color", "multishot"):
         return "night" if source.night else "color"
     if task == "chain":
@@ -208,8 +216,8 @@ def _kind(task: str, source: Source) -> str:
     return {"clean": "clean", "denoise": "noise", "sharpen": "blur"}[task]
 
 
-def _shot(task: str, source: Source, rng: np.random.Generator, frames: int) -> Shot:
-    degradation = corpus.draw(_kind(task, source), rng)
+def _shot(task: str, source: Source, rng: np.random.Generator, frames: int, k: int = 0) -> Shot:
+    degradation = corpus.draw(_kind(task, source, k), rng)
     seed = int(rng.integers(2 ** 31))
     count = corpus.frame_count(source)
     start = int(rng.integers(0, max(1, count - frames + 1))) if count else 0
@@ -217,10 +225,14 @@ def _shot(task: str, source: Source, rng: np.random.Generator, frames: int) -> S
 
 
 def build_cases(present: Sequence[Source], tasks: Sequence[str], per_source: dict[str, int],
-                size: tuple[int, int], frames: int, max_pairs: int | None = None) -> list[Case]:
-    """Every case of ``tasks`` on the ``present`` sources, in a fixed order."""
+                size: tuple[int, int], frames: int, max_pairs: int | None = None,
+                task_frames: dict[str, int] | None = None) -> list[Case]:
+    """Every case of ``tasks`` on the ``present`` sources, in a fixed order (``task_frames``: frames per clip
+    of the tasks that need another number than ``frames``)."""
     cases = []
+    all_frames = frames
     for task in tasks:
+        frames = (task_frames or {}).get(task, all_frames)
         if task == "multishot":
             half = len(present) // 2  # photographs come first in SOURCES: pair the i-th with the (i+half)-th
             pairs = [(present[i], present[i + half]) for i in range(half)][:max_pairs]
@@ -236,7 +248,7 @@ def build_cases(present: Sequence[Source], tasks: Sequence[str], per_source: dic
             case_size = corpus.fit_size(source, size, frames)
             for k in range(per_source[task]):
                 cases.append(Case(f"{task}/{source.name}/s{k}", task, k, case_size, frames,
-                                  [_shot(task, source, _rng(task, source.name, k), frames)]))
+                                  [_shot(task, source, _rng(task, source.name, k), frames, k)]))
     return cases
 
 
@@ -572,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     present, missing = corpus.available(corpus.sources(args.corpus))
-    cases = build_cases(present, tasks, per, size, frames, max_pairs=QUICK_PAIRS if args.quick else None)
+    cases = build_cases(present, tasks, per, size, frames, max_pairs=QUICK_PAIRS if args.quick else None,
+                        task_frames=None if args.quick or args.frames else TASK_FRAMES)
     if args.case:
         cases = [c for c in cases if any(fnmatch.fnmatchcase(c.name, pat) for pat in args.case)]
         if not cases:

@@ -22,14 +22,16 @@ from kernels.colorspace import MATRICES, YuvFormat
 from kernels.denoise import (
     N_COEFFS,
     NOISE_BINS,
+    NOISE_LEVELS,
+    NOISE_REF_LEVEL,
     chroma_shape,
     denoise_i420,
     denoise_planes,
     estimate_shift,
     luma_thumbnail,
     noise_histogram,
+    noise_model,
     plane_coefficients,
-    sigma_from_histogram,
     thumbnail_difference,
     thumbnail_factor,
     to_planes,
@@ -43,8 +45,19 @@ log = logging.getLogger(__name__)
 #: Noise sigma of the Y plane and of the half-resolution (2x2 mean) B-Y and R-Y planes
 #: for unit-sigma independent noise in each of B, G, R.
 PLANE_NOISE_GAIN = (0.668, 1.104 / 2, 0.921 / 2)
-#: Weight of a new noise estimate in the running one (estimates are noisy; noise changes slowly).
+#: Weight of a new noise estimate in the running one (estimates are noisy; noise changes slowly
+#: within a shot; a scene cut starts the running estimate afresh).
 SIGMA_EMA = 0.3
+#: Luma noise sigma (levels) at which ``motion_threshold`` applies as given to the luma plane; there
+#: the threshold scales with the noise (within :data:`MOTION_SCALE`): weak noise gains little from
+#: averaging over time and loses detail to a history that lags a little, strong noise gains much, so
+#: the noisier the frame, the larger a difference must be before it counts as motion.  (Scaling it on
+#: the half-resolution chroma planes too made no difference on the tuning half: kept as given there.)
+MOTION_NOISE_REF = 8.0
+MOTION_SCALE = (0.25, 4.0)
+#: Largest noise sigma (levels) the automatic mode acts on: pure noise or a frame of fine texture
+#: must not drive the filter to wipe the picture out.
+MAX_AUTO_SIGMA = 40.0
 
 
 @lru_cache(maxsize=16)
@@ -79,6 +92,12 @@ def _luma_code_gain(fmt: YuvFormat | None) -> float:
     return 1.0 if fmt is None else float(fmt.from_bgr_coefficients()[4])
 
 
+def motion_scale(luma_sigma: float) -> float:
+    """Factor on the luma plane's ``motion_threshold`` for a luma noise sigma in 8-bit levels (see
+    :data:`MOTION_NOISE_REF`)."""
+    return min(max(luma_sigma / MOTION_NOISE_REF, MOTION_SCALE[0]), MOTION_SCALE[1])
+
+
 class DenoiseStage(Stage):
     """Per frame: planes, thumbnail (cut/pan test), noise estimate now and then, one fused pass."""
 
@@ -90,22 +109,30 @@ class DenoiseStage(Stage):
         super().__init__(params, backend)
         self._coeffs_host = np.zeros((3, N_COEFFS), np.float32)
         self._coeffs = backend.asarray(self._coeffs_host)
-        self._hist_host = np.zeros((3, NOISE_BINS), np.int32)
+        self._hist_host = np.zeros((3, NOISE_LEVELS, NOISE_BINS), np.int32)
         #: Scene cuts detected so far (each one reset the history).
         self.cuts = 0
         self.reset()
 
     @property
     def noise_sigma(self) -> np.ndarray:
-        """Current per-plane noise estimate (Y, B-Y, R-Y; or Y, Cb, Cr codes on I420); zeros before the first."""
-        return self._sigma.copy()
+        """Current per-plane noise sigma (Y, B-Y, R-Y; or Y, Cb, Cr codes on I420) at the frame's mean level
+        (luma at :data:`~kernels.denoise.NOISE_REF_LEVEL` with ``follow_level``); zeros before the first."""
+        sigma, _ = self._sigmas_and_slopes()
+        return np.array(sigma)
+
+    @property
+    def noise_model(self) -> np.ndarray:
+        """Current smoothed noise model, ``(3, 3)``: per plane ``a``, ``b`` of ``variance = a + b * level``
+        and the mean luma level (see :func:`kernels.denoise.noise_model`); zeros before the first estimate."""
+        return self._model.copy()
 
     def reset(self) -> None:
         self._fresh = True
         self._frames = 0
         self._have_thumb = False
-        self._sigma = np.zeros(3)
-        self._sigma_known = False
+        self._model = np.zeros((3, 3))
+        self._model_known = False
 
     def apply(self, image: Any) -> Any:
         planar = is_i420(image)
@@ -125,11 +152,14 @@ class DenoiseStage(Stage):
             luma, chroma = to_planes(image, luma=self.buffer("luma", (height, width), "float32"),
                                      chroma=self.buffer("chroma", cshape, "float32"), backend=self.backend)
         shift = self._scene_and_motion(luma, height, width, p.scene_cut * _luma_code_gain(fmt))
-        base = self._noise_sigmas(luma, chroma, plane_noise_gains(fmt))
+        base, slopes = self._noise_sigmas(luma, chroma, plane_noise_gains(fmt))
         strengths = (p.luma_strength, p.chroma_strength, p.chroma_strength)
+        scale = motion_scale(base[0] / _luma_code_gain(fmt))
         plane_coefficients([b * g for b, g in zip(base, strengths)], temporal=p.temporal, spatial=p.spatial,
-                           spatial_range=p.spatial_range, motion_threshold=p.motion_threshold,
-                           motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], out=self._coeffs_host)
+                           spatial_range=p.spatial_range,
+                           motion_threshold=(p.motion_threshold * scale, p.motion_threshold, p.motion_threshold),
+                           motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], slopes=slopes,
+                           out=self._coeffs_host)
         if self.backend.is_cuda:
             self.backend.upload(self._coeffs_host, self._coeffs)
         else:
@@ -177,24 +207,39 @@ class DenoiseStage(Stage):
                 log.debug("denoise: scene cut (thumbnail change %.1f > %.1f), history reset", mad, scene_cut)
                 self.cuts += 1
                 self._fresh = True
+                # A new shot may have other noise (another camera, another exposure): estimate anew.
+                self._model_known = False
                 return 0, 0
         return shift
 
-    def _noise_sigmas(self, luma: Any, chroma: Any, gains: tuple[float, float, float]) -> tuple[float, float, float]:
-        """Noise sigma of each plane, manual (``sigma`` times the planes' ``gains``) or estimated."""
+    def _noise_sigmas(self, luma: Any, chroma: Any,
+                      gains: tuple[float, float, float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Noise sigma and variance slope of each plane: manual (``sigma`` times the planes' ``gains``,
+        one sigma at every level) or estimated from the frames (see :meth:`_sigmas_and_slopes`)."""
         p = self.params
         if p.sigma > 0:
-            base = tuple(p.sigma * g for g in gains)
-        else:
-            if not self._sigma_known or self._frames % p.estimate_every == 0:
-                hist = noise_histogram(luma, chroma, out=self.buffer("noise_hist", (3, NOISE_BINS), "int32"),
-                                       backend=self.backend)
-                hist = self.backend.to_host(hist, out=self._hist_host) if self.backend.is_cuda else hist
-                est = sigma_from_histogram(hist)
-                self._sigma = est if not self._sigma_known else self._sigma + SIGMA_EMA * (est - self._sigma)
-                self._sigma_known = True
-            base = tuple(self._sigma)
-        return base
+            return tuple(p.sigma * g for g in gains), (0.0, 0.0, 0.0)
+        if not self._model_known or self._frames % p.estimate_every == 0:
+            hist = noise_histogram(luma, chroma, out=self.buffer("noise_hist", self._hist_host.shape, "int32"),
+                                   backend=self.backend)
+            hist = self.backend.to_host(hist, out=self._hist_host) if self.backend.is_cuda else hist
+            est = noise_model(hist)
+            self._model = est if not self._model_known else self._model + SIGMA_EMA * (est - self._model)
+            self._model_known = True
+        return self._sigmas_and_slopes()
+
+    def _sigmas_and_slopes(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The kernel's inputs from the noise model: each plane's sigma at the frame's mean level and no
+        slope; with ``follow_level``, luma's sigma at the reference level and the relative change of its
+        variance per level.  Chroma samples are colour differences, not levels: one sigma always."""
+        a, b, mean = self._model[:, 0], self._model[:, 1], self._model[0, 2]
+        cap = MAX_AUTO_SIGMA ** 2
+        sigmas = [float(np.sqrt(min(a[k] + b[k] * mean, cap))) for k in range(3)]
+        if not self.params.follow_level:
+            return tuple(sigmas), (0.0, 0.0, 0.0)
+        var_ref = a[0] + b[0] * NOISE_REF_LEVEL
+        slope = float(b[0] / var_ref) if var_ref > 1e-6 else 0.0
+        return (float(np.sqrt(min(var_ref, cap))), sigmas[1], sigmas[2]), (slope, 0.0, 0.0)
 
     def _host(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         # Host-side mirrors of small device arrays, allocated once per size.

@@ -51,11 +51,15 @@ class DenoiseParams(StageParams):
     spatial_range: float = param(2.5, low=0.5, high=6.0, doc="edge threshold of the spatial filter, in sigmas")
     motion_threshold: float = param(3.0, low=0.0, high=20.0,
                                     doc="local mean history/current difference treated as noise, in its noise "
-                                        "sigmas (higher = more temporal smoothing, more ghosting risk)")
+                                        "sigmas (higher = more temporal smoothing, more ghosting risk); on luma "
+                                        "at a noise sigma of 8 levels, scaled with the noise (x0.25 to x4)")
     motion_search: bool = param(False, doc="follow global camera pans (phase correlation on a thumbnail)")
     scene_cut: float = param(30.0, low=0.0, high=255.0,
                              doc="mean luma change (levels) that counts as a scene cut; 0 = never reset")
     estimate_every: int = param(8, low=1, high=10000, doc="frames between noise estimates in auto mode")
+    follow_level: bool = param(False, doc="auto mode: luma thresholds follow the estimated noise at each sample's "
+                                          "level (shot noise grows with the signal); off = the frame's mean noise "
+                                          "everywhere, a fifth less luma work")
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,13 @@ class UpscaleParams(StageParams):
 @dataclass(frozen=True)
 class SharpenParams(StageParams):
     stage = "sharpen"
-    amount: float = param(1.5, low=0.0, high=4.0, doc="gain on luma detail (0 = unchanged)")
-    radius: int = param(2, low=1, high=MAX_RADIUS, doc="blur radius of the detail extraction, pixels")
+    amount: float = param(1.5, low=0.0, high=4.0,
+                          doc="gain on luma detail (0 = unchanged); with auto, the gain at a measured blur of "
+                              "1 pixel (none on sharp frames, up to 4 on very soft ones)")
+    radius: int = param(2, low=1, high=MAX_RADIUS,
+                        doc="blur radius of the detail extraction, pixels (auto: one more for very soft frames)")
+    auto: bool = param(False, doc="gain and radius follow how soft the frames are (measured every few frames); "
+                                  "an upscaled or soft-focus source reads as blurred and is sharpened too")
     threshold: float = param(1.0, low=0.0, high=32.0,
                              doc="luma detail up to this many levels is noise and is not boosted")
     overshoot: float = param(2.0, low=0.0, high=64.0,

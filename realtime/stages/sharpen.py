@@ -1,13 +1,36 @@
-"""``sharpen`` stage: cored, halo-free unsharp mask on luma (see :mod:`kernels.sharpen`)."""
+"""``sharpen`` stage: cored, halo-free unsharp mask on luma (see :mod:`kernels.sharpen`).
+
+With ``auto`` on (opt-in), the gain follows how soft the frames are (:func:`kernels.sharpen.softness`,
+measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g``
+undoes a blur of variance ``g * v`` at low frequencies, so the gain grows with the square of
+the blur the frame has beyond that of a sharp frame, and a wider detail radius takes over for
+very soft frames.
+"""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from kernels import MAX_RADIUS
 from kernels.backend import Backend
 from kernels.planes import i420_planes, is_i420
-from kernels.sharpen import binomial_taps, sharpen
+from kernels.sharpen import binomial_taps, sharpen, softness
 from realtime.stages.base import Stage
 from realtime.stages.params import SharpenParams
+
+log = logging.getLogger(__name__)
+
+#: Frames between softness measurements.
+SOFTNESS_EVERY = 4
+#: Weight of a new softness measurement in the running one.
+SOFTNESS_EMA = 0.3
+#: Measured blur sigma (pixels) from which the detail radius grows by one.
+WIDE_SOFTNESS = 0.8
+#: Largest automatic gain (very soft frames; beyond it the cored detail is mostly noise).
+MAX_AUTO_AMOUNT = 4.0
+#: Measured blur (pixels) of frames that need no sharpening: pixel sampling and a good lens alone
+#: measure about this much, and sharpening them only adds ringing.
+SHARP_SOFTNESS = 0.4
 
 
 class SharpenStage(Stage):
@@ -20,6 +43,27 @@ class SharpenStage(Stage):
     def __init__(self, params: SharpenParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self._taps = backend.asarray(binomial_taps(params.radius))
+        self._wide_taps = backend.asarray(binomial_taps(min(params.radius + 1, MAX_RADIUS)))
+        self.reset()
+
+    @property
+    def softness(self) -> float:
+        """The running blur measurement (pixels; 0 before the first frame or without ``auto``)."""
+        return self._softness
+
+    def reset(self) -> None:
+        self._softness = 0.0
+        self._frames = 0
+
+    def gain(self) -> tuple[float, bool]:
+        """The gain the next frame gets and whether it uses the wider radius."""
+        p = self.params
+        if not p.auto:
+            return p.amount, False
+        s = self._softness
+        # ``amount`` is the gain at a measured blur of 1 pixel.
+        excess = max(s * s - SHARP_SOFTNESS ** 2, 0.0) / (1.0 - SHARP_SOFTNESS ** 2)
+        return min(p.amount * excess, MAX_AUTO_AMOUNT), s >= WIDE_SOFTNESS
 
     def apply(self, image: Any) -> Any:
         if self.params.amount == 0.0:
@@ -32,7 +76,21 @@ class SharpenStage(Stage):
             luma = i420_planes(image)[0]
             src, dst = luma[:, :, None], i420_planes(out)[0][:, :, None]
             self.backend.xp.copyto(out.reshape(-1)[luma.size:], image.reshape(-1)[luma.size:])
+        if p.auto:
+            self._measure(src)
+        amount, wide = self.gain()
         work = self.buffer("work", (3, src.shape[0], src.shape[1]), "float32")
-        sharpen(src, self._taps, amount=p.amount, threshold=p.threshold, overshoot=p.overshoot,
-                out=dst, work=work, backend=self.backend)
+        sharpen(src, self._wide_taps if wide else self._taps, amount=amount, threshold=p.threshold,
+                overshoot=p.overshoot, out=dst, work=work, backend=self.backend)
+        self._frames += 1
         return out
+
+    def _measure(self, src: Any) -> None:
+        """Update the running softness now and then (a frame's green channel stands in for its luma:
+        it carries most of it, and blur acts on every channel alike)."""
+        if self._frames % SOFTNESS_EVERY:
+            return
+        plane = src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1]
+        s = softness(plane, xp=self.backend.xp)
+        self._softness = s if self._frames == 0 else self._softness + SOFTNESS_EMA * (s - self._softness)
+        log.debug("sharpen: softness %.2f px (running %.2f)", s, self._softness)

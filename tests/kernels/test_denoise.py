@@ -6,13 +6,17 @@ from hypothesis import given, settings, strategies as st
 from kernels.backend import CPU
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.denoise import (
+    MIN_VARIANCE_RATIO,
     NOISE_BINS,
+    NOISE_LEVELS,
+    NOISE_REF_LEVEL,
     chroma_shape,
     denoise_i420,
     denoise_planes,
     estimate_shift,
     luma_thumbnail,
     noise_histogram,
+    noise_model,
     noise_step,
     plane_coefficients,
     sigma_from_histogram,
@@ -59,8 +63,11 @@ def neighbours_ref(plane, dy=0, dx=0):
 
 
 def denoise_plane_ref(cur, hist, k, shift=(0, 0), fresh=False):
-    inv_t2, amin, thr, mgain, spatial = (float(x) for x in k[:5])
+    inv_t2, amin, thr, mgain, spatial, slope = (float(x) for x in k[:6])
     c = neighbours_ref(cur.astype(np.float64))
+    # Thresholds follow the noise at the 3x3 mean level: sigma scales by sqrt(1 + slope (level - ref)).
+    scale = np.sqrt(np.maximum(1.0 + slope * (c.mean(0) - NOISE_REF_LEVEL), MIN_VARIANCE_RATIO))
+    inv_t2, thr, mgain = inv_t2 / scale ** 2, thr * scale, mgain / scale
     w = np.maximum(0.0, 1.0 - (c[1:] - c[0]) ** 2 * inv_t2)
     s = (c[0] + (w * c[1:]).sum(0)) / (1.0 + w.sum(0))
     if fresh:
@@ -81,6 +88,10 @@ def denoise_ref(frame, luma_hist, chroma_hist, coeffs, shift, fresh):
     v_new = denoise_plane_ref(cv, chroma_hist[1], coeffs[2], cshift, fresh)
     up = lambda p: np.repeat(np.repeat(p, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]]  # noqa: E731
     return y_new, np.stack([u_new, v_new]), to_bgr_ref(y_new, u + up(u_new - cu), v + up(v_new - cv))
+
+
+def new_hist():
+    return np.zeros((3, NOISE_LEVELS, NOISE_BINS), np.int32)
 
 
 def planes_of(frame):
@@ -128,13 +139,14 @@ def test_to_planes_matches_reference():
 @pytest.mark.parametrize("shift", [(0, 0), (1, -2), (-3, 5)])
 @pytest.mark.parametrize("fresh", [False, True])
 @pytest.mark.parametrize("spatial", [0.8, 0.0])
-def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh, spatial):
+@pytest.mark.parametrize("slope", [0.0, 1.0 / 128])
+def test_denoise_planes_matches_reference_on_odd_shape(shift, fresh, spatial, slope):
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
     luma, chroma = planes_of(frame)
     luma_hist = (luma + rng.normal(0, 6, luma.shape)).astype(np.float32)
     chroma_hist = (chroma + rng.normal(0, 6, chroma.shape)).astype(np.float32)
-    coeffs = plane_coefficients([8.0, 14.0, 11.0], temporal=0.2, spatial=spatial)
+    coeffs = plane_coefficients([8.0, 14.0, 11.0], temporal=0.2, spatial=spatial, slopes=(slope, 0.0, 0.0))
     out = np.empty_like(frame)
     luma_out, chroma_out = np.empty_like(luma), np.empty_like(chroma)
     denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
@@ -153,7 +165,8 @@ def i420_of(y, u, v):
 @pytest.mark.parametrize("shift", [(0, 0), (1, -2), (-3, 5)])
 @pytest.mark.parametrize("fresh", [False, True])
 @pytest.mark.parametrize("spatial", [0.8, 0.0])
-def test_denoise_i420_matches_reference_per_plane(shift, fresh, spatial):
+@pytest.mark.parametrize("slope", [0.0, 1.0 / 128])
+def test_denoise_i420_matches_reference_per_plane(shift, fresh, spatial, slope):
     # The I420 pass is the per-plane math on the Y, Cb, Cr code values, rounded once into the output planes.
     rng = np.random.default_rng(11)
     h, w = 38, 54
@@ -162,7 +175,7 @@ def test_denoise_i420_matches_reference_per_plane(shift, fresh, spatial):
     before = frame.copy()
     luma_hist = (y + rng.normal(0, 6, y.shape)).astype(np.float32)
     chroma_hist = (np.stack([u, v]) + rng.normal(0, 6, (2, h // 2, w // 2))).astype(np.float32)
-    coeffs = plane_coefficients([8.0, 5.0, 4.0], temporal=0.2, spatial=spatial)
+    coeffs = plane_coefficients([8.0, 5.0, 4.0], temporal=0.2, spatial=spatial, slopes=(slope, 0.0, 0.0))
     cshift = (int(round(shift[0] / 2)), int(round(shift[1] / 2)))
     refs = [denoise_plane_ref(y, luma_hist, coeffs[0], shift, fresh),
             denoise_plane_ref(u, chroma_hist[0], coeffs[1], cshift, fresh),
@@ -210,7 +223,7 @@ def test_noise_estimate_on_i420_matches_the_plane_gains():
     for sigma in (4.0, 10.0):
         y, u, v = bgr_to_yuv(noisy(clean, sigma, rng), fmt)
         luma, chroma = i420_luma_chroma(i420_of(y, u, v))
-        est = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
+        est = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=new_hist()))
         assert est == pytest.approx(np.multiply(plane_noise_gains(fmt), sigma), rel=0.3)
 
 
@@ -220,8 +233,8 @@ def test_sparse_noise_sampling_on_large_planes_estimates_the_same_sigma():
     rng = np.random.default_rng(5)
     y, u, v = bgr_to_yuv(noisy(texture(720, 1280)[:720, :1280], 8.0, rng), YuvFormat("bt709", False))
     luma, chroma = i420_luma_chroma(i420_of(y, u, v))
-    dense = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32)))
-    sparse = sigma_from_histogram(noise_histogram(luma, chroma, out=np.zeros((3, NOISE_BINS), np.int32)))
+    dense = sigma_from_histogram(noise_histogram(luma, chroma, step=1, out=new_hist()))
+    sparse = sigma_from_histogram(noise_histogram(luma, chroma, out=new_hist()))
     assert sparse == pytest.approx(dense, rel=0.03)
 
 
@@ -310,7 +323,7 @@ def test_noise_estimate_is_close_on_textured_frames():
     clean = texture(120, 160)[:120, :160]
     for sigma in (3.0, 8.0, 15.0):
         frame = noisy(clean, sigma, rng)
-        hist = noise_histogram(*planes_of(frame), step=1, out=np.zeros((3, NOISE_BINS), np.int32))
+        hist = noise_histogram(*planes_of(frame), step=1, out=new_hist())
         est = sigma_from_histogram(hist)
         assert est[0] == pytest.approx(0.668 * sigma, rel=0.25)
         assert est[1] == pytest.approx(1.104 / 2 * sigma, rel=0.3)
@@ -468,3 +481,124 @@ def test_real_scene_cuts_are_found(media):
     # The clip's hard cuts (its largest frame-to-frame changes; the whole clip
     # gives 30, 76, 137, 187, 242), and nothing else: pans are not cuts.
     assert found == [30, 76]
+
+
+# --- signal-dependent noise: the model, its fit, and bad input ------------------------------------
+
+def read_shot_frame(h, w, read, shot, rng, base=None):
+    """A horizontal ramp (every level, dark to bright) or ``base``, plus read + shot noise (the same on B,
+    G and R, so the luma noise is the channel noise), as uint8 BGR; and the clean frame."""
+    if base is None:
+        base = np.repeat(np.tile(np.linspace(8, 247, w), (h, 1))[..., None], 3, axis=2)
+    std = np.sqrt(read ** 2 + shot * base[..., :1])
+    return np.clip(base + std * rng.standard_normal((h, w, 1)) + 0.5, 0, 255).astype(np.uint8), base
+
+
+@pytest.mark.parametrize("read,shot", [(2.0, 0.0), (3.0, 0.2), (0.5, 0.3), (8.0, 0.05)])
+def test_noise_model_recovers_read_and_shot_noise_on_luma(read, shot):
+    rng = np.random.default_rng(21)
+    frame, _ = read_shot_frame(240, 320, read, shot, rng)
+    model = noise_model(noise_histogram(*planes_of(frame), step=1, out=new_hist()))
+    a, b = model[0, :2]
+    for level in (40.0, 128.0, 220.0):
+        true_var = read ** 2 + shot * level
+        assert a + b * level == pytest.approx(true_var, rel=0.25, abs=0.6)
+    assert model[0, 2] == pytest.approx(128.0, abs=8)  # the ramp's mean level
+
+
+def test_noise_model_keeps_luma_and_chroma_apart():
+    # Luma-only grain (the same noise on B, G, R) leaves the chroma planes clean; grain of independent
+    # channels puts noise in both.
+    rng = np.random.default_rng(22)
+    grey, _ = read_shot_frame(200, 256, 6.0, 0.0, rng)
+    model = noise_model(noise_histogram(*planes_of(grey), step=1, out=new_hist()))
+    assert np.sqrt(model[0, 0]) == pytest.approx(6.0, rel=0.2)
+    assert (model[1:, 0] + model[1:, 1] * 128 < 0.3).all()
+    colour = noisy(np.full((200, 256, 3), 120, np.uint8), 6.0, rng)
+    model = noise_model(noise_histogram(*planes_of(colour), step=1, out=new_hist()))
+    assert np.sqrt(model[0, 0] + model[0, 1] * 120) == pytest.approx(0.668 * 6.0, rel=0.2)
+    assert np.sqrt(model[1, 0] + model[1, 1] * 120) == pytest.approx(1.104 / 2 * 6.0, rel=0.25)
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_stage_reports_a_signal_dependent_model_and_luma_slope(follow):
+    rng = np.random.default_rng(23)
+    frames = [read_shot_frame(120, 192, 2.0, 0.25, rng)[0] for _ in range(4)]
+    stage, outs = run_stage(frames, follow_level=follow)
+    a, b = stage.noise_model[0, :2]
+    assert b > 0.1 and a < 2.0 ** 2 + 4.0  # shot noise dominates: the variance grows with the level
+    # The ramp's mean level is mid-gray: the sigma there either way.
+    assert stage.noise_sigma[0] == pytest.approx(np.sqrt(4.0 + 0.25 * NOISE_REF_LEVEL), rel=0.25)
+    slope = stage._coeffs_host[0, 5]
+    assert (slope > 0.5 / NOISE_REF_LEVEL) if follow else slope == 0.0
+    assert (stage._coeffs_host[1:, 5] == 0).all()  # chroma: one sigma
+    assert psnr(outs[-1], read_shot_frame(120, 192, 0.0, 0.0, rng)[1]) > psnr(frames[-1], read_shot_frame(
+        120, 192, 0.0, 0.0, rng)[1]) + 3.0
+
+
+def test_shot_noise_is_filtered_in_dark_and_bright_areas_alike():
+    # Pure shot noise on a dark and a bright half (sigma about 3.5 and 7.5): both are cleaned.
+    import cv2
+
+    rng = np.random.default_rng(24)
+    base = cv2.GaussianBlur(texture(96, 128)[:96, :128].astype(np.float64), (0, 0), 2.0) * 0.35
+    base[:, 64:] += 150
+    clean = np.clip(base + 0.5, 0, 255).astype(np.uint8)
+    frames = [read_shot_frame(96, 128, 0.5, 0.3, rng, base=base)[0] for _ in range(6)]
+    _, outs = run_stage(frames)
+    for half in (slice(0, 64), slice(64, 128)):
+        before = psnr(frames[-1][:, half], clean[:, half])
+        after = psnr(outs[-1][:, half], clean[:, half])
+        assert after > before + 2.0, (half, before, after)
+
+
+def test_clean_input_passes_nearly_untouched():
+    frames = [np.ascontiguousarray(texture(72, 96)[t:t + 72, :96]) for t in range(5)]
+    stage, outs = run_stage(frames)
+    assert stage.noise_sigma[0] < 1.5
+    for f, o in zip(frames, outs):
+        assert psnr(o, f) > 40.0
+
+
+@pytest.mark.parametrize("kind", ["black", "white", "clipped", "pure_noise", "one_wide", "one_high"])
+def test_bad_input_gives_finite_bounded_output(kind):
+    rng = np.random.default_rng(25)
+    if kind == "black":
+        frames = [np.zeros((48, 64, 3), np.uint8)] * 4
+    elif kind == "white":
+        frames = [np.full((48, 64, 3), 255, np.uint8)] * 4
+    elif kind == "clipped":  # noise clipped at both ends
+        frames = [noisy(np.where(texture(48, 64)[:48, :64] > 120, 250, 5).astype(np.uint8), 30.0, rng)
+                  for _ in range(4)]
+    elif kind == "pure_noise":
+        frames = [rng.integers(0, 256, (48, 64, 3)).astype(np.uint8) for _ in range(4)]
+    elif kind == "one_wide":
+        frames = [noisy(np.full((40, 1, 3), 100, np.uint8), 10.0, rng) for _ in range(4)]
+    else:
+        frames = [noisy(np.full((1, 40, 3), 100, np.uint8), 10.0, rng) for _ in range(4)]
+    stage, outs = run_stage(frames, motion_search=True)
+    assert all(o.shape == f.shape and o.dtype == np.uint8 for o, f in zip(outs, frames))
+    assert np.isfinite(stage.noise_model).all() and np.isfinite(stage.noise_sigma).all()
+    # Never a runaway strength: the estimate stays within the cap, and flat frames stay as they are.
+    assert (stage.noise_sigma <= 40.0 + 1e-9).all()
+    if kind in ("black", "white"):
+        assert np.array_equal(outs[-1], frames[-1])
+    if kind == "pure_noise":
+        # Nothing to keep but no picture to destroy either: the output stays in the input's range of levels.
+        assert 60 < outs[-1].mean() < 200
+
+
+def test_luma_motion_threshold_scales_with_the_noise():
+    from realtime.stages.denoise import MOTION_NOISE_REF, motion_scale
+
+    assert motion_scale(MOTION_NOISE_REF) == 1.0
+    assert motion_scale(2 * MOTION_NOISE_REF) == pytest.approx(2.0)
+    assert motion_scale(0.0) == 0.25 and motion_scale(1e6) == 4.0  # bounded: no runaway either way
+    k = plane_coefficients([8.0, 4.0, 4.0], temporal=0.2, spatial=1.0, motion_threshold=(2.0, 1.0, 1.0))
+    assert k[0, 2] == pytest.approx(2.0 * 8.0 / 3.0) and k[1, 2] == pytest.approx(1.0 * 4.0 / 3.0)
+    rng = np.random.default_rng(26)
+    for sigma in (4.0, 16.0):
+        stage, _ = run_stage([noisy(np.full((32, 48, 3), 120, np.uint8), sigma, rng) for _ in range(2)])
+        luma_sigma = stage.noise_sigma[0]
+        # The luma plane's threshold (coefficient 2): motion_threshold * scale * sigma / 3; chroma's unscaled.
+        assert stage._coeffs_host[0, 2] == pytest.approx(3.0 * motion_scale(luma_sigma) * luma_sigma / 3.0, rel=1e-4)

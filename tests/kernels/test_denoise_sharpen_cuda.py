@@ -10,6 +10,7 @@ from kernels.backend import CPU, cuda_status, make_cuda_backend
 from kernels.colorspace import YuvFormat
 from kernels.denoise import (
     NOISE_BINS,
+    NOISE_LEVELS,
     chroma_shape,
     denoise_i420,
     denoise_planes,
@@ -24,6 +25,7 @@ from realtime.stages.denoise import DenoiseParams, DenoiseStage
 from realtime.stages.sharpen import SharpenParams, SharpenStage
 
 SHAPES = [(7, 9), (13, 17), (1, 1)]
+HIST = (3, NOISE_LEVELS, NOISE_BINS)
 
 
 @pytest.fixture
@@ -65,14 +67,15 @@ def test_to_planes_parity(gpu, shape):
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("shift,fresh", [((0, 0), False), ((1, -3), False), ((0, 0), True)])
-def test_denoise_planes_parity(gpu, shape, shift, fresh):
+@pytest.mark.parametrize("slope", [0.0, 1.0 / 128])
+def test_denoise_planes_parity(gpu, shape, shift, fresh, slope):
     rng = np.random.default_rng(1)
     frame = frame_of(shape, 2)
     luma, chroma = planes_on(CPU, shape)
     to_planes(frame, luma=luma, chroma=chroma)
     luma_hist = (luma + rng.normal(0, 5, luma.shape)).astype(np.float32)
     chroma_hist = (chroma + rng.normal(0, 5, chroma.shape)).astype(np.float32)
-    coeffs = plane_coefficients([6.0, 12.0, 0.0], temporal=0.2, spatial=0.9)
+    coeffs = plane_coefficients([6.0, 12.0, 0.0], temporal=0.2, spatial=0.9, slopes=(slope, 0.0, 0.0))
     out = np.empty(shape + (3,), np.uint8)
     luma_out, chroma_out = planes_on(CPU, shape)
     denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift=shift, fresh=fresh, out=out,
@@ -93,8 +96,8 @@ def test_noise_histogram_and_thumbnail_parity(gpu, shape):
     frame = frame_of(shape, 3)
     luma, chroma = planes_on(CPU, shape)
     to_planes(frame, luma=luma, chroma=chroma)
-    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32))
-    dev = noise_histogram(on(gpu, luma), on(gpu, chroma), step=1, out=gpu.empty((3, NOISE_BINS), np.int32),
+    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros(HIST, np.int32))
+    dev = noise_histogram(on(gpu, luma), on(gpu, chroma), step=1, out=gpu.empty(HIST, np.int32),
                           backend=gpu)
     assert np.array_equal(host(gpu, dev), cpu)
     tshape = (shape[0] // 2, shape[1] // 2)
@@ -110,14 +113,15 @@ I420_SHAPES = [(6, 10), (14, 18), (2, 2)]
 @pytest.mark.parametrize("shape", I420_SHAPES)
 @pytest.mark.parametrize("shift,fresh", [((0, 0), False), ((1, -3), False), ((0, 0), True)])
 @pytest.mark.parametrize("spatial", [0.9, 0.0])
-def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial):
+@pytest.mark.parametrize("slope", [0.0, 1.0 / 128])
+def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial, slope):
     rng = np.random.default_rng(6)
     h, w = shape
     frame = rng.integers(0, 256, (h * 3 // 2, w)).astype(np.uint8)
     luma, chroma = i420_luma_chroma(frame)
     luma_hist = (luma + rng.normal(0, 5, luma.shape)).astype(np.float32)
     chroma_hist = (chroma + rng.normal(0, 5, chroma.shape)).astype(np.float32)
-    coeffs = plane_coefficients([6.0, 4.0, 0.0], temporal=0.2, spatial=spatial)
+    coeffs = plane_coefficients([6.0, 4.0, 0.0], temporal=0.2, spatial=spatial, slopes=(slope, 0.0, 0.0))
     d_luma_hist, d_chroma_hist = on(gpu, luma_hist), on(gpu, chroma_hist)  # before a fresh pass zeroes them
     out = np.empty_like(frame)
     luma_out, chroma_out = planes_on(CPU, shape)
@@ -136,9 +140,9 @@ def test_denoise_i420_parity(gpu, shape, shift, fresh, spatial):
 def test_noise_histogram_and_thumbnail_parity_on_i420_planes(gpu):
     frame = np.random.default_rng(7).integers(0, 256, (21, 16)).astype(np.uint8)
     luma, chroma = i420_luma_chroma(frame)
-    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros((3, NOISE_BINS), np.int32))
+    cpu = noise_histogram(luma, chroma, step=1, out=np.zeros(HIST, np.int32))
     d_luma, d_chroma = i420_luma_chroma(on(gpu, frame))
-    dev = noise_histogram(d_luma, d_chroma, step=1, out=gpu.empty((3, NOISE_BINS), np.int32), backend=gpu)
+    dev = noise_histogram(d_luma, d_chroma, step=1, out=gpu.empty(HIST, np.int32), backend=gpu)
     assert np.array_equal(host(gpu, dev), cpu)
     cpu_t = luma_thumbnail(luma, 2, out=np.empty((7, 8), np.float32))
     dev_t = luma_thumbnail(d_luma, 2, out=gpu.empty((7, 8), np.float32), backend=gpu)
@@ -174,7 +178,8 @@ def test_stages_parity_over_frames(gpu):
     frames.append(rng.integers(0, 256, (7, 9, 3)).astype(np.uint8))
     params = DenoiseParams(motion_search=True)
     cpu_stage, dev_stage = DenoiseStage(params, CPU), DenoiseStage(params, gpu)
-    cpu_sh, dev_sh = SharpenStage(SharpenParams(), CPU), SharpenStage(SharpenParams(), gpu)
+    # Automatic sharpening: the softness is measured on the device frame, the same on both.
+    cpu_sh, dev_sh = SharpenStage(SharpenParams(auto=True), CPU), SharpenStage(SharpenParams(auto=True), gpu)
     for f in frames:
         a = cpu_sh.apply(cpu_stage.apply(f))
         b = host(gpu, dev_sh.apply(dev_stage.apply(on(gpu, f))))

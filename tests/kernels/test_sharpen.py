@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernels.backend import CPU
-from kernels.sharpen import binomial_taps, sharpen
+from kernels.sharpen import MAX_SOFTNESS, binomial_taps, sharpen, softness
 from realtime.errors import ConfigError
 from realtime.stages.sharpen import SharpenParams, SharpenStage
 
@@ -155,3 +155,85 @@ def test_stage_on_i420_sharpens_luma_and_copies_chroma():
     ref = plane_ref(y, radius=p.radius, amount=p.amount, threshold=p.threshold, overshoot=p.overshoot)[..., 0]
     assert np.abs(oy.astype(int) - ref).max() <= 1
     assert np.abs(oy.astype(int) - y).max() > 10  # it did sharpen
+
+
+# --- softness measurement and the automatic gain ---------------------------------------------------
+
+def test_softness_grows_with_the_blur():
+    clean = photo_like(120, 160, optics_sigma=0.5)
+    measured = [softness(cv2.GaussianBlur(clean, (0, 0), s)[..., 1]) for s in (0.5, 1.0, 1.5, 2.0)]
+    assert all(b > a + 0.1 for a, b in zip(measured, measured[1:]))
+    assert 0.3 < measured[1] < 1.2  # an edge blurred by 1 px (plus the optics) measures about that
+
+
+def test_softness_of_flat_noisy_and_tiny_frames():
+    rng = np.random.default_rng(2)
+    assert softness(np.full((40, 60), 90, np.uint8)) == 0.0
+    assert softness(rng.integers(0, 256, (40, 5)).astype(np.uint8)) == 0.0  # too narrow to measure
+    assert softness(rng.integers(0, 256, (1, 1)).astype(np.uint8)) == 0.0
+    # Noise is fine detail: it reads as sharp, so noisy frames get no gain from the noise.
+    assert softness(rng.normal(128, 20, (64, 64))) < 0.3
+    blurred = cv2.GaussianBlur(photo_like(96, 128), (0, 0), 1.5)
+    grainy = np.clip(blurred + rng.normal(0, 4, blurred.shape), 0, 255)
+    assert softness(grainy[..., 1]) < softness(blurred[..., 1])
+
+
+def auto_stage(**kw):
+    return SharpenStage(SharpenParams(auto=True, **kw), CPU)
+
+
+def test_auto_gain_follows_the_blur_and_raises_psnr():
+    clean = photo_like(120, 160, optics_sigma=0.5)
+    gains = []
+    for sigma in (0.8, 1.5):
+        blurred = cv2.GaussianBlur(clean, (0, 0), sigma)
+        stage = auto_stage()
+        out = stage.apply(blurred)
+        gains.append(stage.gain()[0])
+        assert psnr(out, clean) > psnr(blurred, clean) + 0.3
+    assert gains[1] > 2 * gains[0]
+    assert auto_stage().gain() == (0.0, False)  # nothing measured yet: no gain
+
+
+def test_auto_leaves_sharp_frames_nearly_untouched():
+    clean = photo_like(120, 160, optics_sigma=0.4)
+    stage = auto_stage()
+    out = stage.apply(clean)
+    assert stage.gain()[0] < 0.2
+    assert np.abs(out.astype(int) - clean).mean() < 0.2
+
+
+def test_auto_does_not_boost_flat_noise():
+    rng = np.random.default_rng(5)
+    frame = np.clip(128 + rng.normal(0, 3, (64, 64, 3)) + 0.5, 0, 255).astype(np.uint8)
+    out = auto_stage(amount=4.0).apply(frame)
+    assert out.astype(float).std() <= frame.astype(float).std() + 0.05
+
+
+def test_auto_adds_no_halo_beyond_the_overshoot():
+    truth = np.full((16, 40, 3), 40, np.uint8)
+    truth[:, 20:] = 220
+    blurred = cv2.GaussianBlur(truth, (0, 0), 1.5)
+    out = auto_stage(overshoot=0.0).apply(blurred)
+    assert out.min() >= truth.min() and out.max() <= truth.max()
+    assert np.abs(np.diff(out[8, :, 1].astype(int))).max() > np.abs(np.diff(blurred[8, :, 1].astype(int))).max()
+    out = auto_stage().apply(blurred)  # the default: at most `overshoot` (2) levels past the local range
+    assert out.min() >= truth.min() - 2 and out.max() <= truth.max() + 2
+
+
+@pytest.mark.parametrize("kind", ["black", "white", "pure_noise", "one_wide", "one_high", "clipped"])
+def test_auto_on_bad_input(kind):
+    rng = np.random.default_rng(6)
+    frame = {"black": np.zeros((24, 32, 3), np.uint8), "white": np.full((24, 32, 3), 255, np.uint8),
+             "pure_noise": rng.integers(0, 256, (24, 32, 3)).astype(np.uint8),
+             "one_wide": rng.integers(0, 256, (24, 1, 3)).astype(np.uint8),
+             "one_high": rng.integers(0, 256, (1, 32, 3)).astype(np.uint8),
+             "clipped": np.where(photo_like(24, 32) > 128, 255, 0).astype(np.uint8)}[kind]
+    stage = auto_stage()
+    for _ in range(6):
+        out = stage.apply(frame)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert np.isfinite(stage.softness) and 0.0 <= stage.softness <= MAX_SOFTNESS
+    assert 0.0 <= stage.gain()[0] <= 4.0
+    if kind in ("black", "white"):
+        assert np.array_equal(out, frame)

@@ -166,3 +166,25 @@ def test_case_names_are_unique_and_cases_reproducible(monkeypatch):
                          for c in night)
     truth, degraded = multishot[0].make()
     assert len(truth) == len(degraded) == 8 and truth[0].shape == (90, 160, 3)
+
+
+def test_denoise_cases_cover_mild_and_strong_noise_and_longer_clips(monkeypatch):
+    import quality_corpus
+
+    monkeypatch.setattr(corpus, "SOURCES", _fake_registry())
+    present, _ = corpus.available(corpus.sources("report"))
+    per = dict.fromkeys(quality_corpus.TASKS, 3)
+    cases = quality_corpus.build_cases(present, ["denoise", "sharpen"], per, (160, 90), 4,
+                                       task_frames={"denoise": 6})
+    denoise = [c for c in cases if c.task == "denoise"]
+    assert all(c.frames == 6 for c in denoise) and all(c.frames == 4 for c in cases if c.task == "sharpen")
+    for c in denoise:
+        d = c.shots[0].degradation
+        if c.seed == 2:
+            assert 10 <= d.read_sigma <= 24 and 0.2 <= d.shot_gain <= 1.0
+        else:
+            assert 1 <= d.read_sigma <= 12 and d.shot_gain <= 0.25
+    # The first two cases of a source are what they were before the strong ones were added.
+    mild = quality_corpus.build_cases(present, ["denoise"], dict.fromkeys(quality_corpus.TASKS, 2), (160, 90), 6)
+    assert [(c.name, c.shots[0].degradation) for c in mild] == \
+        [(c.name, c.shots[0].degradation) for c in denoise if c.seed < 2]
