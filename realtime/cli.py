@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from realtime import __version__
-from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ConfigError, VqeError
+from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ConfigError, VqeError
 from realtime.redact import install_redaction, redact
 from realtime.settings import BACKENDS, PRESETS, build_settings
 from realtime.signals import StopSignal, stop_signals_raise
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grp = p.add_argument_group("input (default: camera 0)")
     src = grp.add_mutually_exclusive_group()
-    src.add_argument("--file", metavar="PATH", help="enhance a video file (any format FFmpeg reads, or .y4m)")
+    src.add_argument("--file", nargs="+", metavar="PATH",
+                     help="enhance a video file (any format FFmpeg reads, or .y4m); several files, folders "
+                          "or quoted globs ('tapes/*.avi') make a batch (see batch below)")
     src.add_argument("--camera", type=int, metavar="N", help="camera index (V4L2 on Linux)")
     src.add_argument("--stream", metavar="URL", help="network stream: rtsp, http(s), udp, tcp, srt")
     grp.add_argument("--live", action="store_true",
@@ -69,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reconnect attempts for a lost stream (default 5)")
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", dest="outputs", action="append", metavar="PATH",
-                     help="write the result (.mp4 .mkv .mov .avi .y4m); live: or stream it to rtmp(s)://, "
-                          "srt://, udp://, tcp:// or rtsp://; repeat -o for several outputs at once (live runs)")
+                     help="write the result (.mp4 .mkv .mov .avi .y4m); a batch: a folder or a pattern; "
+                          "live: or stream it to rtmp(s)://, srt://, udp://, tcp:// or rtsp://; repeat -o for "
+                          "several outputs at once (live runs)")
     out.add_argument("--no-display", action="store_true", help="do not open a preview window")
     out.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
                      help="also send the enhanced frames to a virtual camera that call apps, OBS and browsers "
@@ -98,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--analyze", action="store_true",
                       help="files: first read the whole file (about the cost of decoding it) and fix the contrast "
                            "levels and the white balance per shot from all of its frames")
+    batch = p.add_argument_group(
+        "batch (several --file paths, a folder, a glob, or -o a folder or a pattern)",
+        "-o DIR keeps each input's name; -o 'out/{stem}_enhanced.mp4' names each output\n"
+        "({stem} {name} {ext} {parent}). Outputs appear only when complete: rerunning the\n"
+        "same command skips them and does the rest. One failing file does not stop the others;\n"
+        f"exit code {EXIT_SOME_FAILED}: some files failed (listed at the end), the others are complete.")
+    batch.add_argument("--jobs", type=_positive_int, metavar="N",
+                       help="files processed at once, one process each (default: one per core)")
+    batch.add_argument("--overwrite", action="store_true", help="redo outputs that exist (default: skip them)")
+    batch.add_argument("--cluster", metavar="ray[://ADDRESS]",
+                       help="run the batch on a Ray cluster: 'ray' (the one RAY_ADDRESS names, else a local one) "
+                            "or ray://HOST:PORT; needs pip install \"vqe[cluster]\"")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -105,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, stats: RunStats) -> bool:
-    """Run what the arguments ask for; returns whether the run was live (for the stats JSON)."""
+def run(args: argparse.Namespace, stats: RunStats) -> int:
+    """Run what the arguments ask for; returns the exit code."""
     if args.crf not in range(52):
         raise ConfigError(f"--crf {args.crf} is out of range: use 0 (lossless) to 51")
     if args.live and args.file is None:
@@ -138,6 +153,20 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
     if len(outputs) > 1 and not live:
         raise ConfigError("several -o outputs are for live runs (a camera, a stream, --file PATH --live): "
                           "a file job writes one")
+    if args.file is not None and len(outputs) <= 1 and not is_network_output(args.output or "") and batch_mode(args):
+        from realtime.batch import BatchConfig, run_batch
+
+        if args.live or args.stats_every is not None:
+            raise ConfigError("--live and --stats-every are for one file: a batch enhances its files as fast as "
+                              "it can and writes --stats at its end")
+        return run_batch(args.file, args.output, BatchConfig(settings, options, args.max_frames, args.analyze),
+                         args.jobs, args.cluster, args.overwrite, not args.no_progress and sys.stderr.isatty(),
+                         args.stats)
+    if args.jobs is not None or args.cluster is not None or args.overwrite:
+        raise ConfigError("--jobs, --cluster and --overwrite are for a batch: give several --file paths, a folder "
+                          "or a glob, or -o a folder")
+    if args.file is not None:
+        args.file = args.file[0]
     if args.file is not None and not args.live and args.no_display:
         from realtime.filejob import run_file
 
@@ -149,7 +178,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
                  not args.no_progress and sys.stderr.isatty(), stats, analyze=args.analyze)
         log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
                  stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
-        return False
+        return EXIT_OK
     from realtime.session import Session
 
     source = open_live_source(args)
@@ -163,7 +192,14 @@ def run(args: argparse.Namespace, stats: RunStats) -> bool:
         source.close()
     log.info("%d frames in %.2f s (%.1f fps); stopped: %s", stats.frames, stats.wall_s,
              stats.frames / max(stats.wall_s, 1e-9), session.stop_reason or "interrupted")
-    return session.live
+    return EXIT_OK
+
+
+def batch_mode(args: argparse.Namespace) -> bool:
+    """Whether ``--file`` and ``-o`` (or ``--cluster``) ask for a batch rather than one file."""
+    from realtime.batch import is_batch
+
+    return args.cluster is not None or is_batch(args.file, args.output)
 
 
 def open_live_source(args: argparse.Namespace):
@@ -191,14 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     live = False
     try:
         args = build_parser().parse_args(argv)
-        args.output = args.outputs[0] if args.outputs else None  # the one output of a file job
+        args.output = args.outputs[0] if args.outputs else None  # the one output of a file job or a batch
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="vqe: %(message)s", stream=sys.stderr)
         install_redaction()  # no password, token or stream key of a URL in any log line, ours or FFmpeg's
         live = args.file is None or args.live
         with stop_signals_raise():  # SIGTERM and SIGHUP finalize the recording like Ctrl-C
-            run(args, stats)
-        code = EXIT_OK
+            code = run(args, stats)
     except VqeError as exc:
         if debug:
             raise

@@ -15,6 +15,7 @@ EXIT_SOURCE = 3
 EXIT_OUTPUT = 4
 EXIT_BACKEND = 5
 EXIT_TRUNCATED = 6
+EXIT_SOME_FAILED = 7  # a batch: some files failed (listed at its end), the others are complete
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def run_file(input_path: str | Path, output_path: str | Path | None = None, settings: Settings | None = None,
              options: OutputOptions = OutputOptions(), max_frames: int | None = None,
              show_progress: bool = False, stats: RunStats | None = None, planar: bool | None = None,
-             analyze: bool = False) -> RunStats:
+             analyze: bool = False, on_progress: Callable[[int, int | None], None] | None = None) -> RunStats:
     """Enhance a video file.
 
     Parameters
@@ -55,6 +55,11 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
     analyze : bool
         First read the whole file and fix levels and white balance per shot (:mod:`realtime.analysis`);
         its time and shot count go into ``stats.extra`` (``analysis_s``, ``shots``).
+    on_progress : callable, optional
+        Called as ``on_progress(frames_read, total)`` before the first frame and after each
+        output frame (``total`` is ``None`` when the file does not say); an exception it
+        raises stops the run like an interrupt, the output finalized.  A batch follows
+        and stops its files with it (:mod:`realtime.batch`).
 
     Returns
     -------
@@ -97,6 +102,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         if max_frames is not None:
             total = min(total, max_frames) if total else max_frames
         progress = Progress(total, show_progress)
+        if on_progress is not None:
+            on_progress(0, total)
         recorder: Recorder | None = None
         complete = truncated = False
 
@@ -120,6 +127,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
                 for out in pipeline.run(capture.frames(hold=2)):
                     emit(out)
                     progress.update(capture.frames_read)
+                    if on_progress is not None:
+                        on_progress(capture.frames_read, total)
             truncated = capture.truncated
             # Complete: the whole input went through, so all of its audio is kept too.
             complete = not truncated and (max_frames is None or capture.frames_read < max_frames)

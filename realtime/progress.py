@@ -1,4 +1,4 @@
-"""A one-line progress bar with fps and ETA for file mode (stderr, terminals only)."""
+"""Progress displays on stderr (terminals only): a one-line bar for a file, and a batch's bars with its ETA."""
 from __future__ import annotations
 
 import sys
@@ -44,3 +44,130 @@ class Progress:
             self._draw(time.perf_counter())
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class BatchProgress:
+    """One display for a batch: a bar per running file and an overall line with the batch's ETA.
+
+    The ETA is the frames left in the batch (files not started count with
+    the frame count their container states) over the rate measured so far:
+    frames done by all workers together per second of wall time since the
+    first file began, so it follows the parallelism the batch really gets
+    and includes each file's set-up.  Silent when ``enabled``
+    is false; other output (log lines) goes through :meth:`clear` first, so
+    the display redraws below it instead of mixing with it.
+
+    Parameters
+    ----------
+    totals : list of (int or None)
+        Expected frames of each file, ``None`` where unknown.
+    names : list of str
+        How each file is named on its bar.
+    enabled : bool
+        Draw (terminals only).
+    stream : text stream
+        Where to draw (stderr).
+    """
+
+    def __init__(self, totals: list[int | None], names: list[str], enabled: bool,
+                 stream: TextIO = sys.stderr, width: int = 24) -> None:
+        self.totals = list(totals)
+        self.names = names
+        self.done = [0] * len(totals)
+        self.finished: set[int] = set()
+        self.running: dict[int, float] = {}
+        self.enabled = enabled
+        self.stream = stream
+        self.width = width
+        self._start = time.perf_counter()
+        self._began_s: float | None = None
+        self._lines = 0
+        self._last_draw = 0.0
+
+    def start(self, index: int) -> None:
+        """File ``index`` began processing (the first one starts the batch's clock)."""
+        self.running[index] = time.perf_counter()
+        if self._began_s is None:
+            self._began_s = self.running[index]
+
+    def update(self, index: int, done: int, total: int | None) -> None:
+        """File ``index`` has ``done`` frames of ``total`` (the file's own count replaces the probed one)."""
+        if self._began_s is None:
+            self._began_s = time.perf_counter()
+        self.done[index] = done
+        if total is not None:
+            self.totals[index] = total
+        self.draw()
+
+    def end(self, index: int) -> None:
+        """File ``index`` is over (done, failed or interrupted): its frames left count no more."""
+        self.running.pop(index, None)
+        self.finished.add(index)
+        self.draw(force=True)
+
+    @property
+    def frames_done(self) -> int:
+        return sum(self.done)
+
+    def frames_left(self) -> int:
+        """Frames still to do: finished files count none, unknown totals count as the mean known one."""
+        known = [t for t in self.totals if t]
+        guess = sum(known) / len(known) if known else 0
+        left = 0.0
+        for i, total in enumerate(self.totals):
+            if i not in self.finished:
+                left += max((total if total else guess) - self.done[i], 0)
+        return int(left)
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate measured so far; ``None`` before the first frame."""
+        rate = self.rate()
+        return self.frames_left() / rate if rate > 0 else None
+
+    def rate(self) -> float:
+        """Frames per second of the whole batch since its first file began (0 before any frame)."""
+        if self._began_s is None or not self.frames_done:
+            return 0.0
+        return self.frames_done / max(time.perf_counter() - self._began_s, 1e-9)
+
+    def clear(self) -> None:
+        """Erase the display (before a log line is written)."""
+        if self.enabled and self._lines:
+            self.stream.write(f"\x1b[{self._lines}F\x1b[J")  # up to the display's first line, erase to the end
+            self.stream.flush()
+            self._lines = 0
+
+    def draw(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self._last_draw < 0.25):
+            return
+        self._last_draw = now
+        lines = []
+        for index, began in sorted(self.running.items()):
+            total, done = self.totals[index], self.done[index]
+            fps = done / max(now - began, 1e-9)
+            frac = min(done / total, 1.0) if total else 0.0
+            lines.append(f"  [{'#' * int(frac * self.width):<{self.width}}] {done}/{total or '?'} "
+                         f"{fps:5.1f} fps  {self.names[index]}")
+        eta = self.eta_s()
+        files = len(self.totals)
+        total_frames = self.frames_done + self.frames_left()
+        frac = self.frames_done / total_frames if total_frames else 0.0
+        lines.append(f"[{'#' * int(frac * self.width):<{self.width}}] {len(self.finished)}/{files} files "
+                     f"{self.frames_done}/{total_frames} frames {self.rate():5.1f} fps "
+                     f"ETA {_clock(eta) if eta is not None else '?'}")
+        self.clear()
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+        self._lines = len(lines)
+
+    def finish(self) -> None:
+        """Draw the final state and leave it on screen."""
+        self.draw(force=True)
+        self._lines = 0
