@@ -17,8 +17,8 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
-from kernels.pixel import lerp_px as _lerp_px
 from kernels.pixel import VECTOR_MINMAX
+from kernels.pixel import lerp_px as _lerp_px
 from kernels.pixel import u8_px as _to_u8_px
 
 #: Luma weights (Kr, Kb) per matrix; Kg = 1 - Kr - Kb.

@@ -20,8 +20,14 @@ from realtime.ringbuffer import DropPolicy
 from realtime.settings import Settings
 from realtime.sources import SourceInfo, delivers_i420, open_source
 from realtime.stats import RunStats
-from realtime.writers import (OutputOptions, check_output_path, open_writer, resolve_codec, writes_i420_of,
-                              written_matrix)
+from realtime.writers import (
+    OutputOptions,
+    check_output_path,
+    open_writer,
+    resolve_codec,
+    writes_i420_of,
+    written_matrix,
+)
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kernels.colorspace import YuvFormat
+from realtime.avencode import add_video_stream, video_frame
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.sources import SourceInfo
 from realtime.writers import NETWORK_MUXERS as MUXERS
-from realtime.avencode import add_video_stream, video_frame
 from realtime.writers import OutputOptions, output_format
 
 if TYPE_CHECKING:

@@ -29,15 +29,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import corpus  # noqa: E402
-import quality_corpus as qc  # noqa: E402
-from qualitylib import yuv_format  # noqa: E402
-
 from kernels.backend import CPU  # noqa: E402
 from kernels.colorspace import bgr_to_yuv  # noqa: E402
 from realtime.settings import PRESETS  # noqa: E402
 from realtime.stages.denoise import DenoiseStage  # noqa: E402
 from realtime.stages.params import DenoiseParams  # noqa: E402
+
+import corpus  # noqa: E402
+import quality_corpus as qc  # noqa: E402
+from qualitylib import yuv_format  # noqa: E402
 
 log = logging.getLogger("bm3d_reference")
 

@@ -61,8 +61,20 @@ from typing import Callable, Sequence
 import numpy as np
 
 import qualitylib
-from qualitylib import EQ, MEDIA, clahe, ffmpeg_exe, flicker_index, read_clip, vqe_command, write_y4m
-from qualitylib import LUMA_BGR, ciede2000, lab, luma  # noqa: F401  (scripts import these from here)
+from qualitylib import (  # noqa: F401  (scripts import these from here)
+    EQ,
+    LUMA_BGR,
+    MEDIA,
+    ciede2000,
+    clahe,
+    ffmpeg_exe,
+    flicker_index,
+    lab,
+    luma,
+    read_clip,
+    vqe_command,
+    write_y4m,
+)
 from qualitylib import ColorScore as Score
 from qualitylib import color_score as score
 from qualitylib import read_y4m_bgr as read_y4m

@@ -76,8 +76,20 @@ import numpy as np
 
 import corpus
 from corpus import Degradation, Source
-from qualitylib import (EQ, bilateral, clahe, color_score, ffmpeg_exe, plane_score, read_y4m_bgr, read_y4m_planes,
-                        run_ffmpeg, run_per_frame, run_vqe, write_y4m)
+from qualitylib import (
+    EQ,
+    bilateral,
+    clahe,
+    color_score,
+    ffmpeg_exe,
+    plane_score,
+    read_y4m_bgr,
+    read_y4m_planes,
+    run_ffmpeg,
+    run_per_frame,
+    run_vqe,
+    write_y4m,
+)
 
 log = logging.getLogger("quality_corpus")
 

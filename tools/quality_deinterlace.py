@@ -57,8 +57,18 @@ from pathlib import Path
 
 import numpy as np
 from quality import evaluate, print_table, run_ffmpeg, run_vqe, score
-from qualitylib import (MEDIA, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_planes, run_timed, vqe_command,
-                        yuv_format)
+
+from qualitylib import (
+    MEDIA,
+    Y4mWriter,
+    bgr_to_yuv,
+    ffmpeg_exe,
+    read_clip,
+    read_y4m_planes,
+    run_timed,
+    vqe_command,
+    yuv_format,
+)
 
 CASES = ("fields", "speed", "real", "passthrough")
 #: Clips for the fields case: (file, first frame).  A handheld walk, a street with cuts, a slowly

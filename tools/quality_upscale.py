@@ -47,6 +47,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sr_data import EVAL_CLIP, degrade, eval_images, luma, sr_psnr
+
 from qualitylib import (
     MEDIA,
     ROOT,
@@ -61,7 +63,6 @@ from qualitylib import (
     yuv_format,
     yuv_to_bgr,
 )
-from sr_data import EVAL_CLIP, degrade, eval_images, luma, sr_psnr
 
 log = logging.getLogger("quality_upscale")
 

@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import cv2

@@ -51,8 +51,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qualitylib import MEDIA, ROOT, ffmpeg_exe, vqe_command
 from realtime.errors import EXIT_INTERRUPTED
+
+from qualitylib import MEDIA, ROOT, ffmpeg_exe, vqe_command
 
 DEFAULT_CLIPS = (MEDIA / "noisy_lowlight_alley_720p.mp4", ROOT / "tools" / "samples" / "flower_540p.mp4")
 

@@ -37,10 +37,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from qualitylib import MEDIA, read_clip  # also puts the project root on sys.path
 from sr_data import EVAL_CLIP, degrade, eval_images, luma, sr_psnr, train_images
 
 from kernels.superres import IN_OFFSET, IN_SCALE, SrModel, load_sr_model, save_sr_model, upscale_learned
+
+from qualitylib import MEDIA, read_clip  # also puts the project root on sys.path
 
 log = logging.getLogger("train_sr")
 

@@ -27,11 +27,12 @@ from typing import Sequence
 
 import numpy as np
 
+from realtime import Pipeline, build_settings
+from realtime.frames import Frame
+
 import corpus
 from quality_color import ciede2000, lab
 from qualitylib import ffmpeg_exe, psnr, read_y4m_bgr, write_y4m
-from realtime import Pipeline, build_settings
-from realtime.frames import Frame
 
 SIZE = (480, 272)
 #: Clean footage must come out at least this close to itself (PSNR, dB).

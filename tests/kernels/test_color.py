@@ -1,7 +1,8 @@
 """The fused colour/tone kernel against a float64 numpy reference."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.color import LUMA_BGR, adjust_color, tone_curves
 

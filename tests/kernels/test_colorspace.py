@@ -1,7 +1,8 @@
 """Y'CbCr <-> BGR kernels against a float64 reference, and the round trip."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.colorspace import MATRICES, YuvFormat, bgr_to_yuv, yuv_to_bgr
 

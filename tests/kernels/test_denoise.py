@@ -1,7 +1,8 @@
 """Denoise kernels and stage: numpy references, properties, PSNR gain, cuts, size changes, bad params."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.backend import CPU
 from kernels.colorspace import YuvFormat, bgr_to_yuv
@@ -26,7 +27,6 @@ from kernels.denoise import (
 from kernels.planes import i420_luma_chroma
 from realtime.errors import ConfigError
 from realtime.stages.denoise import PLANE_NOISE_GAIN, DenoiseParams, DenoiseStage, plane_noise_gains
-
 
 # --- references ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.backend import CPU
 from kernels.sharpen import MAX_SOFTNESS, binomial_taps, sharpen, softness

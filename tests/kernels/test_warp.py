@@ -2,7 +2,8 @@
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.planes import i420_planes, yuv_black
 from kernels.warp import LUMA601_BGR, chroma_matrix, gray_thumbnail, thumbnail_size, warp_affine, warp_i420

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_vqe, textured_frames
 from kernels.backend import CPU
 from realtime import Pipeline, build_settings
 from realtime.analysis import EvenSample, Schedule, analyze, plan_pipeline
@@ -14,6 +13,8 @@ from realtime.stages.color import ColorStage
 from realtime.stages.contrast import ContrastStage
 from realtime.stages.params import ColorParams, ContrastParams
 from realtime.stats import RunStats
+
+from conftest import run_vqe, textured_frames
 
 SIZE = (72, 128)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import av
 import pytest
 
-from conftest import run_vqe
 from realtime.batch import expand_inputs, part_path, plan_outputs
-from realtime.errors import EXIT_SOME_FAILED
-from realtime.errors import EXIT_CONFIG, EXIT_INTERRUPTED, ConfigError
+from realtime.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_SOME_FAILED, ConfigError
 from realtime.progress import BatchProgress
+
+from conftest import run_vqe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "tools", "samples", "flower_540p.mp4")

@@ -8,9 +8,10 @@ import time
 import av
 import pytest
 
-from conftest import run_vqe, textured_frames
 from kernels.backend import cuda_status
 from realtime import errors
+
+from conftest import run_vqe, textured_frames
 
 
 def one_error_line(r):

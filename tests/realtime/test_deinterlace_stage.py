@@ -7,7 +7,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import run_vqe
 
 from kernels.backend import CPU
 from kernels.colorspace import YuvFormat, bgr_to_yuv
@@ -21,6 +20,8 @@ from realtime.sources import SourceInfo, open_source
 from realtime.stages.deinterlace import DeinterlaceParams, DeinterlaceStage
 from realtime.streams import StreamSource
 from realtime.y4m import Y4mReader, Y4mWriter
+
+from conftest import run_vqe
 
 PROGRESSIVE_CLIPS = ["clean_bikes_street_272p.mp4", "clean_flower_540p.mp4", "clean_person_indoor_432p.mp4",
                      "lowres_carphone_qcif.mp4", "noisy_lowlight_alley_720p.mp4", "shaky_foreman_cif.mp4",

@@ -21,10 +21,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from test_live import free_port, serve
+
+from realtime import errors
 
 from conftest import run_vqe
-from realtime import errors
-from test_live import free_port, serve
 
 #: Seeded, so a failure names a moment that can be replayed.
 KILLS = 20
@@ -259,9 +260,10 @@ def test_deleted_output_folder_is_salvaged(clip, tmp_path):
 def test_write_failures_are_one_line(make_y4m, monkeypatch, tmp_path, capsys, code, words, suffix):
     """A disk that fails mid-run, injected through the output file object (what permissions lost on a
     network mount or a full quota look like to vqe): exit 4, one line, the frames before it kept."""
-    from conftest import textured_frames
     from realtime import cli
     from realtime.outfile import OutputFile
+
+    from conftest import textured_frames
 
     clip = make_y4m(textured_frames(60, 96, 128))
     real_write = OutputFile._write_to_disk

@@ -7,8 +7,9 @@ import av
 import numpy as np
 import pytest
 
-from conftest import run_vqe, textured_frames
 from realtime.y4m import Y4mReader
+
+from conftest import run_vqe, textured_frames
 
 
 def decode_luma(path, n=None):

@@ -11,10 +11,11 @@ import numpy as np
 import pygame
 import pytest
 
-from conftest import run_vqe
 from realtime import build_settings, errors
 from realtime.session import Session
 from realtime.sources import PacedSource, open_source
+
+from conftest import run_vqe
 
 
 def free_port():

@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from conftest import run_vqe
 from realtime.audio import aac_audio_config, adts_audio_config
+
+from conftest import run_vqe
 
 FLASH_S, FLASH_LEN_S = 3.0, 0.2
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import av
 import pytest
 
-from conftest import run_vqe
 from realtime.errors import ConfigError
 from realtime.netout import check_network_output
 from realtime.writers import OutputOptions, is_network_output
+
+from conftest import run_vqe
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tools" / "samples" / "flower_540p.mp4"
 

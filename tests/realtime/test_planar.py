@@ -4,13 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_vqe, textured_frames
 from realtime.errors import ConfigError
 from realtime.filejob import run_file
 from realtime.pipeline import Pipeline
 from realtime.settings import build_settings
 from realtime.sources import open_source
 from realtime.y4m import Y4mReader
+
+from conftest import run_vqe, textured_frames
 
 
 def frames_of(path):

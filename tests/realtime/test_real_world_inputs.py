@@ -9,10 +9,11 @@ import av
 import numpy as np
 import pytest
 
-from conftest import run_vqe
 from kernels.colorspace import YuvFormat
-from realtime.sources import open_source
 from realtime.avencode import _encoded_size
+from realtime.sources import open_source
+
+from conftest import run_vqe
 
 #: Stored frames carry a bright block in their top-left quarter: where it lands shows the turn.
 DARK, BRIGHT = 40, 230

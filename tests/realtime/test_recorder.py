@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from conftest import textured_frames
 from realtime import Frame, Pipeline, build_settings
 from realtime.recorder import Recorder
+
+from conftest import textured_frames
 
 
 class KeepingWriter:

@@ -6,13 +6,14 @@ import logging
 import av
 import pygame
 import pytest
+from test_live import free_port, serve
 
-from conftest import run_vqe, textured_frames
 from realtime import build_settings, cli, errors, streams
 from realtime.redact import RedactingFilter, install_redaction, redact
 from realtime.session import Session
 from realtime.sources import PacedSource, open_source
-from test_live import free_port, serve
+
+from conftest import run_vqe, textured_frames
 
 SECRETS = ("hunter2", "s3cr3t")
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_vqe
-from realtime import errors, stats as stats_module
+from realtime import errors
+from realtime import stats as stats_module
 from realtime.stats import RECENT_S, RunStats, Timings
+
+from conftest import ROOT, run_vqe
 
 SAMPLE_CLIP = ROOT / "tools" / "samples" / "flower_540p.mp4"
 

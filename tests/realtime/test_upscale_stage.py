@@ -208,8 +208,9 @@ def test_i420_frames_upscale_luma_by_the_method_and_chroma_smoothly(method):
 
 
 def test_an_upscaled_y4m_stays_planar_and_is_written_in_the_matrix_its_height_implies(make_y4m, tmp_path):
-    from conftest import textured_frames
     from realtime.filejob import run_file
+
+    from conftest import textured_frames
 
     src = make_y4m(textured_frames(2, 360, 480))  # BT.601 (SD)
     settings = build_settings(stages="upscale", overrides=("upscale.method=bicubic",), backend="cpu")

@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_vqe
 from realtime.errors import OutputError
 from realtime.frames import Frame
 from realtime.settings import build_settings
 from realtime.sources import PacedSource, open_source
 from realtime.vcam import VirtualCamera
+
+from conftest import run_vqe
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tools" / "samples" / "flower_540p.mp4"
 

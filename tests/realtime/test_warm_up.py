@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_live import free_port, serve
 
 SCRIPT = r"""

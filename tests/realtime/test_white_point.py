@@ -6,7 +6,6 @@ import numpy as np
 import pygame
 import pytest
 
-from conftest import run_vqe, textured_frames
 from kernels.colorspace import yuv_to_bgr
 from realtime import Pipeline, build_settings
 from realtime.cli import build_parser
@@ -16,6 +15,8 @@ from realtime.session import Session
 from realtime.sources import PacedSource, open_source
 from realtime.stages.params import ColorParams
 from realtime.y4m import Y4mReader
+
+from conftest import run_vqe, textured_frames
 
 SIZE = (48, 64)
 CARD = (slice(20, 32), slice(40, 52))  # a gray card, rows and columns; its centre is x=46, y=26
