@@ -16,6 +16,7 @@ from the start of its main function.
     python tools/bench.py --stages denoise --preset fast            # vs hqdn3d=16
     python tools/bench.py --stages denoise --preset quality --peer fftdnoiz=sigma=20
     python tools/bench.py --stages sharpen                          # vs unsharp
+    python tools/bench.py --stages contrast,color                   # vs normalize
     python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
     python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
 
@@ -45,7 +46,9 @@ COLOR_SETTINGS = ("color.contrast=1.2", "color.saturation=1.3", "color.gamma=1.1
 PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "none": "null",
          # Denoise: the fast preset's peer, the strong hqdn3d (``--peer fftdnoiz=sigma=20`` for the quality
          # preset's); sharpen: ffmpeg's unsharp at its defaults.
-         "denoise": "hqdn3d=16", "sharpen": "unsharp"}
+         "denoise": "hqdn3d=16", "sharpen": "unsharp",
+         # Automatic levels and white balance against ffmpeg's automatic per-channel stretch.
+         "contrast,color": "normalize=smoothing=10"}
 
 
 def timed(cmd: list[str]) -> float:
