@@ -76,8 +76,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qualitylib import (MEDIA, Y4mReader, Y4mWriter, bgr_to_yuv, ffmpeg_exe, read_clip, read_y4m_bgr,  # noqa: E402
-                        run_timed, vqe_command, write_y4m, yuv_to_bgr)
+from qualitylib import (  # noqa: E402
+    MEDIA,
+    Y4mReader,
+    Y4mWriter,
+    bgr_to_yuv,
+    ffmpeg_exe,
+    read_clip,
+    read_y4m_bgr,
+    run_timed,
+    vqe_command,
+    write_y4m,
+    yuv_to_bgr,
+)
 
 log = logging.getLogger("quality_stabilize")
 PHOTO = ("clean_flower_540p.mp4", 60)

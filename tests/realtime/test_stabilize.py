@@ -15,7 +15,6 @@ from realtime.pipeline import Pipeline
 from realtime.settings import build_settings
 from realtime.stages import STAGES
 from realtime.stages.stabilize import StabilizeParams, StabilizeStage, auto_smoothing
-
 from tests.conftest import run_vqe
 
 
