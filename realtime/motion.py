@@ -18,7 +18,11 @@ in full-resolution pixels, with a confidence and a scene-cut flag:
    spans the frame: a second model is fitted to the outliers and the one
    whose inliers spread wider wins; where neither spreads clearly wider (a
    textured pet over a plain wall), the one that continues the camera's
-   previous motion wins (temporal consistency);
+   previous motion wins (temporal consistency).  The chosen motion is then
+   refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed
+   from the camera's motion the same way over the last frames: texture that
+   moves on its own by a fraction of a pixel a frame (running water, leaves)
+   passes the loose fit and would pull the estimate along with it;
 4. where there are too few corners (low texture), phase correlation of the
    two thumbnails gives a translation, trusted only with a clear peak.
 
@@ -46,6 +50,15 @@ CONTINUITY_PX = 3.0
 #: Tracked points are reused as corners for at most this many frames, then searched afresh: a
 #: point carried longer slides off its corner and adds noise (on a static shot, motion that is not there).
 CARRY_FRAMES = 16
+#: Reprojection threshold (thumbnail px) of the final fit: tracks on rigid background agree with the
+#: camera's motion to about 0.1 px, while texture that moves on its own (water, leaves, a crowd)
+#: strays by a few tenths; the loose first fit (1 px) is only there to find the camera's motion.
+TIGHT_PX = 0.3
+#: Per-frame memory of a track's residual against the camera's motion: a track whose residuals keep
+#: the same direction (texture flowing on its own) builds up a persistent residual; noise does not.
+PERSIST_DECAY = 0.7
+#: Persistent residual (thumbnail px) from which a track no longer takes part in the final fit.
+PERSIST_PX = 0.45
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,8 @@ class MotionEstimator:
         # Points tracked into the previous thumbnail (its coordinates), reused as its corners.
         self._carried: np.ndarray | None = None
         self._carried_frames = 0
+        # Per carried point: its persistent residual against the camera's motion (thumbnail px).
+        self._memory: np.ndarray | None = None
         # The camera's motion chosen at the previous frame (a 2x3 matrix), for temporal consistency.
         self._last_model: np.ndarray | None = None
         self._window: np.ndarray | None = None
@@ -150,7 +165,7 @@ class MotionEstimator:
 
     def reset(self) -> None:
         """Forget the previous frame (the next estimate is the identity)."""
-        self._prev = self._prev_u8 = self._prev_hist = self._carried = self._last_model = None
+        self._prev = self._prev_u8 = self._prev_hist = self._carried = self._memory = self._last_model = None
 
     def estimate(self, thumb: np.ndarray) -> Motion:
         """Motion from the previous thumbnail to ``thumb``; ``thumb`` becomes the previous one.
@@ -195,9 +210,14 @@ class MotionEstimator:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _corners(self, gray: np.ndarray, carried: np.ndarray | None = None) -> np.ndarray | None:
+    def _corners(self, gray: np.ndarray, carried: np.ndarray | None = None,
+                 memory: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Corners of ``gray`` per grid cell: the ``carried`` points (tracked into ``gray``) where
-        a cell kept at least half its quota of them, a fresh search where it did not."""
+        a cell kept at least half its quota of them, a fresh search where it did not.
+
+        Returns the corners ``(n, 1, 2)`` and each one's persistent residual ``(n, 2)`` (the
+        carried points' ``memory``, zero for fresh ones), or ``(None, None)``.
+        """
         h, w = gray.shape
         # A 4x4 grid, each cell capped, so a textured foreground cannot take all the corners
         # (and 16 small searches measured faster than one whole-frame search with a cap).
@@ -207,31 +227,37 @@ class MotionEstimator:
             inside = ((carried[:, 0] >= 0) & (carried[:, 0] <= w - 1) & (carried[:, 1] >= 0)
                       & (carried[:, 1] <= h - 1))
             carried = carried[inside]
+            memory = (np.zeros((len(inside), 2)) if memory is None else memory)[inside]
             cell = (np.minimum(carried[:, 1] * 4 // h, 3) * 4 + np.minimum(carried[:, 0] * 4 // w, 3)).astype(int)
-        found = []
+        found, mem = [], []
         for i in range(4):
             for j in range(4):
                 if cell is not None:
-                    kept = carried[cell == i * 4 + j]
+                    here = cell == i * 4 + j
+                    kept = carried[here]
                     if 2 * len(kept) >= per_cell:
                         found.append(kept[:per_cell])
+                        mem.append(memory[here][:per_cell])
                         continue
                 r0, r1 = i * h // 4, (i + 1) * h // 4
                 c0, c1 = j * w // 4, (j + 1) * w // 4
                 pts = cv2.goodFeaturesToTrack(gray[r0:r1, c0:c1], per_cell, 0.01, 4, blockSize=5)
                 if pts is not None:
                     found.append(pts.reshape(-1, 2) + np.float32((c0, r0)))
+                    mem.append(np.zeros((len(found[-1]), 2)))
         if not found:
-            return None
-        return np.concatenate(found).astype(np.float32).reshape(-1, 1, 2)
+            return None, None
+        return np.concatenate(found).astype(np.float32).reshape(-1, 1, 2), np.concatenate(mem)
 
     def _track(self, prev: np.ndarray, cur: np.ndarray) -> tuple[Motion | None, float]:
         """LK + RANSAC similarity; ``(None, share)`` when there is too little to fit."""
         carried, self._carried = self._carried, None
+        memory, self._memory = self._memory, None
         self._carried_frames = self._carried_frames + 1 if carried is not None else 0
         if self._carried_frames >= CARRY_FRAMES:
+            # Fresh corners (with no residual memory): a point carried longer slides off its corner.
             carried, self._carried_frames = None, 0
-        p0 = self._corners(prev, carried)
+        p0, mem0 = self._corners(prev, carried, memory)
         if p0 is None or len(p0) < 8:
             return None, 0.0
         p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **self._lk)
@@ -245,6 +271,8 @@ class MotionEstimator:
         # foreground's too, as a fresh search would find them: the model choice stays per frame).
         self._carried = p1.reshape(-1, 2)[good]
         a, b = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
+        mem = mem0[good]
+        self._memory = mem
         if len(a) < 8:
             return None, share
         model, inl = _ransac(a, b)
@@ -252,22 +280,46 @@ class MotionEstimator:
             return None, share
         inl = inl.ravel().astype(bool)
         h, w = prev.shape
+        pick, pick_inl = model, inl
         if inl.sum() < 0.8 * len(a) and (~inl).sum() >= 8:
             # A second motion with real support: the camera's is the one whose inliers span more of
             # the frame, or, failing that, the one that goes on from the camera's last motion (a
             # textured foreground moving on its own can hold the majority over a plain background).
-            rest_a, rest_b = a[~inl], b[~inl]
-            model2, inl2 = _ransac(rest_a, rest_b)
+            rest = np.flatnonzero(~inl)
+            model2, inl2 = _ransac(a[rest], b[rest])
             if model2 is not None:
                 inl2 = inl2.ravel().astype(bool)
-                wider = inl2.sum() >= 0.5 * inl.sum() and _spread(rest_a[inl2], w, h) > 1.3 * _spread(a[inl], w, h)
+                wider = inl2.sum() >= 0.5 * inl.sum() and _spread(a[rest][inl2], w, h) > 1.3 * _spread(a[inl], w, h)
                 if wider or (inl2.sum() >= 8 and self._continues(model2, model, w, h)):
-                    chosen = self._motion(model2, int(inl2.sum()), len(a), w, h, rest_a[inl2])
-                    self._last_model = model2 if chosen is not None else None
-                    return chosen, share
-        chosen = self._motion(model, int(inl.sum()), len(a), w, h, a[inl])
-        self._last_model = model if chosen is not None else None
+                    pick, pick_inl = model2, np.zeros(len(a), bool)
+                    pick_inl[rest[inl2]] = True
+        pick, pick_inl = self._rigid(pick, pick_inl, a, b, mem)
+        chosen = self._motion(pick, int(pick_inl.sum()), len(a), w, h, a[pick_inl])
+        self._last_model = pick if chosen is not None else None
         return chosen, share
+
+    def _rigid(self, model: np.ndarray, inl: np.ndarray, a: np.ndarray, b: np.ndarray,
+               mem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The camera's motion from the tracks on rigid ground: ``model`` refitted on its inliers
+        that agree to :data:`TIGHT_PX` and have not strayed the same way over recent frames.
+
+        The loose fit takes in texture that moves on its own by a few tenths of a pixel a frame
+        (running water, leaves) and is pulled along with it.  Such tracks stray from the camera's
+        motion in the same direction frame after frame, so their residual memory ``mem`` (carried
+        with the tracks) grows while the background's stays at the noise; the tight fit leaves
+        them out.  The memory is then updated against the motion found.  Returns the loose
+        ``(model, inl)`` where too few tracks are left for a trustworthy fit.
+        """
+        steady = inl & (np.hypot(mem[:, 0], mem[:, 1]) < PERSIST_PX)
+        enough = max(8, 0.25 * inl.sum())
+        if steady.sum() >= enough:
+            tight, tinl = _ransac(a[steady], b[steady], TIGHT_PX)
+            if tight is not None and tinl.sum() >= enough:
+                model, inl = tight, np.zeros(len(a), bool)
+                inl[np.flatnonzero(steady)[tinl.ravel().astype(bool)]] = True
+        resid = b - (a @ model[:, :2].T + model[:, 2])
+        self._memory = PERSIST_DECAY * mem + resid
+        return model, inl
 
     def _continues(self, model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
         """Whether ``model`` is much closer than ``other`` to the camera's motion at the previous frame
@@ -326,8 +378,8 @@ class MotionEstimator:
         return False
 
 
-def _ransac(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    model, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+def _ransac(a: np.ndarray, b: np.ndarray, threshold: float = 1.0) -> tuple[np.ndarray | None, np.ndarray | None]:
+    model, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=threshold,
                                              maxIters=500, confidence=0.99, refineIters=10)
     if model is None or inl is None:
         return None, None

@@ -75,8 +75,10 @@ class StabilizeParams(StageParams):
                         doc="hide borders by zooming, or show them black or as replicated edges")
     min_crop: float = param(0.88, low=0.5, high=1.0,
                             doc="smallest share of width and height kept; bounds the correction")
+    zoom_rise: float = param(0.004, low=0.0, high=1.0,
+                             doc="largest border-zoom increase per frame (the correction gives way meanwhile)")
     zoom_release: float = param(0.002, low=0.0, high=1.0,
-                                doc="largest zoom decrease per frame once the need for it passes")
+                                doc="largest border-zoom decrease per frame once the need for it passes")
     analysis_width: int = param(320, low=64, high=1920, doc="width of the motion-analysis thumbnail, px")
     scene_cut: float = param(0.5, low=0.0, high=1.0,
                              doc="histogram correlation below which a frame is a scene cut (0 = never)")

@@ -29,8 +29,12 @@ Per input frame (no second pass):
 6. the frame is warped (:func:`kernels.warp.warp_affine`; an I420 frame plane by
    plane, :func:`kernels.warp.warp_i420`, ``border=black`` filling with
    Y'CbCr black) with the correction
-   and, with ``border=zoom``, the smallest zoom that hides the borders (rising at
-   once, released slowly so the zoom does not pump).  Motions and corrections
+   and, with ``border=zoom``, a zoom that hides the borders.  It follows the
+   largest need of the last second and of the frames held at a limited rate both
+   ways (``zoom_rise``, ``zoom_release``; a zoom that jumps is shake at the
+   corners), faster only for a large shortfall (a knock) and over a path's first
+   frames; while it is on its way up the correction gives way (reported as
+   clamped) rather than show a border.  Motions and corrections
    below a fraction of a pixel count as none and the frame is copied, not
    resampled: a static shot comes out equal to its input.
 
@@ -98,6 +102,18 @@ LOST_FRAMES = 15
 #: frame's shorter side) is a jump (a knock, a splice, a glitch): no smoothing can hide it, so the
 #: path restarts there.  Two margins: shake that merely fills the margin is not a jump.
 JUMP_MARGIN = 2.0
+#: Samples over which a young path moves from its first sample to the mean of its samples: the
+#: first frame is where the output starts, and leaving it at once for the mean is a jerk (at no
+#: lookahead, 2x the jitter of the first second on a shaken pan; the slow move counts as drift).
+START_BLEND_FRAMES = 15
+#: Frames over which the border zoom holds the largest need before it starts to release: the
+#: shake comes back within a second, and a zoom that pumps with each swing is shake of its own.
+ZOOM_HOLD_FRAMES = 30
+#: A path's first frames, whose border zoom may rise at once: there is no earlier zoom to jump from.
+ZOOM_FREE_FRAMES = 10
+#: Share of a shortfall of zoom made up per frame when that is faster than ``zoom_rise``: a knock
+#: needs a lot of zoom at once, and a correction that gives way to a slow zoom lets the knock through.
+ZOOM_CATCH_UP = 0.5
 
 
 @dataclass
@@ -161,6 +177,9 @@ class StabilizeStage(Stage):
         self._held_frames = 0
         self._zoom = 1.0
         self._zoom_segment = 0
+        self._zoom_age = 0  # frames emitted in the zoom's segment
+        # Border-hiding needs of the last frames emitted, for the zoom's target.
+        self._needs: deque[float] = deque(maxlen=ZOOM_HOLD_FRAMES)
         if self._estimator is not None:
             self._estimator.reset()
 
@@ -330,8 +349,16 @@ class StabilizeStage(Stage):
         for k in range(j - have, last + 1):
             samples[past - j + k] = self._history[k][1]
         if start:
-            velocity = _start_velocity(samples[start:])
-            samples[:start] = samples[start] - np.arange(start, 0, -1)[:, None] * velocity
+            real = samples[start:]
+            velocity = _start_velocity(real)
+            # The line through the samples' mean, not through the first sample: that one carries
+            # its own shake, which a padding anchored on it would repeat over the whole window
+            # (measured: 8.8 px of drift on a strongly shaken pan at no lookahead, 5.5 with the mean).
+            # The anchor moves there over the first START_BLEND_FRAMES samples, not at once.
+            centre = start + (len(real) - 1) / 2.0
+            mean = real.mean(axis=0)
+            anchor = mean + max(0.0, 1.0 - len(real) / START_BLEND_FRAMES) * (real[0] - mean)
+            samples[:start] = anchor + (np.arange(start)[:, None] - centre) * velocity
         return path_weights(past, future, self.fps) @ samples
 
     def _allowed_zoom(self) -> float:
@@ -365,38 +392,60 @@ class StabilizeStage(Stage):
         m_out = SOFT_MARGIN + width * math.tanh((m - SOFT_MARGIN) / width)
         return corr * (m_out / m)
 
-    def _emit_correction(self, held: _Held) -> tuple[np.ndarray, float]:
-        """The correction of the oldest held frame (after the margin's knee) and what the knee took off, px."""
+    def _emit_correction(self, held: _Held) -> tuple[np.ndarray, np.ndarray]:
+        """The correction of the oldest held frame after the margin's knee, and the one wanted."""
         if self._tiny:
-            return np.zeros(4), 0.0
+            return np.zeros(4), np.zeros(4)
         # The history's newest sample is the newest pushed frame; the held frame is older by the frames held after it.
         j = len(self._history) - len(self._window)
         smooth = self._causal if j == len(self._history) - 1 else self._smoothed_at(j)
         wanted = smooth - held.path if j >= 0 else np.zeros(4)
         if not np.all(np.isfinite(wanted)):
-            return np.zeros(4), 0.0
-        corr = self._compressed(wanted)
-        return self._snapped(corr), _size_px(wanted - corr, self._hw)
+            return np.zeros(4), np.zeros(4)
+        return self._snapped(self._compressed(wanted)), wanted
+
+    def _border_zoom(self, held: _Held, corr: np.ndarray) -> float:
+        """The border-hiding zoom of the frame leaving: it follows the frames' needs at a limited
+        rate both ways, so that it never jumps (a zoom that changes from frame to frame is shake).
+
+        It aims at the largest need of the last :data:`ZOOM_HOLD_FRAMES` frames and of the frames
+        held, each of those less what the rise rate makes up before that frame leaves.
+        """
+        rise, release = self.params.zoom_rise, self.params.zoom_release
+        if held.segment != self._zoom_segment:
+            # A new scene owes nothing to the old one's zoom (a jump at a cut is invisible).
+            self._zoom, self._zoom_segment, self._zoom_age = 1.0, held.segment, 0
+            self._needs.clear()
+        need = min(_needed_zoom(corr, self._hw), self._allowed_zoom())
+        self._needs.append(need)
+        target = max(self._needs)
+        # Anticipate the frames already held (their provisional corrections): start rising early enough.
+        for k, e in enumerate(list(self._window)[1:], start=1):
+            if e.segment == held.segment:
+                target = max(target, min(e.need_zoom, self._allowed_zoom()) - rise * k)
+        self._zoom_age += 1
+        if self._zoom_age <= ZOOM_FREE_FRAMES:
+            # A path's first frames: its zoom has no past to jump from (a start, a cut).
+            rise = math.inf
+        # A need far above the zoom (a knock) is met within a few frames, a small one at the set rate.
+        rise = max(rise, ZOOM_CATCH_UP * (target - self._zoom))
+        zoom = min(max(target, self._zoom - release), self._zoom + rise)
+        self._zoom = max(zoom, 1.0)
+        return self._zoom
 
     def _emit(self) -> Frame:
         held = self._window[0]
         image = held.frame.image
         h, w = self._hw
         out = self.buffer(f"out{held.slot}", image.shape)
-        corr, clamped = self._emit_correction(held)
+        corr, wanted = self._emit_correction(held)
         zoom = 1.0
         if self.params.border == "zoom":
-            need = _needed_zoom(corr, self._hw)
-            # Anticipate the frames already held: their provisional corrections.
-            for e in list(self._window)[1:]:
-                if e.segment == held.segment:
-                    need = max(need, e.need_zoom)
-            need = min(need, self._allowed_zoom())
-            if held.segment != self._zoom_segment:
-                # A new scene owes nothing to the old one's zoom (a jump at a cut is invisible).
-                self._zoom, self._zoom_segment = 1.0, held.segment
-            zoom = max(need, self._zoom - self.params.zoom_release, 1.0)
-            self._zoom = zoom
+            zoom = self._border_zoom(held, corr)
+            if _needed_zoom(corr, self._hw) > zoom:
+                # The zoom is still on its way up: the correction gives way rather than show a border.
+                corr = self._snapped(_scaled_to_fit(corr, zoom, self._hw))
+        clamped = _size_px(wanted - corr, self._hw)
         self._window.popleft()
         matrix = None
         if zoom > 1.0 or np.any(corr != 0.0):
@@ -595,6 +644,20 @@ def _needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
             elif u < -1e-12:
                 inv_z = min(inv_z, (half - v) / -u)
     return 1.0 / inv_z if inv_z > 1e-6 else math.inf
+
+
+def _scaled_to_fit(corr: np.ndarray, zoom: float, shape: tuple[int, int]) -> np.ndarray:
+    """``corr`` scaled down (the largest share of it) so that ``zoom`` hides its borders."""
+    if _needed_zoom(corr, shape) <= zoom:
+        return corr
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        if _needed_zoom(mid * corr, shape) <= zoom:
+            lo = mid
+        else:
+            hi = mid
+    return lo * corr
 
 
 def _inverse_matrix(corr: np.ndarray, zoom: float, w: int, h: int) -> np.ndarray | None:

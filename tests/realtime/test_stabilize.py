@@ -138,11 +138,15 @@ def test_scene_cut_restarts_the_path(lookahead):
     assert [o[0] for o in outs] == list(range(18))
     assert stage.motion_for(12).cut
     first_b = outs[12]
-    # A new path starts at the cut: no correction there, and none of the old scene's zoom (with a
-    # lookahead, at most the little the next frames of the new scene need, anticipated).
-    assert first_b[3] == (0.0, 0.0, 0.0, 0.0) and first_b[4] < 1.02
+    # A new path starts at the cut: nothing of the old scene's correction or zoom.  Without lookahead
+    # the first frame is the path's origin (no correction); with one, it is placed on the path its
+    # next frames show, so it moves by less than the new scene's own motion over the lookahead.
+    assert first_b[4] < 1.02
     if lookahead == 0:
+        assert first_b[3] == (0.0, 0.0, 0.0, 0.0)
         assert np.array_equal(first_b[2], b[0])
+    else:
+        assert math.hypot(first_b[3][0], first_b[3][1]) < 1.0 * lookahead
 
 
 def test_motion_is_exposed():
@@ -475,3 +479,21 @@ def test_correction_and_clamp_are_recorded_and_shown():
     assert line.startswith("stabilize: correction") and "clamped" in line
     stage.record_stats(stats)  # nothing new: nothing counted twice
     assert stats.extra["stabilize"]["frames"] == 30
+
+
+@pytest.mark.parametrize("lookahead", [0, 5])
+def test_border_zoom_changes_slowly_and_hides_the_borders(lookahead):
+    from realtime.stages.stabilize import ZOOM_FREE_FRAMES, _needed_zoom
+
+    frames, _, _ = shaken_sequence(n=90, shake_px=3.0, pan_px=1.0, seed=4)
+    params = StabilizeParams(lookahead=lookahead)
+    outs = run_stage(StabilizeStage(params, CPU), frames)
+    assert_sane(outs, frames)
+    zooms = np.array([o[4] for o in outs])
+    assert zooms.max() > 1.01  # the shake needs a zoom
+    steps = np.diff(zooms[ZOOM_FREE_FRAMES:])
+    # No jump: a zoom that changes from frame to frame is shake at the corners.
+    assert np.abs(steps).max() < 0.01 and steps.min() >= -params.zoom_release - 1e-9
+    for _, _, img, corr, zoom in outs:
+        # The correction gives way while the zoom rises: no border is ever shown.
+        assert _needed_zoom(np.asarray(corr), img.shape) <= zoom + 1e-6
