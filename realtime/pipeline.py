@@ -114,7 +114,7 @@ class Pipeline:
         self.channel_order = channel_order
         self.backend = resolve_backend(self.settings.backend)
         if not kernels_compiled():
-            log.info("first run: compiling the kernels takes about a minute; later runs load them in a second")
+            log.info("first run: compiling the kernels takes a minute or two; later runs load them in a second")
         self.stats = stats or RunStats()
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
