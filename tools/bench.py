@@ -48,7 +48,7 @@ PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "n
          # preset's); sharpen: ffmpeg's unsharp at its defaults.
          "denoise": "hqdn3d=16", "sharpen": "unsharp",
          # Automatic levels and white balance against ffmpeg's automatic per-channel stretch.
-         "contrast,color": "normalize=smoothing=10"}
+         "contrast,color": "normalize=smoothing=10,format=yuv420p"}  # (normalize works in RGB)
 
 
 def timed(cmd: list[str]) -> float:
