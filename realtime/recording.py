@@ -68,7 +68,7 @@ class Recordings:
         self._origin_s: float | None = None
         self._drops = {"recorder": 0, "network": 0}  # of the outputs already stopped
         self._finished: list[dict[str, Any]] = []  # what each stopped output wrote and lost
-        self.encode = None  # the encode timings of the last output stopped
+        self._last_encode: Any = None  # the encode timings of the last output stopped
 
     def start(self, info: SourceInfo, shape: tuple[int, ...]) -> None:
         """Open every output for frames of ``shape`` (the chain's output) described by ``info``."""
@@ -121,7 +121,7 @@ class Recordings:
                 self._drops["recorder"] += recorder.drops
                 self._drops["network"] += getattr(recorder.writer, "dropped", 0)
                 self._finished.append(_summary(target, recorder))
-                self.encode = recorder.encode
+                self._last_encode = recorder.encode
                 if not isinstance(target, str):
                     log.info("recording stopped: %d frames in %s", recorder.frames, target)
         if error is not None:
@@ -152,7 +152,7 @@ class Recordings:
     def encode_timings(self) -> Any:
         """Encode times of the output written now (the first), else of the last one stopped."""
         active = list(self.active)
-        return active[0][1].encode if active else self.encode
+        return active[0][1].encode if active else self._last_encode
 
 
 def _summary(target: Target, recorder: Recorder) -> dict[str, Any]:

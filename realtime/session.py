@@ -247,8 +247,9 @@ class Session:
         try:
             self.recordings.stop(complete)
         finally:
-            if self.recordings.encode is not None:
-                self.stats.io["encode"] = self.recordings.encode
+            encode = self.recordings.encode_timings()
+            if encode is not None:
+                self.stats.io["encode"] = encode
 
     # --- main thread -----------------------------------------------------------------------
 
