@@ -32,13 +32,27 @@ def listen(ffmpeg: str, url: str, out: Path, fmt: str | None = None) -> subproce
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = int(url.split(":")[2].split("/")[0].split("?")[0])
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # listening: ss would show it; a probe connection would be taken as the stream
-        with open("/proc/net/tcp") as fh:
-            if any(f":{port:04X} " in line and " 0A " in line for line in fh):
-                return proc
+    while time.monotonic() < deadline:  # a probe connection would be taken as the stream, so read the socket table
+        if port_in_use_by_receiver(port):
+            return proc
         time.sleep(0.05)
     proc.kill()
     pytest.fail(f"the receiver did not start listening on {url}")
+
+
+def port_in_use_by_receiver(port: int) -> bool:
+    """Whether a socket on 127.0.0.1:port listens or has already taken its one connection.
+
+    A listen=1 receiver closes its listening socket on the first accept, so a sender that was already
+    retrying can turn LISTEN into ESTABLISHED between two looks at the table.
+    """
+    listening, established = "0A", "01"
+    with open("/proc/net/tcp") as fh:
+        for line in fh.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if local.endswith(f":{port:04X}") and state in (listening, established):
+                return True
+    return False
 
 
 def received(path: Path) -> list:
