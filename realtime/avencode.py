@@ -162,6 +162,8 @@ class AvWriter:
         self._frame_s = 1.0 / float(info.fps)
         self._end_s = 0.0
         self.frames = 0
+        #: Bytes of encoded video written.
+        self.bytes_out = 0
 
     def _open_audio(self, info: SourceInfo) -> AudioPassthrough | None:
         import av
@@ -206,6 +208,7 @@ class AvWriter:
     def _encode(self, frame: av.VideoFrame | None) -> None:
         try:
             for packet in self._stream.encode(frame):
+                self.bytes_out += packet.size
                 self._out.mux(packet)
         except OutputError:  # the disk, named by the output file
             raise

@@ -1,6 +1,7 @@
 """The recorder thread: processed frames -> writer, never holding up the pipeline needlessly."""
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from typing import Callable
@@ -15,6 +16,9 @@ from realtime.workers import Worker
 from realtime.writers import Writer
 
 log = logging.getLogger(__name__)
+
+#: Frames over which the recent bitrate is measured (two seconds at 60 fps).
+BITRATE_FRAMES = 120
 
 
 class Recorder:
@@ -32,6 +36,11 @@ class Recorder:
         self.writer = writer
         self.ring = RingBuffer(slots, shape, policy)
         self.encode = Timings()
+        #: Capture to the frame's packets out of the writer (sent, for a network output), ms.
+        self.latency = Timings()
+        #: ``(pts_s, bytes written so far)`` after each recent frame, for the bitrate.
+        self._sizes: collections.deque[tuple[float, int]] = collections.deque(maxlen=BITRATE_FRAMES)
+        self._first: tuple[float, int] | None = None
         self._worker = Worker("vqe-recorder", self._loop)
         self._closed = False
 
@@ -43,11 +52,29 @@ class Recorder:
             except Closed:
                 return
             t0 = time.perf_counter()
+            pts_s, capture_s = slot.pts_s, slot.capture_s
             try:
-                self.writer.write(slot.image, slot.pts_s)
+                self.writer.write(slot.image, pts_s)
             finally:
                 self.ring.release(slot)
             self.encode.add((time.perf_counter() - t0) * 1e3)
+            self.latency.add((time.monotonic() - capture_s) * 1e3)
+            size = getattr(self.writer, "bytes_out", None)
+            if size is not None:
+                self._sizes.append((pts_s, size))
+                if self._first is None:
+                    self._first = (pts_s, 0)
+
+    def bitrate_bps(self, recent: bool = False) -> float | None:
+        """Bits per second of media written: since the start, or over the last frames with ``recent``.
+
+        ``None`` until two frames are written, and for a writer that cannot tell its size.
+        """
+        sizes = list(self._sizes)  # (read once: the recorder thread appends meanwhile)
+        if len(sizes) < 2 or self._first is None:
+            return None
+        (t0, b0), (t1, b1) = (sizes[0] if recent else self._first), sizes[-1]
+        return 8.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else None
 
     def start(self) -> "Recorder":
         self._worker.start()

@@ -120,7 +120,7 @@ class Recordings:
             finally:
                 self._drops["recorder"] += recorder.drops
                 self._drops["network"] += getattr(recorder.writer, "dropped", 0)
-                self._finished.append(_summary(target, recorder))
+                self._finished.append(_summary(target, recorder, self.live))
                 self._last_encode = recorder.encode
                 if not isinstance(target, str):
                     log.info("recording stopped: %d frames in %s", recorder.frames, target)
@@ -137,16 +137,25 @@ class Recordings:
 
     def summaries(self) -> list[dict[str, Any]]:
         """Per output, in the order written: ``target`` (secrets masked), ``frames`` written, ``drops``
-        (its queue was full), and for a network output ``network_drops`` and ``reconnects``."""
-        return self._finished + [_summary(t, r) for t, r in list(self.active)]
+        (its queue was full), ``bitrate_kbps`` (of the video, over the whole output), for live runs
+        ``latency_ms`` (capture to the frame's packets out of the writer: mean and p95), and for a
+        network output ``network_drops`` and ``reconnects``."""
+        return self._finished + [_summary(t, r, self.live) for t, r in list(self.active)]
 
     def hud_lines(self) -> list[str]:
-        """A line per output being written: where, how many frames, and what it lost."""
+        """A line per output being written: where, how many frames, its recent bitrate and latency,
+        and what it lost."""
         lines = []
         for target, recorder in list(self.active):
             name = redact(target) if isinstance(target, str) else target.name
+            line = f"REC {name}  {recorder.frames} frames"
+            bitrate = recorder.bitrate_bps(recent=True)
+            if bitrate is not None:
+                line += f", {bitrate / 1e6:.1f} Mb/s"
+            if self.live and recorder.latency.count:
+                line += f", {recorder.latency.recent_mean():.0f} ms"
             lost = recorder.drops + getattr(recorder.writer, "dropped", 0)
-            lines.append(f"REC {name}  {recorder.frames} frames" + (f", {lost} dropped" if lost else ""))
+            lines.append(line + (f", {lost} dropped" if lost else ""))
         return lines
 
     def encode_timings(self) -> Any:
@@ -155,8 +164,13 @@ class Recordings:
         return active[0][1].encode if active else self._last_encode
 
 
-def _summary(target: Target, recorder: Recorder) -> dict[str, Any]:
-    record = {"target": redact(str(target)), "frames": recorder.frames, "drops": recorder.drops}
+def _summary(target: Target, recorder: Recorder, live: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {"target": redact(str(target)), "frames": recorder.frames, "drops": recorder.drops}
+    bitrate = recorder.bitrate_bps()
+    if bitrate is not None:
+        record["bitrate_kbps"] = round(bitrate / 1e3, 1)
+    if live:
+        record["latency_ms"] = recorder.latency.summary()
     if isinstance(target, str):
         record.update(network_drops=getattr(recorder.writer, "dropped", 0),
                       reconnects=getattr(recorder.writer, "reconnects", 0))

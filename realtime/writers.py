@@ -70,6 +70,8 @@ class OutputOptions:
 
 
 class Writer(Protocol):
+    """What the recorder thread drives; a writer that can tell its size also counts ``bytes_out``."""
+
     frames: int
 
     def warm_up(self, shape: tuple[int, ...]) -> None:
@@ -255,6 +257,8 @@ class Y4mFileWriter:
         # I420 frames are in info.fmt and are stored as they are: only in the file's own matrix.
         self._i420_matrix = info.fmt.matrix
         self.frames = 0
+        #: Bytes of pictures written (headers aside).
+        self.bytes_out = 0
 
     def warm_up(self, shape: tuple[int, ...]) -> None:
         """Convert a blank BGR frame of ``shape`` once, not written (I420 frames are stored as they are)."""
@@ -268,9 +272,11 @@ class Y4mFileWriter:
                 raise ValueError(f"I420 frames in {self._i420_matrix} for a .y4m stored in {self._fmt.matrix}: "
                                  f"re-express them first (kernels.colorspace.change_matrix_i420)")
             self._writer.write_planes((image,))
+            self.bytes_out += image.nbytes
         else:
             self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
             self._writer.write_planes(self._planes)
+            self.bytes_out += sum(plane.nbytes for plane in self._planes)
         self.frames += 1
 
     def close(self, complete: bool = True) -> None:

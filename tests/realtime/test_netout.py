@@ -31,9 +31,10 @@ def listen(ffmpeg: str, url: str, out: Path, fmt: str | None = None) -> subproce
                                                                                          str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = int(url.split(":")[2].split("/")[0].split("?")[0])
+    datagrams = url.startswith(("udp://", "srt://"))  # SRT runs over UDP
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # a probe connection would be taken as the stream, so read the socket table
-        if port_in_use_by_receiver(port):
+        if (udp_port_bound(port) if datagrams else port_in_use_by_receiver(port)):
             return proc
         time.sleep(0.05)
     proc.kill()
@@ -55,6 +56,12 @@ def port_in_use_by_receiver(port: int) -> bool:
     return False
 
 
+def udp_port_bound(port: int) -> bool:
+    """Whether a UDP socket is bound to ``port`` (a UDP or SRT receiver ready for datagrams)."""
+    with open("/proc/net/udp") as fh:
+        return any(line.split()[1].endswith(f":{port:04X}") for line in fh.readlines()[1:])
+
+
 def received(path: Path) -> list:
     with av.open(str(path)) as container:
         return [f.pts for f in container.decode(video=0)]
@@ -71,6 +78,29 @@ def test_every_frame_reaches_a_tcp_receiver_in_order(ffmpeg, tmp_path):
     assert len(pts) == 40 and pts == sorted(pts) and len(set(pts)) == 40
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["drops"]["network"] == 0
+    [output] = stats["outputs"]
+    assert output["frames"] == 40 and 100 < output["bitrate_kbps"] < 100_000
+    assert 0 < output["latency_ms"]["mean_ms"] <= output["latency_ms"]["p95_ms"] < 5000
+
+
+@pytest.mark.parametrize("scheme", ["udp", "srt"])
+def test_every_frame_reaches_a_datagram_receiver_in_order(ffmpeg, tmp_path, scheme):
+    port = free_port()
+    secret = "PASSPHRASE0123"  # SRT encryption: a secret like a stream key
+    rx_url, tx_url = {"udp": (f"udp://127.0.0.1:{port}", f"udp://127.0.0.1:{port}?pkt_size=1316"),
+                      "srt": (f"srt://127.0.0.1:{port}?mode=listener&passphrase={secret}",
+                              f"srt://127.0.0.1:{port}?passphrase={secret}")}[scheme]
+    rx = listen(ffmpeg, rx_url, tmp_path / "rx.ts")
+    r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "60",
+                "-o", tx_url, "--stats", tmp_path / "s.json", "-v")
+    if scheme == "udp":  # a datagram receiver never sees the sender leave
+        time.sleep(1.0)
+        rx.terminate()
+    rx.wait(timeout=20)
+    assert r.returncode == 0, r.stderr
+    pts = received(tmp_path / "rx.ts")
+    assert len(pts) == 60 and pts == sorted(pts) and len(set(pts)) == 60
+    assert secret not in r.stderr + (tmp_path / "s.json").read_text()
 
 
 def test_rtmp_with_a_bitrate_and_the_stream_key_never_shown(ffmpeg, tmp_path):
@@ -175,3 +205,12 @@ def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(f
     assert stats.drops["network"] >= 1 and (len(received(rx)) if rx.exists() else 0) < stats.frames
     assert stream_output["network_drops"] == stats.drops["network"] and "127.0.0.1" in stream_output["target"]
     assert [str(p) for p in session.recordings.written] == [str(tmp_path / "rec.mp4"), f"tcp://127.0.0.1:{port}"]
+
+
+def test_srt_without_an_ffmpeg_program_is_refused_with_the_fix(monkeypatch):
+    import realtime.netout as netout
+
+    monkeypatch.setattr(netout, "ffmpeg_binary", lambda: None)
+    with pytest.raises(ConfigError, match="pip install imageio-ffmpeg") as caught:
+        check_network_output("srt://127.0.0.1:9000?passphrase=HIDDEN0123456", OutputOptions())
+    assert "HIDDEN0123456" not in str(caught.value)
