@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Muxer options per muxer: FLV's header cannot be rewritten on a stream; RTSP pushes over TCP.
-MUXER_OPTIONS = {"flv": {"flvflags": "no_duration_filesize"}, "rtsp": {"rtsp_transport": "tcp"}}
+#: Muxer options per muxer: FLV's header cannot be rewritten on a stream; RTSP pushes over TCP; MPEG-TS
+#: states each frame's length, so that a receiver hands a frame on as soon as it has it whole (without
+#: it a receiver must wait for the next frame to know that one has ended).
+MUXER_OPTIONS = {"flv": {"flvflags": "no_duration_filesize"}, "rtsp": {"rtsp_transport": "tcp"},
+                 "mpegts": {"omit_video_pes_length": "0"}}
 #: How long one connection attempt or one blocked write may take, seconds.
 NETWORK_TIMEOUT_S = 3.0
 #: How long an SRT sender stays connected after its last packet, so the receiver gets it, seconds.
@@ -184,7 +187,8 @@ class NetworkWriter:
         if self.url.lower().startswith("srt://"):
             self._relay = SrtRelay(self.url)
             # Each packet handed on at once: the relay's pipe must not hold back a frame.
-            out = av.open(self._relay.stdin, "w", format=self._muxer, container_options={"flush_packets": "1"})
+            out = av.open(self._relay.stdin, "w", format=self._muxer,
+                          container_options={**MUXER_OPTIONS[self._muxer], "flush_packets": "1"})
         else:
             timeout_us = str(int(NETWORK_TIMEOUT_S * 1e6))
             container_options = {**MUXER_OPTIONS.get(self._muxer, {}), "rw_timeout": timeout_us}

@@ -31,6 +31,8 @@ from realtime.writers import (
 
 log = logging.getLogger(__name__)
 
+#: Frames a live network output may queue for its encoder (about 130 ms at 30 fps).
+NETWORK_SLOTS = 4
 #: An output: a file path, or a network URL (kept a string: no path rules apply to it).
 Target = Path | str
 
@@ -76,14 +78,17 @@ class Recordings:
             info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
         height, width = shape[:2]
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
-        # About a second of frames absorbs an encoder's slow start without dropping.
-        slots = int(min(max(float(info.fps), 8), 60))
+        # About a second of frames absorbs a recording encoder's slow start without dropping; a network
+        # output queues a few frames only: a viewer is better served by a dropped frame than by a delay
+        # that grows to a second whenever the encoder falls behind.
+        file_slots = int(min(max(float(info.fps), 8), 60))
         self._origin_s = None
         for target in self._next_targets():
             checked = target if isinstance(target, str) else check_output_path(target)
             writer = open_writer(checked, info, (width, height), self.options, keep_audio=not self.live,
                                  live_audio=self.audio if self.live else None)
             writer.warm_up(tuple(shape))
+            slots = NETWORK_SLOTS if isinstance(target, str) and self.live else file_slots
             self.active.append((target, Recorder(writer, (height, width, 3), policy, slots=slots).start()))
             self.written.append(target)
             if not isinstance(target, str):  # (a network output says where it streams itself)

@@ -88,7 +88,8 @@ class StreamSource:
             container.close()
             raise
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads only: frame threads would hold each frame back by a frame per extra thread.
+        stream.thread_type = "SLICE"
         sound = container.streams.audio[0] if container.streams.audio else None
         if first:
             info.frame_count = None
