@@ -103,11 +103,16 @@ class LiveAudio:
         The source's audio stream (its codec parameters make the outputs' streams).
     keep_s : float
         How much of the recent past a newly attached output is given (a bounded buffer).
+    capture_clock : bool
+        The packets are stamped on the monotonic clock of the frames' ``capture_s`` (a
+        microphone's), not on the frames' ``pts_s`` timeline (a stream's own audio).
     """
 
-    def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0) -> None:
+    def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0,
+                 capture_clock: bool = False) -> None:
         self.template = template
         self.keep_s = keep_s
+        self.capture_clock = capture_clock
         self._recent: collections.deque = collections.deque()
         self._outputs: list[AudioOutput] = []
         self._lock = threading.Lock()

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--stream", metavar="URL", help="network stream: rtsp, http(s), udp, tcp, srt")
     grp.add_argument("--live", action="store_true",
                      help="with --file: play the file at its own rate like a camera (frames drop if processing lags)")
+    grp.add_argument("--audio", metavar="DEVICE",
+                     help="sound from a microphone for the live outputs: a device name (ALSA, AVFoundation or "
+                          "DirectShow) or FORMAT:NAME; 'list' shows the devices")
     grp.add_argument("--camera-size", metavar="WxH", help="ask the camera for this size, e.g. 1280x720")
     grp.add_argument("--camera-fps", type=float, metavar="FPS", help="ask the camera for this frame rate")
     grp.add_argument("--stream-timeout", type=float, default=5.0, metavar="S",
@@ -122,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, stats: RunStats) -> int:
     """Run what the arguments ask for; returns the exit code."""
+    if args.audio == "list":
+        from realtime.microphone import list_devices
+
+        devices = list_devices()
+        print("\n".join(devices) if devices else "no sound inputs found (name one as FORMAT:NAME)")
+        return EXIT_OK
     if args.crf not in range(52):
         raise ConfigError(f"--crf {args.crf} is out of range: use 0 (lossless) to 51")
     if args.live and args.file is None:
@@ -134,6 +143,9 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     if args.virtual_camera is not None and args.file is not None and not args.live:
         raise ConfigError("--virtual-camera shows frames as they happen: use it with a camera, a stream or "
                           "--file PATH --live")
+    if args.audio is not None and args.file is not None and not args.live:
+        raise ConfigError("--audio records a microphone beside live video: use it with a camera, a stream or "
+                          "--file PATH --live (a file keeps its own sound)")
     if args.stats_every is not None and (args.stats is None or not args.stats_every > 0):
         raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
@@ -182,13 +194,20 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     from realtime.session import Session
 
     source = open_live_source(args)
+    microphone = None
     try:
+        if args.audio is not None:
+            from realtime.microphone import Microphone
+
+            microphone = Microphone(args.audio)
         session = Session(source, settings, live=args.file is None or args.live, output=outputs,
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
                           stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
-                          virtual_camera=args.virtual_camera)
+                          virtual_camera=args.virtual_camera, audio=microphone.audio if microphone else None)
         session.run()
     finally:
+        if microphone is not None:
+            microphone.close()
         source.close()
     log.info("%d frames in %.2f s (%.1f fps); stopped: %s", stats.frames, stats.wall_s,
              stats.frames / max(stats.wall_s, 1e-9), session.stop_reason or "interrupted")

@@ -108,7 +108,7 @@ class Recordings:
             if self._origin_s is None:
                 self._origin_s = out.pts_s
                 if self.audio is not None:
-                    self.audio.start_at(out.pts_s)
+                    self.audio.start_at(out.capture_s if self.audio.capture_clock else out.pts_s)
             out = replace(out, pts_s=out.pts_s - self._origin_s)
         for n, (_, recorder) in enumerate(self.active):
             recorder.write(out, exchange=exchange if n == len(self.active) - 1 else None)

@@ -15,7 +15,7 @@ import queue
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -68,13 +68,16 @@ class Session:
     virtual_camera : str, optional
         Also send the enhanced frames to a virtual camera (:mod:`realtime.vcam`): this device,
         or ``""`` for the backend's first free one.
+    audio : LiveAudio, optional
+        Sound for the live outputs in place of the source's own (a microphone's,
+        :mod:`realtime.microphone`).
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
                  output: str | Path | Sequence[str | Path] | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
                  max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
                  stats_path: str | Path | None = None, stats_every_s: float | None = None,
-                 analyze: bool = False, virtual_camera: str | None = None) -> None:
+                 analyze: bool = False, virtual_camera: str | None = None, audio: Any = None) -> None:
         if analyze and live:
             raise ConfigError("--analyze reads the whole input before enhancing it: it needs a file, not played live")
         self.source = source
@@ -95,8 +98,10 @@ class Session:
         self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty)
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
-        # A live source's own audio (a stream's, a live file's) goes to every live output.
-        self.recordings = Recordings(targets, options, live, getattr(source, "audio", None) if live else None)
+        # A live source's own audio (a stream's, a live file's), or a microphone's, goes to every live output.
+        if audio is None and live:
+            audio = getattr(source, "audio", None)
+        self.recordings = Recordings(targets, options, live, audio)
         self.virtual_camera_name = virtual_camera
         self.virtual_camera: VirtualCamera | None = None
         self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
