@@ -3,7 +3,7 @@
 ``-o URL`` picks the container from the scheme: FLV for ``rtmp://``/``rtmps://`` (YouTube,
 Twitch, nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for
 ``rtsp://`` (pushed to a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an
-``ffmpeg`` process that forwards the MPEG-TS unchanged (:class:`SrtRelay`).  The encoder is set for low latency: x264's
+``ffmpeg`` process that forwards the MPEG-TS unchanged (:class:`~realtime.srt.SrtRelay`).  The encoder is set for low latency: x264's
 ``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a
 receiver that joins late starts within a second, and constant bitrate with a one-second
 buffer when ``--bitrate`` is given.
@@ -16,8 +16,6 @@ whose bounded queue keeps the processing thread from ever waiting on the network
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 import time
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -29,6 +27,7 @@ from realtime.avencode import add_video_stream, video_frame
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.sources import SourceInfo
+from realtime.srt import SrtRelay, ffmpeg_binary
 from realtime.writers import NETWORK_MUXERS as MUXERS
 from realtime.writers import OutputOptions, output_format
 
@@ -46,8 +45,6 @@ MUXER_OPTIONS = {"flv": {"flvflags": "no_duration_filesize"}, "rtsp": {"rtsp_tra
                  "mpegts": {"omit_video_pes_length": "0"}}
 #: How long one connection attempt or one blocked write may take, seconds.
 NETWORK_TIMEOUT_S = 3.0
-#: How long an SRT sender stays connected after its last packet, so the receiver gets it, seconds.
-SRT_DRAIN_S = 0.5
 #: Pause before the first reconnection attempt, and the longest pause.
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 8.0
 
@@ -67,61 +64,6 @@ def check_network_output(url: str, options: OutputOptions) -> str:
         raise ConfigError(f"-o {redact(url)}: SRT is sent through an ffmpeg program and none was found: install "
                           f"ffmpeg (with SRT), or pip install imageio-ffmpeg")
     return url
-
-
-def ffmpeg_binary() -> str | None:
-    """An ``ffmpeg`` program: the one on ``PATH``, else imageio-ffmpeg's, else ``None``."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        return None
-    try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError:  # the package without its binary
-        return None
-
-
-class SrtRelay:
-    """An ``ffmpeg`` process that sends the bytes written to :attr:`stdin` (MPEG-TS) to an SRT URL.
-
-    The bytes pass as they are (FFmpeg's ``data`` format: no demuxing, so no packet waits in
-    the relay for the next one).  It connects as the SRT caller (unless the URL says ``mode=``)
-    once the first bytes arrive; a connection that fails or drops ends the process, and the
-    next write to :attr:`stdin` fails, which the writer takes as a lost connection.
-    """
-
-    def __init__(self, url: str) -> None:
-        binary = ffmpeg_binary()
-        if binary is None:
-            raise OSError("no ffmpeg program to send SRT through")
-        target = url if "mode=" in url else url + ("&" if "?" in url else "?") + "mode=caller"
-        self._process = subprocess.Popen(
-            [binary, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "data",
-             "-i", "pipe:0", "-map", "0", "-c", "copy", "-f", "data", target],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.stdin = self._process.stdin
-
-    def close(self) -> str:
-        """End the relay (what was written is sent first); return its last error line, secrets masked."""
-        if self._process.poll() is None:
-            # An SRT receiver holds packets for its latency window (120 ms by default) before it
-            # delivers them, and drops what it still holds when the sender hangs up: wait that out.
-            time.sleep(SRT_DRAIN_S)
-        try:
-            self.stdin.close()
-        except OSError:
-            pass  # the relay is gone already
-        self._process.stdin = None  # closed here: communicate() must not flush it
-        try:
-            _, err = self._process.communicate(timeout=NETWORK_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            _, err = self._process.communicate()
-        lines = err.decode(errors="replace").strip().splitlines()
-        return redact(lines[-1]) if lines else ""
 
 
 class NetworkWriter:
@@ -185,9 +127,9 @@ class NetworkWriter:
         """Open the connection and the encoder (both new: a receiver that rejoins gets a clean start)."""
         av = self._av
         if self.url.lower().startswith("srt://"):
-            self._relay = SrtRelay(self.url)
+            self._relay = SrtRelay(self.url, send=True)
             # Each packet handed on at once: the relay's pipe must not hold back a frame.
-            out = av.open(self._relay.stdin, "w", format=self._muxer,
+            out = av.open(self._relay.pipe, "w", format=self._muxer,
                           container_options={**MUXER_OPTIONS[self._muxer], "flush_packets": "1"})
         else:
             timeout_us = str(int(NETWORK_TIMEOUT_S * 1e6))

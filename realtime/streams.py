@@ -1,4 +1,7 @@
-"""Network streams (rtsp, http(s), udp, tcp, srt, ...) decoded by PyAV, reconnected when they die."""
+"""Network streams (rtsp, http(s), udp, tcp, srt, ...) decoded by PyAV, reconnected when they die.
+
+SRT comes in through an ``ffmpeg`` program (:class:`~realtime.srt.SrtRelay`): PyAV's own FFmpeg has none.
+"""
 from __future__ import annotations
 
 import logging
@@ -14,6 +17,7 @@ from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.ringbuffer import Slot
 from realtime.sources import AvFrameConverter, SourceInfo, _video_info
+from realtime.srt import SrtRelay
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ class StreamSource:
         self.stop = stop or threading.Event()
         self.reconnects = 0
         self._container: av.container.InputContainer | None = None
+        self._relay: SrtRelay | None = None
         self._frames = None
         self._t0: float | None = None
         self._anchor: float | None = None
@@ -77,15 +82,22 @@ class StreamSource:
     def _connect(self, first: bool = False) -> None:
         options = {"rtsp_transport": "tcp"} if self._url.startswith("rtsp") else {}
         try:
-            container = av.open(self._url, options=options, timeout=(self.timeout_s, self.timeout_s),
-                                metadata_errors="ignore")
+            if self._url.lower().startswith("srt://"):
+                # The relay ends when the connection stays silent for the timeout, which ends the bytes.
+                self._relay = SrtRelay(self._url, send=False, timeout_s=self.timeout_s)
+                container = av.open(self._relay.pipe, format="mpegts", metadata_errors="ignore")
+            else:
+                container = av.open(self._url, options=options, timeout=(self.timeout_s, self.timeout_s),
+                                    metadata_errors="ignore")
         except (av.FFmpegError, OSError) as exc:
+            self._end_relay()
             raise SourceError(f"stream {self.url} cannot be opened ({_why(exc)}): check the URL and that the "
                               f"sender is running") from None
         try:
             info = _video_info(container, self.url)
         except SourceError:
             container.close()
+            self._end_relay()
             raise
         stream = container.streams.video[0]
         # Slice threads only: frame threads would hold each frame back by a frame per extra thread.
@@ -179,6 +191,14 @@ class StreamSource:
             self._container.close()
             self._container = None
             self._frames = None
+        self._end_relay()
+
+    def _end_relay(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            why = relay.close()
+            if why:
+                log.debug("the SRT relay from %s ended: %s", self.url, why)
 
     def close(self) -> None:
         self._close_container()

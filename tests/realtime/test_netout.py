@@ -210,7 +210,27 @@ def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(f
 def test_srt_without_an_ffmpeg_program_is_refused_with_the_fix(monkeypatch):
     import realtime.netout as netout
 
-    monkeypatch.setattr(netout, "ffmpeg_binary", lambda: None)
+    monkeypatch.setattr(netout, "ffmpeg_binary", lambda: None)  # (as netout imported it)
     with pytest.raises(ConfigError, match="pip install imageio-ffmpeg") as caught:
         check_network_output("srt://127.0.0.1:9000?passphrase=HIDDEN0123456", OutputOptions())
     assert "HIDDEN0123456" not in str(caught.value)
+
+
+def test_an_srt_stream_comes_in_through_the_relay_too(ffmpeg, tmp_path):
+    port = free_port()
+    secret = "PASSPHRASE4567"
+    sender = subprocess.Popen([ffmpeg, "-v", "error", "-re", "-i", str(SAMPLE), "-c:v", "libx264", "-tune", "zerolatency",
+                               "-c:a", "aac", "-f", "mpegts",
+                               f"srt://127.0.0.1:{port}?mode=listener&passphrase={secret}"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not udp_port_bound(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = tmp_path / "rec.mp4"
+    r = run_vqe("--stream", f"srt://127.0.0.1:{port}?passphrase={secret}", "--no-display", "--stages", "color",
+                "--max-frames", "30", "-o", out, "--stats", tmp_path / "s.json")
+    sender.kill()
+    sender.wait()
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames == 30 and container.streams.audio  # and its sound
+    assert secret not in r.stderr + (tmp_path / "s.json").read_text()
