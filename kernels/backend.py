@@ -7,9 +7,11 @@ target to launch and which array module (NumPy or CuPy) owns its buffers.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import time
 import types
 from dataclasses import dataclass, field
@@ -20,6 +22,48 @@ import numba
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+#: A cache folder of other kernel sources unused for this long is removed, seconds.
+STALE_CACHE_S = 24 * 3600
+
+
+def _kernel_sources_digest(folder: str = _HERE) -> str:
+    """A short hash of every kernel module's source.
+
+    Numba keys a cached kernel on the file that defines it, but kernels inline math from other
+    files (:mod:`kernels.pixel`, :mod:`kernels.lanes`, ...): an edit there would leave stale
+    kernels in the cache.  Keying the whole cache on every source makes any edit a fresh cache.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as fh:
+                digest.update(name.encode() + b"\0" + fh.read())
+    return digest.hexdigest()[:16]
+
+
+def _cache_dir() -> str:
+    """Where compiled kernels are kept: beside the package (or under ``NUMBA_CACHE_DIR`` when set,
+    or the user's cache when the package's folder is read-only), in a folder named by
+    :func:`_kernel_sources_digest`.  The folders of other sources are removed once unused for a
+    day (not at once: another process, of another version, may be compiling into one)."""
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(_HERE, "__pycache__")
+    if not os.environ.get("NUMBA_CACHE_DIR") and not os.access(_HERE, os.W_OK):
+        base = os.path.join(os.path.expanduser("~"), ".cache", "vqe")
+    current = f"numba-{_kernel_sources_digest()}"
+    try:
+        for old in os.listdir(base):
+            path = os.path.join(base, old)
+            if old.startswith("numba-") and old != current and time.time() - os.path.getmtime(path) > STALE_CACHE_S:
+                shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass  # no cache yet
+    return os.path.join(base, current)
+
+
+# Before any kernel module defines a cached kernel: Numba reads it when a dispatcher is made.
+numba.config.CACHE_DIR = _cache_dir()
 
 
 class _LazyCuda:
@@ -117,13 +161,11 @@ def cuda_kernel(fn: Callable) -> Callable | None:
 
 
 def kernels_compiled() -> bool:
-    """Whether Numba's on-disk cache already holds compiled kernels (beside this package)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    cache = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(here, "__pycache__")
-    try:
-        return any(name.endswith(".nbi") for name in os.listdir(cache))
-    except OSError:
-        return False
+    """Whether Numba's on-disk cache already holds compiled kernels of these sources."""
+    for _, _, names in os.walk(numba.config.CACHE_DIR):
+        if any(name.endswith(".nbi") for name in names):
+            return True
+    return False
 
 
 def serial_kernels_in_this_thread() -> None:
