@@ -56,12 +56,15 @@ def stamp(image: np.ndarray, number: int) -> None:
         image[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if on else 0
 
 
-def read_stamp(luma: np.ndarray) -> int:
-    """The number :func:`stamp` burned in, read from the centres of the blocks of a luma plane."""
+def read_stamp(luma: np.ndarray) -> int | None:
+    """The number :func:`stamp` burned in, read from the centres of the blocks of a luma plane;
+    ``None`` when a block is neither clearly dark nor clearly light (not a stamped frame)."""
     half = BLOCK // 2
     centres = luma[half - 8:half + 8, :BITS * BLOCK].reshape(16, BITS, BLOCK)[:, :, half - 8:half + 8]
-    bits = centres.mean(axis=(0, 2)) > 128
-    return int("".join("1" if b else "0" for b in bits), 2)
+    levels = centres.mean(axis=(0, 2))
+    if np.any((levels > 64) & (levels < 192)):
+        return None
+    return int("".join("1" if b else "0" for b in levels > 128), 2)
 
 
 def encoded_frames(seconds: float) -> tuple[bytes, list[tuple[int, int]]]:
@@ -130,8 +133,9 @@ def receive(port: int, arrived: dict[int, float], ready: threading.Event) -> Non
             stream.streams.video[0].thread_type = "SLICE"  # a viewer's low-delay decoder
             for frame in stream.decode(video=0):
                 now = time.monotonic()
-                luma = frame.to_ndarray(format="gray")
-                arrived.setdefault(read_stamp(luma), now)
+                number = read_stamp(frame.to_ndarray(format="gray"))
+                if number is not None:
+                    arrived.setdefault(number, now)
     except av.FFmpegError:
         pass  # vqe closed the stream
 
