@@ -150,7 +150,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # Kernels compiled before the measured run (a first run compiles for minutes while frames pile up).
-    warm = [sys.executable, "-m", "realtime", "--file", str(SAMPLE), "--max-frames", "2", "--no-display",
+    warm = [sys.executable, "-m", "realtime", "--file", str(SAMPLE), "--live", "--max-frames", "2", "--no-display",
             "--no-progress"] + (["--stages", args.stages] if args.stages else [])
     subprocess.run(warm, cwd=ROOT, capture_output=True, check=True)
     data, ranges = encoded_frames(args.seconds)
