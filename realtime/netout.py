@@ -216,11 +216,9 @@ class NetworkWriter:
         self._end_relay()
 
     def _end_relay(self) -> None:
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            why = relay.close()
-            if why:
-                log.debug("the SRT relay to %s ended: %s", redact(self.url), why)
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def close(self, complete: bool = True) -> None:
         """Flush the encoder and close the connection (quietly if it is already gone)."""

@@ -77,6 +77,7 @@ class SrtRelay:
             peer = _with_option(peer, "timeout", str(int(timeout_s * 1e6)))  # microseconds
         source, target = ("pipe:0", peer) if send else (peer, "pipe:1")
         self._send = send
+        self._shown = redact(url)
         self._process = subprocess.Popen(
             [binary, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "data", "-i", source,
              "-map", "0", "-c", "copy", "-f", "data", target],
@@ -85,8 +86,8 @@ class SrtRelay:
         #: Where vqe writes (sending) or reads (receiving) the MPEG-TS bytes.
         self.pipe: IO[bytes] = self._process.stdin if send else self._process.stdout
 
-    def close(self) -> str:
-        """End the relay (a sender's last bytes are delivered first); return its last error line, masked."""
+    def close(self) -> None:
+        """End the relay (a sender's last bytes are delivered first); its last error line goes to the debug log."""
         if self._send and self._process.poll() is None:
             time.sleep(DRAIN_S)
         try:
@@ -102,4 +103,5 @@ class SrtRelay:
             self._process.kill()
             _, err = self._process.communicate()
         lines = err.decode(errors="replace").strip().splitlines()
-        return redact(lines[-1]) if lines else ""
+        if lines:
+            log.debug("the SRT relay for %s ended: %s", self._shown, redact(lines[-1]))

@@ -194,11 +194,9 @@ class StreamSource:
         self._end_relay()
 
     def _end_relay(self) -> None:
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            why = relay.close()
-            if why:
-                log.debug("the SRT relay from %s ended: %s", self.url, why)
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def close(self) -> None:
         self._close_container()
