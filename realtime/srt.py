@@ -14,11 +14,18 @@ from typing import IO
 
 from realtime.redact import redact
 
+try:
+    import fcntl
+except ImportError:  # Windows: pipes keep their default size
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 #: How long a sender stays connected after its last bytes, seconds: an SRT receiver holds packets
 #: for its latency window (120 ms by default) and drops what it still holds when the sender hangs up.
 DRAIN_S = 0.5
+#: The relay pipe's buffer: about 2 s of a 4 Mb/s stream.
+PIPE_BYTES = 1 << 20
 #: How long ending the relay may take before it is killed, seconds.
 CLOSE_TIMEOUT_S = 3.0
 
@@ -36,6 +43,19 @@ def ffmpeg_binary() -> str | None:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError:  # the package without its binary
         return None
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Give ``pipe`` a buffer of :data:`PIPE_BYTES` where the system allows (Linux).
+
+    The relay connects once the first bytes arrive; meanwhile the writer must not block on a
+    full pipe of 64 KiB (a keyframe or two), or its output's queue overflows.
+    """
+    if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # above the system's limit (/proc/sys/fs/pipe-max-size): the default stays
 
 
 def _with_option(url: str, key: str, value: str) -> str:
@@ -85,6 +105,7 @@ class SrtRelay:
             stdout=subprocess.DEVNULL if send else subprocess.PIPE, stderr=subprocess.PIPE)
         #: Where vqe writes (sending) or reads (receiving) the MPEG-TS bytes.
         self.pipe: IO[bytes] = self._process.stdin if send else self._process.stdout
+        _widen(self.pipe)
 
     def close(self) -> None:
         """End the relay (a sender's last bytes are delivered first); its last error line goes to the debug log."""
