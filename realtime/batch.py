@@ -2,7 +2,9 @@
 
 Each file goes through :func:`realtime.filejob.run_file`, the same code path as a
 single ``--file`` run; this module only plans the batch, spreads it over worker
-processes (or a Ray cluster, :mod:`realtime.cluster`) and reports it.
+processes (:mod:`realtime.localpool`, or a Ray cluster, :mod:`realtime.cluster`)
+and reports it.  When there are more workers than files, long files are split
+into chunks that run in parallel and are joined after (:mod:`realtime.chunks`).
 
 Every output is written under a hidden temporary name beside its final name
 (:func:`part_path`) and renamed when complete, so a final name always holds a
@@ -17,16 +19,14 @@ import gc
 import glob
 import json
 import logging
-import logging.handlers
-import multiprocessing as mp
 import os
-import queue
 import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
+from realtime.chunks import MIN_CHUNK_FRAMES, Span
 from realtime.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -54,11 +54,16 @@ _PLACEHOLDERS = ("stem", "name", "ext", "parent")
 
 @dataclass(frozen=True)
 class FileTask:
-    """One file of a batch: where it is read and where its result goes (``None``: processing only)."""
+    """One file of a batch, or one chunk of it: where it is read and where its result goes.
+
+    ``output`` is ``None`` for processing only; a chunk (``span``) writes its own
+    hidden file, joined into the file's output when every chunk is done.
+    """
 
     index: int
     input: str
     output: str | None
+    span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class BatchConfig:
     options: OutputOptions = OutputOptions()
     max_frames: int | None = None
     analyze: bool = False
+    #: Frames per chunk when long files are split (there are more workers than files).
+    chunk_frames: int = MIN_CHUNK_FRAMES
 
 
 @dataclass
@@ -230,10 +237,6 @@ def probe_frames(path: Path) -> int | None:
 # ---------------------------------------------------------------------------------------------- one file
 
 
-class BatchStopped(KeyboardInterrupt):
-    """The batch is stopping (a signal reached the process that runs it): finish this file's output now."""
-
-
 def enhance_one(task: FileTask, config: BatchConfig,
                 on_progress: Callable[[int, int | None], None] | None = None) -> FileResult:
     """Enhance one file of a batch; every outcome becomes a :class:`FileResult`, never an exception.
@@ -241,7 +244,8 @@ def enhance_one(task: FileTask, config: BatchConfig,
     The output is written to :func:`part_path` and renamed to its final name
     once complete.  A truncated input keeps the frames before the damage under
     the final name (a rerun cannot do better) and counts as failed; any other
-    failure or an interrupt removes the partial output.
+    failure or an interrupt removes the partial output, and so does a damaged
+    chunk (its file fails whole).
     """
     from realtime.filejob import run_file  # loads the kernels: in the process that runs the file
     from realtime.stats import RunStats
@@ -251,14 +255,18 @@ def enhance_one(task: FileTask, config: BatchConfig,
     result = FileResult(task.index, task.input, task.output, "done", worker=f"{os.uname().nodename}:{os.getpid()}")
     try:
         run_file(task.input, part, config.settings, config.options, config.max_frames, False, stats,
-                 analyze=config.analyze, on_progress=on_progress)
+                 analyze=config.analyze, on_progress=on_progress, span=task.span)
         if part is not None:
             _rename(part, task.output)
     except TruncatedInputError as exc:
-        if part is not None and part.exists():
-            _rename(part, task.output)
         result.status, result.exit_code = "failed", exc.exit_code
         result.error = str(exc).replace(str(part), str(task.output))
+        if task.span is not None:  # the frames before the damage are not the file's output: dropped below
+            span = task.span
+            result.error = (f"input {task.input} is truncated or damaged in frames {span.first} to {span.end - 1} "
+                            f"(chunk {span.part + 1} of {span.parts})")
+        elif part is not None and part.exists():
+            _rename(part, task.output)
     except VqeError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
     except KeyboardInterrupt:
@@ -277,194 +285,12 @@ def enhance_one(task: FileTask, config: BatchConfig,
     return result
 
 
-# ---------------------------------------------------------------------------------------------- local workers
-
-
 def _rename(part: Path, output: str) -> None:
     """Give a complete output its final name (atomic: same folder)."""
     try:
         os.replace(part, output)
     except OSError as exc:
         raise OutputError(f"output {output} cannot be written ({exc.strerror}): check the folder") from None
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (its affinity, as ``taskset`` or a container limits it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def default_jobs(files: int, cores: int | None = None) -> int:
-    """Worker processes for ``files`` files: one per core.
-
-    On 2 cores two processes of one kernel thread each finished 6 files in less
-    time than one process with two kernel threads, in every round measured
-    (24.7 s against 29.4 s, medians, ``tools/bench_batch.py``): decoding,
-    encoding and the Python between kernels run on one thread per process,
-    which a second process overlaps.
-    """
-    return max(1, min(files, cores or cpu_cores()))
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Environment variables set while worker processes start (they inherit them), then restored."""
-    old = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _worker_main(tasks: mp.Queue, events: mp.Queue, stop, config: BatchConfig, parent: int, level: int) -> None:
-    """A worker process: files from ``tasks`` until a ``None``; progress, logs and results to ``events``.
-
-    Signals are the parent's business: a Ctrl-C reaches the whole process
-    group, and the parent stops the workers through ``stop`` so that each
-    finalizes its output the same way.  A worker whose parent is gone stops too.
-    """
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            signal.signal(sig, signal.SIG_IGN)
-    root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(events)]
-    root.setLevel(level)
-    while True:
-        task: FileTask | None = tasks.get()
-        if task is None or stop.is_set() or os.getppid() != parent:
-            return
-        events.put(("start", task.index, os.getpid()))
-        last = 0.0
-
-        def on_progress(done: int, total: int | None, index: int = task.index) -> None:
-            nonlocal last
-            if stop.is_set() or os.getppid() != parent:
-                raise BatchStopped()
-            now = time.monotonic()
-            if now - last >= 0.2 or done == total:  # a few updates a second are enough for a display
-                last = now
-                events.put(("progress", index, done, total))
-
-        events.put(("result", enhance_one(task, config, on_progress)))
-
-
-def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progress: BatchProgress,
-              level: int = logging.INFO) -> list[FileResult]:
-    """Run ``tasks`` on ``jobs`` worker processes; returns their results in task order.
-
-    Kernel threads are split between the workers (``NUMBA_NUM_THREADS``), so the
-    processes together use the cores without oversubscribing them.  A worker
-    that dies (killed, out of memory) fails its file and is replaced.  On an
-    interrupt the workers finish their outputs' clean-up first; the interrupt is
-    then re-raised with the results so far in ``exc.results``.
-    """
-    ctx = mp.get_context("spawn")  # not fork: the parent may hold kernel thread pools and PyAV state
-    taskq: mp.Queue = ctx.Queue()
-    events: mp.Queue = ctx.Queue()
-    stop = ctx.Event()
-    for task in tasks:
-        taskq.put(task)
-    threads = os.environ.get("NUMBA_NUM_THREADS") or str(max(1, cpu_cores() // jobs))
-    by_index = {task.index: task for task in tasks}
-    results: dict[int, FileResult] = {}
-    running: dict[int, int] = {}  # worker pid -> task index
-    workers: list[mp.Process] = []
-    began: set[int] = set()  # pids of workers that started a file
-    early_deaths = 0
-
-    def spawn() -> None:
-        taskq.put(None)  # one end marker per worker
-        with _environ(NUMBA_NUM_THREADS=threads):
-            proc = ctx.Process(target=_worker_main, args=(taskq, events, stop, config, os.getpid(), level),
-                               name="vqe-batch", daemon=True)
-            proc.start()
-        workers.append(proc)
-
-    def handle(event: Any) -> None:
-        if isinstance(event, logging.LogRecord):
-            progress.clear()
-            logging.getLogger(event.name).handle(event)
-            progress.draw(force=True)
-        elif event[0] == "start":
-            running[event[2]] = event[1]
-            began.add(event[2])
-            progress.start(event[1])
-        elif event[0] == "progress":
-            progress.update(event[1], event[2], event[3])
-        elif event[0] == "result":
-            result: FileResult = event[1]
-            running.pop(next((pid for pid, i in running.items() if i == result.index), -1), None)
-            results[result.index] = result
-            progress.end(result.index)
-            if result.status in ("done", "failed"):
-                progress.clear()
-                report_file(result)
-                progress.draw(force=True)
-
-    def reap() -> None:
-        nonlocal early_deaths
-        for proc in list(workers):
-            if proc.is_alive() or proc.exitcode == 0:
-                continue
-            workers.remove(proc)
-            if proc.pid not in began:
-                early_deaths += 1
-            if early_deaths > 2 * jobs:  # workers die before any file: replacing them would loop for ever
-                for task in tasks:
-                    if task.index not in results:
-                        handle(("result", FileResult(task.index, task.input, task.output, "failed",
-                                                     exit_code=EXIT_INTERNAL,
-                                                     error=f"worker processes exit as they start (exit code "
-                                                           f"{proc.exitcode}): run one file alone to see why")))
-                return
-            index = running.pop(proc.pid, None)
-            if index is not None and index not in results:
-                task = by_index[index]
-                why = (f"signal {signal.Signals(-proc.exitcode).name}" if proc.exitcode < 0
-                       else f"exit code {proc.exitcode}")
-                handle(("result", FileResult(index, task.input, task.output, "failed", exit_code=EXIT_INTERNAL,
-                                             error=f"its worker process died ({why}): out of memory? "
-                                                   f"rerun the batch to retry it")))
-                with contextlib.suppress(OSError):
-                    if task.output:
-                        part_path(task.output).unlink(missing_ok=True)
-            if len(results) < len(tasks) and not stop.is_set():
-                spawn()
-
-    for _ in range(max(1, min(jobs, len(tasks)))):
-        spawn()
-    try:
-        while len(results) < len(tasks):
-            try:
-                handle(events.get(timeout=0.5))
-            except queue.Empty:
-                reap()
-    except KeyboardInterrupt as exc:
-        stop.set()
-        # The workers stop within a frame, close their outputs and report; drain until they are gone.
-        while any(proc.is_alive() for proc in workers):
-            with contextlib.suppress(queue.Empty):
-                handle(events.get(timeout=0.2))
-        with contextlib.suppress(queue.Empty):  # what the last ones sent before they exited
-            while True:
-                handle(events.get(timeout=0.2))
-        exc.results = _in_order(tasks, results)  # type: ignore[attr-defined]
-        raise
-    finally:
-        for proc in workers:
-            proc.join(timeout=5)
-        for q in (taskq, events):
-            q.close()
-            q.join_thread()
-    return _in_order(tasks, results)
-
-
-def _in_order(tasks: Sequence[FileTask], results: dict[int, FileResult]) -> list[FileResult]:
-    return [results.get(t.index) or FileResult(t.index, t.input, t.output, "not started") for t in tasks]
 
 
 # ---------------------------------------------------------------------------------------------- the batch
@@ -494,7 +320,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     config : BatchConfig
         Stages, encoding and limits for every file.
     jobs : int, optional
-        Worker processes (default :func:`default_jobs`).
+        Worker processes (default: one per core, at most one per file or chunk).
     cluster : str, optional
         ``ray`` or ``ray://ADDRESS``: run on a Ray cluster (:mod:`realtime.cluster`).
     overwrite : bool
@@ -522,35 +348,41 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
             tasks.append(FileTask(index, str(src), str(out) if out is not None else None))
     if jobs is not None and jobs < 1:
         raise ConfigError("--jobs must be 1 or more")
-    jobs = jobs or default_jobs(len(tasks))
-    totals = [probe_frames(inputs[t.index]) for t in tasks]
-    if config.max_frames is not None:
-        totals = [min(t, config.max_frames) if t else config.max_frames for t in totals]
-    progress = BatchProgress(totals, [Path(t.input).name for t in tasks], show_progress)
-    # Tasks are numbered in the batch; the display counts only those that run.
-    slot = {task.index: i for i, task in enumerate(tasks)}
-    view = _Renumbered(progress, slot)
-    where = cluster or f"{jobs} worker process{'es' if jobs > 1 else ''}"
-    log.info("batch: %d files (%d to do, %d done before) on %s", len(inputs), len(tasks), len(skipped), where)
     started = time.perf_counter()
     code = EXIT_OK
-    results: list[FileResult] = []
-    try:
-        if not tasks:
-            results = []
-        elif cluster is not None:
-            from realtime.cluster import run_on_ray
+    with contextlib.ExitStack() as stack:
+        if cluster is not None:
+            from realtime.cluster import connect
 
-            results = run_on_ray(cluster, tasks, config, view)
+            workers = stack.enter_context(connect(cluster))
         else:
-            results = run_local(tasks, config, jobs, view, logging.getLogger().getEffectiveLevel())
-    except KeyboardInterrupt as exc:
-        results = getattr(exc, "results", None) or [FileResult(t.index, t.input, t.output, "not started")
-                                                    for t in tasks]
-        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
-        progress.clear()
-    else:
-        progress.finish()
+            from realtime.localpool import cpu_cores, default_jobs, run_local
+
+            workers = jobs or cpu_cores()
+        from realtime.assembly import Assembly
+
+        assembly = Assembly(tasks, config, workers)
+        units = assembly.units
+        if cluster is None:
+            jobs = min(jobs, len(units)) if jobs else default_jobs(len(units))
+        progress = _progress(units, inputs, config, assembly, show_progress)
+        view = _Renumbered(progress, {unit.index: i for i, unit in enumerate(units)}, assembly.started)
+        where = cluster or f"{jobs} worker process{'es' if jobs > 1 else ''}"
+        log.info("batch: %d files (%d to do, %d done before) on %s", len(inputs), len(tasks), len(skipped), where)
+        try:
+            assembly.join_ready()
+            if units and cluster is not None:
+                from realtime.cluster import run_on_ray
+
+                run_on_ray(cluster, units, config, view, report=assembly.finish)
+            elif units:
+                run_local(units, config, jobs, view, logging.getLogger().getEffectiveLevel(), assembly.finish)
+        except KeyboardInterrupt as exc:
+            code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+            progress.clear()
+        else:
+            progress.finish()
+    results = assembly.results()
     gc.collect()  # the workers' queues release their semaphores as they are collected: before the CLI's quick exit
     wall = time.perf_counter() - started
     every = sorted(results + skipped, key=lambda r: r.index)
@@ -575,13 +407,26 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     return code
 
 
-class _Renumbered:
-    """The progress display, addressed by batch index (runners know files by their index in the batch)."""
+def _progress(units: Sequence[FileTask], inputs: Sequence[Path], config: BatchConfig, assembly: Any,
+              show: bool) -> BatchProgress:
+    """The display: a row for each unit that runs (a file, or a chunk of one)."""
+    totals = []
+    for unit in units:
+        probed = probe_frames(Path(unit.input)) if unit.span is None else None
+        if config.max_frames is not None and unit.span is None:
+            probed = min(probed, config.max_frames) if probed else config.max_frames
+        totals.append(assembly.total(unit, probed))
+    return BatchProgress(totals, [assembly.name(unit) for unit in units], show)
 
-    def __init__(self, progress: BatchProgress, slot: dict[int, int]) -> None:
-        self._progress, self._slot = progress, slot
+
+class _Renumbered:
+    """The progress display, addressed by unit index (runners know units by their index in the batch)."""
+
+    def __init__(self, progress: BatchProgress, slot: dict[int, int], on_start: Callable[[int], None]) -> None:
+        self._progress, self._slot, self._on_start = progress, slot, on_start
 
     def start(self, index: int) -> None:
+        self._on_start(index)
         self._progress.start(self._slot[index])
 
     def update(self, index: int, done: int, total: int | None) -> None:

@@ -1,4 +1,4 @@
-"""A batch on a Ray cluster: one task per file, each running the per-file code of a local batch.
+"""A batch on a Ray cluster: one task per file or per chunk, each running the per-file code of a local batch.
 
 ``--cluster ray`` connects to the cluster ``RAY_ADDRESS`` names (or starts a
 local one); ``--cluster ray://HOST:PORT`` to a remote one through Ray Client.
@@ -11,9 +11,9 @@ driver tells by a marker file it leaves in each output folder.  A task that
 does not see it gets the input's bytes from the driver instead and returns the
 output's bytes, which the driver writes (through the same temporary name).
 
-Ray retries a task whose worker or node is lost; since an output only ever
-appears by an atomic rename of a complete file, a retried file is written
-exactly once.
+Ray retries a task whose worker or node is lost; since an output (a file's, or
+a chunk's) only ever appears by an atomic rename of a complete file, a retried
+task's output is written exactly once.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from realtime.batch import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
 from realtime.errors import EXIT_INTERNAL, BackendUnavailableError, ConfigError, OutputError
@@ -94,7 +94,8 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
         src = work / f"input{Path(task.input).suffix}"
         src.write_bytes(data)
         out = work / f"output{Path(task.output).suffix}" if task.output else None
-        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None), config, on_progress)
+        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None, task.span), config,
+                             on_progress)
         payload = out.read_bytes() if out is not None and out.exists() else None
         if result.error:
             result.error = result.error.replace(str(src), task.input).replace(str(out), str(task.output))
@@ -104,29 +105,19 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progress: Any,
-               shared: bool | None = None) -> list[FileResult]:
-    """Run ``tasks`` as Ray tasks; returns their results in task order.
+@contextlib.contextmanager
+def connect(spec: str) -> Iterator[int]:
+    """Connect to (or start) the cluster ``--cluster SPEC`` names for the block; yields its CPUs.
 
-    Parameters
-    ----------
-    spec : str
-        ``ray`` or ``ray://HOST:PORT`` (see :func:`ray_address`).
-    tasks : sequence of FileTask
-        The files to do.
-    config : BatchConfig
-        What every file is processed with.
-    progress : BatchProgress-like
-        ``start``, ``update``, ``end``, ``clear``, ``draw``, by batch index.
-    shared : bool, optional
-        Whether the workers see the driver's files; ``None`` finds out (marker files),
-        ``False`` always ships bytes.
+    A cluster started here is stopped at the end of the block; one already
+    connected (``ray.init`` called before) is used and left as it is.
 
-    Notes
-    -----
-    On an interrupt the running tasks are cancelled (each finalizes and removes
-    its partial output); the interrupt is re-raised with the results so far in
-    ``exc.results``.
+    Raises
+    ------
+    ConfigError
+        A spec vqe does not know, or Ray is not installed.
+    BackendUnavailableError
+        The cluster cannot be reached or started.
     """
     address = ray_address(spec)
     ray = import_ray()
@@ -143,6 +134,45 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
             raise BackendUnavailableError(f"cannot start or reach the Ray cluster {redact(spec)} "
                                           f"({exc.__class__.__name__}: {redact(str(exc))}): check the address "
                                           f"and that the cluster runs (ray status)") from None
+    try:
+        yield max(1, int(ray.cluster_resources().get("CPU", 1)))
+    finally:
+        if started_here:
+            ray.shutdown()  # the CLI exits without atexit handlers: a local cluster must be stopped here
+
+
+def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progress: Any,
+               shared: bool | None = None, report: Callable[[FileResult], None] = report_file) -> list[FileResult]:
+    """Run ``tasks`` as Ray tasks; returns their results in task order.
+
+    Parameters
+    ----------
+    spec : str
+        ``ray`` or ``ray://HOST:PORT`` (see :func:`ray_address`).
+    tasks : sequence of FileTask
+        The files (or chunks) to do.
+    config : BatchConfig
+        What every file is processed with.
+    progress : BatchProgress-like
+        ``start``, ``update``, ``end``, ``clear``, ``draw``, by batch index.
+    shared : bool, optional
+        Whether the workers see the driver's files; ``None`` finds out (marker files),
+        ``False`` always ships bytes.
+    report : callable
+        Gets each result as it comes (by default a log line for a file done or failed).
+
+    Notes
+    -----
+    On an interrupt the running tasks are cancelled (each finalizes and removes
+    its partial output); the interrupt is re-raised with the results so far in
+    ``exc.results``.
+    """
+    with connect(spec):
+        return _run(import_ray(), tasks, config, progress, shared, report)
+
+
+def _run(ray: Any, tasks: Sequence[FileTask], config: BatchConfig, progress: Any, shared: bool | None,
+         report: Callable[[FileResult], None]) -> list[FileResult]:
     markers = _leave_markers(tasks) if shared is not False else {}
     from ray.util.queue import Queue
 
@@ -150,12 +180,15 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
     remote = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_enhance_on_worker)
     config_ref = ray.put(config)
 
-    def submit(task: FileTask, data: Any = None) -> Any:
-        marker = markers.get(str(Path(task.output).parent)) if task.output else None
-        return remote.remote(task, config_ref, marker, events, data)
+    sent: dict[str, Any] = {}  # input -> its bytes in the object store: a file's chunks share them
 
-    pending = {submit(task, None if shared is not False else ray.put(Path(task.input).read_bytes())): task
-               for task in tasks}
+    def submit(task: FileTask, ship: bool = False) -> Any:
+        marker = markers.get(str(Path(task.output).parent)) if task.output else None
+        if ship and task.input not in sent:
+            sent[task.input] = ray.put(_read_input(task))
+        return remote.remote(task, config_ref, marker, events, sent[task.input] if ship else None)
+
+    pending = {submit(task, shared is False): task for task in tasks}
     started: set[int] = set()
     results: dict[int, FileResult] = {}
 
@@ -176,14 +209,14 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
                 result, payload = _collect(ray, ref, task)
                 if result is None:  # the worker does not see our files: send it the input itself
                     log.debug("%s: the worker does not see it, sending its bytes", task.input)
-                    pending[submit(task, ray.put(_read_input(task)))] = task
+                    pending[submit(task, True)] = task
                     continue
                 if payload is not None:
                     _write_payload(task, payload, result)
                 results[task.index] = result
                 progress.end(task.index)
                 progress.clear()
-                report_file(result)
+                report(result)
                 progress.draw(force=True)
     except KeyboardInterrupt as exc:
         for ref in pending:
@@ -191,6 +224,7 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
         for ref, task in pending.items():
             result, _ = _collect(ray, ref, task)
             results[task.index] = result or FileResult(task.index, task.input, task.output, "not started")
+            report(results[task.index])
         exc.results = [results.get(t.index) or FileResult(t.index, t.input, t.output, "not started")  # type: ignore[attr-defined]
                        for t in tasks]
         raise
@@ -200,8 +234,6 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
                 os.unlink(marker)
         with contextlib.suppress(Exception):
             ray.kill(events.actor)
-        if started_here:
-            ray.shutdown()  # the CLI exits without atexit handlers: a local cluster must be stopped here
     return [results[t.index] for t in tasks]
 
 

@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -29,13 +29,17 @@ from realtime.writers import (
     written_matrix,
 )
 
+if TYPE_CHECKING:
+    from realtime.chunks import Span
+
 log = logging.getLogger(__name__)
 
 
 def run_file(input_path: str | Path, output_path: str | Path | None = None, settings: Settings | None = None,
              options: OutputOptions = OutputOptions(), max_frames: int | None = None,
              show_progress: bool = False, stats: RunStats | None = None, planar: bool | None = None,
-             analyze: bool = False, on_progress: Callable[[int, int | None], None] | None = None) -> RunStats:
+             analyze: bool = False, on_progress: Callable[[int, int | None], None] | None = None,
+             span: Span | None = None) -> RunStats:
     """Enhance a video file.
 
     Parameters
@@ -66,6 +70,9 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         output frame (``total`` is ``None`` when the file does not say); an exception it
         raises stops the run like an interrupt, the output finalized.  A batch follows
         and stops its files with it (:mod:`realtime.batch`).
+    span : Span, optional
+        Enhance one chunk of the file (:mod:`realtime.chunks`): its frames from a keyframe
+        before it, writing only its own frames (video only; the chunks' join adds the audio).
 
     Returns
     -------
@@ -77,7 +84,12 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
     SourceError, OutputError, ConfigError, BackendUnavailableError
     """
     stats = stats or RunStats()
-    source = open_source(input_path)
+    if span is None:
+        source = open_source(input_path)
+    else:
+        from realtime.chunks import SpanSource
+
+        source = SpanSource(input_path, span)
     try:
         out_path = None
         if output_path is not None:
@@ -113,8 +125,13 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         recorder: Recorder | None = None
         complete = truncated = False
 
+        factor = pipeline.rate_factor  # output frames per input frame (a field-rate deinterlacer: 2)
+
         def emit(frame: Frame) -> None:
             nonlocal recorder
+            # A chunk writes only its own frames: not its pre-roll, nor the lookahead read after it.
+            if span is not None and not span.start * factor <= frame.index < span.stop * factor:
+                return
             if out_path is not None:
                 if recorder is None:
                     height, width = i420_size(frame.image) if planar else frame.image.shape[:2]

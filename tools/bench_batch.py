@@ -11,6 +11,13 @@ Each round times, on the same inputs:
   Ray starts its workers at nice 15 (its ``RAY_worker_niceness``), which on a machine busy
   with other work starves them; ``--ray-niceness 0`` sets it for the cluster the run starts.
 
+With ``--long CLIP`` it times one long file instead: ``single`` (``vqe --file CLIP -o OUT``,
+one process, the whole file), against the same file in chunks (``realtime.chunks``) on
+``jobsN`` local worker processes (N > 1 in ``--jobs``) and, with ``--ray``, on a local Ray
+cluster.  The chunked outputs are checked against the single run's: the same frame count
+and timestamps, and the frames' mean absolute difference (encoders started at other frames
+round differently; within a level).
+
 Rounds interleave the modes, so that load from other work on the machine falls
 on all of them alike; medians are reported.  The outputs of every batch are
 compared byte for byte with the separate runs' (one code path per file).
@@ -21,6 +28,7 @@ Usage::
     python tools/bench_batch.py --cpus 0,1 --rounds 3   # pinned to two cores (on a bigger machine)
     python tools/bench_batch.py --clips a.mp4 b.mkv ...  # your own files
     python tools/bench_batch.py --ray --ray-niceness 0    # and on a local Ray cluster
+    python tools/bench_batch.py --long long1080.mp4 --ray --jobs 1 --rounds 1  # one long file: chunks on Ray
 """
 from __future__ import annotations
 
@@ -67,6 +75,7 @@ def main() -> None:
     p.add_argument("--ray", action="store_true", help="also time the batch on a local Ray cluster")
     p.add_argument("--ray-niceness", type=int, help="nice level of the Ray workers (RAY_worker_niceness)")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--long", type=Path, help="time this one long file whole against in chunks (see above)")
     args = p.parse_args()
     if args.ray_niceness is not None:
         os.environ["RAY_worker_niceness"] = str(args.ray_niceness)  # read by the raylet the run starts
@@ -74,6 +83,11 @@ def main() -> None:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})  # inherited by every vqe started
     cores = len(os.sched_getaffinity(0))
     work = Path(tempfile.mkdtemp(prefix="vqe-bench-batch-"))
+    if args.long:
+        try:
+            return bench_long(args, work, cores)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     try:
         inputs = work / "in"
         inputs.mkdir()
@@ -123,6 +137,59 @@ def main() -> None:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_long(args: argparse.Namespace, work: Path, cores: int) -> None:
+    """One long file: whole in one process against in chunks on local workers and on Ray (``--long``)."""
+    modes = ["single", *[f"jobs{j}" for j in args.jobs if j > 1], *(["ray"] if args.ray else [])]
+    times: dict[str, list[float]] = {}
+    load: dict[str, list[float]] = {}
+    vqe("--file", args.long, "--max-frames", "2", "--no-display")  # compiles the kernels if their cache is cold
+    for r in range(args.rounds):
+        for mode in modes if r % 2 == 0 else modes[::-1]:
+            out = work / mode
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            if mode == "single":
+                wall, _ = vqe("--file", args.long, "-o", out / args.long.name, "--no-display")
+            elif mode == "ray":
+                wall, _ = vqe("--file", args.long, "-o", f"{out}/", "--cluster", "ray")
+            else:
+                wall, _ = vqe("--file", args.long, "-o", f"{out}/", "--jobs", mode[4:])
+            times.setdefault(mode, []).append(wall)
+            load.setdefault(mode, []).append(os.getloadavg()[0])
+            print(f"round {r + 1} {mode:7s} {wall:8.2f} s wall  (load {os.getloadavg()[0]:.1f})", flush=True)
+    checks = {mode: _compare(work / "single" / args.long.name, work / mode / args.long.name) for mode in modes[1:]}
+    median = {mode: statistics.median(v) for mode, v in times.items()}
+    result = {"cores": cores, "cpu": _cpu_name(), "file": str(args.long), "rounds": args.rounds,
+              "median_s": {k: round(v, 2) for k, v in median.items()}, "all_s": times, "load_avg_1m_after": load,
+              "speedup_over_single": {m: round(median["single"] / median[m], 3) for m in modes[1:]},
+              "chunked_against_single": checks}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _compare(whole: Path, chunked: Path) -> dict:
+    """Frame count, timestamps and per-frame mean absolute difference (luma) of two outputs, read side by side."""
+    import itertools
+
+    import av
+    import numpy as np
+
+    mad, same_pts, frames = [], True, [0, 0]
+    with av.open(str(whole)) as a, av.open(str(chunked)) as b:
+        for fa, fb in itertools.zip_longest(a.decode(video=0), b.decode(video=0)):
+            frames[0] += fa is not None
+            frames[1] += fb is not None
+            if fa is None or fb is None:
+                same_pts = False
+                continue
+            same_pts &= fa.pts == fb.pts
+            ya, yb = (f.to_ndarray(format="gray").astype(np.float32) for f in (fa, fb))
+            mad.append(float(np.abs(ya - yb).mean()))
+    return {"frames": frames, "same_frames_and_timestamps": same_pts and frames[0] == frames[1],
+            "mad_max": round(max(mad), 3), "mad_mean": round(sum(mad) / len(mad), 3)}
 
 
 def _cpu_name() -> str:
