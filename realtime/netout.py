@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Muxer options per muxer: FLV's header cannot be rewritten on a stream; RTSP pushes over TCP; MPEG-TS
-#: states each frame's length, so that a receiver hands a frame on as soon as it has it whole (without
-#: it a receiver must wait for the next frame to know that one has ended).
+#: states each frame's PES length, so that a demuxer can pass a frame on once it has it whole (FFmpeg's
+#: H.264 parser still waits for the next frame's start: docs/performance.md, live latency).
 MUXER_OPTIONS = {"flv": {"flvflags": "no_duration_filesize"}, "rtsp": {"rtsp_transport": "tcp"},
                  "mpegts": {"omit_video_pes_length": "0"}}
 #: How long one connection attempt or one blocked write may take, seconds.

@@ -31,8 +31,8 @@ from realtime.writers import (
 
 log = logging.getLogger(__name__)
 
-#: Frames a live network output may queue for its encoder (about 130 ms at 30 fps).
-NETWORK_SLOTS = 4
+#: Frames a live network output may queue for its encoder (about a quarter second at 30 fps).
+NETWORK_SLOTS = 8
 #: An output: a file path, or a network URL (kept a string: no path rules apply to it).
 Target = Path | str
 

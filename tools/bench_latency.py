@@ -17,7 +17,8 @@ written beside the stream (``-o rec.mp4``), and its drops are reported.
 
 Usage::
 
-    python tools/bench_latency.py                                   # 20 s, default chain
+    python tools/bench_latency.py                                   # 40 s, default chain, MPEG-TS hops
+    python tools/bench_latency.py --hops flv                        # FLV in, RTMP out
     python tools/bench_latency.py --record --encoder-preset veryfast   # and a recording beside it
     python tools/bench_latency.py --seconds 60 --json out.json
 """
@@ -45,8 +46,11 @@ SIZE = (1280, 720)
 FPS = 30
 #: The frame number's bits, as blocks of this size along the top edge.
 BITS, BLOCK = 16, 40
-#: Frames before this many seconds are not counted (connection, probing, first compilation).
-WARM_S = 3.0
+#: Per --hops: the sender's container, vqe's output URL, the receiver's container.
+HOPS = {"mpegts": ("mpegts", "tcp://127.0.0.1:{port}", "mpegts"),
+        "flv": ("flv", "rtmp://127.0.0.1:{port}/live/bench", "flv")}
+#: Frames before this many seconds are not counted (connection; the input probe, up to 5 s for FLV, and the catch-up after it).
+WARM_S = 8.0
 
 
 def stamp(image: np.ndarray, number: int) -> None:
@@ -67,7 +71,7 @@ def read_stamp(luma: np.ndarray) -> int | None:
     return int("".join("1" if b else "0" for b in levels > 128), 2)
 
 
-def encoded_frames(seconds: float) -> tuple[bytes, list[tuple[int, int]]]:
+def encoded_frames(seconds: float, container: str = "mpegts") -> tuple[bytes, list[tuple[int, int]]]:
     """The stamped stream as MPEG-TS bytes, and each frame's (start, end) byte range in them."""
     source = []
     with av.open(str(SAMPLE)) as clip:
@@ -76,8 +80,8 @@ def encoded_frames(seconds: float) -> tuple[bytes, list[tuple[int, int]]]:
     buffer = io.BytesIO()
     ranges = []
     # A low-latency sender states each frame's length (vqe's demuxer then need not wait for the next).
-    options = {"flush_packets": "1", "omit_video_pes_length": "0"}
-    with av.open(buffer, "w", format="mpegts", container_options=options) as out:
+    options = {"flush_packets": "1", **({"omit_video_pes_length": "0"} if container == "mpegts" else {})}
+    with av.open(buffer, "w", format=container, container_options=options) as out:
         stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "tune": "zerolatency",
                                                               "g": str(FPS), "crf": "18"})
         stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
@@ -124,12 +128,12 @@ def serve(port: int, data: bytes, ranges: list[tuple[int, int]], sent: dict[int,
             conn.sendall(data[ranges[-1][1]:])
 
 
-def receive(port: int, arrived: dict[int, float], ready: threading.Event) -> None:
-    """Listen for vqe's stream; ``arrived[n]`` = when frame n was decoded here."""
+def receive(url: str, container: str, arrived: dict[int, float], ready: threading.Event) -> None:
+    """Listen at ``url`` for vqe's stream; ``arrived[n]`` = when frame n was decoded here."""
     options = {"listen": "1", "probesize": "32768", "analyzeduration": "0", "fflags": "nobuffer"}
     ready.set()
     try:
-        with av.open(f"tcp://127.0.0.1:{port}", format="mpegts", options=options) as stream:
+        with av.open(url, format=container, options=options) as stream:
             stream.streams.video[0].thread_type = "SLICE"  # a viewer's low-delay decoder
             for frame in stream.decode(video=0):
                 now = time.monotonic()
@@ -142,24 +146,29 @@ def receive(port: int, arrived: dict[int, float], ready: threading.Event) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the stream (default 20)")
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of the stream (default 40)")
     parser.add_argument("--stages", help="vqe --stages (default: the default chain)")
     parser.add_argument("--record", action="store_true", help="also record to an .mp4 beside the stream")
     parser.add_argument("--encoder-preset", default="veryfast", help="vqe --encoder-preset (default veryfast)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--hops", choices=sorted(HOPS), default="mpegts",
+                        help="mpegts: MPEG-TS over TCP in and out (a receiver's H.264 parser holds each frame "
+                             "until the next one starts: a frame interval per hop); flv: FLV in, RTMP out "
+                             "(frames framed by length, handed on at once)")
     args = parser.parse_args()
 
     # Kernels compiled before the measured run (a first run compiles for minutes while frames pile up).
     warm = [sys.executable, "-m", "realtime", "--file", str(SAMPLE), "--live", "--max-frames", "2", "--no-display",
             "--no-progress"] + (["--stages", args.stages] if args.stages else [])
     subprocess.run(warm, cwd=ROOT, capture_output=True, check=True)
-    data, ranges = encoded_frames(args.seconds)
+    data, ranges = encoded_frames(args.seconds, HOPS[args.hops][0])
     sent: dict[int, float] = {}
     arrived: dict[int, float] = {}
     in_port, out_port = free_port(), free_port()
     serving, listening = threading.Event(), threading.Event()
     sender = threading.Thread(target=serve, args=(in_port, data, ranges, sent, serving), daemon=True)
-    receiver = threading.Thread(target=receive, args=(out_port, arrived, listening), daemon=True)
+    out_url = HOPS[args.hops][1].format(port=out_port)
+    receiver = threading.Thread(target=receive, args=(out_url, HOPS[args.hops][2], arrived, listening), daemon=True)
     sender.start()
     receiver.start()
     serving.wait(5)
@@ -168,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         stats_path = Path(tmp) / "stats.json"
         cmd = [sys.executable, "-m", "realtime", "--stream", f"tcp://127.0.0.1:{in_port}", "--no-display",
-               "-o", f"tcp://127.0.0.1:{out_port}", "--encoder-preset", args.encoder_preset,
+               "-o", out_url, "--encoder-preset", args.encoder_preset, "--reconnect", "0",
                "--stats", str(stats_path), "--no-progress"]
         if args.record:
             cmd += ["-o", str(Path(tmp) / "rec.mp4")]
@@ -199,6 +208,7 @@ def main() -> None:
         "drops": stats.get("drops"), "outputs": stats.get("outputs"), "load_1min": os.getloadavg()[0],
     }
     print(json.dumps(result, indent=2))
+    result["series_ms"] = [[n, round((arrived[n] - sent[n]) * 1e3, 1)] for n in counted]  # in --json only
     if latency.size:
         verdict = "met" if result["latency_ms"]["p95"] <= budget else "missed"
         print(f"p95 {result['latency_ms']['p95']} ms against 2 x {frame_ms:.1f} + chain {chain_ms:.1f} + "
