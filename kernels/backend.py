@@ -48,9 +48,9 @@ def _cache_dir() -> str:
     or the user's cache when the package's folder is read-only), in a folder named by
     :func:`_kernel_sources_digest`.  The folders of other sources are removed once unused for a
     day (not at once: another process, of another version, may be compiling into one)."""
-    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(_HERE, "__pycache__")
-    if not os.environ.get("NUMBA_CACHE_DIR") and not os.access(_HERE, os.W_OK):
-        base = os.path.join(os.path.expanduser("~"), ".cache", "vqe")
+    own = os.path.join(_HERE, "__pycache__") if os.access(_HERE, os.W_OK) else \
+        os.path.join(os.path.expanduser("~"), ".cache", "vqe")
+    base = os.environ.get("NUMBA_CACHE_DIR") or own
     current = f"numba-{_kernel_sources_digest()}"
     try:
         for old in os.listdir(base):

@@ -149,11 +149,9 @@ class Microphone:
         self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate,
                                             frame_size=self._encoder.codec_context.frame_size)
         self.audio = LiveAudio(self._encoder, capture_clock=True)
-        self._rate = rate
         self._clock = SampleClock()
         self._samples = 0  # samples encoded so far, at the encoder's rate
         self._stop = threading.Event()
-        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="vqe-microphone", daemon=True)
         self._thread.start()
         log.info("microphone %s: %d Hz %s, AAC", self.name, rate, layout)
@@ -166,7 +164,6 @@ class Microphone:
                 self._take(frame, time.monotonic())
         except (av.FFmpegError, OSError) as exc:
             if not self._stop.is_set():
-                self._error = exc
                 log.warning("microphone %s stopped (%s): the outputs go on without sound", self.name, exc)
 
     def _take(self, frame: av.AudioFrame, arrived: float) -> None:

@@ -40,7 +40,7 @@ class Recorder:
         self.latency = Timings()
         #: ``(pts_s, bytes written so far)`` after each recent frame, for the bitrate.
         self._sizes: collections.deque[tuple[float, int]] = collections.deque(maxlen=BITRATE_FRAMES)
-        self._first: tuple[float, int] | None = None
+        self._first_pts: float | None = None  # (the bitrate since the start counts from it)
         self._worker = Worker("vqe-recorder", self._loop)
         self._closed = False
 
@@ -62,8 +62,8 @@ class Recorder:
             size = getattr(self.writer, "bytes_out", None)
             if size is not None:
                 self._sizes.append((pts_s, size))
-                if self._first is None:
-                    self._first = (pts_s, 0)
+                if self._first_pts is None:
+                    self._first_pts = pts_s
 
     def bitrate_bps(self, recent: bool = False) -> float | None:
         """Bits per second of media written: since the start, or over the last frames with ``recent``.
@@ -71,9 +71,9 @@ class Recorder:
         ``None`` until two frames are written, and for a writer that cannot tell its size.
         """
         sizes = list(self._sizes)  # (read once: the recorder thread appends meanwhile)
-        if len(sizes) < 2 or self._first is None:
+        if len(sizes) < 2 or self._first_pts is None:
             return None
-        (t0, b0), (t1, b1) = (sizes[0] if recent else self._first), sizes[-1]
+        (t0, b0), (t1, b1) = (sizes[0] if recent else (self._first_pts, 0)), sizes[-1]
         return 8.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else None
 
     def start(self) -> "Recorder":
