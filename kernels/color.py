@@ -407,7 +407,7 @@ def adjust_color(frame, curves, saturation: float = 1.0, *, lut=None, lut_coef=N
         0 is grayscale, 1 keeps colours, above 1 strengthens them.
     lut : ndarray, optional
         ``(N, N, N, 3) float32`` 3D LUT indexed ``[b, g, r]`` with BGR output
-        levels in [0, 255] (see :func:`realtime.cube.load_cube`), applied last.
+        levels in [0, 255] (see :func:`realtime.stages.cube.load_cube`), applied last.
     lut_coef : ndarray, optional
         ``(2, 3) float32`` from :func:`lut_coefficients`; default: the [0, 1] domain.
     interpolation : {"tetrahedral", "trilinear"}

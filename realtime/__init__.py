@@ -32,14 +32,14 @@ __version__ = "0.1.0"
 
 #: Public names and the modules they live in (loaded when first asked for).
 _LAZY = {
-    "Pipeline": "realtime.pipeline",
+    "Pipeline": "realtime.run.pipeline",
     "Settings": "realtime.settings",
     "build_settings": "realtime.settings",
-    "Frame": "realtime.frames",
-    "open_video": "realtime.video",
-    "Video": "realtime.video",
-    "run_file": "realtime.filejob",
-    "tune_process": "realtime.process",
+    "Frame": "realtime.run.frames",
+    "open_video": "realtime.sources.video",
+    "Video": "realtime.sources.video",
+    "run_file": "realtime.run.filejob",
+    "tune_process": "realtime.run.process",
 }
 
 __all__ = ["BackendUnavailableError", "ConfigError", "EncoderError", "Frame", "OutputError", "Pipeline", "Settings",

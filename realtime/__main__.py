@@ -3,7 +3,7 @@
 
 def main() -> None:
     """Entry point: the process-wide tuning comes before NumPy and the kernels load."""
-    from realtime.process import tune_process
+    from realtime.run.process import tune_process
 
     tune_process()
     from realtime.cli import entry

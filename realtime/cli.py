@@ -10,11 +10,11 @@ from typing import Sequence
 from realtime import __version__
 from realtime.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ConfigError, VqeError
 from realtime.redact import install_redaction, redact
+from realtime.run.signals import StopSignal, stop_signals_raise
+from realtime.run.stats import RunStats
 from realtime.settings import BACKENDS, PRESETS, build_settings
-from realtime.signals import StopSignal, stop_signals_raise
+from realtime.sinks.writers import CODECS, ENCODER_PRESETS, OutputOptions, is_network_output
 from realtime.stages import PARAMS
-from realtime.stats import RunStats
-from realtime.writers import CODECS, ENCODER_PRESETS, OutputOptions, is_network_output
 
 log = logging.getLogger("vqe")
 
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, stats: RunStats) -> int:
     """Run what the arguments ask for; returns the exit code."""
     if args.audio == "list":
-        from realtime.microphone import list_devices
+        from realtime.sources.microphone import list_devices
 
         devices = list_devices()
         print("\n".join(devices) if devices else "no sound inputs found (name one as FORMAT:NAME)")
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
         raise ConfigError("several -o outputs are for live runs (a camera, a stream, --file PATH --live): "
                           "a file job writes one")
     if args.file is not None and len(outputs) <= 1 and not is_network_output(args.output or "") and batch_mode(args):
-        from realtime.batch import BatchConfig, run_batch
+        from realtime.batch.jobs import BatchConfig, run_batch
 
         if args.live or args.stats_every is not None:
             raise ConfigError("--live and --stats-every are for one file: a batch enhances its files as fast as "
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     if args.file is not None:
         args.file = args.file[0]
     if args.file is not None and not args.live and args.no_display:
-        from realtime.filejob import run_file
+        from realtime.run.filejob import run_file
 
         if args.stats_every is not None:
             raise ConfigError("--stats-every is for live runs and previews: a file job writes --stats at its end")
@@ -191,13 +191,13 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
         log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
                  stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
         return EXIT_OK
-    from realtime.session import Session
+    from realtime.run.session import Session
 
     source = open_live_source(args)
     microphone = None
     try:
         if args.audio is not None:
-            from realtime.microphone import Microphone
+            from realtime.sources.microphone import Microphone
 
             microphone = Microphone(args.audio)
         session = Session(source, settings, live=args.file is None or args.live, output=outputs,
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
 
 def batch_mode(args: argparse.Namespace) -> bool:
     """Whether ``--file`` and ``-o`` (or ``--cluster``) ask for a batch rather than one file."""
-    from realtime.batch import is_batch
+    from realtime.batch.jobs import is_batch
 
     return args.cluster is not None or is_batch(args.file, args.output)
 
@@ -224,15 +224,15 @@ def batch_mode(args: argparse.Namespace) -> bool:
 def open_live_source(args: argparse.Namespace):
     """The source a session reads: a file (paced with --live), a stream, or a camera."""
     if args.file is not None:
-        from realtime.sources import PacedSource, open_source
+        from realtime.sources.files import PacedSource, open_source
 
         source = open_source(args.file, live_audio=args.live)
         return PacedSource(source) if args.live else source
     if args.stream is not None:
-        from realtime.streams import StreamSource
+        from realtime.sources.streams import StreamSource
 
         return StreamSource(args.stream, timeout_s=args.stream_timeout, retries=args.reconnect)
-    from realtime.camera import CameraSource, parse_size
+    from realtime.sources.camera import CameraSource, parse_size
 
     size = parse_size(args.camera_size) if args.camera_size else None
     return CameraSource(args.camera if args.camera is not None else 0, size, args.camera_fps)

@@ -12,7 +12,7 @@ import pytest
 
 from kernels.backend import CPU, cuda_status, make_cuda_backend
 from kernels.colorspace import YuvFormat, bgr_to_yuv
-from realtime.y4m import Y4mWriter
+from realtime.sources.y4m import Y4mWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"

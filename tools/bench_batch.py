@@ -12,7 +12,7 @@ Each round times, on the same inputs:
   with other work starves them; ``--ray-niceness 0`` sets it for the cluster the run starts.
 
 With ``--long CLIP`` it times one long file instead: ``single`` (``vqe --file CLIP -o OUT``,
-one process, the whole file), against the same file in chunks (``realtime.chunks``) on
+one process, the whole file), against the same file in chunks (``realtime.batch.chunks``) on
 ``jobsN`` local worker processes (N > 1 in ``--jobs``) and, with ``--ray``, on a local Ray
 cluster.  The chunked outputs are checked against the single run's: the same frame count
 and timestamps, and the frames' mean absolute difference (encoders started at other frames

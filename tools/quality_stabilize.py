@@ -736,8 +736,8 @@ STILL_CLIPS = ("flower_video", "alley_night", "person_indoor")
 
 def run_inproc(frames: list[np.ndarray], lookahead: int, sets: tuple[str, ...]) -> tuple[list[np.ndarray], float]:
     """The stage in this process (the CPU backend, BGR frames): outputs and seconds spent in the pipeline."""
-    from realtime.frames import Frame
-    from realtime.pipeline import Pipeline
+    from realtime.run.frames import Frame
+    from realtime.run.pipeline import Pipeline
     from realtime.settings import build_settings
 
     settings = build_settings(stages="stabilize", overrides=(f"stabilize.lookahead={lookahead}", *sets),

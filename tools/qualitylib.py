@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr  # noqa: E402
-from realtime.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
+from realtime.sources.y4m import Y4mReader, Y4mWriter, default_matrix  # noqa: E402
 
 #: The shared real clips (beside the checkout).
 MEDIA = ROOT.parent / "shared" / "media"

@@ -65,7 +65,7 @@ from kernels.backend import CPU
 from kernels.color import LUMA_BGR, gray_edge_gains, shades_of_gray_gains, white_patch_gains
 from kernels.contrast import BINS, levels_from_histogram, tile_histograms
 from realtime import Pipeline, build_settings
-from realtime.frames import Frame
+from realtime.run.frames import Frame
 from realtime.stages import color as color_stage
 from realtime.stages.color import ColorStage
 from realtime.stages.contrast import ContrastStage, level_targets

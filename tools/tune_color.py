@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from realtime import Pipeline, build_settings
-from realtime.frames import Frame
+from realtime.run.frames import Frame
 
 import corpus
 from quality_color import ciede2000, lab

@@ -5,8 +5,8 @@ import logging
 from typing import Any, ClassVar, Sequence
 
 from kernels.backend import Backend
-from realtime.frames import Frame, interchangeable
 from realtime.params import StageParams
+from realtime.run.frames import Frame, interchangeable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Stage:
     #: Keys of the buffers the stage returns as output images and never reads again once
     #: returned (each frame overwrites them whole): these may be exchanged, see :meth:`exchange_output`.
     output_keys: tuple[str, ...] = ("out",)
-    #: Values fixed per shot by a first pass over the whole clip (a :class:`~realtime.analysis.Schedule`
+    #: Values fixed per shot by a first pass over the whole clip (a :class:`~realtime.run.analysis.Schedule`
     #: by frame index, see :meth:`set_plan`); ``None``: the stage estimates online.
     plan: Any = None
 
@@ -71,9 +71,9 @@ class Stage:
     def set_plan(self, plan: Any) -> None:
         """Take per-shot values from a first pass over the whole clip instead of estimating online.
 
-        ``plan`` is a :class:`~realtime.analysis.Schedule` keyed by the index of the frames this
+        ``plan`` is a :class:`~realtime.run.analysis.Schedule` keyed by the index of the frames this
         stage receives; each frame's value reaches :meth:`apply` as its second argument.  Only
-        stages that :mod:`realtime.analysis` can measure (``measure``, ``plan_shot``) take one.
+        stages that :mod:`realtime.run.analysis` can measure (``measure``, ``plan_shot``) take one.
         """
         if not callable(getattr(self, "plan_shot", None)):
             raise TypeError(f"stage {self.name} takes no analysis plan")

@@ -37,10 +37,10 @@ from kernels.color import (
 )
 from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
-from realtime.cube import load_cube
 from realtime.errors import ConfigError
 from realtime.stages.base import Stage
 from realtime.stages.contrast import STATS_WIDTH, OneEuro, SceneWatch
+from realtime.stages.cube import load_cube
 from realtime.stages.params import ColorParams
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class ColorStage(Stage):
                                                 self.backend.asarray(fmt.from_bgr_coefficients()))
         return got[1], got[2]
 
-    # --- whole-clip analysis (realtime.analysis) -----------------------------------------------
+    # --- whole-clip analysis (realtime.run.analysis) -----------------------------------------------
 
     @property
     def analysable(self) -> bool:

@@ -263,7 +263,7 @@ class ContrastStage(Stage):
                                        backend=self.backend, tables=self._host("tables", (2, 1, 256), np.uint8, True))
         return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
 
-    # --- whole-clip analysis (realtime.analysis) -----------------------------------------------
+    # --- whole-clip analysis (realtime.run.analysis) -----------------------------------------------
 
     @property
     def analysable(self) -> bool:

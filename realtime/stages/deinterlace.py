@@ -44,7 +44,7 @@ import numpy as np
 from kernels.backend import Backend
 from kernels.deinterlace import PROBE_ROWS, blend_fields, comb_measures, comb_probe, interpolate_field, probe_layout
 from kernels.planes import i420_planes, is_i420
-from realtime.frames import Frame
+from realtime.run.frames import Frame
 from realtime.stages.base import Stage
 from realtime.stages.params import DeinterlaceParams
 

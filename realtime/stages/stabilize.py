@@ -63,8 +63,8 @@ import numpy as np
 from kernels.backend import Backend
 from kernels.planes import i420_planes, i420_size, is_i420, yuv_black
 from kernels.warp import gray_thumbnail, thumbnail_size, warp_affine, warp_i420
-from realtime.frames import Frame
 from realtime.motion import Motion, MotionEstimator
+from realtime.run.frames import Frame
 from realtime.stages.base import Stage
 from realtime.stages.params import StabilizeParams
 

@@ -60,7 +60,7 @@ from kernels.color import (  # noqa: E402
     shades_of_gray_gains,
     temperature_tint_gains,
 )
-from realtime.cube import parse_cube  # noqa: E402
+from realtime.stages.cube import parse_cube  # noqa: E402
 
 
 def grade_rgb(r, g, b):

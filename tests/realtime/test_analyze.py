@@ -6,13 +6,13 @@ import pytest
 
 from kernels.backend import CPU
 from realtime import Pipeline, build_settings
-from realtime.analysis import EvenSample, Schedule, analyze, plan_pipeline
-from realtime.filejob import run_file
-from realtime.frames import Frame
+from realtime.run.analysis import EvenSample, Schedule, analyze, plan_pipeline
+from realtime.run.filejob import run_file
+from realtime.run.frames import Frame
+from realtime.run.stats import RunStats
 from realtime.stages.color import ColorStage
 from realtime.stages.contrast import ContrastStage
 from realtime.stages.params import ColorParams, ContrastParams
-from realtime.stats import RunStats
 
 from conftest import run_vqe, textured_frames
 
@@ -89,8 +89,8 @@ def test_plans_follow_a_field_rate_deinterlacer():
 
 
 def test_a_file_preview_session_analyses_first(make_y4m):
-    from realtime.session import Session
-    from realtime.sources import open_source
+    from realtime.run.session import Session
+    from realtime.sources.files import open_source
 
     source = open_source(make_y4m(two_shots()))
     try:

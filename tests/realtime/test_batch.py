@@ -10,9 +10,9 @@ from pathlib import Path
 import av
 import pytest
 
-from realtime.batch import expand_inputs, part_path, plan_outputs
+from realtime.batch.jobs import expand_inputs, part_path, plan_outputs
 from realtime.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_SOME_FAILED, ConfigError
-from realtime.progress import BatchProgress
+from realtime.run.progress import BatchProgress
 
 from conftest import run_vqe
 
@@ -221,7 +221,7 @@ def test_cluster_without_ray_is_one_line_with_the_install_hint(clips, tmp_path):
 
 def test_batch_eta_comes_from_frames_left_and_the_measured_rate(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("realtime.progress.time.perf_counter", lambda: now[0])
+    monkeypatch.setattr("realtime.run.progress.time.perf_counter", lambda: now[0])
     progress = BatchProgress([100, None, 300], ["a", "b", "c"], enabled=False)
     assert progress.eta_s() is None  # no rate before the first frame
     progress.start(0)
@@ -252,8 +252,8 @@ def test_ray_batch_writes_the_same_outputs_as_the_local_batch(ray_module, clips,
 
 def test_ray_workers_without_the_drivers_files_get_bytes(ray_module, clips, local_batch, tmp_path, monkeypatch):
     """Where workers do not share a file system, inputs and outputs travel as bytes; the outputs are the same."""
-    from realtime.batch import BatchConfig, FileTask
-    from realtime.cluster import run_on_ray
+    from realtime.batch.cluster import run_on_ray
+    from realtime.batch.jobs import BatchConfig, FileTask
     from realtime.settings import build_settings
 
     class Quiet:
@@ -262,7 +262,7 @@ def test_ray_workers_without_the_drivers_files_get_bytes(ray_module, clips, loca
 
     names = ["a_audio.mp4", "e_raw.y4m"]
     tasks = [FileTask(i, str(clips / n), str(tmp_path / n)) for i, n in enumerate(names)]
-    monkeypatch.setenv("RAY_worker_niceness", "0")  # as vqe starts a local cluster (see realtime.cluster)
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # as vqe starts a local cluster (see realtime.batch.cluster)
     ray_module.init(num_cpus=2, include_dashboard=False)
     try:
         results = run_on_ray("ray", tasks, BatchConfig(build_settings()), Quiet(), shared=False)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from kernels.colorspace import YuvFormat
-from realtime.capture import Capture
-from realtime.ringbuffer import DropPolicy
-from realtime.sources import SourceInfo
+from realtime.run.capture import Capture
+from realtime.run.ringbuffer import DropPolicy
+from realtime.sources.files import SourceInfo
 
 
 class CountingSource:

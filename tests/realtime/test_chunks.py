@@ -10,9 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from realtime.assembly import Assembly
-from realtime.batch import BatchConfig, FileTask, run_batch
-from realtime.chunks import (
+from realtime.batch.assembly import Assembly
+from realtime.batch.chunks import (
     Keyframes,
     cadence_frames,
     lookahead_frames,
@@ -21,10 +20,11 @@ from realtime.chunks import (
     scan_keyframes,
     split_files,
 )
+from realtime.batch.jobs import BatchConfig, FileTask, run_batch
 from realtime.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED
-from realtime.filejob import run_file
+from realtime.run.filejob import run_file
 from realtime.settings import build_settings
-from realtime.writers import OutputOptions
+from realtime.sinks.writers import OutputOptions
 
 from conftest import run_vqe
 
@@ -232,11 +232,11 @@ def test_sigint_keeps_finished_chunks_and_the_rerun_joins_the_same_file(long_cli
 
 def test_ray_runs_the_chunked_file_as_the_local_workers_do(long_clip, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "vqe[cluster]")')
-    from realtime.cluster import run_on_ray
+    from realtime.batch.cluster import run_on_ray
     local, remote = tmp_path / "local", tmp_path / "ray"
     config = BatchConfig(build_settings())
     assert run_batch([str(long_clip)], f"{local}/", config, jobs=2) == 0
-    monkeypatch.setenv("RAY_worker_niceness", "0")  # as vqe starts a local cluster (see realtime.cluster)
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # as vqe starts a local cluster (see realtime.batch.cluster)
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         assert run_batch([str(long_clip)], f"{remote}/", config, cluster="ray") == 0

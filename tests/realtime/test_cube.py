@@ -4,9 +4,9 @@ import pytest
 
 from kernels.backend import CPU
 from realtime import Pipeline, build_settings
-from realtime.cube import load_cube, parse_cube
 from realtime.errors import ConfigError
 from realtime.stages.color import ColorParams, ColorStage
+from realtime.stages.cube import load_cube, parse_cube
 
 
 def cube_text(size=3, fn=lambda r, g, b: (r, g, b), header=None, rows_fmt="{:.6f} {:.6f} {:.6f}"):

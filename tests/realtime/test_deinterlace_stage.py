@@ -13,13 +13,13 @@ from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.deinterlace import blend_fields
 from kernels.planes import i420_planes, i420_shape
 from realtime.errors import ConfigError
-from realtime.frames import Frame
-from realtime.ringbuffer import Slot
+from realtime.run.frames import Frame
+from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
-from realtime.sources import SourceInfo, open_source
+from realtime.sources.files import SourceInfo, open_source
+from realtime.sources.streams import StreamSource
+from realtime.sources.y4m import Y4mReader, Y4mWriter
 from realtime.stages.deinterlace import DeinterlaceParams, DeinterlaceStage
-from realtime.streams import StreamSource
-from realtime.y4m import Y4mReader, Y4mWriter
 
 from conftest import run_vqe
 

@@ -3,7 +3,7 @@ import numpy as np
 import pygame
 import pytest
 
-from realtime.display import COMPARE_MODES, Display, fit
+from realtime.sinks.display import COMPARE_MODES, Display, fit
 
 
 @pytest.fixture

@@ -261,7 +261,7 @@ def test_write_failures_are_one_line(make_y4m, monkeypatch, tmp_path, capsys, co
     """A disk that fails mid-run, injected through the output file object (what permissions lost on a
     network mount or a full quota look like to vqe): exit 4, one line, the frames before it kept."""
     from realtime import cli
-    from realtime.outfile import OutputFile
+    from realtime.sinks.outfile import OutputFile
 
     from conftest import textured_frames
 

@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from realtime.y4m import Y4mReader
+from realtime.sources.y4m import Y4mReader
 
 from conftest import run_vqe, textured_frames
 

@@ -12,8 +12,8 @@ import pygame
 import pytest
 
 from realtime import build_settings, errors
-from realtime.session import Session
-from realtime.sources import PacedSource, open_source
+from realtime.run.session import Session
+from realtime.sources.files import PacedSource, open_source
 
 from conftest import run_vqe
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from realtime.audio import aac_audio_config, adts_audio_config
+from realtime.sources.audio import aac_audio_config, adts_audio_config
 
 from conftest import run_vqe
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError
-from realtime.microphone import RESYNC_S, SampleClock, parse_device
+from realtime.sources.microphone import RESYNC_S, SampleClock, parse_device
 
 from conftest import run_vqe
 

@@ -11,8 +11,8 @@ import av
 import pytest
 
 from realtime.errors import ConfigError
-from realtime.netout import check_network_output
-from realtime.writers import OutputOptions, is_network_output
+from realtime.sinks.netout import check_network_output
+from realtime.sinks.writers import OutputOptions, is_network_output
 
 from conftest import run_vqe
 
@@ -168,9 +168,9 @@ def test_bad_network_outputs_are_refused_before_any_work():
 
 
 def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(ffmpeg, tmp_path):
-    from realtime.session import Session
+    from realtime.run.session import Session
     from realtime.settings import build_settings
-    from realtime.sources import PacedSource, open_source
+    from realtime.sources.files import PacedSource, open_source
 
     port = free_port()
     receiver = listen(ffmpeg, f"tcp://127.0.0.1:{port}?listen=1", tmp_path / "rx.ts")
@@ -208,7 +208,7 @@ def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(f
 
 
 def test_srt_without_an_ffmpeg_program_is_refused_with_the_fix(monkeypatch):
-    import realtime.netout as netout
+    import realtime.sinks.netout as netout
 
     monkeypatch.setattr(netout, "ffmpeg_binary", lambda: None)  # (as netout imported it)
     with pytest.raises(ConfigError, match="pip install imageio-ffmpeg") as caught:

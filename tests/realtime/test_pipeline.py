@@ -9,7 +9,7 @@ from kernels.backend import cuda_status
 from kernels.color import adjust_color, tone_curves
 from realtime import Frame, Pipeline, build_settings, open_video
 from realtime.errors import BackendUnavailableError, ConfigError, SourceError
-from realtime.pipeline import resolve_backend
+from realtime.run.pipeline import resolve_backend
 from realtime.stages.params import ColorParams, ContrastParams
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tools" / "samples" / "flower_540p.mp4"
@@ -215,7 +215,7 @@ def test_cuda_push_keeps_frames_resident_when_asked():
 
 def test_a_broken_cuda_runtime_is_a_clear_error_and_auto_takes_the_cpu(monkeypatch):
     """A GPU that passes the presence checks but cannot run a kernel (old driver, missing NVVM)."""
-    import realtime.pipeline as pipeline_module
+    import realtime.run.pipeline as pipeline_module
     from kernels.backend import Backend
 
     monkeypatch.setattr(pipeline_module, "cuda_status", lambda: (True, "CUDA GPU"))

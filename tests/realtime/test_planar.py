@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError
-from realtime.filejob import run_file
-from realtime.pipeline import Pipeline
+from realtime.run.filejob import run_file
+from realtime.run.pipeline import Pipeline
 from realtime.settings import build_settings
-from realtime.sources import open_source
-from realtime.y4m import Y4mReader
+from realtime.sources.files import open_source
+from realtime.sources.y4m import Y4mReader
 
 from conftest import run_vqe, textured_frames
 
@@ -90,8 +90,8 @@ def test_y4m_writer_refuses_i420_frames_in_another_matrix(tmp_path):
 
     from kernels.colorspace import YuvFormat
     from kernels.planes import i420_shape
-    from realtime.sources import SourceInfo
-    from realtime.writers import OutputOptions, open_writer
+    from realtime.sinks.writers import OutputOptions, open_writer
+    from realtime.sources.files import SourceInfo
 
     info = SourceInfo("in.y4m", 16, 8, Fraction(25), None, YuvFormat("bt601", False))
     writer = open_writer(tmp_path / "up.y4m", info, (32, 720), OutputOptions())  # HD height: BT.709

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kernels.colorspace import YuvFormat
-from realtime.avencode import _encoded_size
-from realtime.sources import open_source
+from realtime.sinks.avencode import _encoded_size
+from realtime.sources.files import open_source
 
 from conftest import run_vqe
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from realtime import Frame, Pipeline, build_settings
-from realtime.recorder import Recorder
+from realtime.sinks.recorder import Recorder
 
 from conftest import textured_frames
 

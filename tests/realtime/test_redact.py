@@ -8,10 +8,11 @@ import pygame
 import pytest
 from test_live import free_port, serve
 
-from realtime import build_settings, cli, errors, streams
+from realtime import build_settings, cli, errors
 from realtime.redact import RedactingFilter, install_redaction, redact
-from realtime.session import Session
-from realtime.sources import PacedSource, open_source
+from realtime.run.session import Session
+from realtime.sources import streams
+from realtime.sources.files import PacedSource, open_source
 
 from conftest import run_vqe, textured_frames
 

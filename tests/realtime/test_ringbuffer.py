@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
 
 
 def put(ring, index):

@@ -10,8 +10,8 @@ from kernels.backend import CPU
 from kernels.colorspace import YuvFormat
 from kernels.planes import i420_planes
 from realtime.errors import ConfigError
-from realtime.frames import Frame
-from realtime.pipeline import Pipeline
+from realtime.run.frames import Frame
+from realtime.run.pipeline import Pipeline
 from realtime.settings import build_settings
 from realtime.stages import STAGES
 from realtime.stages.stabilize import StabilizeParams, StabilizeStage, auto_smoothing
@@ -242,7 +242,7 @@ def test_pipeline_push_flush_counts_and_delay():
 
 
 def test_cli_file_mode_writes_one_frame_per_input(make_y4m, tmp_path):
-    from realtime.y4m import Y4mReader
+    from realtime.sources.y4m import Y4mReader
 
     frames, _, _ = shaken_sequence(n=9, h=64, w=96)
     src = make_y4m(frames)
@@ -462,7 +462,7 @@ def test_large_moving_foreground_does_not_drag_the_frame():
 
 
 def test_correction_and_clamp_are_recorded_and_shown():
-    from realtime.stats import RunStats
+    from realtime.run.stats import RunStats
 
     frames, _, _ = shaken_sequence(n=30, h=72, w=96, shake_px=6.0)
     stage = StabilizeStage(StabilizeParams(lookahead=0, min_crop=0.95), CPU)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from realtime import errors
-from realtime import stats as stats_module
-from realtime.stats import RECENT_S, RunStats, Timings
+from realtime.run import stats as stats_module
+from realtime.run.stats import RECENT_S, RunStats, Timings
 
 from conftest import ROOT, run_vqe
 

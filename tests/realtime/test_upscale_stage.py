@@ -8,11 +8,11 @@ import pytest
 from kernels.backend import CPU
 from realtime import errors
 from realtime.errors import ConfigError
-from realtime.pipeline import Pipeline
+from realtime.run.pipeline import Pipeline
 from realtime.settings import build_settings
+from realtime.sources.y4m import Y4mReader
 from realtime.stages import STAGES
 from realtime.stages.upscale import UpscaleParams, UpscaleStage, output_size
-from realtime.y4m import Y4mReader
 from tests.conftest import run_vqe, textured_frames
 
 HAVE_SUPERRES = importlib.util.find_spec("kernels.superres") is not None
@@ -208,7 +208,7 @@ def test_i420_frames_upscale_luma_by_the_method_and_chroma_smoothly(method):
 
 
 def test_an_upscaled_y4m_stays_planar_and_is_written_in_the_matrix_its_height_implies(make_y4m, tmp_path):
-    from realtime.filejob import run_file
+    from realtime.run.filejob import run_file
 
     from conftest import textured_frames
 

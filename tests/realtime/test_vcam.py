@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from realtime.errors import OutputError
-from realtime.frames import Frame
+from realtime.run.frames import Frame
 from realtime.settings import build_settings
-from realtime.sources import PacedSource, open_source
-from realtime.vcam import VirtualCamera
+from realtime.sinks.vcam import VirtualCamera
+from realtime.sources.files import PacedSource, open_source
 
 from conftest import run_vqe
 
@@ -80,7 +80,7 @@ def test_a_missing_backend_or_package_is_one_clear_error(monkeypatch):
 def test_a_live_session_feeds_the_camera_and_counts_what_it_sends(monkeypatch):
     fake = types.SimpleNamespace(Camera=FakeCamera, PixelFormat=types.SimpleNamespace(BGR="BGR"))
     monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
-    from realtime.session import Session
+    from realtime.run.session import Session
 
     source = PacedSource(open_source(SAMPLE))
     try:

@@ -15,9 +15,9 @@ SCRIPT = r"""
 import importlib, json, pkgutil, sys
 import kernels
 from numba.core.registry import CPUDispatcher
-from realtime.session import Session
+from realtime.run.session import Session
 from realtime.settings import build_settings
-from realtime.sources import PacedSource, open_source
+from realtime.sources.files import PacedSource, open_source
 
 def signatures():
     found = {}
@@ -30,7 +30,7 @@ def signatures():
 
 source_arg, out, stages = sys.argv[1:4]
 if source_arg.startswith("tcp://"):
-    from realtime.streams import StreamSource
+    from realtime.sources.streams import StreamSource
     source = StreamSource(source_arg, timeout_s=5, retries=0)
 else:
     source = PacedSource(open_source(source_arg))

@@ -9,12 +9,12 @@ import pytest
 from kernels.colorspace import yuv_to_bgr
 from realtime import Pipeline, build_settings
 from realtime.cli import build_parser
-from realtime.display import KEY_HELP, Display
 from realtime.errors import ConfigError
-from realtime.session import Session
-from realtime.sources import PacedSource, open_source
+from realtime.run.session import Session
+from realtime.sinks.display import KEY_HELP, Display
+from realtime.sources.files import PacedSource, open_source
+from realtime.sources.y4m import Y4mReader
 from realtime.stages.params import ColorParams
-from realtime.y4m import Y4mReader
 
 from conftest import run_vqe, textured_frames
 

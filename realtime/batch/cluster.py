@@ -6,7 +6,7 @@ vqe must be installed on every node (``pip install "vqe[cluster]"``).
 
 Where the workers see the driver's files (a shared file system: NFS, a local
 cluster), each task reads its input and writes its output there itself, under
-the temporary name and rename of :func:`realtime.batch.enhance_one`.  The
+the temporary name and rename of :func:`realtime.batch.jobs.enhance_one`.  The
 driver tells by a marker file it leaves in each output folder.  A task that
 does not see it gets the input's bytes from the driver instead and returns the
 output's bytes, which the driver writes (through the same temporary name).
@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from realtime.batch import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
 from realtime.errors import EXIT_INTERNAL, BackendUnavailableError, ConfigError, OutputError
 from realtime.redact import redact
 

@@ -11,16 +11,15 @@ import numpy as np
 
 from kernels.colorspace import change_matrix_i420, matrix_change
 from kernels.planes import i420_planes, i420_size
-from realtime.capture import Capture
-from realtime.frames import Frame
-from realtime.pipeline import Pipeline
-from realtime.progress import Progress
-from realtime.recorder import Recorder
-from realtime.ringbuffer import DropPolicy
+from realtime.run.capture import Capture
+from realtime.run.frames import Frame
+from realtime.run.pipeline import Pipeline
+from realtime.run.progress import Progress
+from realtime.run.ringbuffer import DropPolicy
+from realtime.run.stats import RunStats
 from realtime.settings import Settings
-from realtime.sources import SourceInfo, delivers_i420, open_source
-from realtime.stats import RunStats
-from realtime.writers import (
+from realtime.sinks.recorder import Recorder
+from realtime.sinks.writers import (
     OutputOptions,
     check_output_path,
     open_writer,
@@ -28,9 +27,10 @@ from realtime.writers import (
     writes_i420_of,
     written_matrix,
 )
+from realtime.sources.files import SourceInfo, delivers_i420, open_source
 
 if TYPE_CHECKING:
-    from realtime.chunks import Span
+    from realtime.batch.chunks import Span
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,15 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         conversion).  Default: wherever the stages, the input and the output allow it;
         ``False`` forces BGR.
     analyze : bool
-        First read the whole file and fix levels and white balance per shot (:mod:`realtime.analysis`);
+        First read the whole file and fix levels and white balance per shot (:mod:`realtime.run.analysis`);
         its time and shot count go into ``stats.extra`` (``analysis_s``, ``shots``).
     on_progress : callable, optional
         Called as ``on_progress(frames_read, total)`` before the first frame and after each
         output frame (``total`` is ``None`` when the file does not say); an exception it
         raises stops the run like an interrupt, the output finalized.  A batch follows
-        and stops its files with it (:mod:`realtime.batch`).
+        and stops its files with it (:mod:`realtime.batch.jobs`).
     span : Span, optional
-        Enhance one chunk of the file (:mod:`realtime.chunks`): its frames from a keyframe
+        Enhance one chunk of the file (:mod:`realtime.batch.chunks`): its frames from a keyframe
         before it, writing only its own frames (video only; the chunks' join adds the audio).
 
     Returns
@@ -87,7 +87,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
     if span is None:
         source = open_source(input_path)
     else:
-        from realtime.chunks import SpanSource
+        from realtime.batch.chunks import SpanSource
 
         source = SpanSource(input_path, span)
     try:
@@ -113,7 +113,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
                  source.info.width, source.info.height, float(source.info.fps), source.info.frame_count or "?",
                  ",".join(pipeline.stage_names) or "none", pipeline.backend.name, "I420" if planar else "BGR")
         if analyze:
-            from realtime.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
+            from realtime.run.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
 
             plan_pipeline(pipeline, input_path, max_frames=max_frames, stats=stats)
         total = source.info.frame_count

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from realtime.errors import OutputError, SourceError
 from realtime.settings import Settings
-from realtime.sources import AvFileSource, check_input_path
+from realtime.sources.files import AvFileSource, check_input_path
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, 
     """
     import av
 
-    from realtime.avencode import _MUXERS
+    from realtime.sinks.avencode import _MUXERS
 
     t0 = time.perf_counter()
     suffix = output.suffix.lower()
@@ -393,7 +393,7 @@ def _source_clock(source: str | Path, dst: Any, keep_audio: bool) -> tuple[Fract
     """
     import av
 
-    from realtime.audio import AudioPassthrough
+    from realtime.sources.audio import AudioPassthrough
 
     with av.open(str(source), metadata_errors="ignore") as probe:
         v = probe.streams.video[0]

@@ -22,13 +22,13 @@ import numpy as np
 from kernels.colorspace import YuvFormat, yuv_to_bgr
 from kernels.planes import i420_planes, i420_shape
 from realtime.errors import SourceError
-from realtime.ringbuffer import Slot
-from realtime.y4m import Y4mReader, default_matrix
+from realtime.run.ringbuffer import Slot
+from realtime.sources.y4m import Y4mReader, default_matrix
 
 if TYPE_CHECKING:  # PyAV is imported where a file is decoded: .y4m runs start faster without it
     import av
 
-    from realtime.audio import LiveAudio
+    from realtime.sources.audio import LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def open_source(path: str | Path, *, live_audio: bool = False) -> Source:
     """Open a video file: ``.y4m`` natively, everything else through PyAV.
 
     With ``live_audio`` (a file played live) the file's audio packets are read with its frames,
-    for live recordings and network outputs (:class:`~realtime.audio.LiveAudio`).
+    for live recordings and network outputs (:class:`~realtime.sources.audio.LiveAudio`).
     """
     p = check_input_path(path)
     if p.suffix.lower() == ".y4m":
@@ -334,7 +334,7 @@ class AvFileSource:
         if sound is None:
             self._frames = self._container.decode(stream)
         else:
-            from realtime.audio import LiveAudio, demux_video  # (PyAV: only for files)
+            from realtime.sources.audio import LiveAudio, demux_video  # (PyAV: only for files)
 
             self.audio = LiveAudio(sound)
             start = self.info.start_s  # frames are stamped from the first video frame's time

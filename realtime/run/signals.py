@@ -6,7 +6,7 @@ main thread, which unwinds through the same ``finally`` blocks as a
 ``KeyboardInterrupt``; the process then exits with ``128 + signal`` as shells
 report it.  A second signal while that clean-up runs exits at once: the
 recording is still playable up to its last fragment, because vqe writes
-crash-safe containers (see :mod:`realtime.writers`).
+crash-safe containers (see :mod:`realtime.sinks.writers`).
 """
 from __future__ import annotations
 

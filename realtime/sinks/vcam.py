@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 
 from realtime.errors import OutputError
-from realtime.frames import Frame
-from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
-from realtime.workers import Worker
+from realtime.run.frames import Frame
+from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.run.workers import Worker
 
 log = logging.getLogger(__name__)
 

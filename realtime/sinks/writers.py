@@ -1,5 +1,5 @@
-"""Video writers: ``.y4m`` (raw), PyAV (H.264/HEVC/FFV1/... with audio, :mod:`realtime.avencode`),
-OpenCV (fallback), and network streams (:mod:`realtime.netout`); the checks on an output before a run.
+"""Video writers: ``.y4m`` (raw), PyAV (H.264/HEVC/FFV1/... with audio, :mod:`realtime.sinks.avencode`),
+OpenCV (fallback), and network streams (:mod:`realtime.sinks.netout`); the checks on an output before a run.
 
 Every writer takes BGR frames with their presentation time and is finalized by
 ``close()``, which is also what makes an interrupted recording playable.
@@ -19,12 +19,12 @@ import numpy as np
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.planes import is_i420
 from realtime.errors import ConfigError, EncoderError, OutputError
-from realtime.outfile import OutputFile
-from realtime.sources import SourceInfo
-from realtime.y4m import Y4mWriter, default_matrix
+from realtime.sinks.outfile import OutputFile
+from realtime.sources.files import SourceInfo
+from realtime.sources.y4m import Y4mWriter, default_matrix
 
 if TYPE_CHECKING:
-    from realtime.audio import LiveAudio
+    from realtime.sources.audio import LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ LOSSLESS = ("ffv1",)
 #: Container extension -> codecs it can carry; the first is the default.
 CONTAINERS = {".mp4": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
               ".mkv": ("h264", "hevc", "ffv1", "mpeg4", "vp9", "mjpeg"), ".avi": ("h264", "mpeg4", "mjpeg", "ffv1")}
-#: Network output URL scheme -> FFmpeg muxer (:mod:`realtime.netout`).
+#: Network output URL scheme -> FFmpeg muxer (:mod:`realtime.sinks.netout`).
 NETWORK_MUXERS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts", "udp": "mpegts", "tcp": "mpegts", "rtsp": "rtsp"}
 ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 #: HDR transfer characteristics (AVColorTransferCharacteristic) -> how a notice names them.
@@ -93,7 +93,7 @@ def is_network_output(target: str | Path) -> bool:
 def check_output_path(path: str | Path, input_path: str | Path | None = None) -> Path:
     """Fail before any work on an output file that cannot be written, naming the fix.
 
-    A network output (``rtmp://...``) is no path: :func:`realtime.netout.check_network_output`.
+    A network output (``rtmp://...``) is no path: :func:`realtime.sinks.netout.check_network_output`.
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -150,7 +150,7 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
     ----------
     path : path or str
         Output file, already checked with :func:`check_output_path`, or a network URL
-        (:mod:`realtime.netout`).
+        (:mod:`realtime.sinks.netout`).
     info : SourceInfo
         The input's properties (rate, colour format, audio).
     size : (width, height)
@@ -161,7 +161,7 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
         A live source's audio, muxed beside the video (PyAV outputs).
     """
     if is_network_output(path):
-        from realtime.netout import NetworkWriter  # (imports this module)
+        from realtime.sinks.netout import NetworkWriter  # (imports this module)
 
         return NetworkWriter(str(path), size[0], size[1], info, options, live_audio)
     path = Path(path)
@@ -173,7 +173,7 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
         return Y4mFileWriter(path, width, height, info, fmt)
     if options.encoder == "opencv":
         return CvWriter(path, width, height, info.fps)
-    from realtime.avencode import AvWriter  # PyAV loads only for the outputs that encode
+    from realtime.sinks.avencode import AvWriter  # PyAV loads only for the outputs that encode
 
     return AvWriter(path, width, height, info, fmt, codec, options, keep_audio, live_audio)
 

@@ -3,7 +3,7 @@
 ``--audio DEVICE`` opens a sound input through PyAV's capture devices (ALSA on Linux,
 AVFoundation on macOS, DirectShow on Windows; ``FORMAT:NAME`` picks another, such as
 ``lavfi:sine`` for a test tone).  A thread reads it as the device delivers, encodes AAC and
-hands each packet to a :class:`~realtime.audio.LiveAudio`, which the outputs mux as they do a
+hands each packet to a :class:`~realtime.sources.audio.LiveAudio`, which the outputs mux as they do a
 stream's own audio.
 
 Timing: a device delivers its samples in chunks as they are recorded, so a chunk's first
@@ -21,8 +21,8 @@ import time
 
 import av
 
-from realtime.audio import AAC_RATES, LiveAudio
 from realtime.errors import ConfigError, SourceError
+from realtime.sources.audio import AAC_RATES, LiveAudio
 
 log = logging.getLogger(__name__)
 

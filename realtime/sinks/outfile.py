@@ -5,7 +5,7 @@ instead of a path, so that every failure of the disk reaches vqe as an
 ``OSError`` with its errno, which becomes one :class:`~realtime.errors.OutputError`
 line (exit code 4) that says what happened and what to do.  What was written
 before the failure stays playable: the containers vqe writes are readable up
-to their last complete fragment (see :mod:`realtime.writers`).
+to their last complete fragment (see :mod:`realtime.sinks.writers`).
 """
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ from typing import Callable
 import numpy as np
 
 from kernels.backend import serial_kernels_in_this_thread
-from realtime.frames import Frame
-from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
-from realtime.stats import Timings
-from realtime.workers import Worker
-from realtime.writers import Writer
+from realtime.run.frames import Frame
+from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.run.stats import Timings
+from realtime.run.workers import Worker
+from realtime.sinks.writers import Writer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ BITRATE_FRAMES = 120
 
 
 class Recorder:
-    """Feeds a :class:`~realtime.writers.Writer` from its own thread through a bounded ring.
+    """Feeds a :class:`~realtime.sinks.writers.Writer` from its own thread through a bounded ring.
 
     :meth:`write` copies the frame into a free slot and returns: under
     ``BLOCK`` (files) it waits for a slot so nothing is lost; under
@@ -84,7 +84,7 @@ class Recorder:
         """Queue ``frame`` for writing; re-raises a writer error from the thread.
 
         The frame's image is copied, unless ``exchange(image, spare)`` (such as
-        :meth:`Pipeline.exchange_output <realtime.pipeline.Pipeline.exchange_output>`)
+        :meth:`Pipeline.exchange_output <realtime.run.pipeline.Pipeline.exchange_output>`)
         lets the recorder keep the image itself and gives its producer the free
         slot's array to write later frames into.  Either way the caller may
         still read the image until its next call.

@@ -1,4 +1,4 @@
-"""A batch's units of work: whole files, or chunks of long files (:mod:`realtime.chunks`), and their joins.
+"""A batch's units of work: whole files, or chunks of long files (:mod:`realtime.batch.chunks`), and their joins.
 
 When a batch has more workers than files, the longest files are split until
 every worker has a chunk (none shorter than ``BatchConfig.chunk_frames``).  The
@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from realtime.batch import BatchConfig, FileResult, FileTask, part_path, report_file
-from realtime.chunks import (
+from realtime.batch.chunks import (
     Keyframes,
     Span,
     cadence_frames,
@@ -31,6 +30,7 @@ from realtime.chunks import (
     scan_keyframes,
     split_files,
 )
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, report_file
 from realtime.errors import OutputError, SourceError
 
 log = logging.getLogger(__name__)

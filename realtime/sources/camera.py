@@ -10,8 +10,8 @@ import cv2
 
 from kernels.colorspace import YuvFormat
 from realtime.errors import SourceError
-from realtime.ringbuffer import Slot
-from realtime.sources import SourceInfo
+from realtime.run.ringbuffer import Slot
+from realtime.sources.files import SourceInfo
 
 log = logging.getLogger(__name__)
 

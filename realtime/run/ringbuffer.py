@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from realtime.frames import interchangeable
+from realtime.run.frames import interchangeable
 
 
 class DropPolicy(enum.Enum):

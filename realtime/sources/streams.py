@@ -1,6 +1,6 @@
 """Network streams (rtsp, http(s), udp, tcp, srt, ...) decoded by PyAV, reconnected when they die.
 
-SRT comes in through an ``ffmpeg`` program (:class:`~realtime.srt.SrtRelay`): PyAV's own FFmpeg has none.
+SRT comes in through an ``ffmpeg`` program (:class:`~realtime.sinks.srt.SrtRelay`): PyAV's own FFmpeg has none.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from realtime.audio import LiveAudio, demux_video
 from realtime.errors import SourceError
 from realtime.redact import redact
-from realtime.ringbuffer import Slot
-from realtime.sources import AvFrameConverter, SourceInfo, _video_info
-from realtime.srt import SrtRelay
+from realtime.run.ringbuffer import Slot
+from realtime.sinks.srt import SrtRelay
+from realtime.sources.audio import LiveAudio, demux_video
+from realtime.sources.files import AvFrameConverter, SourceInfo, _video_info
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``-o URL`` picks the container from the scheme: FLV for ``rtmp://``/``rtmps://`` (YouTube,
 Twitch, nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for
 ``rtsp://`` (pushed to a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an
-``ffmpeg`` process that forwards the MPEG-TS unchanged (:class:`~realtime.srt.SrtRelay`).  The encoder is set for low latency: x264's
+``ffmpeg`` process that forwards the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is set for low latency: x264's
 ``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a
 receiver that joins late starts within a second, and constant bitrate with a one-second
 buffer when ``--bitrate`` is given.
@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kernels.colorspace import YuvFormat
-from realtime.avencode import add_video_stream, video_frame
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
-from realtime.sources import SourceInfo
-from realtime.srt import SrtRelay, ffmpeg_binary
-from realtime.writers import NETWORK_MUXERS as MUXERS
-from realtime.writers import OutputOptions, output_format
+from realtime.sinks.avencode import add_video_stream, video_frame
+from realtime.sinks.srt import SrtRelay, ffmpeg_binary
+from realtime.sinks.writers import NETWORK_MUXERS as MUXERS
+from realtime.sinks.writers import OutputOptions, output_format
+from realtime.sources.files import SourceInfo
 
 if TYPE_CHECKING:
     import av
 
-    from realtime.audio import LiveAudio
+    from realtime.sources.audio import LiveAudio
 
 log = logging.getLogger(__name__)
 

@@ -16,18 +16,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from realtime.frames import Frame
-from realtime.netout import check_network_output
-from realtime.recorder import Recorder
 from realtime.redact import redact
-from realtime.ringbuffer import DropPolicy
-from realtime.sources import SourceInfo
-from realtime.writers import (
+from realtime.run.frames import Frame
+from realtime.run.ringbuffer import DropPolicy
+from realtime.sinks.netout import check_network_output
+from realtime.sinks.recorder import Recorder
+from realtime.sinks.writers import (
     OutputOptions,
     check_output_path,
     is_network_output,
     open_writer,
 )
+from realtime.sources.files import SourceInfo
 
 log = logging.getLogger(__name__)
 

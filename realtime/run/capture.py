@@ -12,11 +12,11 @@ import numpy as np
 from kernels.backend import serial_kernels_in_this_thread
 from kernels.planes import i420_shape
 from realtime.errors import TruncatedInputError
-from realtime.frames import Frame
-from realtime.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
-from realtime.sources import Source
-from realtime.stats import Timings
-from realtime.workers import Worker
+from realtime.run.frames import Frame
+from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer, Slot
+from realtime.run.stats import Timings
+from realtime.run.workers import Worker
+from realtime.sources.files import Source
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Capture:
 
     Use as a context manager and iterate :meth:`frames`; each yielded frame's
     image lives in a slot that is recycled when the next frame is requested,
-    unless the consumer trades it away (:meth:`Frame.trade_image <realtime.frames.Frame.trade_image>`).
+    unless the consumer trades it away (:meth:`Frame.trade_image <realtime.run.frames.Frame.trade_image>`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,

@@ -1,10 +1,10 @@
 """Batch mode: many files (paths, folders, globs) enhanced in parallel, resumable, one report at the end.
 
-Each file goes through :func:`realtime.filejob.run_file`, the same code path as a
+Each file goes through :func:`realtime.run.filejob.run_file`, the same code path as a
 single ``--file`` run; this module only plans the batch, spreads it over worker
-processes (:mod:`realtime.localpool`, or a Ray cluster, :mod:`realtime.cluster`)
+processes (:mod:`realtime.batch.localpool`, or a Ray cluster, :mod:`realtime.batch.cluster`)
 and reports it.  When there are more workers than files, long files are split
-into chunks that run in parallel and are joined after (:mod:`realtime.chunks`).
+into chunks that run in parallel and are joined after (:mod:`realtime.batch.chunks`).
 
 Every output is written under a hidden temporary name beside its final name
 (:func:`part_path`) and renamed when complete, so a final name always holds a
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from realtime.chunks import MIN_CHUNK_FRAMES, Span
+from realtime.batch.chunks import MIN_CHUNK_FRAMES, Span
 from realtime.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -37,10 +37,10 @@ from realtime.errors import (
     TruncatedInputError,
     VqeError,
 )
-from realtime.progress import BatchProgress
 from realtime.redact import redact
+from realtime.run.progress import BatchProgress
 from realtime.settings import Settings
-from realtime.writers import OutputOptions
+from realtime.sinks.writers import OutputOptions
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def probe_frames(path: Path) -> int | None:
     """Frames the container says ``path`` has (for the batch ETA), ``None`` when it does not say or cannot."""
     try:
         if path.suffix.lower() == ".y4m":
-            from realtime.sources import open_source
+            from realtime.sources.files import open_source
 
             source = open_source(path)
             source.close()
@@ -247,8 +247,8 @@ def enhance_one(task: FileTask, config: BatchConfig,
     failure or an interrupt removes the partial output, and so does a damaged
     chunk (its file fails whole).
     """
-    from realtime.filejob import run_file  # loads the kernels: in the process that runs the file
-    from realtime.stats import RunStats
+    from realtime.run.filejob import run_file  # loads the kernels: in the process that runs the file
+    from realtime.run.stats import RunStats
 
     stats = RunStats()
     part = part_path(task.output) if task.output else None
@@ -322,7 +322,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     jobs : int, optional
         Worker processes (default: one per core, at most one per file or chunk).
     cluster : str, optional
-        ``ray`` or ``ray://ADDRESS``: run on a Ray cluster (:mod:`realtime.cluster`).
+        ``ray`` or ``ray://ADDRESS``: run on a Ray cluster (:mod:`realtime.batch.cluster`).
     overwrite : bool
         Redo outputs that exist (by default they are complete, and skipped).
     show_progress : bool
@@ -352,14 +352,14 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     code = EXIT_OK
     with contextlib.ExitStack() as stack:
         if cluster is not None:
-            from realtime.cluster import connect
+            from realtime.batch.cluster import connect
 
             workers = stack.enter_context(connect(cluster))
         else:
-            from realtime.localpool import cpu_cores, default_jobs, run_local
+            from realtime.batch.localpool import cpu_cores, default_jobs, run_local
 
             workers = jobs or cpu_cores()
-        from realtime.assembly import Assembly
+        from realtime.batch.assembly import Assembly
 
         assembly = Assembly(tasks, config, workers)
         units = assembly.units
@@ -372,7 +372,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
         try:
             assembly.join_ready()
             if units and cluster is not None:
-                from realtime.cluster import run_on_ray
+                from realtime.batch.cluster import run_on_ray
 
                 run_on_ray(cluster, units, config, view, report=assembly.finish)
             elif units:

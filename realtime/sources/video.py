@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from realtime.ringbuffer import Slot
-from realtime.sources import Source, SourceInfo, open_source
+from realtime.run.ringbuffer import Slot
+from realtime.sources.files import Source, SourceInfo, open_source
 
 
 class Video:

@@ -1,4 +1,4 @@
-"""A batch on local worker processes: each runs files, or chunks of files, through :func:`realtime.batch.enhance_one`."""
+"""A batch on local worker processes: each runs files, or chunks of files, through :func:`realtime.batch.jobs.enhance_one`."""
 from __future__ import annotations
 
 import contextlib
@@ -11,9 +11,9 @@ import signal
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from realtime.batch import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
 from realtime.errors import EXIT_INTERNAL
-from realtime.progress import BatchProgress
+from realtime.run.progress import BatchProgress
 
 
 class BatchStopped(KeyboardInterrupt):

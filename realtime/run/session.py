@@ -20,20 +20,20 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from realtime.capture import Capture
 from realtime.errors import ConfigError, OutputError
-from realtime.frames import Frame
-from realtime.pipeline import Pipeline
-from realtime.recording import Recordings, check_target
 from realtime.redact import redact
-from realtime.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.run.capture import Capture
+from realtime.run.frames import Frame
+from realtime.run.pipeline import Pipeline
+from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
+from realtime.run.stats import RateMeter, RunStats, Timings
+from realtime.run.workers import Worker
 from realtime.settings import Settings
-from realtime.sources import Source
+from realtime.sinks.recording import Recordings, check_target
+from realtime.sinks.vcam import VirtualCamera
+from realtime.sinks.writers import OutputOptions
+from realtime.sources.files import Source
 from realtime.stages import Stage
-from realtime.stats import RateMeter, RunStats, Timings
-from realtime.vcam import VirtualCamera
-from realtime.workers import Worker
-from realtime.writers import OutputOptions
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Session:
         recordings timed by capture clock; ``False`` processes and records every frame.
     output : path, str or sequence of them, optional
         Write from the start to these outputs: files and network URLs (``rtmp://``, ``srt://``,
-        ...), each on its own thread (:mod:`realtime.recording`).
+        ...), each on its own thread (:mod:`realtime.sinks.recording`).
     display : bool
         Open the pygame preview.
     max_frames : int, optional
@@ -64,13 +64,13 @@ class Session:
         seconds while the session runs (atomically), for monitoring unattended runs.
     analyze : bool
         A file (``live=False``) only: first read it whole and fix levels and white balance
-        per shot (:mod:`realtime.analysis`), on the processing thread before the first frame.
+        per shot (:mod:`realtime.run.analysis`), on the processing thread before the first frame.
     virtual_camera : str, optional
-        Also send the enhanced frames to a virtual camera (:mod:`realtime.vcam`): this device,
+        Also send the enhanced frames to a virtual camera (:mod:`realtime.sinks.vcam`): this device,
         or ``""`` for the backend's first free one.
     audio : LiveAudio, optional
         Sound for the live outputs in place of the source's own (a microphone's,
-        :mod:`realtime.microphone`).
+        :mod:`realtime.sources.microphone`).
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
@@ -124,7 +124,7 @@ class Session:
     def _process_loop(self) -> None:
         info = self.source.info
         if self.analyze:
-            from realtime.analysis import (
+            from realtime.run.analysis import (
                 plan_pipeline,  # loads the analysed stages' kernels: only when asked
             )
 
@@ -262,7 +262,7 @@ class Session:
         """Run until the input ends, ``max_frames``, the window closes, or Ctrl-C; re-raises worker errors."""
         display = None
         if self.show:
-            from realtime.display import Display
+            from realtime.sinks.display import Display
 
             info = self.source.info
             display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {redact(info.path)}")

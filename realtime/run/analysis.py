@@ -28,9 +28,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kernels.backend import CPU
-from realtime.ringbuffer import Slot
+from realtime.run.ringbuffer import Slot
 from realtime.settings import Settings
-from realtime.sources import delivers_i420, open_source
+from realtime.sources.files import delivers_i420, open_source
 from realtime.stages import STAGES, Stage
 from realtime.stages.contrast import SceneWatch
 
@@ -132,7 +132,7 @@ def analyze(path: str | Path, settings: Settings, *, max_frames: int | None = No
     Parameters
     ----------
     path : path
-        The input file (what :func:`~realtime.sources.open_source` opens).
+        The input file (what :func:`~realtime.sources.files.open_source` opens).
     settings : Settings
         The run's stages and parameters.
     max_frames : int, optional
@@ -177,8 +177,8 @@ def plan_pipeline(pipeline: Any, path: str | Path, *, max_frames: int | None = N
                   should_stop: Callable[[], bool] = lambda: False) -> Analysis:
     """Run :func:`analyze` for ``pipeline``'s settings and give its stages the plans (``--analyze``).
 
-    ``pipeline`` is a :class:`~realtime.pipeline.Pipeline`; the pass's time and shot count go
-    into ``stats.extra`` (a :class:`~realtime.stats.RunStats`) when given.
+    ``pipeline`` is a :class:`~realtime.run.pipeline.Pipeline`; the pass's time and shot count go
+    into ``stats.extra`` (a :class:`~realtime.run.stats.RunStats`) when given.
     """
     analysis = analyze(path, pipeline.settings, max_frames=max_frames, should_stop=should_stop)
     pipeline.set_plan(analysis.plans)

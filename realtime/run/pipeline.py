@@ -10,11 +10,11 @@ import numpy as np
 
 from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
-from realtime.frames import Frame, interchangeable
 from realtime.params import StageParams
+from realtime.run.frames import Frame, interchangeable
+from realtime.run.stats import RunStats
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
-from realtime.stats import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class Pipeline:
     def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 
-        ``info`` is a :class:`~realtime.sources.SourceInfo`.  Stages that use source hints or
+        ``info`` is a :class:`~realtime.sources.files.SourceInfo`.  Stages that use source hints or
         change the stream (a deinterlacer: progressive output, maybe at twice the rate) have a
         ``set_source(info) -> info`` of their own; the others pass it on unchanged.  With
         ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
@@ -195,7 +195,7 @@ class Pipeline:
     def set_plan(self, plans: Mapping[str, Any]) -> None:
         """Give stages their values per shot from a first pass over the whole file (``--analyze``).
 
-        ``plans`` maps stage names to :class:`~realtime.analysis.Schedule` objects keyed by source
+        ``plans`` maps stage names to :class:`~realtime.run.analysis.Schedule` objects keyed by source
         frame index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor``
         times as fast, and gets its schedule scaled to match.
         """
@@ -277,7 +277,7 @@ class Pipeline:
         """Enhance a sequence of pictures; yield every enhanced one (then those a delaying stage held).
 
         ``video`` is an iterable of arrays (layout as for :meth:`__call__`) or an opened
-        :func:`~realtime.video.open_video`, whose frames bring their own timestamps.  Each
+        :func:`~realtime.sources.video.open_video`, whose frames bring their own timestamps.  Each
         yielded array is new: keep it as long as you like.
 
         Examples

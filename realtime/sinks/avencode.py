@@ -2,7 +2,7 @@
 
 :class:`AvWriter` writes H.264/HEVC/FFV1/... files with the input's audio copied, in containers
 that stay playable however the run ends (:data:`CRASH_SAFE`); :func:`add_video_stream` and
-:func:`video_frame` are shared with the network outputs (:mod:`realtime.netout`).
+:func:`video_frame` are shared with the network outputs (:mod:`realtime.sinks.netout`).
 """
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ import numpy as np
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.planes import i420_planes, is_i420
 from realtime.errors import EncoderError, OutputError
-from realtime.outfile import OutputFile
-from realtime.sources import SourceInfo
-from realtime.writers import CODECS, OutputOptions
+from realtime.sinks.outfile import OutputFile
+from realtime.sinks.writers import CODECS, OutputOptions
+from realtime.sources.files import SourceInfo
 
 if TYPE_CHECKING:
     import av
 
-    from realtime.audio import AudioOutput, AudioPassthrough, LiveAudio
+    from realtime.sources.audio import AudioOutput, AudioPassthrough, LiveAudio
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class AvWriter:
     def _open_audio(self, info: SourceInfo) -> AudioPassthrough | None:
         import av
 
-        from realtime.audio import AudioPassthrough
+        from realtime.sources.audio import AudioPassthrough
 
         try:
             probe = av.open(info.path, metadata_errors="ignore")

@@ -1,0 +1,1 @@
+"""Running a chain: the pipeline, capture and ring buffer, the session and file job, stats and progress."""

@@ -1,0 +1,1 @@
+"""Where frames come from: files, cameras, network streams, microphones; one small protocol."""
