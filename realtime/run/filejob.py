@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
-from kernels.colorspace import change_matrix_i420, matrix_change
-from kernels.planes import i420_planes, i420_size
 from realtime.run.capture import Capture
 from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
+from realtime.run.plan import negotiate
 from realtime.run.progress import Progress
 from realtime.run.ringbuffer import DropPolicy
 from realtime.run.stats import RunStats
@@ -24,10 +20,8 @@ from realtime.sinks.writers import (
     check_output_path,
     open_writer,
     resolve_codec,
-    writes_i420_of,
-    written_matrix,
 )
-from realtime.sources.files import SourceInfo, delivers_i420, open_source
+from realtime.sources.files import open_source
 
 if TYPE_CHECKING:
     from realtime.batch.chunks import Span
@@ -96,22 +90,14 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
             out_path = check_output_path(output_path, input_path)
             resolve_codec(out_path, options)
         pipeline = Pipeline(settings, stats=stats)
-        if planar is None:
-            planar = _can_stay_planar(pipeline, source.info, out_path, options)
-        source.planar = planar
-        info, convert = source.info, None
-        if planar and out_path is not None:
-            info, convert = _in_output_matrix(pipeline, info, out_path, options)
-        # Rate, field order and time base of what the chain writes (a deinterlacer changes them).
-        out_info = pipeline.set_source(info, planar=planar)
+        plan = negotiate(pipeline, source, [out_path] if out_path is not None else [], options, planar=planar)
         stats.extra.update(input=str(input_path), output=str(out_path) if out_path else None,
                            backend=pipeline.backend.name, stage_chain=list(pipeline.stage_names),
-                           frames_as="I420" if planar else "BGR",
+                           frames_as=plan.layout, plan=plan.as_dict(),
                            delay_frames=pipeline.delay_frames,
                            delay_ms=round(1000 * pipeline.delay_frames / float(source.info.fps), 1))
-        log.info("%s: %dx%d @ %.3f fps, %s frames; stages: %s; backend: %s; frames as %s", input_path,
-                 source.info.width, source.info.height, float(source.info.fps), source.info.frame_count or "?",
-                 ",".join(pipeline.stage_names) or "none", pipeline.backend.name, "I420" if planar else "BGR")
+        log.info("%s: %s frames; stages: %s; backend: %s", input_path, source.info.frame_count or "?",
+                 ",".join(pipeline.stage_names) or "none", pipeline.backend.name)
         if analyze:
             from realtime.run.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
 
@@ -134,8 +120,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
                 return
             if out_path is not None:
                 if recorder is None:
-                    height, width = i420_size(frame.image) if planar else frame.image.shape[:2]
-                    writer = open_writer(out_path, out_info, (width, height), options)
+                    writer = open_writer(out_path, plan.output, plan.size, options)
                     recorder = Recorder(writer, frame.image.shape, DropPolicy.BLOCK).start()
                 recorder.write(frame, exchange=pipeline.exchange_output)
             stats.frames += 1
@@ -143,7 +128,7 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
 
         # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
         capture = Capture(source, DropPolicy.BLOCK, max_frames=max_frames, allocate=pipeline.backend.host_empty,
-                          transform=convert)
+                          transform=plan.convert)
         try:
             with capture:
                 # hold=2: the pipeline reads one frame ahead to overlap its upload with the current frame.
@@ -170,35 +155,3 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
     finally:
         source.close()
 
-
-def _in_output_matrix(pipeline: Pipeline, info: SourceInfo, out_path: Path,
-                      options: OutputOptions) -> tuple[SourceInfo, Callable[[np.ndarray], None] | None]:
-    """The input's info in the matrix the output is written in, and the in-place I420 conversion to it.
-
-    A resized ``.y4m`` (an upscale to HD) is written in the matrix its height implies.  The
-    frames are re-expressed in it as they are read, at the input's size: the output of an
-    upscale has several times the pixels.  ``(info, None)`` when the matrices agree.
-    """
-    height, width = pipeline.output_size(info.height, info.width)
-    matrix = written_matrix(out_path, info, (width, height), options)
-    if matrix == info.fmt.matrix:
-        return info, None
-    fmt = replace(info.fmt, matrix=matrix)
-    coeffs = matrix_change(info.fmt, fmt)
-    log.debug("frames re-expressed from %s to %s as they are read", info.fmt.matrix, matrix)
-
-    def convert(image: np.ndarray) -> None:
-        planes = i420_planes(image)
-        change_matrix_i420(planes, coeffs, out=planes)
-
-    return replace(info, fmt=fmt), convert
-
-
-def _can_stay_planar(pipeline: Pipeline, info: SourceInfo, out_path: Path | None, options: OutputOptions) -> bool:
-    """Frames stay I420 when the input decodes to it, every stage takes it and the output stores it as is."""
-    if not (pipeline.planar and delivers_i420(info)):
-        return False
-    height, width = pipeline.output_size(info.height, info.width)
-    if height % 2 or width % 2:
-        return False
-    return out_path is None or writes_i420_of(out_path, info, (width, height), options)

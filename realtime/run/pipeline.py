@@ -344,7 +344,7 @@ class Pipeline:
         self._called = 0
         self._first_call_s = None
 
-    def warm_up(self, shape: tuple[int, int, int]) -> tuple[int, ...]:
+    def warm_up(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Run a few frames through every stage, then forget them; return the output frame shape.
 
         Compiles or loads every kernel before a live source starts, so the first
@@ -352,7 +352,8 @@ class Pipeline:
         The shape out differs from ``shape`` after a resizing stage (upscale).
         """
         stats, self.stats = self.stats, RunStats()
-        log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], shape[0])
+        height = shape[0] if len(shape) == 3 else shape[0] * 2 // 3  # (an I420 frame: kernels.planes)
+        log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], height)
         t0 = time.perf_counter()
         out_shape = tuple(shape)
         # Enough moving frames for every stage to take its steady-state path (temporal

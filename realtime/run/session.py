@@ -25,6 +25,7 @@ from realtime.redact import redact
 from realtime.run.capture import Capture
 from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
+from realtime.run.plan import negotiate
 from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.run.stats import RateMeter, RunStats, Timings
 from realtime.run.workers import Worker
@@ -94,8 +95,13 @@ class Session:
         self.pipeline = Pipeline(settings, stats=self.stats)
         given = [] if output is None else [output] if isinstance(output, (str, Path)) else list(output)
         targets = [check_target(t, options) for t in given]
+        # A file keeps its planar frames from decoder to encoder, as it does headless; live sources, and
+        # a virtual camera (it takes RGB), have BGR frames.
+        self.plan = negotiate(self.pipeline, source, targets, options,
+                              planar=None if not live and virtual_camera is None else False)
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
-        self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty)
+        self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty,
+                               transform=self.plan.convert)
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
         # A live source's own audio (a stream's, a live file's), or a microphone's, goes to every live output.
@@ -111,13 +117,11 @@ class Session:
         self.rates = {name: RateMeter() for name in ("capture", "processed", "displayed")}
         self._worker = Worker("vqe-processing", self._process_loop)
         self.stop_reason = ""
-        self._latest: np.ndarray | None = None
-        #: Output frame shape of the chain (set by the warm-up: a resizing stage changes it).
-        self._out_shape: tuple[int, ...] = (source.info.height, source.info.width, 3)
-        self._out_info = self.pipeline.set_source(source.info)
+        self._latest: np.ndarray | None = None  # the last frame shown, BGR (for a snapshot)
+        self._shown: dict[str, np.ndarray] = {}  # the preview's BGR pictures of I420 frames
         if virtual_camera is not None:  # opened now: a missing virtual-camera backend fails before anything runs
-            height, width = self.pipeline.output_size(source.info.height, source.info.width)
-            self.virtual_camera = VirtualCamera(width, height, float(self._out_info.fps), virtual_camera)
+            width, height = self.plan.size
+            self.virtual_camera = VirtualCamera(width, height, float(self.plan.output.fps), virtual_camera)
 
     # --- processing thread -----------------------------------------------------------------
 
@@ -131,14 +135,14 @@ class Session:
             plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
                           should_stop=self._worker.stop_requested.is_set)
         # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
-        self._out_shape = self.pipeline.warm_up((info.height, info.width, 3))
+        self.pipeline.warm_up(self.plan.input_shape)
         # The capture and recorder threads' kernels too (decoding and encoding conversions), so
         # that a cold kernel cache costs start-up time, never frames.
         warm_up_source = getattr(self.source, "warm_up", None)
         if warm_up_source is not None:
             warm_up_source()
         if self.recordings.targets:
-            self.recordings.start(self._out_info, self._out_shape)
+            self._start_recording()
         processed = 0
         try:
             if self.virtual_camera is not None:
@@ -181,7 +185,7 @@ class Session:
                 log.info("stage %s %s", value, "on" if on else "off")
             elif kind == "record":
                 if not self.recordings.active:
-                    self.recordings.start(self._out_info, self._out_shape)
+                    self._start_recording()
                 else:
                     self._stop_recording(complete=False)
             elif kind == "white_point":
@@ -248,6 +252,9 @@ class Session:
                 self._virtual_camera_drops, self._virtual_camera_sent = camera.drops, camera.sent
             log.info("virtual camera %s closed: %d frames sent", camera.device, camera.sent)
 
+    def _start_recording(self) -> None:
+        self.recordings.start(self.plan.output, self.plan.size, self.plan.frame_shape)
+
     def _stop_recording(self, complete: bool) -> None:
         try:
             self.recordings.stop(complete)
@@ -268,8 +275,9 @@ class Session:
             display = Display(self.pipeline.stage_names, (info.width, info.height), f"vqe - {redact(info.path)}")
             color = self._color_stage()
             display.white_point = color.white_point if color is not None else None  # w then returns to automatic
-            # Its first picture and HUD text cost more than later ones: not on a live frame.
-            blank = np.zeros((info.height, info.width, 3), np.uint8)
+            # Its first picture and HUD text (and an I420 frame's conversion) cost more than later
+            # ones: not on a live frame.
+            blank = self._bgr("original", np.zeros(self.plan.input_shape, np.uint8))
             display.draw(blank, blank, self.hud_lines())
         self._worker.start()  # warms the pipeline up, then starts the capture
         try:
@@ -318,14 +326,22 @@ class Session:
                     return
                 continue
             try:
-                display.draw(slot.extra["original"], slot.image, self.hud_lines())
+                enhanced = self._bgr("enhanced", slot.image)
+                display.draw(self._bgr("original", slot.extra["original"]), enhanced, self.hud_lines())
                 self.stats.latency.add((time.monotonic() - slot.capture_s) * 1e3)
                 self.rates["displayed"].tick()
-                if self._latest is None or self._latest.shape != slot.image.shape:
-                    self._latest = np.empty(slot.image.shape, np.uint8)
-                np.copyto(self._latest, slot.image)
+                if self._latest is None or self._latest.shape != enhanced.shape:
+                    self._latest = np.empty(enhanced.shape, np.uint8)
+                np.copyto(self._latest, enhanced)
             finally:
                 self.mailbox.release(slot)
+
+    def _bgr(self, name: str, image: np.ndarray) -> np.ndarray:
+        """``image`` as the preview shows it: BGR, converted from I420 into a buffer kept per ``name``."""
+        if not self.plan.planar:
+            return image
+        self._shown[name] = self.plan.to_bgr(image, self._shown.get(name))
+        return self._shown[name]
 
     def _snapshot(self) -> None:
         if self._latest is None:
@@ -400,6 +416,7 @@ class Session:
             self.stats.io["encode"] = encode
         self.stats.extra.update(
             source=redact(self.source.info.path), backend=self.pipeline.backend.name,
+            frames_as=self.plan.layout, plan=self.plan.as_dict(),
             stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
             delay_ms=round(1000 * self.pipeline.delay_frames / float(self.source.info.fps), 1),
             captured_frames=self.capture.frames_read, capture_fps=round(self.capture.frames_read / wall, 2),

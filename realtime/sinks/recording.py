@@ -72,11 +72,12 @@ class Recordings:
         self._finished: list[dict[str, Any]] = []  # what each stopped output wrote and lost
         self._last_encode: Any = None  # the encode timings of the last output stopped
 
-    def start(self, info: SourceInfo, shape: tuple[int, ...]) -> None:
-        """Open every output for frames of ``shape`` (the chain's output) described by ``info``."""
+    def start(self, info: SourceInfo, size: tuple[int, int], shape: tuple[int, ...]) -> None:
+        """Open every output for the chain's frames: ``size`` (width, height) pictures described by
+        ``info``, each an array of ``shape`` (I420 or BGR, see :mod:`realtime.run.plan`)."""
         if self.live:
             info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
-        height, width = shape[:2]
+        width, height = size
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # About a second of frames absorbs a recording encoder's slow start without dropping; a network
         # output queues a few frames only: a viewer is better served by a dropped frame than by a delay
@@ -89,7 +90,7 @@ class Recordings:
                                  live_audio=self.audio if self.live else None)
             writer.warm_up(tuple(shape))
             slots = NETWORK_SLOTS if isinstance(target, str) and self.live else file_slots
-            self.active.append((target, Recorder(writer, (height, width, 3), policy, slots=slots).start()))
+            self.active.append((target, Recorder(writer, tuple(shape), policy, slots=slots).start()))
             self.written.append(target)
             if not isinstance(target, str):  # (a network output says where it streams itself)
                 log.info("recording to %s", target)

@@ -140,3 +140,18 @@ def test_audio_is_cut_with_the_video_on_max_frames(media, tmp_path):
         a = c.streams.audio[0]
         end = max(float((p.pts + p.duration) * p.time_base) for p in c.demux(a) if p.size)
     assert 0.9 < end < 1.1  # 30 frames at 29.97 fps
+
+
+def test_a_file_with_the_preview_open_is_written_as_without_it(make_y4m, tmp_path, monkeypatch):
+    """One frame plan whether or not someone watches: planar frames, the same bytes out, the plan in the stats."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    src = make_y4m(textured_frames(6, 48, 64))
+    outputs = {}
+    for name, extra in (("headless", ("--no-display",)), ("preview", ())):
+        out, stats = tmp_path / f"{name}.y4m", tmp_path / f"{name}.json"
+        r = run_vqe("--file", src, "-o", out, "--stages", "denoise,color", "--stats", stats, *extra)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(stats.read_text())
+        assert report["frames_as"] == "I420" and report["plan"]["layout"] == "I420", report
+        outputs[name] = out.read_bytes()
+    assert outputs["preview"] == outputs["headless"]

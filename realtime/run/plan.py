@@ -1,0 +1,161 @@
+"""A run's frame plan: how frames travel from the source to every output, decided once.
+
+Files keep the decoder's own planar Y'CbCr (I420) from decoder to encoder wherever the chain,
+the input and every output allow it: at 1080p the two BGR conversions cost more than most
+stages.  The plan is negotiated from the source, the chain and the outputs before the first
+frame, logged in one line and stored in ``--stats``; nothing re-decides it later.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from kernels.colorspace import change_matrix_i420, matrix_change, yuv_to_bgr
+from kernels.planes import i420_planes, i420_shape
+from realtime.run.pipeline import Pipeline
+from realtime.sinks.writers import OutputOptions, is_network_output, writes_i420_of, written_matrix
+from realtime.sources.files import Source, SourceInfo, delivers_i420
+
+log = logging.getLogger(__name__)
+
+#: Frame layouts: planar Y'CbCr 4:2:0 as one ``(H*3/2, W)`` array (:mod:`kernels.planes`), or ``(H, W, 3)`` BGR.
+I420, BGR = "I420", "BGR"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one run's frames travel, from the capture thread to every output.
+
+    Attributes
+    ----------
+    layout : {"I420", "BGR"}
+        The frames' layout from the capture ring to the outputs.
+    source : SourceInfo
+        The input as the chain sees it: in I420, its matrix may be the outputs' (see ``convert``).
+    output : SourceInfo
+        What the chain makes: rate, field order and time base after a deinterlacer, the
+        source's colour format.
+    size : (int, int)
+        ``(width, height)`` of the chain's output frames (an upscale changes it).
+    convert : callable, optional
+        ``convert(image)`` applied in place by the capture thread to each frame as it is read:
+        I420 frames re-expressed in the matrix the outputs store (a resized ``.y4m``).
+    """
+
+    layout: str
+    source: SourceInfo
+    output: SourceInfo
+    size: tuple[int, int]
+    convert: Callable[[np.ndarray], None] | None = None
+
+    @property
+    def planar(self) -> bool:
+        """Whether frames stay I420 from decoder to encoder."""
+        return self.layout == I420
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the frames the capture thread reads."""
+        height, width = self.source.height, self.source.width
+        return i420_shape(height, width) if self.planar else (height, width, 3)
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of the frames the chain makes."""
+        width, height = self.size
+        return i420_shape(height, width) if self.planar else (height, width, 3)
+
+    def to_bgr(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """A frame of this plan as BGR, for a picture to look at (the preview, a snapshot)."""
+        if not self.planar:
+            return image
+        height, width = image.shape[0] * 2 // 3, image.shape[1]
+        if out is None or out.shape != (height, width, 3):
+            out = np.empty((height, width, 3), np.uint8)
+        return yuv_to_bgr(i420_planes(image), self.source.fmt, out=out,
+                          interlaced=self.output.field_order in ("tff", "bff"))
+
+    def describe(self) -> str:
+        """The plan in one log line."""
+        src, (width, height) = self.source, self.size
+        matrix = f" {src.fmt.matrix} {'full' if src.fmt.full_range else 'limited'} range" if self.planar else ""
+        return (f"frames as {self.layout}{matrix}; {src.width}x{src.height} @ {float(src.fps):.3f} fps in, "
+                f"{width}x{height} @ {float(self.output.fps):.3f} fps {self.output.field_order} out"
+                + ("; matrix changed on capture" if self.convert is not None else ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plan for ``--stats``."""
+        width, height = self.size
+        return {"layout": self.layout, "matrix": self.source.fmt.matrix, "full_range": self.source.fmt.full_range,
+                "input_size": [self.source.width, self.source.height], "output_size": [width, height],
+                "output_fps": round(float(self.output.fps), 3), "output_field_order": self.output.field_order,
+                "convert_on_capture": self.convert is not None}
+
+
+def negotiate(pipeline: Pipeline, source: Source, outputs: Sequence[Path | str], options: OutputOptions, *,
+              planar: bool | None = None) -> Plan:
+    """Decide a run's :class:`Plan` and set the source and the chain up for it.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The chain; told the source (:meth:`Pipeline.set_source`).
+    source : Source
+        Told whether to deliver I420 (``source.planar``).
+    outputs : sequence of path or str
+        Every output the frames go to (files; a network URL keeps frames BGR).
+    options : OutputOptions
+    planar : bool, optional
+        ``False`` forces BGR; default: I420 wherever the chain, the input and every output allow.
+    """
+    info = source.info
+    height, width = pipeline.output_size(info.height, info.width)
+    if planar is None:
+        planar = _can_stay_planar(pipeline, info, (width, height), outputs, options)
+    source.planar = planar
+    convert = None
+    if planar and outputs:
+        info, convert = _in_output_matrix(info, (width, height), outputs[0], options)
+    output = pipeline.set_source(info, planar=planar)
+    plan = Plan(I420 if planar else BGR, info, output, (width, height), convert)
+    log.info("%s", plan.describe())
+    return plan
+
+
+def _can_stay_planar(pipeline: Pipeline, info: SourceInfo, size: tuple[int, int],
+                     outputs: Sequence[Path | str], options: OutputOptions) -> bool:
+    """Frames stay I420 when the input decodes to it, every stage takes it and every output stores it as is.
+
+    Outputs written in different matrices would need the frames in two: they stay BGR then.
+    """
+    if not (pipeline.planar and delivers_i420(info)) or size[0] % 2 or size[1] % 2:
+        return False
+    if any(is_network_output(out) or not writes_i420_of(out, info, size, options) for out in outputs):
+        return False
+    return len({written_matrix(out, info, size, options) for out in outputs}) <= 1
+
+
+def _in_output_matrix(info: SourceInfo, size: tuple[int, int], output: Path | str,
+                      options: OutputOptions) -> tuple[SourceInfo, Callable[[np.ndarray], None] | None]:
+    """The input's info in the matrix ``output`` is written in, and the in-place I420 conversion to it.
+
+    A resized ``.y4m`` (an upscale to HD) is written in the matrix its height implies.  The
+    frames are re-expressed in it as they are read, at the input's size: the output of an
+    upscale has several times the pixels.  ``(info, None)`` when the matrices agree.
+    """
+    matrix = written_matrix(output, info, size, options)
+    if matrix == info.fmt.matrix:
+        return info, None
+    fmt = replace(info.fmt, matrix=matrix)
+    coeffs = matrix_change(info.fmt, fmt)
+    log.debug("frames re-expressed from %s to %s as they are read", info.fmt.matrix, matrix)
+
+    def convert(image: np.ndarray) -> None:
+        planes = i420_planes(image)
+        change_matrix_i420(planes, coeffs, out=planes)
+
+    return replace(info, fmt=fmt), convert
