@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -221,20 +221,24 @@ class Pipeline:
         """The frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
         return list(self._flushed(keep="all"))  # once per stream: every frame copied
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+    def run(self, frames: Iterable[Frame], *, lookahead: bool = True,
+            flush: bool | Callable[[], bool] = True) -> Iterator[Frame]:
         """Push every frame of ``frames``, then flush; yield every output frame.
 
         Lazy and depth-first, with no copy: each yielded frame is valid until the next one
-        is requested, so consume it (copy, encode, show) inside the loop.  On a GPU the
-        next frame's upload is queued before the current frame's stages run, so the copy
-        overlaps the kernels.  The iterator must then keep each frame's image valid one
-        step longer (``Capture.frames(hold=2)``).
+        is requested, so consume it (copy, encode, show) inside the loop.  With ``lookahead``,
+        on a GPU the next frame's upload is queued before the current frame's stages run, so
+        the copy overlaps the kernels.  The iterator must then keep each frame's image valid
+        one step longer (``Capture.frames(hold=2)``); a live source, whose next frame is not
+        there yet, goes without.  ``flush`` (or its answer, asked when ``frames`` ends) says
+        whether the frames held by delaying stages come out at the end.
         """
         it = iter(frames)
-        if not self.backend.is_cuda:
+        if not (self.backend.is_cuda and lookahead):
             for frame in it:
                 yield from self._through(self._uploaded(frame), 0, True)
-            yield from self._flushed()
+            if flush is True or callable(flush) and flush():
+                yield from self._flushed()
             return
         upcoming = next(it, None)
         staged = self._uploaded(upcoming) if upcoming is not None else None
@@ -243,7 +247,8 @@ class Pipeline:
             upcoming = next(it, None)
             staged = self._uploaded(upcoming) if upcoming is not None else None
             yield from self._through(current, 0, True)
-        yield from self._flushed()
+        if flush is True or callable(flush) and flush():
+            yield from self._flushed()
 
     def __call__(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
         """Enhance one picture now; return a new array of the same layout.

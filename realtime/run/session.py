@@ -15,7 +15,7 @@ import queue
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ from realtime.run.capture import Capture
 from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
 from realtime.run.plan import negotiate
+from realtime.run.progress import Progress
 from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.run.stats import RateMeter, RunStats, Timings
 from realtime.run.workers import Worker
@@ -35,6 +36,9 @@ from realtime.sinks.vcam import VirtualCamera
 from realtime.sinks.writers import OutputOptions
 from realtime.sources.files import Source
 from realtime.stages import Stage
+
+if TYPE_CHECKING:
+    from realtime.batch.chunks import Span
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class Session:
     display : bool
         Open the pygame preview.
     max_frames : int, optional
-        Stop after this many processed frames.
+        Stop after this many frames: read from a file (``live=False``), processed from a live source.
     stats_path, stats_every_s : path and float, optional
         Together: rewrite the stats JSON at ``stats_path`` every ``stats_every_s``
         seconds while the session runs (atomically), for monitoring unattended runs.
@@ -72,13 +76,24 @@ class Session:
     audio : LiveAudio, optional
         Sound for the live outputs in place of the source's own (a microphone's,
         :mod:`realtime.sources.microphone`).
+    planar : bool, optional
+        ``False`` keeps a file's frames BGR; default: planar wherever the plan allows
+        (:func:`realtime.run.plan.negotiate`).
+    show_progress : bool
+        A file's progress bar on stderr (:mod:`realtime.run.progress`).
+    on_progress : callable, optional
+        A file's progress callback, :func:`realtime.run.filejob.run_file`'s.
+    span : Span, optional
+        One chunk of a file (:mod:`realtime.batch.chunks`): only its own frames are written.
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
                  output: str | Path | Sequence[str | Path] | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
                  max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
                  stats_path: str | Path | None = None, stats_every_s: float | None = None,
-                 analyze: bool = False, virtual_camera: str | None = None, audio: Any = None) -> None:
+                 analyze: bool = False, virtual_camera: str | None = None, audio: Any = None,
+                 planar: bool | None = None, show_progress: bool = False,
+                 on_progress: Callable[[int, int | None], None] | None = None, span: Span | None = None) -> None:
         if analyze and live:
             raise ConfigError("--analyze reads the whole input before enhancing it: it needs a file, not played live")
         self.source = source
@@ -98,10 +113,16 @@ class Session:
         # A file keeps its planar frames from decoder to encoder, as it does headless; live sources, and
         # a virtual camera (it takes RGB), have BGR frames.
         self.plan = negotiate(self.pipeline, source, targets, options,
-                              planar=None if not live and virtual_camera is None else False)
+                              planar=planar if not live and virtual_camera is None else False)
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
-        self.capture = Capture(source, policy, slots=3 if live else 4, allocate=self.pipeline.backend.host_empty,
-                               transform=self.plan.convert)
+        # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
+        self.capture = Capture(source, policy, slots=3 if live else 4, max_frames=None if live else max_frames,
+                               allocate=self.pipeline.backend.host_empty, transform=self.plan.convert)
+        self.on_progress = on_progress
+        self.span = span
+        self._rate_factor = self.pipeline.rate_factor  # output frames per input frame (a field-rate deinterlacer: 2)
+        self._input_ended = False  # the source ran out (or a file's --max-frames): the chain is flushed
+        self.progress = Progress(self.total_frames, show_progress) if show_progress else None
         self.show = display
         self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
         # A live source's own audio (a stream's, a live file's), or a microphone's, goes to every live output.
@@ -134,44 +155,68 @@ class Session:
 
             plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
                           should_stop=self._worker.stop_requested.is_set)
-        # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
-        self.pipeline.warm_up(self.plan.input_shape)
-        # The capture and recorder threads' kernels too (decoding and encoding conversions), so
-        # that a cold kernel cache costs start-up time, never frames.
-        warm_up_source = getattr(self.source, "warm_up", None)
-        if warm_up_source is not None:
-            warm_up_source()
+        if self.live:
+            # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
+            # (A file waits for its first frames anyway: it drops nothing.)
+            self.pipeline.warm_up(self.plan.input_shape)
+            # The capture and recorder threads' kernels too (decoding and encoding conversions), so
+            # that a cold kernel cache costs start-up time, never frames.
+            warm_up_source = getattr(self.source, "warm_up", None)
+            if warm_up_source is not None:
+                warm_up_source()
         if self.recordings.targets:
             self._start_recording()
-        processed = 0
+        if self.on_progress is not None:
+            self.on_progress(0, self.total_frames)
         try:
             if self.virtual_camera is not None:
                 self.virtual_camera.start()
             self.capture.start()
-            for frame in self.capture.frames(newest=self.live):
-                self.rates["capture"].tick()
-                self._run_commands()
-                self._keep_original(frame)
-                for out in self.pipeline.push(frame):
-                    self._deliver(out)
-                    processed += 1
-                if self.max_frames is not None and processed >= self.max_frames:
-                    self.stop_reason = f"{processed} frames (--max-frames)"
+            # A file's frames go through lazily, each valid until the next is asked for, and on a GPU
+            # the next frame uploads while the current one runs (so the capture holds two); a live
+            # frame is processed the moment it arrives.
+            frames = self._inputs(hold=1 if self.live else 2)
+            for out in self.pipeline.run(frames, lookahead=not self.live, flush=lambda: self._input_ended):
+                self._deliver(out)
+                if self.live and self.max_frames is not None and self.stats.frames >= self.max_frames:
+                    self.stop_reason = f"{self.stats.frames} frames (--max-frames)"
                     break
                 if self._worker.stop_requested.is_set():
                     break
-            else:
-                if not self.stop_reason:  # the source ran out, nobody asked us to stop
-                    self.stop_reason = "end of input"
-                    for out in self.pipeline.flush():
-                        self._deliver(out)
         finally:
             self.capture.stop()
             self.mailbox.close()
+            if self.progress is not None:
+                self.progress.finish()
             try:
                 self._stop_recording(complete=self.stop_reason == "end of input")
             finally:
                 self._stop_virtual_camera()
+
+    def _inputs(self, hold: int) -> Iterator[Frame]:
+        """The captured frames, each after the processing thread's own work on it (commands, the
+        compare view's copy); sets :attr:`stop_reason` when the input ends."""
+        self._input_ended = False
+        for frame in self.capture.frames(newest=self.live, hold=hold):
+            self.rates["capture"].tick()
+            self._run_commands()
+            self._keep_original(frame)
+            yield frame
+            if self._worker.stop_requested.is_set():
+                return
+        if not self.stop_reason:  # the source ran out, or a file's --max-frames: nobody asked us to stop
+            limit = self.capture.max_frames
+            self.stop_reason = (f"{limit} frames (--max-frames)" if limit is not None and self.capture.frames_read >= limit
+                                else "end of input")
+            self._input_ended = True
+
+    @property
+    def total_frames(self) -> int | None:
+        """Frames a file run will read, when known (its progress)."""
+        total, limit = self.source.info.frame_count, self.capture.max_frames
+        if limit is not None:
+            total = min(total, limit) if total else limit
+        return total
 
     def _run_commands(self) -> None:
         while True:
@@ -217,10 +262,16 @@ class Session:
         self._originals[frame.index] = buf
 
     def _deliver(self, out: Frame) -> None:
-        t0 = time.perf_counter()
-        self._hand_off(out)
-        # What the processing thread spends passing a frame on (copies only: it never waits).
-        self.stats.io.setdefault("handoff", Timings()).add((time.perf_counter() - t0) * 1e3)
+        span = self.span  # a chunk writes only its own frames: not its pre-roll, nor the lookahead after it
+        if span is None or span.start * self._rate_factor <= out.index < span.stop * self._rate_factor:
+            t0 = time.perf_counter()
+            self._hand_off(out)
+            # What the processing thread spends passing a frame on (copies only: it never waits).
+            self.stats.io.setdefault("handoff", Timings()).add((time.perf_counter() - t0) * 1e3)
+        if self.progress is not None:
+            self.progress.update(self.capture.frames_read)
+        if self.on_progress is not None:
+            self.on_progress(self.capture.frames_read, self.total_frames)
 
     def _hand_off(self, out: Frame) -> None:
         self.stats.frames += 1

@@ -52,7 +52,7 @@ def test_flower_to_h264_mp4_keeps_frames_rate_size_and_audio(media, tmp_path):
     assert data["frames"] == 150 and data["fps"] > 0 and data["wall_s"] > 0
     assert data["stage_chain"] and set(data["stages"]) == set(data["stage_chain"])
     assert all({"mean_ms", "p95_ms"} <= set(v) for v in data["stages"].values())
-    assert data["drops"] == {"capture": 0, "recorder": 0}
+    assert data["drops"] == {"capture": 0, "display": 0, "recorder": 0}
 
 
 @pytest.fixture
