@@ -16,6 +16,8 @@ from realtime.sources.y4m import Y4mWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
+#: The clip shipped for the README's demo (the same file as the shared ``clean_flower_540p.mp4``).
+SAMPLE_CLIP = ROOT / "tools" / "samples" / "flower_540p.mp4"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,6 +36,12 @@ def media() -> Path:
     if not MEDIA.is_dir():
         pytest.skip(f"real clips not found at {MEDIA} (the shared/ folder beside the checkout)")
     return MEDIA
+
+
+@pytest.fixture(scope="session")
+def sample_clip() -> Path:
+    """The bundled sample clip: real 540p H.264 with AAC audio, present in every checkout."""
+    return SAMPLE_CLIP
 
 
 @pytest.fixture(scope="session")

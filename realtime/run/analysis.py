@@ -32,7 +32,7 @@ from realtime.run.ringbuffer import Slot
 from realtime.settings import Settings
 from realtime.sources.files import delivers_i420, open_source
 from realtime.stages import STAGES, Stage
-from realtime.stages.contrast import SceneWatch
+from realtime.stages.temporal import SceneWatch
 
 log = logging.getLogger(__name__)
 

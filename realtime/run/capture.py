@@ -40,9 +40,9 @@ class Capture:
         ``transform(image)``, applied in place to each frame on the capture
         thread as it is read (counted in the decode time).
 
-    Use as a context manager and iterate :meth:`frames`; each yielded frame's
-    image lives in a slot that is recycled when the next frame is requested,
-    unless the consumer trades it away (:meth:`Frame.trade_image <realtime.run.frames.Frame.trade_image>`).
+    Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is
+    recycled ``hold`` frames later, but its image is never written over while anyone holds
+    it (:mod:`realtime.run.buffers`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
@@ -121,7 +121,7 @@ class Capture:
                 held.append(slot)
                 if len(held) > hold:
                     self.ring.release(held.popleft())
-                yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s, trader=slot.trade)
+                yield Frame(slot.image, slot.index, slot.pts_s, slot.capture_s)
         finally:
             for slot in held:
                 self.ring.release(slot)

@@ -11,7 +11,8 @@ import numpy as np
 from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
 from realtime.params import StageParams
-from realtime.run.frames import Frame, interchangeable
+from realtime.run.buffers import BufferPool
+from realtime.run.frames import Frame
 from realtime.run.stats import RunStats
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
@@ -118,10 +119,11 @@ class Pipeline:
         self.stats = stats or RunStats()
         self.stages: list[Stage] = [STAGES[name](self.settings.params[name], self.backend)
                                     for name in self.settings.stages]
-        # Two device input buffers: the next frame uploads into one while the stages read the other.
-        self._device_in: list[Any] = [None, None]
-        self._next_in = 0
-        self._host_out: np.ndarray | None = None
+        # Frames uploaded to the GPU (the next one while the stages read the current one), results
+        # downloaded from it, and callers' pictures taken in: each a buffer of its own while held.
+        self._device_in = BufferPool(self.backend.empty)
+        self._host_out = BufferPool(self.backend.host_empty)
+        self._taken_in = BufferPool()
         self._marks: list[tuple[str, Any, Any]] = []
         self.disabled: set[str] = set()
         #: Frames given to :meth:`__call__`, and when the first came (its frames' timestamps).
@@ -139,8 +141,8 @@ class Pipeline:
         for stage in self.stages:
             stage.reset()
         self.stages = []
-        self._device_in = [None, None]
-        self._host_out = None
+        for pool in (self._device_in, self._host_out, self._taken_in):
+            pool.clear()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -210,16 +212,16 @@ class Pipeline:
         """Run one frame through every stage now; return the frames ready for output (often one).
 
         A delaying stage (a stabilizer's lookahead) returns none at first and its frames
-        later; a field-rate deinterlacer two per frame.  The last frame's image is a buffer
-        of the chain, valid until the next call (copy it to keep it); any before it are
-        copies.  ``frame.image`` may already be a device array of this backend; with
-        ``to_host=False`` the results stay on the device too (frames resident).
+        later; a field-rate deinterlacer two per frame.  Each frame's image is the caller's
+        to keep (:mod:`realtime.run.buffers`), not to write into.  ``frame.image`` may already
+        be a device array of this backend; with ``to_host=False`` the results stay on the
+        device too (frames resident).
         """
-        return list(self._through(self._uploaded(frame), 0, to_host, keep="but_last"))
+        return list(self._through(self._uploaded(frame), 0, to_host))
 
     def flush(self) -> list[Frame]:
         """The frames held by delaying stages at the end of the stream (same rules as :meth:`push`)."""
-        return list(self._flushed(keep="all"))  # once per stream: every frame copied
+        return list(self._flushed())
 
     def run(self, frames: Iterable[Frame], *, lookahead: bool = True,
             flush: bool | Callable[[], bool] = True) -> Iterator[Frame]:
@@ -310,13 +312,16 @@ class Pipeline:
             yield self._from_chain(out.image, gray, copy=True)
 
     def _to_chain(self, image: np.ndarray) -> np.ndarray:
-        """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8."""
+        """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8, in a buffer of the
+        chain's (stages may keep a frame, and the caller may write into its array next)."""
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] != 3:
             raise ValueError(f"frames must be (H, W, 3) or (H, W) uint8; got shape {image.shape} dtype {image.dtype}")
+        frame = self._taken_in.acquire((*image.shape[:2], 3))
         if image.ndim == 2:
-            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        return np.ascontiguousarray(image[:, :, ::-1] if self.channel_order == "rgb" else image)
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR, dst=frame)
+        np.copyto(frame, image[:, :, ::-1] if self.channel_order == "rgb" else image)
+        return frame
 
     def _from_chain(self, image: np.ndarray, gray: bool, *, copy: bool) -> np.ndarray:
         """The chain's BGR frame in the caller's layout (gray in, gray out)."""
@@ -325,22 +330,6 @@ class Pipeline:
         if self.channel_order == "rgb":
             return np.ascontiguousarray(image[:, :, ::-1])
         return image.copy() if copy else image
-
-    def exchange_output(self, image: Any, spare: np.ndarray) -> bool:
-        """Give up an output image for good, taking ``spare`` (same shape) to write later ones into.
-
-        A consumer that keeps output frames (the recorder) takes them this way
-        instead of copying them.  Works for the chain's own output buffers (a
-        stage's, or the host copy of a GPU result); an input frame passed through
-        untouched is not the chain's to give, so ``False`` comes back and the
-        consumer copies it.
-        """
-        if image is self._host_out:
-            if not interchangeable(image, spare):
-                return False
-            self._host_out = spare
-            return True
-        return any(stage.exchange_output(image, spare) for stage in self.stages)
 
     def reset(self) -> None:
         """Forget every stage's temporal state (a new shot or source follows)."""
@@ -390,17 +379,15 @@ class Pipeline:
         elif not enabled:
             self.disabled.add(name)
 
-    def _flushed(self, keep: str = "none") -> Iterator[Frame]:
+    def _flushed(self) -> Iterator[Frame]:
         self.backend.use_in_this_thread()
         for i, stage in enumerate(self.stages):
             for held in stage.flush():
-                yield from self._through(held, i + 1, keep=keep)
+                yield from self._through(held, i + 1)
 
-    def _through(self, frame: Frame, first: int, to_host: bool = True, keep: str = "none") -> Iterator[Frame]:
-        # Depth first: a stage that emits several frames (a lookahead flush) reuses its
-        # output buffer, so each frame must leave the chain before the next is made.  Frames
-        # collected rather than streamed are copied as they leave: ``keep`` "all" of them, or
-        # all "but_last" (the last one may stay the chain's buffer).
+    def _through(self, frame: Frame, first: int, to_host: bool = True) -> Iterator[Frame]:
+        # Depth first: each frame a stage emits (a lookahead flush emits several) leaves the
+        # chain before the next is made, so a frame's buffers are held no longer than needed.
         for i in range(first, len(self.stages)):
             stage = self.stages[i]
             if stage.name in self.disabled:
@@ -411,14 +398,13 @@ class Pipeline:
             self._marks.append((stage.name, t0, self.backend.mark()))
             if len(produced) != 1:
                 self._record_timings()
-                for n, out in enumerate(produced):
-                    last = n == len(produced) - 1
-                    yield from self._through(out, i + 1, to_host, "all" if keep == "but_last" and not last else keep)
+                for out in produced:
+                    yield from self._through(out, i + 1, to_host)
                 return
             frame = produced[0]
         frame = self._downloaded(frame) if to_host else frame
         self._record_timings()
-        yield frame.with_image(frame.image.copy()) if keep == "all" else frame
+        yield frame
 
     def _record_timings(self) -> None:
         for name, start, end in self._marks:
@@ -437,18 +423,12 @@ class Pipeline:
         self.backend.use_in_this_thread()
         if not isinstance(image, np.ndarray):
             return frame  # already on the device
-        slot, self._next_in = self._next_in, 1 - self._next_in
-        buf = self._device_in[slot]
-        if buf is None or buf.shape != image.shape:
-            buf = self._device_in[slot] = self.backend.empty(image.shape)
-        return frame.with_image(self.backend.upload_ahead(image, buf))
+        return frame.with_image(self.backend.upload_ahead(image, self._device_in.acquire(image.shape)))
 
     def _downloaded(self, frame: Frame) -> Frame:
         if not self.backend.is_cuda:
             return frame
-        if self._host_out is None or self._host_out.shape != frame.image.shape:
-            self._host_out = np.empty(frame.image.shape, np.uint8)
-        return frame.with_image(self.backend.to_host(frame.image, out=self._host_out))
+        return frame.with_image(self.backend.to_host(frame.image, out=self._host_out.acquire(frame.image.shape)))
 
 
 def _check_frame(image: np.ndarray) -> None:

@@ -1,9 +1,10 @@
-"""A ring of preallocated frame slots between one producer and one consumer thread.
+"""A ring of frame slots between one producer and one consumer thread.
 
 Two named policies: ``BLOCK`` (files: the producer waits, nothing is ever
 dropped) and ``DROP_OLDEST`` (cameras and streams: the producer never waits; the
 oldest unread frame is overwritten, and a consumer asking for the newest frame
-skips the stale ones).  Every drop is counted.
+skips the stale ones).  Every drop is counted.  A slot's buffer comes from a
+:class:`~realtime.run.buffers.BufferPool`: a frame someone still holds is never written over.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from realtime.run.frames import interchangeable
+from realtime.run.buffers import BufferPool
+
+#: A slot's image when it holds no frame.
+_NOTHING = np.empty(0, np.uint8)
 
 
 class DropPolicy(enum.Enum):
@@ -25,29 +29,29 @@ class DropPolicy(enum.Enum):
 
 @dataclass
 class Slot:
-    """One preallocated frame buffer and the metadata of the frame in it."""
+    """One frame buffer and the metadata of the frame in it."""
 
     image: np.ndarray
     index: int = -1
     pts_s: float = 0.0
     capture_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Makes the buffer (page-locked memory when frames go to a GPU).
-    allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default=lambda shape: np.empty(shape, np.uint8),
+    #: Gives the buffer: a :class:`~realtime.run.buffers.BufferPool`'s (of page-locked memory
+    #: when frames go to a GPU).
+    allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default_factory=lambda: BufferPool().acquire,
                                                               repr=False)
 
-    def trade(self, image: np.ndarray, spare: np.ndarray) -> bool:
-        """Let the reader keep ``image``, this slot's buffer, taking ``spare`` (same shape, dtype, type) instead."""
-        if self.image is not image or not interchangeable(image, spare):
-            return False
-        self.image = spare
-        return True
-
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The slot's buffer, reallocated only if the frame size changed."""
-        if self.image.shape != shape:
-            self.image = self.allocate(shape)
+        """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is
+        the slot's last one unless that frame is still held (kept by a stage, queued for an
+        encoder): a held frame is never written over."""
+        self.image = _NOTHING  # (the slot's own reference would make its last buffer look held)
+        self.image = self.allocate(shape)
         return self.image
+
+    def let_go(self) -> None:
+        """Drop the slot's frame (a slot whose consumer keeps frames by reference, not by copy)."""
+        self.image = _NOTHING
 
 
 class Closed(Exception):
@@ -61,23 +65,25 @@ class RingBuffer:
     ----------
     capacity : int
         Number of slots (>= 2).
-    shape : tuple of int
-        Initial frame shape of every slot.
+    shape : tuple of int or None
+        Initial frame shape of every slot; ``None``: slots start empty (their consumer keeps
+        the frames it is given by reference, see :meth:`Slot.let_go`).
     policy : DropPolicy
         What the producer does when no slot is free.
     allocate : callable, optional
-        ``allocate(shape) -> uint8 array`` for the slots' buffers (default ``np.empty``).
+        ``allocate(shape) -> uint8 array`` for the pool the slots' buffers come from (default ``np.empty``).
     """
 
-    def __init__(self, capacity: int, shape: tuple[int, ...], policy: DropPolicy = DropPolicy.BLOCK,
+    def __init__(self, capacity: int, shape: tuple[int, ...] | None, policy: DropPolicy = DropPolicy.BLOCK,
                  allocate: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> None:
         if capacity < 2:
             raise ValueError("a ring buffer needs at least 2 slots")
         self.capacity = capacity
         self.policy = policy
         self.drops = 0
-        alloc = allocate or (lambda s: np.empty(s, np.uint8))
-        self._free: deque[Slot] = deque(Slot(alloc(shape), allocate=alloc) for _ in range(capacity))
+        pool = BufferPool(None if allocate is None else lambda shape, dtype: allocate(shape))
+        self._free: deque[Slot] = deque(Slot(_NOTHING if shape is None else pool.acquire(shape), allocate=pool.acquire)
+                                        for _ in range(capacity))
         self._ready: deque[Slot] = deque()
         self._closed = False
         self._cond = threading.Condition()

@@ -124,7 +124,7 @@ class Session:
         self._input_ended = False  # the source ran out (or a file's --max-frames): the chain is flushed
         self.progress = Progress(self.total_frames, show_progress) if show_progress else None
         self.show = display
-        self.mailbox = RingBuffer(3, (source.info.height, source.info.width, 3), DropPolicy.DROP_OLDEST)
+        self.mailbox = RingBuffer(3, None, DropPolicy.DROP_OLDEST)  # frames by reference (realtime.run.buffers)
         # A live source's own audio (a stream's, a live file's), or a microphone's, goes to every live output.
         if audio is None and live:
             audio = getattr(source, "audio", None)
@@ -134,11 +134,10 @@ class Session:
         self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
-        self._spare: list[np.ndarray] = []
         self.rates = {name: RateMeter() for name in ("capture", "processed", "displayed")}
         self._worker = Worker("vqe-processing", self._process_loop)
         self.stop_reason = ""
-        self._latest: np.ndarray | None = None  # the last frame shown, BGR (for a snapshot)
+        self._latest: np.ndarray | None = None  # the last frame shown (for a snapshot)
         self._shown: dict[str, np.ndarray] = {}  # the preview's BGR pictures of I420 frames
         if virtual_camera is not None:  # opened now: a missing virtual-camera backend fails before anything runs
             width, height = self.plan.size
@@ -249,17 +248,13 @@ class Session:
         log.info("white balance: %s", f"point {point[0]},{point[1]}" if point is not None else "automatic")
 
     def _keep_original(self, frame: Frame) -> None:
-        """Copy the input for the compare view; held until its output leaves delaying stages."""
+        """Keep the input for the compare view until its output leaves delaying stages."""
         if not self.show:
             return
         keep = self.pipeline.delay_frames + 2
         for index in [i for i in self._originals if i <= frame.index - keep]:
-            self._spare.append(self._originals.pop(index))
-        buf = self._spare.pop() if self._spare else None
-        if buf is None or buf.shape != frame.image.shape:
-            buf = np.empty(frame.image.shape, np.uint8)
-        np.copyto(buf, frame.image)
-        self._originals[frame.index] = buf
+            del self._originals[index]
+        self._originals[frame.index] = frame.image
 
     def _deliver(self, out: Frame) -> None:
         span = self.span  # a chunk writes only its own frames: not its pre-roll, nor the lookahead after it
@@ -277,18 +272,13 @@ class Session:
         self.stats.frames += 1
         self.rates["processed"].tick()
         if self.recordings.active:
-            self.recordings.write(out, exchange=self.pipeline.exchange_output)
+            self.recordings.write(out)
         if self.virtual_camera is not None:
             self.virtual_camera.give(out)
         if self.show:
             slot = self.mailbox.acquire_write(timeout_s=0)
             if slot is not None:
-                np.copyto(slot.ensure_shape(out.image.shape), out.image)
-                original = self._originals.get(out.index, out.image)
-                kept = slot.extra.get("original")
-                if kept is None or kept.shape != original.shape:
-                    kept = slot.extra["original"] = np.empty(original.shape, np.uint8)
-                np.copyto(kept, original)
+                slot.image, slot.extra["original"] = out.image, self._originals.get(out.index, out.image)
                 slot.index, slot.capture_s = out.index, out.capture_s
                 self.mailbox.publish(slot)
         else:
@@ -378,13 +368,12 @@ class Session:
                 continue
             try:
                 enhanced = self._bgr("enhanced", slot.image)
-                display.draw(self._bgr("original", slot.extra["original"]), enhanced, self.hud_lines())
+                display.draw(self._bgr("original", slot.extra.pop("original")), enhanced, self.hud_lines())
                 self.stats.latency.add((time.monotonic() - slot.capture_s) * 1e3)
                 self.rates["displayed"].tick()
-                if self._latest is None or self._latest.shape != enhanced.shape:
-                    self._latest = np.empty(enhanced.shape, np.uint8)
-                np.copyto(self._latest, enhanced)
+                self._latest = slot.image
             finally:
+                slot.let_go()
                 self.mailbox.release(slot)
 
     def _bgr(self, name: str, image: np.ndarray) -> np.ndarray:
@@ -398,7 +387,7 @@ class Session:
         if self._latest is None:
             return
         path = self.snapshot_dir / f"vqe-snapshot-{datetime.now():%Y%m%d-%H%M%S-%f}.png"
-        if cv2.imwrite(str(path), self._latest):
+        if cv2.imwrite(str(path), self.plan.to_bgr(self._latest)):
             log.info("snapshot saved to %s", path)
         else:
             log.warning("snapshot could not be written to %s", path)

@@ -4,9 +4,6 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Callable
-
-import numpy as np
 
 from kernels.backend import serial_kernels_in_this_thread
 from realtime.run.frames import Frame
@@ -24,17 +21,17 @@ BITRATE_FRAMES = 120
 class Recorder:
     """Feeds a :class:`~realtime.sinks.writers.Writer` from its own thread through a bounded ring.
 
-    :meth:`write` copies the frame into a free slot and returns: under
-    ``BLOCK`` (files) it waits for a slot so nothing is lost; under
-    ``DROP_OLDEST`` (live) it never waits and counts what it drops.
+    :meth:`write` queues the frame itself (no copy: nobody writes into a frame's buffer
+    while it is held, :mod:`realtime.run.buffers`) and returns: under ``BLOCK`` (files) it
+    waits for room so nothing is lost; under ``DROP_OLDEST`` (live) it never waits and
+    counts what it drops.
     :meth:`close` drains the queue and finalizes the file, also after an error
     or an interrupt, so what was written stays playable.
     """
 
-    def __init__(self, writer: Writer, shape: tuple[int, ...], policy: DropPolicy = DropPolicy.BLOCK,
-                 slots: int = 8) -> None:
+    def __init__(self, writer: Writer, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 8) -> None:
         self.writer = writer
-        self.ring = RingBuffer(slots, shape, policy)
+        self.ring = RingBuffer(slots, None, policy)
         self.encode = Timings()
         #: Capture to the frame's packets out of the writer (sent, for a network output), ms.
         self.latency = Timings()
@@ -56,6 +53,7 @@ class Recorder:
             try:
                 self.writer.write(slot.image, pts_s)
             finally:
+                slot.let_go()  # the frame's buffer is free for its producer again
                 self.ring.release(slot)
             self.encode.add((time.perf_counter() - t0) * 1e3)
             self.latency.add((time.monotonic() - capture_s) * 1e3)
@@ -80,26 +78,14 @@ class Recorder:
         self._worker.start()
         return self
 
-    def write(self, frame: Frame, exchange: Callable[[np.ndarray, np.ndarray], bool] | None = None) -> None:
-        """Queue ``frame`` for writing; re-raises a writer error from the thread.
-
-        The frame's image is copied, unless ``exchange(image, spare)`` (such as
-        :meth:`Pipeline.exchange_output <realtime.run.pipeline.Pipeline.exchange_output>`)
-        lets the recorder keep the image itself and gives its producer the free
-        slot's array to write later frames into.  Either way the caller may
-        still read the image until its next call.
-        """
+    def write(self, frame: Frame) -> None:
+        """Queue ``frame`` for writing; re-raises a writer error from the thread."""
         self._worker.check()
         while (slot := self.ring.acquire_write(timeout_s=0.5)) is None:
             self._worker.check()
             if not self._worker.alive:
                 raise RuntimeError("recorder thread stopped unexpectedly")
-        spare = slot.ensure_shape(frame.image.shape)
-        if exchange is not None and exchange(frame.image, spare):
-            slot.image = frame.image
-        else:
-            np.copyto(spare, frame.image)
-        slot.index, slot.pts_s, slot.capture_s = frame.index, frame.pts_s, frame.capture_s
+        slot.image, slot.index, slot.pts_s, slot.capture_s = frame.image, frame.index, frame.pts_s, frame.capture_s
         self.ring.publish(slot)
 
     @property

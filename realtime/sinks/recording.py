@@ -12,9 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-import numpy as np
+from typing import Any, Sequence
 
 from realtime.redact import redact
 from realtime.run.frames import Frame
@@ -90,7 +88,7 @@ class Recordings:
                                  live_audio=self.audio if self.live else None)
             writer.warm_up(tuple(shape))
             slots = NETWORK_SLOTS if isinstance(target, str) and self.live else file_slots
-            self.active.append((target, Recorder(writer, tuple(shape), policy, slots=slots).start()))
+            self.active.append((target, Recorder(writer, policy, slots=slots).start()))
             self.written.append(target)
             if not isinstance(target, str):  # (a network output says where it streams itself)
                 log.info("recording to %s", target)
@@ -102,17 +100,16 @@ class Recordings:
         return [t if isinstance(t, str) or t not in self.written else _numbered(t, self.written)
                 for t in self.targets]
 
-    def write(self, out: Frame, exchange: Callable[[np.ndarray, np.ndarray], bool] | None) -> None:
-        """Queue ``out`` for every output; never waits in live runs.  The last output may take the
-        frame's buffer by ``exchange`` (no copy), after the others have copied it."""
+    def write(self, out: Frame) -> None:
+        """Queue ``out`` for every output (the frame itself: no copy); never waits in live runs."""
         if self.live:  # the source's real timeline, from the outputs' first frame
             if self._origin_s is None:
                 self._origin_s = out.pts_s
                 if self.audio is not None:
                     self.audio.start_at(out.capture_s if self.audio.capture_clock else out.pts_s)
             out = replace(out, pts_s=out.pts_s - self._origin_s)
-        for n, (_, recorder) in enumerate(self.active):
-            recorder.write(out, exchange=exchange if n == len(self.active) - 1 else None)
+        for _, recorder in self.active:
+            recorder.write(out)
 
     def stop(self, complete: bool) -> None:
         """Finalize every output (each stays playable); re-raises the first writer error after all are closed."""

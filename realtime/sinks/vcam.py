@@ -69,7 +69,7 @@ class VirtualCamera:
             raise OutputError(f"no virtual camera is available ({str(exc).strip().rstrip('.')}): {hint}") from None
         self.device = str(getattr(self._camera, "device", name or "virtual camera"))
         self.size = (width, height)
-        self._mailbox = RingBuffer(2, (height, width, 3), DropPolicy.DROP_OLDEST)
+        self._mailbox = RingBuffer(2, None, DropPolicy.DROP_OLDEST)  # frames by reference (realtime.run.buffers)
         self._last = np.zeros((height, width, 3), np.uint8)
         #: Frames sent to the camera (repeats included), and frames given but replaced by a newer one first.
         self.sent = 0
@@ -89,11 +89,12 @@ class VirtualCamera:
         return self
 
     def give(self, frame: Frame) -> None:
-        """Leave ``frame`` for the camera (copied); never waits.  Call from the processing thread."""
+        """Leave ``frame`` for the camera (the frame itself: no copy); never waits.  Call from the
+        processing thread."""
         slot = self._mailbox.acquire_write(timeout_s=0)
         if slot is None:
             return
-        np.copyto(slot.ensure_shape(frame.image.shape), frame.image)
+        slot.image = frame.image
         self._mailbox.publish(slot)
 
     def _send_loop(self) -> None:
@@ -108,6 +109,7 @@ class VirtualCamera:
                     if slot.image.shape == self._last.shape:
                         np.copyto(self._last, slot.image)
                 finally:
+                    slot.let_go()
                     self._mailbox.release(slot)
             self._camera.send(self._last)
             self.sent += 1

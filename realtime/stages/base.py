@@ -4,9 +4,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
+
 from kernels.backend import Backend
 from realtime.params import StageParams
-from realtime.run.frames import Frame, interchangeable
+from realtime.run.buffers import BufferPool
+from realtime.run.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +23,10 @@ class Stage:
     stabilizer with lookahead, a field-rate deinterlacer) override
     :meth:`push` and :meth:`flush`.
 
-    The image a stage returns is valid until its next call.  A consumer that
-    keeps it longer (the recorder) may take it over with :meth:`exchange_output`
-    instead of copying it.
+    A stage writes each output into a fresh buffer from :meth:`output`, and its state into
+    buffers of its own (:meth:`buffer`).  An output is never written over while anyone holds
+    it (:mod:`realtime.run.buffers`): a consumer keeps a frame by keeping the array, and a
+    stage may keep its inputs or outputs as history the same way.
     """
 
     name: ClassVar[str]
@@ -36,9 +40,6 @@ class Stage:
     planar: ClassVar[bool] = False
     #: The Y'CbCr format of I420 frames (matrix, range), set by the pipeline; ``None`` for BGR.
     yuv_format: Any = None
-    #: Keys of the buffers the stage returns as output images and never reads again once
-    #: returned (each frame overwrites them whole): these may be exchanged, see :meth:`exchange_output`.
-    output_keys: tuple[str, ...] = ("out",)
     #: Values fixed per shot by a first pass over the whole clip (a :class:`~realtime.run.analysis.Schedule`
     #: by frame index, see :meth:`set_plan`); ``None``: the stage estimates online.
     plan: Any = None
@@ -47,6 +48,7 @@ class Stage:
         self.params = params
         self.backend = backend
         self._buffers: dict[str, Any] = {}
+        self._outputs = BufferPool(backend.empty)
 
     def push(self, frame: Frame) -> Sequence[Frame]:
         """Take one frame; return the frames that are ready (usually exactly one).
@@ -89,30 +91,16 @@ class Stage:
             self._size = size
             self.reset()
 
-    def exchange_output(self, image: Any, spare: Any) -> bool:
-        """Give up output ``image`` for good and write later frames into ``spare`` instead.
+    def output(self, shape: tuple[int, ...]) -> Any:
+        """A ``uint8`` buffer on this stage's backend for an output frame, which the stage writes whole."""
+        return self._outputs.acquire(shape)
 
-        Lets a consumer keep an output without copying it: it takes ``image`` and hands
-        in an array it is done with.  Only an output buffer of this stage (see
-        :attr:`output_keys`) of ``spare``'s shape, dtype and array type is exchanged.
-
-        Returns
-        -------
-        bool
-            Whether ``image`` was exchanged; if not, the stage still owns it.
-        """
-        for key in self.output_keys:
-            if self._buffers.get(key) is image:
-                if not interchangeable(image, spare):
-                    return False
-                self._buffers[key] = spare
-                return True
-        return False
-
-    def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
-        """A persistent buffer on this stage's backend, reallocated only on a shape change."""
+    def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8", *, host: bool = False) -> Any:
+        """A persistent buffer for the stage's state, reallocated only on a shape change: on the
+        stage's backend, or with ``host`` in host memory on any backend (small results copied
+        from the GPU, host scratch)."""
         buf = self._buffers.get(key)
         if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-            buf = self.backend.empty(tuple(shape), dtype)
+            buf = np.empty(tuple(shape), dtype) if host else self.backend.empty(tuple(shape), dtype)
             self._buffers[key] = buf
         return buf

@@ -39,9 +39,10 @@ from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.errors import ConfigError
 from realtime.stages.base import Stage
-from realtime.stages.contrast import STATS_WIDTH, OneEuro, SceneWatch
+from realtime.stages.contrast import STATS_WIDTH
 from realtime.stages.cube import load_cube
 from realtime.stages.params import ColorParams
+from realtime.stages.temporal import OneEuro, SceneWatch
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +170,12 @@ class ColorStage(Stage):
                 self._curves = self._curves_host
         if is_i420(image):
             to_bgr, from_bgr = self._format_coefficients()
-            out = self.buffer("out", image.shape)
+            out = self.output(image.shape)
             adjust_color_i420(i420_planes(image), self._curves, p.saturation, to_bgr, from_bgr,
                               lines=self._tone_lines(), out=i420_planes(out), backend=self.backend)
             return out
         return adjust_color(image, self._curves, p.saturation, lut=self._lut, lut_coef=self._lut_coef,
-                            interpolation=p.lut_interpolation, out=self.buffer("out", image.shape),
+                            interpolation=p.lut_interpolation, out=self.output(image.shape),
                             backend=self.backend)
 
     def _white_balance(self, image: Any, planned: np.ndarray | None) -> tuple[float, float, float] | None:
@@ -311,10 +312,7 @@ class ColorStage(Stage):
             thumb = bgr_thumbnail(image, factor, taps=taps, out=self.buffer("thumb", tshape, "float32"),
                                   backend=self.backend)
         if self.backend.is_cuda:
-            host = self._buffers.get("thumb_host")
-            if host is None or host.shape != tshape:
-                host = self._buffers["thumb_host"] = np.empty(tshape, np.float32)
-            thumb = self.backend.to_host(thumb, out=host)
+            thumb = self.backend.to_host(thumb, out=self.buffer("thumb_host", tshape, "float32", host=True))
         return thumb
 
     # --- white point ------------------------------------------------------------------------------

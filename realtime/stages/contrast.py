@@ -20,7 +20,6 @@ is in :mod:`kernels.contrast`.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,10 +37,11 @@ from kernels.contrast import (
     tile_histograms,
     tile_mappings,
 )
-from kernels.denoise import thumbnail_difference, thumbnail_factor
+from kernels.denoise import thumbnail_factor
 from kernels.planes import i420_planes, i420_size, is_i420
 from realtime.stages.base import Stage
 from realtime.stages.params import ContrastParams
+from realtime.stages.temporal import OneEuro, SceneWatch
 
 log = logging.getLogger(__name__)
 
@@ -49,104 +49,6 @@ log = logging.getLogger(__name__)
 STATS_WIDTH = 320
 #: The same without CLAHE: two percentiles and the scene watch need far fewer samples than tile histograms.
 LEVELS_WIDTH = STATS_WIDTH // 2
-
-
-class OneEuro:
-    """Causal one-euro filter on a small vector, one step per frame.
-
-    A low-pass filter whose cut-off rises with the signal's speed: slow drifts
-    are smoothed heavily (no flicker), fast sustained changes are followed
-    with little lag.
-
-    Parameters
-    ----------
-    smoothing_frames : float
-        Time constant at rest, in frames (0 or below 1: no smoothing).
-    beta : float
-        Cut-off increase per unit of speed (signal units per frame).
-    """
-
-    def __init__(self, smoothing_frames: float, beta: float) -> None:
-        self.min_cutoff = 1.0 / (2.0 * math.pi * smoothing_frames) if smoothing_frames >= 1.0 else math.inf
-        self.beta = beta
-        self.value: np.ndarray | None = None
-        self._speed: np.ndarray | None = None
-
-    @staticmethod
-    def _alpha(cutoff: np.ndarray | float) -> np.ndarray | float:
-        # Exponential smoothing weight of a first-order low-pass at ``cutoff`` cycles per frame.
-        return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff))
-
-    def reset(self) -> None:
-        self.value = None
-        self._speed = None
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64)
-        if self.value is None or not math.isfinite(self.min_cutoff):
-            self.value = x.copy()
-            self._speed = np.zeros_like(x)
-            return self.value
-        speed = x - self.value
-        self._speed = self._speed + self._alpha(1.0) * (speed - self._speed)
-        alpha = self._alpha(self.min_cutoff + self.beta * np.abs(self._speed))
-        self.value = self.value + alpha * (x - self.value)
-        return self.value
-
-
-class SceneWatch:
-    """Scene-cut and flash detection on consecutive luma thumbnails (host arrays).
-
-    A cut is a large change of the brightness-normalised thumbnail; a flash is
-    a sudden brightening by ``flash_ratio`` or more that is not a cut, held for
-    at most ``max_flash_frames`` (longer is a new lighting, handled as a cut).
-    """
-
-    NORMAL, CUT, FLASH = "normal", "cut", "flash"
-
-    def __init__(self, scene_cut: float, flash_ratio: float, max_flash_frames: int = 4) -> None:
-        self.scene_cut = scene_cut
-        self.flash_ratio = flash_ratio
-        self.max_flash_frames = max_flash_frames
-        self.cuts = 0
-        self.flashes = 0
-        self.reset()
-
-    def reset(self) -> None:
-        self._prev: np.ndarray | None = None
-        self._prev_mean = 0.0
-        self._flash_run = 0
-
-    def __call__(self, thumb: np.ndarray) -> str:
-        mean = float(thumb.mean()) if thumb.size else 0.0
-        prev = self._prev
-        if prev is None or prev.shape != thumb.shape:
-            self._keep(thumb, mean)
-            return self.CUT
-        # A cut first: a cut to a brighter scene is no flash (held, it would lag the new shot).
-        # Shapes are compared, not exposure: each thumbnail is scaled to a mean of 128.
-        if self.scene_cut > 0:
-            a = prev * np.float32(128.0 / max(self._prev_mean, 1.0))
-            b = thumb * np.float32(128.0 / max(mean, 1.0))
-            if thumbnail_difference(a, b) > self.scene_cut:
-                self.cuts += 1
-                self._flash_run = 0
-                self._keep(thumb, mean)
-                return self.CUT
-        if self.flash_ratio > 0 and mean > self.flash_ratio * self._prev_mean + 2.0:
-            self._flash_run += 1
-            if self._flash_run <= self.max_flash_frames:
-                self.flashes += 1
-                return self.FLASH
-        self._flash_run = 0
-        self._keep(thumb, mean)
-        return self.NORMAL
-
-    def _keep(self, thumb: np.ndarray, mean: float) -> None:
-        if self._prev is None or self._prev.shape != thumb.shape:
-            self._prev = np.empty(thumb.shape, np.float32)
-        np.copyto(self._prev, thumb)
-        self._prev_mean = mean
 
 
 def _ramp(x: float, start: float, end: float) -> float:
@@ -256,11 +158,11 @@ class ContrastStage(Stage):
             self.backend.upload(self._coef_host, self._coef)
         else:
             self._coef = self._coef_host
-        out = self.buffer("out", image.shape)
+        out = self.output(image.shape)
         if is_i420(image):
             k = self._format_coefficients()[1]
             return apply_contrast_i420(image, maps, self._coef, float(k[0]), float(k[1]), out=out,
-                                       backend=self.backend, tables=self._host("tables", (2, 1, 256), np.uint8, True))
+                                       backend=self.backend, tables=self.buffer("tables", (2, 1, 256), host=True))
         return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
 
     # --- whole-clip analysis (realtime.run.analysis) -----------------------------------------------
@@ -326,7 +228,8 @@ class ContrastStage(Stage):
         else:
             # A 2x2 average per block: enough samples for the histograms at a quarter of the reads.
             bgr_stats_thumbnail(image, factor, taps=2, out=stats, backend=self.backend)
-        host_thumb = self.backend.to_host(stats[0], out=self._host("thumb_host", tshape, np.float32))
+        host = self.buffer("thumb_host", tshape, "float32", host=True) if self.backend.is_cuda else None
+        host_thumb = self.backend.to_host(stats[0], out=host)
         # About 160 samples across are plenty to tell a cut from motion.
         return stats, self._watch(host_thumb[::2, ::2] if p.clahe > 0 else host_thumb)
 
@@ -357,14 +260,3 @@ class ContrastStage(Stage):
         if low is None or high is None:
             return None
         return level_targets(low[0], high[1], p)
-
-    def _host(self, key: str, shape: tuple[int, ...], dtype: Any, always: bool = False) -> np.ndarray:
-        # Host-side mirrors of small device arrays (the CPU backend returns the array itself),
-        # or with ``always`` host scratch on any backend.
-        if not self.backend.is_cuda and not always:
-            return None  # type: ignore[return-value]
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
-            buf = np.empty(shape, dtype)
-            self._buffers[key] = buf
-        return buf

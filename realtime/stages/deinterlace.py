@@ -163,7 +163,6 @@ class DeinterlaceStage(Stage):
     name = "deinterlace"
     Params = DeinterlaceParams
     planar = True
-    output_keys = ("out", "bob0", "bob1")
 
     def __init__(self, params: DeinterlaceParams, backend: Backend) -> None:
         super().__init__(params, backend)
@@ -233,13 +232,13 @@ class DeinterlaceStage(Stage):
             out.append(self._pass(frame))
         elif self.params.mode == "blend":
             self.deinterlaced += 1
-            result = self.buffer("out", image.shape)
+            result = self.output(image.shape)
             for plane, dst in zip(kernel_arrays(image), kernel_arrays(result)):
                 blend_fields(plane, out=dst, backend=self.backend)
             out.append(frame.with_image(result))
         else:
             self.deinterlaced += 1
-            out.append(frame.with_image(self._first_field(frame, parity, self.buffer("out", image.shape))))
+            out.append(frame.with_image(self._first_field(frame, parity, self.output(image.shape))))
         self._last_pts = frame.pts_s
         self._count += 1
         return out
@@ -276,7 +275,7 @@ class DeinterlaceStage(Stage):
         cur = comb_probe(image, self._probe_rows(rows), col_step, out=self.buffer(f"probe{flip}", shape, "float32"),
                          backend=self.backend)
         if self.backend.is_cuda:
-            cur = self.backend.to_host(cur, out=self._host(f"probe_host{flip}", shape))
+            cur = self.backend.to_host(cur, out=self.buffer(f"probe_host{flip}", shape, "float32", host=True))
         prev = self._buffers.get(f"probe_host{1 - flip}" if self.backend.is_cuda else f"probe{1 - flip}")
         has_prev = self._have_probe and prev is not None and prev.shape == shape
         self._probe_flip = 1 - flip
@@ -289,13 +288,6 @@ class DeinterlaceStage(Stage):
             self._rows_key = key
             self._rows = self.backend.asarray(rows)
         return self._rows
-
-    def _host(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
-            buf = np.empty(shape, np.float32)
-            self._buffers[key] = buf
-        return buf
 
     def _history_key(self, age: int) -> str:
         """Key of the history buffer for the frame ``age`` frames before the current one (0: the current one)."""
@@ -318,21 +310,14 @@ class DeinterlaceStage(Stage):
     def _first_field(self, frame: Frame, parity: int, out: Any) -> Any:
         """Interpolate the second field of ``frame`` (first field kept), keeping the frame as history.
 
-        The history slot to fill holds a frame no longer needed.  Its array goes to the frame's
-        source in exchange for the frame's own image where the source allows it (no copy);
-        otherwise the kernel copies the image into it.
+        The frame itself is kept, not a copy: nobody writes into a frame's buffer while it is
+        held (:mod:`realtime.run.buffers`).
         """
         image = frame.image
         prev = self._saved_frame(1, image.shape)
-        key = self._history_key(0)
-        spare = self.buffer(key, image.shape)
-        save = None
-        if frame.trade_image(spare):
-            self._buffers[key] = image
-        else:
-            save = spare
+        self._buffers[self._history_key(0)] = image
         self._interpolate(image, parity, before=prev, after=image if prev is not None else None, kept_prev=prev,
-                          kept_next=None, out=out, save=save)
+                          kept_next=None, out=out)
         self._saved[self._count % (3 if self.bob else 2)] = self._count
         self._memory_ok[parity] = prev is not None
         return out
@@ -358,7 +343,7 @@ class DeinterlaceStage(Stage):
                                         pts_s=frame.pts_s + self._field_period())]
         self.deinterlaced += 1
         image = frame.image
-        first = self._first_field(frame, parity, self.buffer("bob0", image.shape))
+        first = self._first_field(frame, parity, self.output(image.shape))
         self._held = frame.with_image(self._history(0, image.shape))
         self._held_parity = parity
         return [dataclasses.replace(frame, image=first, index=2 * frame.index)]
@@ -373,9 +358,9 @@ class DeinterlaceStage(Stage):
         parity = 1 - self._held_parity
         older = self._saved_frame(2, image.shape)
         nxt = following.image if following is not None and following.image.shape == image.shape else None
-        result = self.buffer("bob1", image.shape)
+        result = self.output(image.shape)
         self._interpolate(image, parity, before=image, after=image if nxt is None else nxt,
-                          kept_prev=image if older is None else older, kept_next=nxt, out=result, save=None)
+                          kept_prev=image if older is None else older, kept_next=nxt, out=result)
         self._memory_ok[parity] = True
         pts = 0.5 * (held.pts_s + following.pts_s) if nxt is not None else held.pts_s + self._field_period()
         return [dataclasses.replace(held, image=result, index=2 * held.index + 1, pts_s=pts)]

@@ -142,7 +142,7 @@ class DenoiseStage(Stage):
         if p.luma_strength == 0.0 and p.chroma_strength == 0.0:
             return image
         cshape = (2,) + chroma_shape(height, width)
-        out = self.buffer("out", image.shape)
+        out = self.output(image.shape)
         if planar:
             # I420 without yuv_format (API use outside a pipeline): the usual HD tags.
             fmt = self.yuv_format or YuvFormat()
@@ -192,7 +192,7 @@ class DenoiseStage(Stage):
         thumb = luma_thumbnail(luma, factor, out=self.buffer(f"thumb{flip}", tshape, "float32"),
                                backend=self.backend)
         if self.backend.is_cuda:
-            host = self._host(f"thumb_host{flip}", tshape)
+            host = self.buffer(f"thumb_host{flip}", tshape, "float32", host=True)
             thumb = self.backend.to_host(thumb, out=host)
         prev = self._buffers.get(f"thumb_host{1 - flip}" if self.backend.is_cuda else f"thumb{1 - flip}")
         if not self._have_thumb or prev is None or prev.shape != tshape:
@@ -240,11 +240,3 @@ class DenoiseStage(Stage):
         var_ref = a[0] + b[0] * NOISE_REF_LEVEL
         slope = float(b[0] / var_ref) if var_ref > 1e-6 else 0.0
         return (float(np.sqrt(min(var_ref, cap))), sigmas[1], sigmas[2]), (slope, 0.0, 0.0)
-
-    def _host(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
-        # Host-side mirrors of small device arrays, allocated once per size.
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
-            buf = np.empty(shape, np.float32)
-            self._buffers[key] = buf
-        return buf

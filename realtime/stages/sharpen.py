@@ -69,7 +69,7 @@ class SharpenStage(Stage):
         if self.params.amount == 0.0:
             return image
         p = self.params
-        out = self.buffer("out", image.shape)
+        out = self.output(image.shape)
         src, dst = image, out
         if is_i420(image):
             # Only the Y plane changes; the chroma planes are copied (one contiguous run).

@@ -121,7 +121,6 @@ class _Held:
     """One frame waiting for its lookahead."""
 
     frame: Frame
-    slot: int
     path: np.ndarray      # (4,) raw path: dx, dy, angle, log zoom
     segment: int
     need_zoom: float      # border-hiding zoom of its provisional (causal) correction
@@ -142,7 +141,6 @@ class StabilizeStage(Stage):
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self.delay_frames = int(params.lookahead)
-        self.output_keys = tuple(f"out{slot}" for slot in range(self.delay_frames + 1))
         tau = float(params.smoothing) or auto_smoothing(self.delay_frames)
         self.smoothing_frames = max(tau, 1.0)
         # The window holds the lookahead and at least as many past frames.
@@ -224,18 +222,12 @@ class StabilizeStage(Stage):
         self._motions.append((frame.index, motion))
         self.last_motion = motion
         self._advance(motion)
-        slot = self._count % (self.delay_frames + 1)
         self._count += 1
-        if self.delay_frames:
-            # The producer owns its image only until its next frame: keep our own copy.
-            hold = self.buffer(f"hold{slot}", image.shape)
-            hold[...] = image
-            frame = frame.with_image(hold)
         need = 1.0
         if self.params.border == "zoom" and self.delay_frames and not self._tiny:
             # Newer frames' zoom needs, anticipated by the emitted one; fixed once measured, so computed once.
             need = _needed_zoom(self._snapped(self._compressed(self._causal - self._path)), self._hw)
-        self._window.append(_Held(frame, slot, self._path.copy(), self._segment, need))
+        self._window.append(_Held(frame, self._path.copy(), self._segment, need))
         if len(self._window) > self.delay_frames:
             out.append(self._emit())
         return out
@@ -437,7 +429,7 @@ class StabilizeStage(Stage):
         held = self._window[0]
         image = held.frame.image
         h, w = self._hw
-        out = self.buffer(f"out{held.slot}", image.shape)
+        out = self.output(image.shape)
         corr, wanted = self._emit_correction(held)
         zoom = 1.0
         if self.params.border == "zoom":

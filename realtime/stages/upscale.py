@@ -92,10 +92,10 @@ class UpscaleStage(Stage):
         if (out_h, out_w) == (height, width):
             return image
         if not planar:
-            return self._upscale(image, self.buffer("out", (out_h, out_w, 3)))
+            return self._upscale(image, self.output((out_h, out_w, 3)))
         # I420: the method on the Y plane; chroma is smooth, so the edge method resizes it
         # bilinearly (as its BGR path does) and the learned one bicubically (likewise).
-        out = self.buffer("out", i420_shape(out_h, out_w))
+        out = self.output(i420_shape(out_h, out_w))
         (y, u, v), (oy, ou, ov) = i420_planes(image), i420_planes(out)
         self._upscale(y[:, :, None], oy[:, :, None])
         method = {"edge": "bilinear", "learned": "bicubic"}.get(self.method, self.method)

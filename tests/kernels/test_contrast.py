@@ -16,7 +16,8 @@ from kernels.contrast import (
     tile_mappings,
 )
 from realtime.stages.color import ColorParams, ColorStage, dead_zone
-from realtime.stages.contrast import ContrastParams, ContrastStage, OneEuro
+from realtime.stages.contrast import ContrastParams, ContrastStage
+from realtime.stages.temporal import OneEuro
 
 
 def luma_ref(frame):

@@ -51,8 +51,8 @@ def test_audio_only_input(ffmpeg, tmp_path):
     assert r.returncode == errors.EXIT_SOURCE and "no video stream" in one_error_line(r)
 
 
-def test_truncated_input_keeps_the_frames_before_the_cut(media, tmp_path):
-    data = (media / "clean_flower_540p.mp4").read_bytes()
+def test_truncated_input_keeps_the_frames_before_the_cut(sample_clip, tmp_path):
+    data = sample_clip.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "o.mp4"

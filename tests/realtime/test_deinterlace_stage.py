@@ -14,7 +14,7 @@ from kernels.deinterlace import blend_fields
 from kernels.planes import i420_planes, i420_shape
 from realtime.errors import ConfigError
 from realtime.run.frames import Frame
-from realtime.run.ringbuffer import Slot
+from realtime.run.ringbuffer import RingBuffer, Slot
 from realtime.settings import build_settings
 from realtime.sources.files import SourceInfo, open_source
 from realtime.sources.streams import StreamSource
@@ -217,45 +217,39 @@ def test_blend_mode():
     np.testing.assert_array_equal(out[0][0], blend_fields(img))
 
 
-def traded_run(st, images, slots=3):
-    """:func:`run` with the frames in a source's ring of ``slots`` (as Capture gives them): the stage may
-    trade an image for one of its arrays; the source then refills whatever array its slot holds."""
-    ring = [Slot(np.empty_like(images[0])) for _ in range(slots)]
-    out, traded = [], 0
+def ring_run(st, images, slots=3):
+    """:func:`run` with the frames read into a capture ring of ``slots`` (as Capture gives them): the stage
+    keeps history by reference, and a slot whose frame is still held is read into another buffer."""
+    ring = RingBuffer(slots, images[0].shape)
+    out, kept = [], 0
     for i, img in enumerate(images):
-        slot = ring[i % slots]
-        slot.image[...] = img
-        frame = Frame(slot.image, i, 0.04 * i, 0.0, trader=slot.trade)
-        out.extend((o.image.copy(), o.index, o.pts_s, o.image is frame.image) for o in st.push(frame))
-        traded += slot.image is not frame.image
-        ring[(i + 1) % slots].image[...] = 77  # the next slot's array is overwritten before it is read into
-    out.extend((o.image.copy(), o.index, o.pts_s, False) for o in st.flush())
-    return out, traded
+        slot = ring.acquire_write()
+        np.copyto(slot.ensure_shape(img.shape), img)
+        ring.publish(slot)
+        slot = ring.acquire_read()
+        frame = Frame(slot.image, i, 0.04 * i, 0.0)
+        out.extend((o.image.copy(), o.index, o.pts_s) for o in st.push(frame))
+        ring.release(slot)
+        read_into = id(frame.image)
+        del frame
+        kept += id(slot.ensure_shape(img.shape)) != read_into  # held as history: the slot moved on
+        slot.image[...] = 77  # what a source would write next
+    out.extend((o.image.copy(), o.index, o.pts_s) for o in st.flush())
+    return out, kept
 
 
 @pytest.mark.parametrize("mode", ["adaptive", "bob"])
 @pytest.mark.parametrize("planar", [False, True])
-def test_history_taken_by_trade_gives_the_copying_results(mode, planar):
-    """The stage keeps interlaced inputs as history by trading its spent history arrays for them, not by copying."""
+def test_history_kept_by_reference_gives_the_results_of_fresh_frames(mode, planar):
+    """The stage keeps interlaced inputs as history without copying them, and nothing writes over them."""
     images = woven_i420(10, 32, 48) if planar else woven(scene(20, 48, 64))
-    copying = run(stage(mode=mode, frames="all"), [Frame(img, i, 0.04 * i, 0.0) for i, img in enumerate(images)])
-    trading, traded = traded_run(stage(mode=mode, frames="all"), images)
-    assert traded == len(images)
-    assert len(trading) == len(copying)
-    for (img, *meta), (ref, *ref_meta) in zip(trading, copying):
-        assert meta == ref_meta
+    fresh = run(stage(mode=mode, frames="all"), [Frame(img.copy(), i, 0.04 * i, 0.0) for i, img in enumerate(images)])
+    ringed, kept = ring_run(stage(mode=mode, frames="all"), images)
+    assert kept == len(images)
+    assert len(ringed) == len(fresh)
+    for (img, *meta), (ref, *ref_meta) in zip(ringed, fresh):
+        assert meta == ref_meta[:2]
         np.testing.assert_array_equal(img, ref)
-
-
-def test_trade_refused_for_other_images_and_mismatched_spares():
-    slot = Slot(np.zeros((4, 6, 3), np.uint8))
-    image = slot.image
-    assert not Frame(image.copy(), 0, 0.0, 0.0, trader=slot.trade).trade_image(np.zeros_like(image))
-    assert not Frame(image, 0, 0.0, 0.0, trader=slot.trade).trade_image(np.zeros((4, 6, 1), np.uint8))
-    assert not Frame(image, 0, 0.0, 0.0, trader=slot.trade).trade_image(np.zeros((4, 6, 3), np.int16))
-    assert not Frame(image, 0, 0.0, 0.0).trade_image(np.zeros_like(image))  # no trader: copy
-    spare = np.zeros_like(image)
-    assert Frame(image, 0, 0.0, 0.0, trader=slot.trade).trade_image(spare) and slot.image is spare
 
 
 # --- bad input -------------------------------------------------------------------------------------------

@@ -221,14 +221,14 @@ def _tmpfs(path: Path, size: str) -> bool:
 
 
 @pytest.mark.slow
-def test_full_disk_is_one_line_exit_4_and_a_playable_file(media, tmp_path):
+def test_full_disk_is_one_line_exit_4_and_a_playable_file(sample_clip, tmp_path):
     disk = tmp_path / "disk"
     if not _tmpfs(disk, "600k"):
         pytest.skip("a full disk needs a small tmpfs: mounting one needs root "
                     "(test_write_failures_are_one_line covers the same error through a failing file object)")
     try:
         out, stats = disk / "out.mp4", tmp_path / "stats.json"
-        r = run_vqe("--file", media / "clean_flower_540p.mp4", "-o", out, "--no-display", "--stats", stats)
+        r = run_vqe("--file", sample_clip, "-o", out, "--no-display", "--stats", stats)
         assert r.returncode == errors.EXIT_OUTPUT, r.stderr
         lines = [line for line in r.stderr.splitlines() if line.startswith("vqe: error:")]
         assert len(lines) == 1 and "disk is full" in lines[0] and "Traceback" not in r.stderr
@@ -286,9 +286,9 @@ def test_write_failures_are_one_line(make_y4m, monkeypatch, tmp_path, capsys, co
 
 
 @pytest.mark.slow
-def test_damaged_file_exits_the_same_with_or_without_a_window(media, tmp_path, monkeypatch):
+def test_damaged_file_exits_the_same_with_or_without_a_window(sample_clip, tmp_path, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    data = (media / "clean_flower_540p.mp4").read_bytes()
+    data = sample_clip.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     headless = run_vqe("--file", cut, "-o", tmp_path / "a.mp4", "--no-display", "--encoder-preset", "ultrafast")

@@ -30,8 +30,8 @@ def psnr(a, b):
 
 
 @pytest.mark.slow
-def test_flower_to_h264_mp4_keeps_frames_rate_size_and_audio(media, tmp_path):
-    src = media / "clean_flower_540p.mp4"
+def test_flower_to_h264_mp4_keeps_frames_rate_size_and_audio(sample_clip, tmp_path):
+    src = sample_clip
     out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
     r = run_vqe("--file", src, "-o", out, "--no-display", "--stats", stats)
     assert r.returncode == 0, r.stderr
@@ -56,10 +56,10 @@ def test_flower_to_h264_mp4_keeps_frames_rate_size_and_audio(media, tmp_path):
 
 
 @pytest.fixture
-def flower_y4m(media, tmp_path, ffmpeg):
+def flower_y4m(sample_clip, tmp_path, ffmpeg):
     """A lossless yuv420p excerpt of a real clip (decoded by ffmpeg itself, no conversion)."""
     path = tmp_path / "flower.y4m"
-    subprocess.run([ffmpeg, "-v", "error", "-i", str(media / "clean_flower_540p.mp4"), "-frames:v", "12",
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(sample_clip), "-frames:v", "12",
                     "-pix_fmt", "yuv420p", "-strict", "-1", str(path)], check=True)
     return path
 
@@ -131,9 +131,9 @@ def test_max_frames_and_legacy_avi(media, tmp_path):
     assert len(decode_luma(out)) == 7
 
 
-def test_audio_is_cut_with_the_video_on_max_frames(media, tmp_path):
+def test_audio_is_cut_with_the_video_on_max_frames(sample_clip, tmp_path):
     out = tmp_path / "cut.mp4"
-    r = run_vqe("--file", media / "clean_flower_540p.mp4", "-o", out, "--no-display", "--max-frames", "30",
+    r = run_vqe("--file", sample_clip, "-o", out, "--no-display", "--max-frames", "30",
                 "--encoder-preset", "ultrafast")
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:

@@ -69,10 +69,10 @@ def test_odd_sizes_and_other_chroma_formats_keep_the_bgr_path(make_y4m, tmp_path
 
 
 @pytest.mark.slow
-def test_a_real_clip_decodes_to_the_same_planes_and_encodes(media, tmp_path):
+def test_a_real_clip_decodes_to_the_same_planes_and_encodes(sample_clip, tmp_path):
     import av
 
-    src = media / "clean_flower_540p.mp4"
+    src = sample_clip
     stats = run_file(src, tmp_path / "out.y4m", build_settings(stages="none"), max_frames=5)
     assert stats.extra["frames_as"] == "I420"
     with av.open(str(src)) as c:
