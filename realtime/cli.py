@@ -203,7 +203,8 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
         session = Session(source, settings, live=args.file is None or args.live, output=outputs,
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
                           stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
-                          virtual_camera=args.virtual_camera, audio=microphone.audio if microphone else None)
+                          virtual_camera=args.virtual_camera, audio=microphone.audio if microphone else None,
+                          show_progress=not args.no_progress and sys.stderr.isatty())
         session.run()
     finally:
         if microphone is not None:

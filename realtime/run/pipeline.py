@@ -338,27 +338,28 @@ class Pipeline:
         self._called = 0
         self._first_call_s = None
 
-    def warm_up(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+    def warm_up(self, shape: tuple[int, ...], on_stage: Callable[[str, int], None] | None = None) -> tuple[int, ...]:
         """Run a few frames through every stage, then forget them; return the output frame shape.
 
-        Compiles or loads every kernel before a live source starts, so the first
-        real frames are not late (and not dropped).  Timings are not recorded.
-        The shape out differs from ``shape`` after a resizing stage (upscale).
+        Compiles or loads every kernel before the first real frame (a live source's would be
+        late and dropped), stage by stage: ``on_stage(name, n)`` is told as the ``n``-th
+        stage starts (a first run's progress).  Timings are not recorded.  The shape out
+        differs from ``shape`` after a resizing stage (upscale).
         """
         stats, self.stats = self.stats, RunStats()
         height = shape[0] if len(shape) == 3 else shape[0] * 2 // 3  # (an I420 frame: kernels.planes)
         log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], height)
         t0 = time.perf_counter()
-        out_shape = tuple(shape)
         # Enough moving frames for every stage to take its steady-state path (temporal
         # history, motion, a lookahead that fills and flushes), not only its first-frame one.
-        images = _moving_pattern(shape, self.delay_frames + 3)
+        frames = [self._uploaded(Frame(image, i, i / 30, time.monotonic()))
+                  for i, image in enumerate(_moving_pattern(shape, self.delay_frames + 3))]
         try:
-            for i, image in enumerate(images):
-                for out in self.push(Frame(image, i, i / 30, time.monotonic())):
-                    out_shape = tuple(out.image.shape)
-            for out in self.flush():
-                out_shape = tuple(out.image.shape)
+            for n, stage in enumerate(self.stages, 1):
+                if on_stage is not None:
+                    on_stage(stage.name, n)
+                frames = [out for frame in frames for out in stage.push(frame)] + list(stage.flush())
+            out_shape = tuple(self._downloaded(frames[-1]).image.shape) if frames else tuple(shape)
         finally:
             self.stats = stats
             self.reset()

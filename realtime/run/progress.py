@@ -1,7 +1,9 @@
-"""Progress displays on stderr (terminals only): a one-line bar for a file, and a batch's bars with its ETA."""
+"""Progress displays on stderr (terminals only): a one-line bar for a file, a batch's bars with its ETA,
+and a first run's kernel compilation."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -50,6 +52,46 @@ def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
         f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class CompileProgress:
+    """A line that says whose kernels a first run is compiling, and for how long it has waited.
+
+    Numba compiles on the calling thread, for tens of seconds per stage, so the line is redrawn
+    from a thread of its own.  Use as a context manager; :meth:`stage` as each stage starts.
+    """
+
+    def __init__(self, stages: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
+        self.stages = stages
+        self.enabled = enabled
+        self.stream = stream
+        self._what = ""
+        self._start = time.perf_counter()
+        self._done = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="vqe-compile-progress", daemon=True)
+
+    def __enter__(self) -> "CompileProgress":
+        if self.enabled:
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self.enabled:
+            self._ticker.join()
+            self.stream.write(f"\rkernels compiled in {_clock(time.perf_counter() - self._start)}; "
+                              f"later runs load them in a second{' ' * 20}\n")
+            self.stream.flush()
+
+    def stage(self, name: str, n: int) -> None:
+        """The ``n``-th stage (of :attr:`stages`), ``name``, starts compiling."""
+        self._what = f"{name} ({n} of {self.stages})"
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.5):
+            self.stream.write(f"\rfirst run: compiling the kernels, {self._what} "
+                              f"{_clock(time.perf_counter() - self._start)}  ")
+            self.stream.flush()
 
 
 class BatchProgress:

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from kernels.backend import kernels_compiled
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.run.capture import Capture
 from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
 from realtime.run.plan import negotiate
-from realtime.run.progress import Progress
+from realtime.run.progress import CompileProgress, Progress
 from realtime.run.ringbuffer import Closed, DropPolicy, RingBuffer
 from realtime.run.stats import RateMeter, RunStats, Timings
 from realtime.run.workers import Worker
@@ -80,7 +81,8 @@ class Session:
         ``False`` keeps a file's frames BGR; default: planar wherever the plan allows
         (:func:`realtime.run.plan.negotiate`).
     show_progress : bool
-        A file's progress bar on stderr (:mod:`realtime.run.progress`).
+        Progress on stderr (:mod:`realtime.run.progress`): a first run's kernel compilation, and
+        a file's frames.
     on_progress : callable, optional
         A file's progress callback, :func:`realtime.run.filejob.run_file`'s.
     span : Span, optional
@@ -122,7 +124,8 @@ class Session:
         self.span = span
         self._rate_factor = self.pipeline.rate_factor  # output frames per input frame (a field-rate deinterlacer: 2)
         self._input_ended = False  # the source ran out (or a file's --max-frames): the chain is flushed
-        self.progress = Progress(self.total_frames, show_progress) if show_progress else None
+        self.show_progress = show_progress
+        self.progress = Progress(self.total_frames, show_progress) if show_progress and not live else None
         self.show = display
         self.mailbox = RingBuffer(3, None, DropPolicy.DROP_OLDEST)  # frames by reference (realtime.run.buffers)
         # A live source's own audio (a stream's, a live file's), or a microphone's, goes to every live output.
@@ -154,10 +157,12 @@ class Session:
 
             plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
                           should_stop=self._worker.stop_requested.is_set)
-        if self.live:
+        first_run = not kernels_compiled()
+        if self.live or first_run:
             # On this thread, the only one that may touch the GPU; before capture, so no frame waits.
-            # (A file waits for its first frames anyway: it drops nothing.)
-            self.pipeline.warm_up(self.plan.input_shape)
+            # (A file drops nothing: it is warmed up only to show a first run's compilation.)
+            with CompileProgress(len(self.pipeline.stages), first_run and self.show_progress) as compiling:
+                self.pipeline.warm_up(self.plan.input_shape, on_stage=compiling.stage)
             # The capture and recorder threads' kernels too (decoding and encoding conversions), so
             # that a cold kernel cache costs start-up time, never frames.
             warm_up_source = getattr(self.source, "warm_up", None)

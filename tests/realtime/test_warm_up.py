@@ -74,3 +74,29 @@ def test_a_stream_recording_needs_no_kernel_after_warm_up(ffmpeg, media, tmp_pat
         server.kill()
         server.wait()
     assert late == {}
+
+
+def test_warm_up_goes_stage_by_stage_and_says_so():
+    import io
+    import time
+
+    import numpy as np
+
+    from realtime import Pipeline
+    from realtime.run.progress import CompileProgress
+
+    stream = io.StringIO()
+    pipe = Pipeline(["denoise", "sharpen"], backend="cpu")
+    seen = []
+    with CompileProgress(len(pipe.stages), True, stream) as compiling:
+        def stage(name, n):
+            seen.append((name, n))
+            compiling.stage(name, n)
+            time.sleep(0.6)  # long enough for the line to be drawn
+        shape = pipe.warm_up((32, 48, 3), on_stage=stage)
+    assert seen == [("denoise", 1), ("sharpen", 2)] and shape == (32, 48, 3)
+    text = stream.getvalue()
+    assert "denoise (1 of 2)" in text and "sharpen (2 of 2)" in text and text.endswith("\n")
+    # Warmed up and forgotten: the next frame is processed as a first frame.
+    frame = np.full((32, 48, 3), 90, np.uint8)
+    np.testing.assert_array_equal(pipe(frame), Pipeline(["denoise", "sharpen"], backend="cpu")(frame))
