@@ -12,6 +12,7 @@ from kernels.planes import i420_planes
 from realtime.errors import ConfigError
 from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
+from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
 from realtime.stages import STAGES
 from realtime.stages.stabilize import StabilizeParams, StabilizeStage, auto_smoothing
@@ -105,14 +106,14 @@ def test_lookahead_delays_and_flushes_one_output_per_input(lookahead):
     assert stage.flush() == []
 
 
-def test_held_frames_are_copies():
+def test_held_frames_stay_as_they_were_while_the_producer_goes_on():
     frames, _, _ = shaken_sequence(n=6, h=64, w=96)
     stage = StabilizeStage(StabilizeParams(lookahead=2, border="replicate"), CPU)
-    buf = np.empty_like(frames[0])
+    slot = Slot(np.empty_like(frames[0]))  # a capture slot: it never writes over a frame someone holds
     outs = []
     for i, img in enumerate(frames):
-        buf[...] = img  # a producer that reuses its buffer
-        outs += [f.image.copy() for f in stage.push(Frame(buf, i, 0.0, 0.0))]
+        np.copyto(slot.ensure_shape(img.shape), img)
+        outs += [f.image.copy() for f in stage.push(Frame(slot.image, i, 0.0, 0.0))]
     outs += [f.image.copy() for f in stage.flush()]
     for a, b in zip(outs, frames):
         # Each output is its own input, corrected by a few pixels at most: compare the middle.

@@ -49,13 +49,14 @@ def test_classical_methods_are_opencvs(method, flag):
 
 
 @pytest.mark.parametrize("method", ["edge", "bicubic", "lanczos"])
-def test_buffers_are_kept_and_input_is_not_touched(method):
+def test_a_held_output_is_not_written_over_and_input_is_not_touched(method):
     s = stage(method=method)
     frame = frame_of(27, 35)
     before = frame.copy()
     a = s.apply(frame)
-    b = s.apply(frame)
-    assert a is b and a.shape == (54, 70, 3) and np.array_equal(frame, before)
+    kept = a.copy()
+    b = s.apply(frame_of(27, 35) // 2)
+    assert b is not a and a.shape == (54, 70, 3) and np.array_equal(a, kept) and np.array_equal(frame, before)
     # A new input size gets new buffers of the new output size.
     assert s.apply(frame_of(10, 12)).shape == (20, 24, 3)
 
