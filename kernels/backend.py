@@ -2,7 +2,8 @@
 
 Per-pixel math is written once as plain Python on scalars and wrapped twice:
 ``cpu_device`` for Numba CPU loops and ``cuda_device`` for CUDA kernels, so the
-two targets agree by construction.  A :class:`Backend` tells a kernel which
+two targets agree by construction; :func:`twin` does both, each wrapping calling
+its own target's wrappings of the callees.  A :class:`Backend` tells a kernel which
 target to launch and which array module (NumPy or CuPy) owns its buffers.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import types
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numba
 import numpy as np
@@ -83,6 +84,11 @@ class _LazyCuda:
 cuda = _LazyCuda() if importlib.util.find_spec("numba.cuda") is not None else None
 
 
+#: Every CUDA device function and kernel made so far (:func:`cuda_device`, :func:`cuda_kernel`), for the
+#: check that none of them calls a CPU wrapping (tests/kernels/test_twins.py).
+CUDA_WRAPPINGS: list[_Deferred] = []
+
+
 class _Deferred:
     """A CUDA device function or kernel, handed to ``numba.cuda.jit`` on first launch.
 
@@ -95,6 +101,7 @@ class _Deferred:
         self.fn = fn
         self.device = device
         self._real: Any = None
+        CUDA_WRAPPINGS.append(self)
 
     def realize(self) -> Any:
         if self._real is None:
@@ -146,6 +153,36 @@ def cuda_device(fn: Callable, **calls: Callable) -> Callable | None:
     if cuda is None:
         return None
     return _Deferred(bind(fn, **calls), device=True)
+
+
+class Twin(NamedTuple):
+    """Per-pixel math wrapped for both targets (see :func:`twin`)."""
+
+    cpu: Callable
+    cuda: Callable | None
+
+
+def twin(fn: Callable, *, cpu_only: dict[str, Callable] | None = None,
+         cuda_only: dict[str, Callable] | None = None, **calls: Twin) -> Twin:
+    """Wrap per-pixel math for both targets, each wrapping calling its own target's callees.
+
+    Parameters
+    ----------
+    fn : callable
+        The ``_px`` function.
+    cpu_only, cuda_only : dict, optional
+        Globals bound in one target's wrapping only (:data:`kernels.pixel.VECTOR_MINMAX` say).
+    **calls : Twin
+        Globals ``fn`` calls, each a twin: the CPU wrapping gets its ``cpu`` member, the CUDA
+        wrapping its ``cuda`` member, so no CUDA function can reach a CPU one.
+
+    Returns
+    -------
+    Twin
+        ``(cpu_device(fn, ...), cuda_device(fn, ...))``.
+    """
+    return Twin(cpu_device(fn, **{name: callee.cpu for name, callee in calls.items()}, **(cpu_only or {})),
+                cuda_device(fn, **{name: callee.cuda for name, callee in calls.items()}, **(cuda_only or {})))
 
 
 def cpu_kernel(fn: Callable) -> Callable:
@@ -231,6 +268,14 @@ class Backend:
         if self.streams is not None:
             return kernel[blocks, threads, self.streams.launch]
         return kernel[blocks, threads]
+
+    def run_2d(self, cpu: Callable, gpu: Any, height: int, width: int, *args: Any) -> None:
+        """Run a whole-frame kernel here: the CPU loop ``cpu(*args)``, or the CUDA kernel ``gpu``
+        launched over ``height x width`` threads (:meth:`launch_2d`) with the same arguments."""
+        if self.is_cuda:
+            self.launch_2d(gpu, height, width)(*args)
+        else:
+            cpu(*args)
 
     def use_in_this_thread(self) -> None:
         """Make the compute stream current for CuPy work issued by the calling thread (the processing thread)."""

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.pixel import VECTOR_MINMAX
 from kernels.pixel import lerp_px as _lerp_px
 from kernels.pixel import u8_px as _to_u8_px
@@ -162,23 +162,15 @@ def _chroma_rows_px(row, inv_y, ch, interlaced):
     return _chroma_tap((np.float32(row) + np.float32(0.5)) * inv_y - np.float32(0.5), ch)
 
 
-_ycc_to_bgr_cpu = cpu_device(_ycc_to_bgr_px)
-_to_u8_cpu = cpu_device(_to_u8_px)
-_to_u8_vec_cpu = cpu_device(_to_u8_px, **VECTOR_MINMAX)  # branch-free: for loops that must vectorize
-_luma_cpu = cpu_device(_luma_px)
-_to_sample_cpu = cpu_device(_to_sample_px)
-_chroma_tap_cpu = cpu_device(_chroma_tap)
-_chroma_rows_cpu = cpu_device(_chroma_rows_px, _chroma_tap=_chroma_tap_cpu)
-_block_rows_cpu = cpu_device(_block_rows_px)
-_lerp_cpu = cpu_device(_lerp_px)
-_ycc_to_bgr_cuda = cuda_device(_ycc_to_bgr_px)
-_to_u8_cuda = cuda_device(_to_u8_px)
-_luma_cuda = cuda_device(_luma_px)
-_to_sample_cuda = cuda_device(_to_sample_px)
-_chroma_tap_cuda = cuda_device(_chroma_tap)
-_chroma_rows_cuda = cuda_device(_chroma_rows_px, _chroma_tap=_chroma_tap_cuda)
-_block_rows_cuda = cuda_device(_block_rows_px)
-_lerp_cuda = cuda_device(_lerp_px)
+_ycc_to_bgr_cpu, _ycc_to_bgr_cuda = twin(_ycc_to_bgr_px)
+_to_u8_cpu, _to_u8_cuda = twin(_to_u8_px)
+_to_u8_vec_cpu = twin(_to_u8_px, cpu_only=VECTOR_MINMAX).cpu  # branch-free: for loops that must vectorize
+_luma_cpu, _luma_cuda = twin(_luma_px)
+_to_sample_cpu, _to_sample_cuda = twin(_to_sample_px)
+_chroma_tap_cpu, _chroma_tap_cuda = _tap = twin(_chroma_tap)
+_chroma_rows_cpu, _chroma_rows_cuda = twin(_chroma_rows_px, _chroma_tap=_tap)
+_block_rows_cpu, _block_rows_cuda = twin(_block_rows_px)
+_lerp_cpu, _lerp_cuda = twin(_lerp_px)
 
 
 def field_chroma(fmt: YuvFormat, height: int, interlaced: bool) -> int:

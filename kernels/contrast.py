@@ -1,14 +1,7 @@
 """Luma contrast: CLAHE tile mappings and automatic levels, applied in one pass.
 
-Statistics come from a box-averaged thumbnail (:func:`bgr_stats_thumbnail`)
-holding luma and the darkest and brightest channel: per-tile 256-bin luma
-histograms (:func:`tile_histograms`) for CLAHE, and global histograms of the
-darkest and brightest channel that auto-levels reads its black and white
-points from (:func:`levels_from_histogram`, on the host).
-:func:`tile_mappings` clips each tile histogram, redistributes the excess,
-integrates it into a CDF and blends the result into a float32 state (an
-exponential moving average, so the mappings follow the scene without
-flicker).  :func:`apply_contrast` then, per
+The mappings and levels come from :mod:`kernels.contrast_stats`.
+:func:`apply_contrast` then, per
 pixel, maps luma through the levels and the bilinearly blended tile mappings
 and moves all three channels by the same luma change, scaling the pixel's
 colour difference uniformly so hue is kept.
@@ -20,17 +13,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.color import LUMA_BGR
 from kernels.pixel import u8_px as _u8_px
-
-
-def _serial_kernel(fn):
-    # Small statistics loops: serial, and holding the GIL, since they take
-    # well under a millisecond; handing the GIL to the decode/encode threads
-    # and taking it back can cost a 5 ms switch interval.
-    return numba.njit(cache=True)(fn)
-
 
 #: Histogram bins per tile (one per 8-bit level).
 BINS = 256
@@ -42,10 +27,6 @@ N_COEFFS = 4
 
 def _luma_px(b, g, r):
     return np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r
-
-
-def _stats_px(b, g, r):
-    return _luma_i(b, g, r), min(b, min(g, r)), max(b, max(g, r))
 
 
 def _bin_px(y):
@@ -75,25 +56,25 @@ def _luma_map_px(y, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength):
         # The mappings are read at the nearest level (as OpenCV's CLAHE does for
         # integer input): they are clipped CDFs averaged over time, so a level
         # between two entries changes the result by a fraction of a level.
-        i = _bin_i(y)
-        a = _map_at_i(maps, ty0, tx0, i)
-        c = _map_at_i(maps, ty1, tx0, i)
-        top = a + (_map_at_i(maps, ty0, tx1, i) - a) * wx
-        bot = c + (_map_at_i(maps, ty1, tx1, i) - c) * wx
+        i = _bin_i(y)  # noqa: F821
+        a = _map_at_i(maps, ty0, tx0, i)  # noqa: F821
+        c = _map_at_i(maps, ty1, tx0, i)  # noqa: F821
+        top = a + (_map_at_i(maps, ty0, tx1, i) - a) * wx  # noqa: F821
+        bot = c + (_map_at_i(maps, ty1, tx1, i) - c) * wx  # noqa: F821
         yn = yl + (top + (bot - top) * wy - yl) * strength
     return yn
 
 
 def _contrast_px(b, g, r, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength, chroma):
     """New BGR levels of one pixel: levels, CLAHE blend, uniform colour-difference scale."""
-    y = _luma_i(b, g, r)
-    yn = _luma_map_i(y, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)
+    y = _luma_i(b, g, r)  # noqa: F821
+    yn = _luma_map_i(y, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)  # noqa: F821
     return yn + (b - y) * chroma, yn + (g - y) * chroma, yn + (r - y) * chroma
 
 
 def _planar_luma_px(code, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength, y_off, y_gain):
     """New Y' code value: the luma map runs on 0..255 levels (limited range is stretched there and back)."""
-    yn = _luma_map_i((code - y_off) * y_gain, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)
+    yn = _luma_map_i((code - y_off) * y_gain, maps, ty0, ty1, wy, tx0, tx1, wx, black, scale, strength)  # noqa: F821
     return y_off + yn / y_gain
 
 
@@ -102,244 +83,14 @@ def _planar_chroma_px(code, chroma):
     return np.float32(128.0) + (code - np.float32(128.0)) * chroma
 
 
-def _tile_map_px(hist, ty, tx, clip, alpha, state):
-    """Clip-limited CDF of one tile histogram, blended into ``state[ty, tx]`` with weight ``alpha``."""
-    total = np.float32(0.0)
-    for i in range(BINS):
-        total += np.float32(hist[ty, tx, i])
-    if total <= np.float32(0.0):
-        # An empty tile (thumbnail smaller than the grid) maps every level to itself.
-        for i in range(BINS):
-            state[ty, tx, i] += (np.float32(i) - state[ty, tx, i]) * alpha
-        return
-    limit = max(clip * total / np.float32(BINS), np.float32(1.0))
-    excess = np.float32(0.0)
-    for i in range(BINS):
-        excess += max(np.float32(hist[ty, tx, i]) - limit, np.float32(0.0))
-    # The clipped mass is spread evenly over all bins (what CLAHE does), so
-    # the CDF still ends at ``total``.
-    spread = excess / np.float32(BINS)
-    norm = np.float32(255.0) / total
-    cum = np.float32(0.0)
-    for i in range(BINS):
-        cum += min(np.float32(hist[ty, tx, i]), limit) + spread
-        state[ty, tx, i] += (cum * norm - state[ty, tx, i]) * alpha
-
-
-_luma_cpu = cpu_device(_luma_px)
-_u8_cpu = cpu_device(_u8_px)
-_bin_cpu = cpu_device(_bin_px)
-_axis_cpu = cpu_device(_axis_px)
-_luma_i = _luma_cpu
-_bin_i = _bin_cpu
-_map_at_i = cpu_device(_map_at_px)
-_luma_map_i = _luma_map_cpu = cpu_device(_luma_map_px)
-_contrast_cpu = cpu_device(_contrast_px)
-_planar_luma_cpu = cpu_device(_planar_luma_px)
-_planar_chroma_cpu = cpu_device(_planar_chroma_px)
-_stats_cpu = cpu_device(_stats_px)
-_tile_map_cpu = cpu_device(_tile_map_px)
-
-_luma_cuda = cuda_device(_luma_px)
-_u8_cuda = cuda_device(_u8_px)
-_bin_cuda = cuda_device(_bin_px)
-_axis_cuda = cuda_device(_axis_px)
-_luma_map_cuda = cuda_device(_luma_map_px, _bin_i=_bin_cuda, _map_at_i=cuda_device(_map_at_px))
-_contrast_cuda = cuda_device(_contrast_px, _luma_i=_luma_cuda, _luma_map_i=_luma_map_cuda)
-_planar_luma_cuda = cuda_device(_planar_luma_px, _luma_map_i=_luma_map_cuda)
-_planar_chroma_cuda = cuda_device(_planar_chroma_px)
-_tile_map_cuda = cuda_device(_tile_map_px)
-_stats_cuda = cuda_device(_stats_px, _luma_i=_luma_cuda)
-
-
-# --- statistics thumbnail -----------------------------------------------------------------------
-
-@_serial_kernel
-def _thumb_cpu(frame, factor, taps, thumb):
-    th, tw = thumb.shape[1], thumb.shape[2]
-    inv = np.float32(1.0 / (taps * taps))
-    skip = (factor - taps) // 2
-    for i in range(th):
-        for j in range(tw):
-            y = np.float32(0.0)
-            lo = np.float32(0.0)
-            hi = np.float32(0.0)
-            for r in range(i * factor + skip, i * factor + skip + taps):
-                src = frame[r]
-                for c in range(j * factor + skip, j * factor + skip + taps):
-                    dy, dlo, dhi = _stats_cpu(np.float32(src[c, 0]), np.float32(src[c, 1]), np.float32(src[c, 2]))
-                    y += dy
-                    lo += dlo
-                    hi += dhi
-            thumb[0, i, j] = y * inv
-            thumb[1, i, j] = lo * inv
-            thumb[2, i, j] = hi * inv
-
-
-@cuda_kernel
-def _thumb_cuda(frame, factor, taps, thumb):
-    j, i = cuda.grid(2)
-    th, tw = thumb.shape[1], thumb.shape[2]
-    if i >= th or j >= tw:
-        return
-    inv = np.float32(1.0) / np.float32(taps * taps)
-    skip = (factor - taps) // 2
-    y = np.float32(0.0)
-    lo = np.float32(0.0)
-    hi = np.float32(0.0)
-    for r in range(i * factor + skip, i * factor + skip + taps):
-        for c in range(j * factor + skip, j * factor + skip + taps):
-            dy, dlo, dhi = _stats_cuda(np.float32(frame[r, c, 0]), np.float32(frame[r, c, 1]),
-                                       np.float32(frame[r, c, 2]))
-            y += dy
-            lo += dlo
-            hi += dhi
-    thumb[0, i, j] = y * inv
-    thumb[1, i, j] = lo * inv
-    thumb[2, i, j] = hi * inv
-
-
-def bgr_stats_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """Box-averaged luma, darkest channel and brightest channel of a BGR frame, downscaled by ``factor``.
-
-    Luma feeds the CLAHE tile histograms; the darkest and brightest channel
-    give auto-levels black and white points that clip no channel (a luma
-    white point would push the channel of a colour cast past 255 and lose it).
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` BGR.
-    factor : int
-        Downscale factor >= 1; rows and columns past the last whole block are ignored.
-    taps : int, optional
-        Average only the central ``taps x taps`` pixels of each block (default: all).
-    out : ndarray
-        ``(3, H // factor, W // factor) float32`` destination: luma, min channel, max channel, in [0, 255].
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    if out.shape[1] == 0 or out.shape[2] == 0:
-        return out
-    taps = factor if taps is None else min(max(int(taps), 1), factor)
-    if backend.is_cuda:
-        backend.launch_2d(_thumb_cuda, out.shape[1], out.shape[2])(frame, factor, taps, out)
-    else:
-        _thumb_cpu(frame, factor, taps, out)
-    return out
-
-
-# --- tile histograms --------------------------------------------------------------------------
-
-# The thumbnail (a sixteenth of the frame's pixels at 720p), histogram and
-# mapping loops are small: serial loops, since a parallel region's start-up
-# and barrier (a full scheduler slice when the cores are busy: measured 7-10 ms
-# per region under load, against well under 1 ms of work) cost more.
-@_serial_kernel
-def _tile_hist_cpu(thumb, hist):
-    th, tw = thumb.shape
-    gy, gx = hist.shape[0], hist.shape[1]
-    for ty in range(gy):
-        for i in range(ty * th // gy, (ty + 1) * th // gy):
-            for j in range(tw):
-                hist[ty, j * gx // tw, _bin_cpu(thumb[i, j])] += 1
-
-
-@cuda_kernel
-def _tile_hist_cuda(thumb, hist):
-    j, i = cuda.grid(2)
-    th, tw = thumb.shape
-    if i >= th or j >= tw:
-        return
-    gy, gx = hist.shape[0], hist.shape[1]
-    # The largest ty with ty*th//gy <= i, i.e. the CPU kernel's row split in closed form.
-    ty = ((i + 1) * gy - 1) // th
-    tx = j * gx // tw
-    cuda.atomic.add(hist, (ty, tx, _bin_cuda(thumb[i, j])), 1)
-
-
-def tile_histograms(thumb, *, out, backend: Backend = CPU):
-    """256-bin luma histograms of a grid of tiles of a thumbnail.
-
-    Tile ``(ty, tx)`` holds thumbnail rows ``[ty*h//gy, (ty+1)*h//gy)`` and the
-    columns with ``col*gx//w == tx``; the sum over tiles is the global histogram.
-
-    Parameters
-    ----------
-    thumb : ndarray
-        ``(h, w) float32`` levels in [0, 255] (a plane of :func:`bgr_stats_thumbnail`).
-    out : ndarray
-        ``(gy, gx, 256) int32``; overwritten.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    out[...] = 0
-    if thumb.shape[0] == 0 or thumb.shape[1] == 0:
-        return out
-    if backend.is_cuda:
-        backend.launch_2d(_tile_hist_cuda, thumb.shape[0], thumb.shape[1])(thumb, out)
-    else:
-        _tile_hist_cpu(thumb, out)
-    return out
-
-
-# --- clip, redistribute, CDF, temporal blend ------------------------------------------------------
-
-@_serial_kernel
-def _tile_maps_cpu(hist, clip, alpha, state):
-    gy, gx = hist.shape[0], hist.shape[1]
-    for t in range(gy * gx):
-        _tile_map_cpu(hist, t // gx, t % gx, clip, alpha, state)
-
-
-@cuda_kernel
-def _tile_maps_cuda(hist, clip, alpha, state):
-    tx, ty = cuda.grid(2)
-    if ty >= hist.shape[0] or tx >= hist.shape[1]:
-        return
-    _tile_map_cuda(hist, ty, tx, clip, alpha, state)
-
-
-def tile_mappings(hist, clip_limit: float, alpha: float, *, state, backend: Backend = CPU):
-    """CLAHE tile mappings from tile histograms, blended into a running state.
-
-    Parameters
-    ----------
-    hist : ndarray
-        ``(gy, gx, 256) int32`` from :func:`tile_histograms`.
-    clip_limit : float
-        Histogram clip level as a multiple of the mean bin count (OpenCV's
-        ``clipLimit``); large values give plain histogram equalisation.
-    alpha : float
-        Weight of this frame's mappings in ``state``: 1 replaces it (first frame,
-        scene cut), small values smooth the mappings over time.
-    state : ndarray
-        ``(gy, gx, 256) float32`` mappings (output levels, 0..255, per input level); updated in place.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``state``.
-    """
-    clip = np.float32(clip_limit)
-    a = np.float32(alpha)
-    if backend.is_cuda:
-        backend.launch_2d(_tile_maps_cuda, hist.shape[0], hist.shape[1])(hist, clip, a, state)
-    else:
-        _tile_maps_cpu(hist, clip, a, state)
-    return state
+_luma = twin(_luma_px)
+_bin = twin(_bin_px)
+_luma_map = twin(_luma_map_px, _bin_i=_bin, _map_at_i=twin(_map_at_px))
+_axis_cpu, _axis_cuda = _axis = twin(_axis_px)
+_u8_cpu, _u8_cuda = _u8 = twin(_u8_px)
+_contrast_cpu, _contrast_cuda = twin(_contrast_px, _luma_i=_luma, _luma_map_i=_luma_map)
+_planar_luma_cpu, _planar_luma_cuda = _planar_luma = twin(_planar_luma_px, _luma_map_i=_luma_map)
+_planar_chroma_cpu, _planar_chroma_cuda = _planar_chroma = twin(_planar_chroma_px)
 
 
 # --- the fused per-pixel pass ----------------------------------------------------------------------
@@ -464,15 +215,13 @@ def apply_contrast(frame, maps, coef, *, out=None, backend: Backend = CPU):
     """
     if out is None:
         out = backend.empty(frame.shape)
-    if backend.is_cuda:
-        backend.launch_2d(_contrast_cuda_kernel, frame.shape[0], frame.shape[1])(frame, maps, coef, out)
-    elif coef[2] <= 0.0 and coef[3] == coef[1]:
+    if not backend.is_cuda and coef[2] <= 0.0 and coef[3] == coef[1]:
         # Levels alone are one affine map per channel: a table look-up, which
         # OpenCV does in SIMD (measured 1.7 ms against 5-8 ms for the loop at
         # 720p on a loaded 2-core machine).  Same values up to float rounding.
         cv2.LUT(frame, _levels_table(float(coef[0]), float(coef[1])), dst=out)
-    else:
-        _contrast_cpu_kernel(frame, maps, coef, out)
+        return out
+    backend.run_2d(_contrast_cpu_kernel, _contrast_cuda_kernel, *frame.shape[:2], frame, maps, coef, out)
     return out
 
 
@@ -491,23 +240,18 @@ def _planar_row_px(frame, maps, coef, y_off, y_gain, row, col, height, width, ou
     every chroma sample exactly once.
     """
     gy, gx = maps.shape[0], maps.shape[1]
-    ty0, ty1, wy = _axis_i((np.float32(row) + np.float32(0.5)) * np.float32(gy) / np.float32(height)
+    ty0, ty1, wy = _axis_i((np.float32(row) + np.float32(0.5)) * np.float32(gy) / np.float32(height)  # noqa: F821
                            - np.float32(0.5), gy)
-    tx0, tx1, wx = _axis_i((np.float32(col) + np.float32(0.5)) * np.float32(gx) / np.float32(width)
+    tx0, tx1, wx = _axis_i((np.float32(col) + np.float32(0.5)) * np.float32(gx) / np.float32(width)  # noqa: F821
                            - np.float32(0.5), gx)
-    out[row, col] = _u8_i(_planar_luma_i(np.float32(frame[row, col]), maps, ty0, ty1, wy, tx0, tx1, wx,
+    out[row, col] = _u8_i(_planar_luma_i(np.float32(frame[row, col]), maps, ty0, ty1, wy, tx0, tx1, wx,  # noqa: F821
                                          coef[0], coef[1], coef[2], y_off, y_gain))
     if row < height // 2:
-        out[height + row, col] = _u8_i(_planar_chroma_i(np.float32(frame[height + row, col]), coef[3]))
+        out[height + row, col] = _u8_i(_planar_chroma_i(np.float32(frame[height + row, col]), coef[3]))  # noqa: F821
 
 
-_axis_i = _axis_cpu
-_u8_i = _u8_cpu
-_planar_luma_i = _planar_luma_cpu
-_planar_chroma_i = _planar_chroma_cpu
-_planar_row_cpu = cpu_device(_planar_row_px)
-_planar_row_cuda = cuda_device(_planar_row_px, _axis_i=_axis_cuda, _u8_i=_u8_cuda,
-                               _planar_luma_i=_planar_luma_cuda, _planar_chroma_i=_planar_chroma_cuda)
+_planar_row_cpu, _planar_row_cuda = twin(_planar_row_px, _axis_i=_axis, _u8_i=_u8, _planar_luma_i=_planar_luma,
+                                        _planar_chroma_i=_planar_chroma)
 
 
 @cpu_kernel
@@ -565,48 +309,15 @@ def apply_contrast_i420(frame, maps, coef, y_offset: float, y_gain: float, *, ou
         ``out``.
     """
     y_off, gain = np.float32(y_offset), np.float32(y_gain)
-    if backend.is_cuda:
-        height = frame.shape[0] * 2 // 3
-        backend.launch_2d(_contrast_i420_cuda, height, frame.shape[1])(frame, maps, coef, y_off, gain, out)
-        return out
-    if coef[2] > 0.0:
-        _contrast_i420_cpu(frame, maps, coef, y_off, gain, out)
+    height = frame.shape[0] * 2 // 3
+    if backend.is_cuda or coef[2] > 0.0:
+        backend.run_2d(_contrast_i420_cpu, _contrast_i420_cuda, height, frame.shape[1], frame, maps, coef, y_off, gain,
+                       out)
         return out
     # Levels alone: two table look-ups in OpenCV's SIMD LUT, one over Y', one over Cb and Cr.
     if tables is None:
         tables = np.empty((2, 1, 256), np.uint8)
     _planar_tables_cpu(maps, coef, y_off, gain, tables[0], tables[1])
-    height = frame.shape[0] * 2 // 3
     cv2.LUT(frame[:height], tables[0], dst=out[:height])
     cv2.LUT(frame[height:], tables[1], dst=out[height:])
     return out
-
-
-# --- host statistics --------------------------------------------------------------------------------
-
-def levels_from_histogram(hist: np.ndarray, low_pct: float, high_pct: float) -> tuple[float, float] | None:
-    """Black and white points: the ``low_pct`` and ``high_pct`` percentiles of a 256-bin histogram.
-
-    Percentiles are interpolated inside their bin (bin ``i`` spans levels
-    ``[i - 0.5, i + 0.5)``), so the points move smoothly as the content does.
-
-    Returns
-    -------
-    (float, float) or None
-        ``(black, white)`` levels, or ``None`` for an empty histogram.
-    """
-    h = np.asarray(hist, np.float64).reshape(-1)
-    total = h.sum()
-    if total <= 0:
-        return None
-    cum = np.cumsum(h)
-
-    def level(q: float) -> float:
-        target = total * q / 100.0
-        k = int(np.searchsorted(cum, target, side="left"))
-        k = min(k, h.size - 1)
-        before = cum[k - 1] if k > 0 else 0.0
-        frac = (target - before) / h[k] if h[k] > 0 else 0.5
-        return k - 0.5 + float(np.clip(frac, 0.0, 1.0))
-
-    return level(low_pct), level(high_pct)

@@ -1,4 +1,4 @@
-"""Deinterlacing: field interpolation (motion-adaptive, one field of lookahead), field blending, combing probes.
+"""Deinterlacing: field interpolation (motion-adaptive, one field of lookahead) and field blending.
 
 A woven interlaced frame holds two fields: the even rows (top field) and the
 odd rows (bottom field), sampled one field period apart.  :func:`interpolate_field`
@@ -35,12 +35,8 @@ Frames are ``(H, W, C)``: BGR (``C = 3``), or one plane of an I420 frame as an
 
 :func:`blend_fields` is the cheap alternative: a vertical ``[1, 2, 1] / 4``
 filter that averages the two fields (no combing, half the vertical detail,
-no motion artefacts).
-
-:func:`comb_probe` and :func:`comb_measures` measure combing on a few sampled
-row groups (luma or a luma proxy, every ``col_step``-th column) so a detector can tell
-woven fields from progressive frames and the field order, at a small fraction
-of a frame's cost.
+no motion artefacts).  Whether and in which order a frame is woven is measured by
+:mod:`kernels.comb`.
 """
 from __future__ import annotations
 
@@ -48,10 +44,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.lanes import (
-    CPU_LANES,
-    CUDA_LANES,
+    LANES,
     add16,
     add32,
     max16,
@@ -78,10 +73,6 @@ HF = (5570, 3801, 1016)
 MOTION_CORE = 2
 #: ``floor`` (half-levels) that turns :func:`interpolate_field` into a purely spatial interpolator.
 SPATIAL_ONLY = 510
-#: Rows of one probe group: two rows above a sampled even row, it, and two below.
-PROBE_ROWS = 5
-#: Row groups a probe samples at most.
-PROBE_GROUPS = 48
 
 # The filters on the 1/32768 scale, and half of it (the weight of one level in a sum of two).
 _SP = (4 * SP[0], 4 * SP[1])
@@ -169,11 +160,6 @@ def _blend_px(a, b, c):
     return (a + b + b + c) * np.float32(0.25)
 
 
-def _proxy_px(b, g, r):
-    # A luma proxy: any fixed weighting shows combing; this one is cheap and channel-fair.
-    return (b + g + g + r) * np.float32(0.25)
-
-
 def _neighbour_rows(row, height):
     """Rows around missing ``row``: kept at -1, +1, -3, +3; missing at -2, +2, -4, +4 (clamped to the frame)."""
     u1 = row - 1 if row >= 1 else row + 1
@@ -190,23 +176,13 @@ def _neighbour_rows(row, height):
     return u1, d1, u3, d3, u2, d2, u4, d4, inner, spat
 
 
-_absdiff_cpu = cpu_device(_absdiff_px, **CPU_LANES)
-_td1_cpu = cpu_device(_td1_px, _absdiff_px=_absdiff_cpu, **CPU_LANES)
-_motion_cpu = cpu_device(_motion_px, **CPU_LANES)
-_temporal_cpu = cpu_device(_temporal_px, **CPU_LANES)
-_adaptive_cpu_px = cpu_device(_adaptive_px, _absdiff_px=_absdiff_cpu, **CPU_LANES)
-_u8_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
-_blend_cpu_px = cpu_device(_blend_px)
-_proxy_cpu = cpu_device(_proxy_px)
-_rows_cpu = cpu_device(_neighbour_rows)
-_absdiff_cuda = cuda_device(_absdiff_px, **CUDA_LANES)
-_td1_cuda = cuda_device(_td1_px, _absdiff_px=_absdiff_cuda, **CUDA_LANES)
-_motion_cuda = cuda_device(_motion_px, **CUDA_LANES)
-_adaptive_cuda_px = cuda_device(_adaptive_px, _absdiff_px=_absdiff_cuda, **CUDA_LANES)
-_u8_cuda = cuda_device(_u8_px)
-_blend_cuda_px = cuda_device(_blend_px)
-_proxy_cuda = cuda_device(_proxy_px)
-_rows_cuda = cuda_device(_neighbour_rows)
+_absdiff_cpu, _absdiff_cuda = _absdiff = twin(_absdiff_px, **LANES)
+_td1_cpu, _td1_cuda = _td1 = twin(_td1_px, _absdiff_px=_absdiff, **LANES)
+_motion_cpu, _motion_cuda = _motion = twin(_motion_px, **LANES)
+_adaptive_cpu_px, _adaptive_cuda_px = _adaptive = twin(_adaptive_px, _absdiff_px=_absdiff, **LANES)
+_u8_cpu, _u8_cuda = twin(_u8_px, cpu_only=VECTOR_MINMAX)
+_blend_cpu_px, _blend_cuda_px = twin(_blend_px)
+_rows_cpu, _rows_cuda = twin(_neighbour_rows)
 
 
 # --- field interpolation -----------------------------------------------------------------
@@ -259,10 +235,10 @@ def _missing_row(rows, near, moved, mem, dst, n, step, floor, use_memory, inner,
                                   moved[i], floor, inner, spat)
 
 
-_row_math = dict(_td1_px=_td1_cpu, _motion_px=_motion_cpu, _absdiff_px=_absdiff_cpu, _temporal_px=_temporal_cpu,
-                 _adaptive_px=_adaptive_cpu_px, **CPU_LANES)
-_kept_change_row_cpu = cpu_device(_kept_change_row, **_row_math)
-_missing_row_cpu = cpu_device(_missing_row, **_row_math)
+_row_math = dict(_td1_px=_td1, _motion_px=_motion, _absdiff_px=_absdiff, _temporal_px=twin(_temporal_px, **LANES),
+                 _adaptive_px=_adaptive, **LANES)
+_kept_change_row_cpu = twin(_kept_change_row, **_row_math).cpu
+_missing_row_cpu = twin(_missing_row, **_row_math).cpu
 
 
 @cpu_kernel
@@ -455,140 +431,5 @@ def blend_fields(frame, *, out=None, backend: Backend = CPU):
         out = backend.empty(frame.shape)
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         return out
-    if backend.is_cuda:
-        backend.launch_2d(_blend_cuda, frame.shape[0], frame.shape[1])(frame, out)
-    else:
-        _blend_cpu(frame, out)
+    backend.run_2d(_blend_cpu, _blend_cuda, frame.shape[0], frame.shape[1], frame, out)
     return out
-
-
-# --- combing probe ---------------------------------------------------------------------------
-
-def probe_layout(height: int, width: int) -> tuple[np.ndarray, int, int]:
-    """Where a probe samples a ``height x width`` frame.
-
-    Returns
-    -------
-    rows : ndarray
-        ``(G,) int64`` even centre rows of the sampled groups (each spans centre-2 .. centre+2);
-        empty for frames under :data:`PROBE_ROWS` rows.
-    col_step : int
-        Every ``col_step``-th column is sampled (about 640 columns).
-    cols : int
-        Sampled columns.
-    """
-    col_step = max(1, width // 640)
-    cols = (width + col_step - 1) // col_step
-    if height < PROBE_ROWS:
-        return np.zeros(0, np.int64), col_step, cols
-    last = (height - 3) // 2 * 2  # largest even centre with two rows below it
-    count = min(PROBE_GROUPS, (last - 2) // 2 + 1)
-    rows = 2 + 2 * np.round(np.linspace(0, (last - 2) // 2, count)).astype(np.int64)
-    return rows, col_step, cols
-
-
-@cpu_kernel
-def _probe_cpu(frame, rows, col_step, out):
-    cols = out.shape[2]
-    channels = frame.shape[2]
-    for g in prange(rows.shape[0]):
-        for r in range(PROBE_ROWS):
-            src = frame[rows[g] - 2 + r].reshape(-1)
-            dst = out[g, r]
-            if channels == 1:  # a luma plane is its own proxy
-                for j in range(cols):
-                    dst[j] = np.float32(src[np.uintp(j * col_step)])
-                continue
-            for j in range(cols):
-                i = np.uintp(channels * j * col_step)
-                dst[j] = _proxy_cpu(np.float32(src[i]), np.float32(src[i + np.uintp(1)]),
-                                    np.float32(src[i + np.uintp(2)]))
-
-
-@cuda_kernel
-def _probe_cuda(frame, rows, col_step, out):
-    j, gr = cuda.grid(2)
-    if gr >= out.shape[0] * PROBE_ROWS or j >= out.shape[2]:
-        return
-    g = gr // PROBE_ROWS
-    r = gr - g * PROBE_ROWS
-    y = rows[g] - 2 + r
-    x = j * col_step
-    if frame.shape[2] == 1:  # a luma plane is its own proxy
-        out[g, r, j] = np.float32(frame[y, x, 0])
-    else:
-        out[g, r, j] = _proxy_cuda(np.float32(frame[y, x, 0]), np.float32(frame[y, x, 1]),
-                                   np.float32(frame[y, x, 2]))
-
-
-def comb_probe(frame, rows, col_step: int, *, out, backend: Backend = CPU):
-    """Sample a frame for :func:`comb_measures` (layout from :func:`probe_layout`).
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` BGR (sampled as a luma proxy) or an ``(H, W, 1)`` luma plane (sampled
-        as is), on ``backend``.
-    rows : ndarray
-        Centre rows from :func:`probe_layout`, on ``backend``.
-    col_step : int
-    out : ndarray
-        ``(G, PROBE_ROWS, cols) float32`` on ``backend``.
-    backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    if out.shape[0] == 0 or out.shape[2] == 0:
-        return out
-    if backend.is_cuda:
-        backend.launch_2d(_probe_cuda, out.shape[0] * PROBE_ROWS, out.shape[2])(frame, rows, int(col_step), out)
-    else:
-        _probe_cpu(frame, rows, int(col_step), out)
-    return out
-
-
-@cpu_kernel
-def _measures_cpu(prev, cur, partial):
-    cols = cur.shape[2]
-    for g in prange(cur.shape[0]):
-        p = prev[g]
-        c = cur[g]
-        own = cross_a = cross_b = field = np.float32(0.0)
-        for j in range(cols):
-            # Rows 0, 2, 4 are of the top field, 1 and 3 of the bottom field.
-            t0, b1, t2, b3, t4 = c[0, j], c[1, j], c[2, j], c[3, j], c[4, j]
-            pt0, pb1, pt2, pb3, pt4 = p[0, j], p[1, j], p[2, j], p[3, j], p[4, j]
-            own += abs(t0 + t2 - b1 - b1) + abs(b1 + b3 - t2 - t2) + abs(t2 + t4 - b3 - b3)
-            # This frame's top field against the previous bottom field, and the reverse.
-            cross_a += abs(t0 + t2 - pb1 - pb1) + abs(pb1 + pb3 - t2 - t2) + abs(t2 + t4 - pb3 - pb3)
-            cross_b += abs(pt0 + pt2 - b1 - b1) + abs(b1 + b3 - pt2 - pt2) + abs(pt2 + pt4 - b3 - b3)
-            field += abs(t0 + t4 - t2 - t2)
-        partial[g, 0] = own
-        partial[g, 1] = cross_a
-        partial[g, 2] = cross_b
-        partial[g, 3] = field
-
-
-def comb_measures(prev, cur) -> np.ndarray:
-    """Combing sums of two consecutive host probes, per sampled row and column.
-
-    Returns
-    -------
-    ndarray
-        ``(4,) float64``: ``own`` (vertical zig-zag of ``cur`` as woven), ``tff`` (``cur``'s top field
-        woven with ``prev``'s bottom field), ``bff`` (``prev``'s top field with ``cur``'s bottom field)
-        and ``field`` (zig-zag within ``cur``'s top field, rows two apart), each divided by the number
-        of terms.  Progressive frames weave best as they are (``own`` smallest) and show no order
-        (``tff ~ bff``); woven fields of a moving scene pair best with the field next in time, so
-        the smaller of ``tff``/``bff`` names the order.  Zeros when the probe is empty.
-    """
-    if cur.shape[0] == 0 or cur.shape[2] == 0:
-        return np.zeros(4)
-    partial = np.empty((cur.shape[0], 4), np.float32)
-    _measures_cpu(prev, cur, partial)
-    sums = partial.astype(np.float64).sum(axis=0)
-    terms = cur.shape[0] * cur.shape[2]
-    return np.array([sums[0] / (3 * terms), sums[1] / (3 * terms), sums[2] / (3 * terms), sums[3] / terms])

@@ -15,45 +15,21 @@ chroma get separate strengths.  Per plane and per sample, one fused pass does:
   at least ``temporal``); moving samples take the spatial estimate, which
   carries the load where time cannot.
 
-The output keeps each pixel's own full-resolution chroma and adds only the
-half-resolution chroma change.  I420 frames (:func:`denoise_i420`) need no
-planes of their own: their Y, Cb and Cr planes are read as they are (uint8, in
-code values), and the pass writes the output planes directly; without the
-spatial filter, its CPU loop takes the current 3x3 range and sum on uint8 and
-int16 lanes (the same math; four and two times as many samples per vector).  The
-history may be read displaced by a global integer shift (camera pan), estimated
-on a small luma thumbnail by phase correlation.
-
-Noise is estimated per plane from the median absolute response of Immerkaer's
-3x3 mask (standard deviation ``6 * sigma`` for white noise), counted per signal
-level so that read noise (constant) and shot noise (variance growing with the
-level) are told apart: :func:`noise_model` fits ``variance = a + b * level``.
-The luma plane's thresholds then follow the noise at each sample's level
-(coefficient ``slope``, see :func:`plane_coefficients`).
+Here are that per-sample math, its coefficients (:func:`plane_coefficients`; the luma plane's
+thresholds follow the noise at each sample's level) and the CPU row loops of the passes,
+:mod:`kernels.denoise_bgr` and :mod:`kernels.denoise_i420`.  The noise sigmas come from
+:mod:`kernels.noise`; the history may be read displaced by a global integer shift (camera pan),
+estimated on luma thumbnails by phase correlation (:mod:`kernels.thumbnail`).
 """
 from __future__ import annotations
 
 import math
 
-import cv2
 import numba
 import numpy as np
-from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
-from kernels.pixel import VECTOR_MINMAX
-from kernels.pixel import u8_px as _u8_px
-from kernels.planes import i420_luma_chroma
+from kernels.backend import cpu_device, twin
 
-#: Histogram of |mask response| used by the noise estimator: bins of BIN_WIDTH levels.
-NOISE_BINS = 1024
-NOISE_BIN_WIDTH = 0.5
-#: Noise-mask responses a plane's noise estimate needs at most (see :func:`noise_step`).
-NOISE_SAMPLES = 65536
-#: Signal-level bins of the noise histogram (16 levels each).
-NOISE_LEVELS = 16
-#: Responses a level bin needs to count in the noise fit.
-NOISE_MIN_BIN_SAMPLES = 64
 #: Number of per-plane coefficients the fused kernel reads (see :func:`plane_coefficients`).
 N_COEFFS = 6
 #: Level (8-bit) at which a plane's noise sigma is given; the coefficient ``slope`` scales it elsewhere.
@@ -72,18 +48,6 @@ _vector_kernel = numba.njit(parallel=True, nogil=True, cache=True, error_model="
 
 # --- per-pixel math, written once ------------------------------------------------
 
-def _to_ycc_px(b, g, r):
-    y = np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
-    return y, b - y, r - y
-
-
-def _to_bgr_px(y, u, v):
-    b = u + y
-    r = v + y
-    g = (y - np.float32(0.299) * r - np.float32(0.114) * b) * np.float32(1.0 / 0.587)
-    return b, g, r
-
-
 def _tap_px(c0, n, inv_t2, acc, wsum):
     # Soft range weight (1 - d^2/t^2)+: no exp, and exactly 0 across edges.
     d = n - c0
@@ -94,14 +58,14 @@ def _tap_px(c0, n, inv_t2, acc, wsum):
 def _spatial_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2):
     """Edge-preserving 3x3 mean: neighbours weighted by their closeness to the centre."""
     acc, wsum = c0, np.float32(1.0)
-    acc, wsum = _tap_px_i(c0, n1, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n2, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n3, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n4, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n5, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n6, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n7, inv_t2, acc, wsum)
-    acc, wsum = _tap_px_i(c0, n8, inv_t2, acc, wsum)
+    acc, wsum = _tap_i(c0, n1, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n2, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n3, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n4, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n5, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n6, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n7, inv_t2, acc, wsum)  # noqa: F821
+    acc, wsum = _tap_i(c0, n8, inv_t2, acc, wsum)  # noqa: F821
     return acc / wsum
 
 
@@ -120,9 +84,6 @@ def _settle_px(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh):
     return cur * a + h * (np.float32(1.0) - a)
 
 
-_settle_px_i = _settle_px
-
-
 def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                  s, amin, thr, mgain, spatial, fresh):
     """One plane sample from its 3x3 current and history neighbourhoods, given its spatial estimate ``s``."""
@@ -134,7 +95,7 @@ def _temporal_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6,
             + (n8 - h8)) * np.float32(1.0 / 9.0)
     lo = min(min(min(c0, n1), min(n2, n3)), min(min(n4, n5), min(min(n6, n7), n8)))
     hi = max(max(max(c0, n1), max(n2, n3)), max(max(n4, n5), max(max(n6, n7), n8)))
-    return _settle_px_i(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh)
+    return _settle_i(c0, s, h0, diff, lo, hi, amin, thr, mgain, spatial, fresh)  # noqa: F821
 
 
 def _level_scale_px(total, slope):
@@ -153,16 +114,16 @@ def _level_scale_px(total, slope):
 def _temporal_level_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                        s, amin, thr, mgain, spatial, slope, fresh):
     """:func:`_temporal_px` with the motion test scaled to the noise at the sample's level."""
-    sd, rs = _level_scale_px_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)
-    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+    sd, rs = _level_scale_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)  # noqa: F821
+    return _temporal_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,  # noqa: F821
                           s, amin, thr * sd, mgain * rs, spatial, fresh)
 
 
 def _denoise_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
                 inv_t2, amin, thr, mgain, spatial, fresh):
     """One plane sample: the spatial estimate, then the motion-adaptive temporal blend."""
-    s = _spatial_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2)
-    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+    s = _spatial_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2)  # noqa: F821
+    return _temporal_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,  # noqa: F821
                           s, amin, thr, mgain, spatial, fresh)
 
 
@@ -170,153 +131,21 @@ def _denoise_level_px(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5
                       inv_t2, amin, thr, mgain, spatial, slope, fresh):
     """:func:`_denoise_px` with both thresholds following the noise at the sample's level (``slope``,
     see :func:`_level_scale_px`); slope 0 gives exactly :func:`_denoise_px`'s result."""
-    sd, rs = _level_scale_px_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)
-    s = _spatial_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2 * (rs * rs))
-    return _temporal_px_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+    sd, rs = _level_scale_i(c0 + n1 + n2 + n3 + n4 + n5 + n6 + n7 + n8, slope)  # noqa: F821
+    s = _spatial_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, inv_t2 * (rs * rs))  # noqa: F821
+    return _temporal_i(c0, n1, n2, n3, n4, n5, n6, n7, n8, h0, h1, h2, h3, h4, h5, h6, h7, h8,  # noqa: F821
                           s, amin, thr * sd, mgain * rs, spatial, fresh)
 
 
-def _recombine_px(b, r, y_cur, y_new, du, dv):
-    """Output BGR: new luma, the pixel's own chroma plus the (half-resolution) chroma change."""
-    return _to_bgr_px_i(y_new, (b - y_cur) + du, (r - y_cur) + dv)
-
-
-def _response_px(c, n, s, e, w, ne, nw, se, sw):
-    # Immerkaer's mask [1 -2 1; -2 4 -2; 1 -2 1]: cancels planes and ramps.  Float sums:
-    # uint8 (I420) samples would wrap in uint8 arithmetic (the CUDA simulator's).
-    f = np.float32
-    return abs(f(4.0) * f(c) - f(2.0) * (f(n) + f(s) + f(e) + f(w)) + (f(ne) + f(nw) + f(se) + f(sw)))
-
-
-_to_ycc_cpu = cpu_device(_to_ycc_px)
-_to_bgr_cpu = cpu_device(_to_bgr_px)
-_u8_cpu = cpu_device(_u8_px, **VECTOR_MINMAX)
-_response_cpu = cpu_device(_response_px)
-_to_ycc_cuda = cuda_device(_to_ycc_px)
-_to_bgr_cuda = cuda_device(_to_bgr_px)
-_u8_cuda = cuda_device(_u8_px)
-_response_cuda = cuda_device(_response_px)
-
-
-# The math below calls other math through module globals (``*_i``); each target binds its own.
-_tap_px_i = cpu_device(_tap_px)
-_spatial_px_i = cpu_device(_spatial_px)
-_settle_px_i = _settle_cpu = cpu_device(_settle_px)
-_temporal_px_i = cpu_device(_temporal_px)
-_level_scale_px_i = _level_scale_cpu = cpu_device(_level_scale_px)
-_temporal_cpu = cpu_device(_temporal_px)
-_temporal_level_cpu = cpu_device(_temporal_level_px)
-_to_bgr_px_i = _to_bgr_cpu
-_denoise_cpu = cpu_device(_denoise_px)
-_denoise_level_cpu = cpu_device(_denoise_level_px)
-_recombine_cpu = cpu_device(_recombine_px)
-_denoise_level_cuda = cuda_device(
-    _denoise_level_px, _spatial_px_i=cuda_device(_spatial_px, _tap_px_i=cuda_device(_tap_px)),
-    _temporal_px_i=cuda_device(_temporal_px, _settle_px_i=cuda_device(_settle_px)),
-    _level_scale_px_i=cuda_device(_level_scale_px))
-_recombine_cuda = cuda_device(_recombine_px, _to_bgr_px_i=_to_bgr_cuda)
-
-
-# --- BGR -> planes -------------------------------------------------------------------
-
-def chroma_shape(height: int, width: int) -> tuple[int, int]:
-    """Shape of the half-resolution chroma planes for a ``height x width`` frame."""
-    return (height + 1) // 2, (width + 1) // 2
-
-
-def _block_px(frame, luma, chroma, crow, ccol):
-    """One 2x2 block (partial at odd edges): its luma samples and mean chroma, one summation order."""
-    height, width = frame.shape[0], frame.shape[1]
-    su = np.float32(0.0)
-    sv = np.float32(0.0)
-    n = 0
-    for row in range(2 * crow, min(2 * crow + 2, height)):
-        for col in range(2 * ccol, min(2 * ccol + 2, width)):
-            y, u, v = _to_ycc_i(  # noqa: F821 (bound per target)
-                np.float32(frame[row, col, 0]), np.float32(frame[row, col, 1]), np.float32(frame[row, col, 2]))
-            luma[row, col] = y
-            su += u
-            sv += v
-            n += 1
-    inv = np.float32(1.0) / np.float32(n)
-    chroma[0, crow, ccol] = su * inv
-    chroma[1, crow, ccol] = sv * inv
-
-
-_block_cpu = cpu_device(_block_px, _to_ycc_i=_to_ycc_cpu)
-_block_cuda = cuda_device(_block_px, _to_ycc_i=_to_ycc_cuda)
-
-
-@cpu_kernel
-def _to_planes_cpu(frame, luma, chroma):
-    height, width = frame.shape[0], frame.shape[1]
-    quarter = np.float32(0.25)
-    for crow in prange(chroma.shape[1]):
-        full = 0
-        if 2 * crow + 1 < height:
-            full = width // 2
-            # Whole 2x2 blocks, unrolled, unsigned indices (vectorizable).
-            top = frame[2 * crow]
-            bot = frame[2 * crow + 1]
-            ytop = luma[2 * crow]
-            ybot = luma[2 * crow + 1]
-            cu = chroma[0, crow]
-            cv = chroma[1, crow]
-            for c in range(full):
-                j = np.uintp(c)
-                i0 = np.uintp(2 * c)
-                i1 = i0 + np.uintp(1)
-                y0, u0, v0 = _to_ycc_cpu(np.float32(top[i0, 0]), np.float32(top[i0, 1]), np.float32(top[i0, 2]))
-                y1, u1, v1 = _to_ycc_cpu(np.float32(top[i1, 0]), np.float32(top[i1, 1]), np.float32(top[i1, 2]))
-                y2, u2, v2 = _to_ycc_cpu(np.float32(bot[i0, 0]), np.float32(bot[i0, 1]), np.float32(bot[i0, 2]))
-                y3, u3, v3 = _to_ycc_cpu(np.float32(bot[i1, 0]), np.float32(bot[i1, 1]), np.float32(bot[i1, 2]))
-                ytop[i0] = y0
-                ytop[i1] = y1
-                ybot[i0] = y2
-                ybot[i1] = y3
-                cu[j] = (((np.float32(0.0) + u0) + u1) + u2 + u3) * quarter
-                cv[j] = (((np.float32(0.0) + v0) + v1) + v2 + v3) * quarter
-        for ccol in range(full, chroma.shape[2]):
-            _block_cpu(frame, luma, chroma, crow, ccol)
-
-
-@cuda_kernel
-def _to_planes_cuda(frame, luma, chroma):
-    # One thread per chroma sample; it also writes the luma of its 2x2 block.
-    ccol, crow = cuda.grid(2)
-    if crow >= chroma.shape[1] or ccol >= chroma.shape[2]:
-        return
-    _block_cuda(frame, luma, chroma, crow, ccol)
-
-
-def to_planes(frame, *, luma, chroma, backend: Backend = CPU):
-    """Split a BGR frame into a float32 luma plane and half-resolution ``B-Y, R-Y`` planes.
-
-    Chroma is filtered at half resolution: video is almost always 4:2:0 or
-    4:2:2, so full-resolution chroma carries little but noise, and the work
-    on the two chroma planes drops fourfold.
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` BGR.
-    luma : ndarray
-        ``(H, W) float32`` destination for ``Y``.
-    chroma : ndarray
-        ``(2,) + chroma_shape(H, W)`` float32 destination: 2x2 means of ``B-Y`` and ``R-Y``.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    tuple of ndarray
-        ``(luma, chroma)``.
-    """
-    if backend.is_cuda:
-        backend.launch_2d(_to_planes_cuda, chroma.shape[1], chroma.shape[2])(frame, luma, chroma)
-    else:
-        _to_planes_cpu(frame, luma, chroma)
-    return luma, chroma
+_settle = twin(_settle_px)
+_level_scale = twin(_level_scale_px)
+_spatial = twin(_spatial_px, _tap_i=twin(_tap_px))
+_temporal = twin(_temporal_px, _settle_i=_settle)
+_denoise_level = twin(_denoise_level_px, _level_scale_i=_level_scale, _spatial_i=_spatial, _temporal_i=_temporal)
+_settle_cpu, _level_scale_cpu, _temporal_cpu = _settle.cpu, _level_scale.cpu, _temporal.cpu
+_temporal_level_cpu = twin(_temporal_level_px, _level_scale_i=_level_scale, _temporal_i=_temporal).cpu
+_denoise_cpu = twin(_denoise_px, _spatial_i=_spatial, _temporal_i=_temporal).cpu
+_denoise_level_cpu = _denoise_level.cpu
 
 
 # --- the fused denoise pass --------------------------------------------------------------
@@ -343,8 +172,7 @@ def _denoise_at_px(cur, hist, k, row, col, shift_y, shift_x, fresh):
         f(hist[hs, hw]), f(hist[hs, hc]), f(hist[hs, he]), k[0], k[1], k[2], k[3], k[4], k[5], fresh)
 
 
-_denoise_at_cpu = cpu_device(_denoise_at_px, _denoise_i=_denoise_level_cpu)
-_denoise_at_cuda = cuda_device(_denoise_at_px, _denoise_i=_denoise_level_cuda)
+_denoise_at_cpu, _denoise_at_cuda = twin(_denoise_at_px, _denoise_i=_denoise_level)
 
 
 @cpu_device
@@ -425,67 +253,10 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
         dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
 
 
-@_vector_kernel
-def _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y,
-                        cshift_x, fresh, out, luma_out, chroma_out):
-    height, width = luma.shape
-    # One chroma row and its two luma rows per iteration: the output rows
-    # need exactly that chroma row, so everything stays in cache.
-    for crow in prange(chroma.shape[1]):
-        _denoise_row_cpu(chroma[0], chroma_hist[0], coeffs[1], crow, cshift_y, cshift_x, fresh, chroma_out[0, crow])
-        _denoise_row_cpu(chroma[1], chroma_hist[1], coeffs[2], crow, cshift_y, cshift_x, fresh, chroma_out[1, crow])
-        du_row = chroma_out[0, crow]
-        dv_row = chroma_out[1, crow]
-        cu_row = chroma[0, crow]
-        cv_row = chroma[1, crow]
-        for row in range(2 * crow, min(2 * crow + 2, height)):
-            y_new = luma_out[row]
-            _denoise_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, y_new)
-            y_cur = luma[row]
-            src = frame[row]
-            dst = out[row]
-            for c in range(width):
-                col = np.uintp(c)
-                cc = col >> np.uintp(1)
-                b, g, r = _recombine_cpu(np.float32(src[col, 0]), np.float32(src[col, 2]), y_cur[col], y_new[col],
-                                         du_row[cc] - cu_row[cc], dv_row[cc] - cv_row[cc])
-                dst[col, 0] = _u8_cpu(b)
-                dst[col, 1] = _u8_cpu(g)
-                dst[col, 2] = _u8_cpu(r)
-
-
-@cuda_kernel
-def _denoise_chroma_cuda(chroma, chroma_hist, coeffs, shift_y, shift_x, fresh, chroma_out):
-    col, row = cuda.grid(2)
-    if row >= chroma.shape[1] or col >= chroma.shape[2]:
-        return
-    chroma_out[0, row, col] = _denoise_at_cuda(chroma[0], chroma_hist[0], coeffs[1], row, col, shift_y, shift_x,
-                                               fresh)
-    chroma_out[1, row, col] = _denoise_at_cuda(chroma[1], chroma_hist[1], coeffs[2], row, col, shift_y, shift_x,
-                                               fresh)
-
-
-@cuda_kernel
-def _denoise_luma_cuda(frame, luma, chroma, luma_hist, coeffs, shift_y, shift_x, fresh, chroma_out, out, luma_out):
-    # Runs after _denoise_chroma_cuda: the output needs the finished chroma.
-    col, row = cuda.grid(2)
-    if row >= luma.shape[0] or col >= luma.shape[1]:
-        return
-    y_new = _denoise_at_cuda(luma, luma_hist, coeffs[0], row, col, shift_y, shift_x, fresh)
-    luma_out[row, col] = y_new
-    cr = row >> 1
-    cc = col >> 1
-    b, g, r = _recombine_cuda(np.float32(frame[row, col, 0]), np.float32(frame[row, col, 2]), luma[row, col], y_new,
-                              chroma_out[0, cr, cc] - chroma[0, cr, cc], chroma_out[1, cr, cc] - chroma[1, cr, cc])
-    out[row, col, 0] = _u8_cuda(b)
-    out[row, col, 1] = _u8_cuda(g)
-    out[row, col, 2] = _u8_cuda(r)
-
-
 def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range: float = 2.5,
                        motion_threshold=3.0, motion_ramp: float = 2.0, motion_sigmas=None,
                        slopes=None, out: np.ndarray | None = None) -> np.ndarray:
-    """Per-plane coefficients of :func:`denoise_planes` from noise sigmas.
+    """Per-plane coefficients of :func:`~kernels.denoise_bgr.denoise_planes` from noise sigmas.
 
     Parameters
     ----------
@@ -537,551 +308,7 @@ def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range
                   3.0 / (motion_ramp * msigma), spatial, float(slope))
     return out
 
-
-def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int] = (0, 0),
-                   fresh: bool = False, out, luma_out, chroma_out, backend: Backend = CPU):
-    """One fused temporal + spatial denoise step.
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` current BGR frame (its full-resolution chroma is kept;
-        only the half-resolution chroma change is added).
-    luma, chroma : ndarray
-        Current planes from :func:`to_planes`.
-    luma_hist, chroma_hist : ndarray
-        Previous output planes, same shapes (not read when ``fresh``).
-    coeffs : ndarray
-        ``(3, N_COEFFS) float32`` from :func:`plane_coefficients`, on ``backend``.
-    shift : (int, int)
-        Global content motion ``(dy, dx)`` from the previous frame to this one; the
-        history is read at ``(row - dy, col - dx)`` (half that on the chroma planes).
-    fresh : bool
-        ``True`` after a reset: the history is not used and every pixel is
-        filtered as moving (spatially).
-    out : ndarray
-        ``(H, W, 3) uint8`` denoised BGR frame.
-    luma_out, chroma_out : ndarray
-        New history planes; must not alias the inputs.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    dy, dx, cdy, cdx = _shifts(shift)
-    if fresh:
-        # The current planes stand in for the history: finite numbers, and a
-        # zero difference, so only the "moving" (spatial) path acts.
-        luma_hist, chroma_hist = luma, chroma
-    fr = np.float32(1.0 if fresh else 0.0)
-    if backend.is_cuda:
-        backend.launch_2d(_denoise_chroma_cuda, chroma.shape[1], chroma.shape[2])(
-            chroma, chroma_hist, coeffs, cdy, cdx, fr, chroma_out)
-        backend.launch_2d(_denoise_luma_cuda, luma.shape[0], luma.shape[1])(
-            frame, luma, chroma, luma_hist, coeffs, dy, dx, fr, chroma_out, out, luma_out)
-    else:
-        _denoise_cpu_kernel(frame, luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, out,
-                            luma_out, chroma_out)
-    return out
-
-
 def _shifts(shift: tuple[int, int]) -> tuple[int, int, int, int]:
     """The history's luma shift ``(dy, dx)`` and the half-resolution chroma planes' (rounded)."""
     dy, dx = int(shift[0]), int(shift[1])
     return dy, dx, int(round(dy / 2)), int(round(dx / 2))
-
-
-# --- the fused pass on I420 frames -------------------------------------------------------------
-
-@cpu_device
-def _u8_row_cpu(src, dst):
-    for c in range(src.shape[0]):
-        col = np.uintp(c)
-        dst[col] = _u8_cpu(src[col])
-
-
-def _temporal_row_u8(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out):
-    # The temporal-only pass (spatial == 0) on one row of a uint8 plane: _temporal_px's math, with
-    # the current 3x3 range and sum taken in separable passes on uint8 and int16 lanes (four and
-    # two times as many per vector as float32); only the history's sums and the blend are float.
-    # The difference mean sums in another order than _temporal_px: equal to a few ulps.
-    width = cur.shape[1]
-    lo, hi, north, mid, south, h_n, h_m, h_s = _row_window_cpu(cur, hist, row, shift_y, shift_x)
-    vmin, vmax, rmin, rmax = ranges[0], ranges[1], ranges[2], ranges[3]
-    vsum, rsum = sums[0], sums[1]
-    f = np.float32
-    for c in range(width):
-        col = np.uintp(c)
-        a = north[col]
-        b = mid[col]
-        d = south[col]
-        vmin[col] = min(min(a, b), d)
-        vmax[col] = max(max(a, b), d)
-        vsum[col] = np.int16(a) + np.int16(b) + np.int16(d)
-        hsum[col] = (f(h_n[col]) + f(h_m[col])) + f(h_s[col])
-    one = np.uintp(1)
-    for c in range(lo, hi):
-        col = np.uintp(c)
-        rmin[col] = min(min(vmin[col - one], vmin[col]), vmin[col + one])
-        rmax[col] = max(max(vmax[col - one], vmax[col]), vmax[col + one])
-        rsum[col] = vsum[col - one] + vsum[col] + vsum[col + one]
-    amin = k[1]
-    thr = k[2]
-    mgain = k[3]
-    spatial = k[4]
-    slope = k[5]
-    ninth = np.float32(1.0 / 9.0)
-    if slope == 0:  # one noise level: the cheaper loop (see _denoise_row_cpu)
-        for c in range(lo, hi):
-            col = np.uintp(c)
-            j = np.uintp(c - shift_x)
-            diff = (f(rsum[col]) - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
-            c0 = f(mid[col])
-            v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr, mgain, spatial, fresh)
-            dst[col] = v
-            out[col] = _u8_cpu(v)
-    else:
-        for c in range(lo, hi):
-            col = np.uintp(c)
-            j = np.uintp(c - shift_x)
-            total = f(rsum[col])
-            diff = (total - ((hsum[j - one] + hsum[j]) + hsum[j + one])) * ninth
-            c0 = f(mid[col])
-            sd, rs = _level_scale_cpu(total, slope)
-            v = _settle_cpu(c0, c0, f(h_m[j]), diff, f(rmin[col]), f(rmax[col]), amin, thr * sd, mgain * rs,
-                            spatial, fresh)
-            dst[col] = v
-            out[col] = _u8_cpu(v)
-    for col in range(0, lo):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
-        out[col] = _u8_cpu(dst[col])
-    for col in range(hi, width):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
-        out[col] = _u8_cpu(dst[col])
-
-
-_temporal_row_u8_cpu = cpu_device(_temporal_row_u8, **VECTOR_MINMAX)
-
-
-@cpu_device
-def _i420_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out):
-    # One row of a plane: the new history into ``dst``, rounded into ``out``.
-    if k[4] > 0:
-        _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst)
-        _u8_row_cpu(dst, out)
-    else:
-        _temporal_row_u8_cpu(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out)
-
-
-@_vector_kernel
-def _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y, cshift_x,
-                             fresh, chunks, luma_out, chroma_out, out_luma, out_chroma):
-    # One chunk of chroma rows per thread, with its scratch rows; per chroma row, that row of
-    # each chroma plane and the two luma rows beside it (as in the BGR pass).
-    rows = chroma.shape[1]
-    per = (rows + chunks - 1) // chunks
-    width = luma.shape[1]
-    for chunk in prange(chunks):
-        # Scratch allocated here rather than passed in: LLVM then knows it aliases nothing and
-        # vectorizes without runtime overlap checks (caller-provided rows measured 35% slower).
-        ranges = np.empty((4, width), np.uint8)
-        sums = np.empty((2, width), np.int16)
-        hsum = np.empty(width, np.float32)
-        for crow in range(chunk * per, min(chunk * per + per, rows)):
-            for p in range(2):
-                _i420_row_cpu(chroma[p], chroma_hist[p], coeffs[1 + p], crow, cshift_y, cshift_x, fresh, ranges,
-                              sums, hsum, chroma_out[p, crow], out_chroma[p, crow])
-            for row in range(2 * crow, 2 * crow + 2):
-                _i420_row_cpu(luma, luma_hist, coeffs[0], row, shift_y, shift_x, fresh, ranges, sums, hsum,
-                              luma_out[row], out_luma[row])
-
-
-@cuda_kernel
-def _denoise_i420_cuda(luma, chroma, luma_hist, chroma_hist, coeffs, shift_y, shift_x, cshift_y, cshift_x, fresh,
-                       luma_out, chroma_out, out_luma, out_chroma):
-    # One thread per luma sample; those inside the chroma planes' size also do one sample of each.
-    col, row = cuda.grid(2)
-    if row >= luma.shape[0] or col >= luma.shape[1]:
-        return
-    y = _denoise_at_cuda(luma, luma_hist, coeffs[0], row, col, shift_y, shift_x, fresh)
-    luma_out[row, col] = y
-    out_luma[row, col] = _u8_cuda(y)
-    if row < chroma.shape[1] and col < chroma.shape[2]:
-        for p in range(2):
-            c = _denoise_at_cuda(chroma[p], chroma_hist[p], coeffs[1 + p], row, col, cshift_y, cshift_x, fresh)
-            chroma_out[p, row, col] = c
-            out_chroma[p, row, col] = _u8_cuda(c)
-
-
-def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int] = (0, 0), fresh: bool = False,
-                 out, luma_out, chroma_out, backend: Backend = CPU):
-    """:func:`denoise_planes` on an I420 frame: its Y, Cb, Cr planes are the planes, read as they are.
-
-    The same per-sample math as the BGR pass, in the planes' own code values
-    (``coeffs`` must come from sigmas in those units); the output planes are
-    the new history rounded to uint8, with no conversion to or from BGR.
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H * 3 // 2, W) uint8`` current I420 frame (see :mod:`kernels.planes`).
-    luma_hist, chroma_hist : ndarray
-        Previous output planes, ``(H, W)`` and ``(2, H/2, W/2)`` float32; zeroed when ``fresh``.
-    coeffs : ndarray
-        ``(3, N_COEFFS) float32`` from :func:`plane_coefficients` (Y, Cb, Cr), on ``backend``.
-    shift : (int, int)
-        Global content motion ``(dy, dx)`` as in :func:`denoise_planes`.
-    fresh : bool
-        ``True`` after a reset: the history is not used, every sample is filtered spatially.
-    out : ndarray
-        ``(H * 3 // 2, W) uint8`` denoised I420 frame; must not alias ``frame``.
-    luma_out, chroma_out : ndarray
-        New history planes; must not alias the inputs.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    luma, chroma = i420_luma_chroma(frame)
-    out_luma, out_chroma = i420_luma_chroma(out)
-    dy, dx, cdy, cdx = _shifts(shift)
-    if fresh:
-        # The history gets weight 0 but must be finite (0 * NaN is NaN).  Zeros rather than the
-        # current uint8 planes: those would compile and load a second variant of the kernel.
-        luma_hist.fill(0)
-        chroma_hist.fill(0)
-    fr = np.float32(1.0 if fresh else 0.0)
-    if backend.is_cuda:
-        backend.launch_2d(_denoise_i420_cuda, luma.shape[0], luma.shape[1])(
-            luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr, luma_out, chroma_out, out_luma,
-            out_chroma)
-    else:
-        _denoise_i420_cpu_kernel(luma, chroma, luma_hist, chroma_hist, coeffs, dy, dx, cdy, cdx, fr,
-                                 numba.get_num_threads(), luma_out, chroma_out, out_luma, out_chroma)
-    return out
-
-
-# --- noise estimation ----------------------------------------------------------------------
-#
-# Read noise has the same sigma at every level, shot noise a variance proportional to the
-# signal: one sigma per plane over-smooths dark areas and leaves grain on bright ones.  The
-# mask responses are therefore counted per signal level (the sample's 3x3 luma mean; for a
-# half-resolution chroma sample the mean of its 2x2 luma block) and a line
-# ``variance = a + b * level`` is fitted per plane (:func:`noise_model`).
-
-def _level_at_px(pl, lum, row, col, sub):
-    # The luma level a sample's noise depends on (see the section comment).
-    f = np.float32
-    if sub:
-        lh, lw = lum.shape
-        r0 = min(2 * row, lh - 1)
-        r1 = min(2 * row + 1, lh - 1)
-        c0 = min(2 * col, lw - 1)
-        c1 = min(2 * col + 1, lw - 1)
-        return (f(lum[r0, c0]) + f(lum[r0, c1]) + f(lum[r1, c0]) + f(lum[r1, c1])) * f(0.25)
-    return (f(pl[row, col]) + f(pl[row - 1, col]) + f(pl[row + 1, col]) + f(pl[row, col + 1]) + f(pl[row, col - 1])
-            + f(pl[row - 1, col + 1]) + f(pl[row - 1, col - 1]) + f(pl[row + 1, col + 1])
-            + f(pl[row + 1, col - 1])) * f(1.0 / 9.0)
-
-
-def _bins_at_px(pl, lum, row, col, sub, inv_bin, levels, last):
-    # The (level bin, response bin) of one sample; levels outside 0..255 (BGR chroma never, luma
-    # float rounding) are clamped into the end bins.
-    r = _response_i(pl[row, col], pl[row - 1, col], pl[row + 1, col], pl[row, col + 1],  # noqa: F821
-                    pl[row, col - 1], pl[row - 1, col + 1], pl[row - 1, col - 1],
-                    pl[row + 1, col + 1], pl[row + 1, col - 1])
-    level = _level_i(pl, lum, row, col, sub)  # noqa: F821
-    lb = min(max(int(level * np.float32(levels / 256.0)), 0), levels - 1)
-    return lb, min(int(r * inv_bin), last)
-
-
-_level_at_cpu = cpu_device(_level_at_px)
-_level_at_cuda = cuda_device(_level_at_px)
-_bins_at_cpu = cpu_device(_bins_at_px, _response_i=_response_cpu, _level_i=_level_at_cpu)
-_bins_at_cuda = cuda_device(_bins_at_px, _response_i=_response_cuda, _level_i=_level_at_cuda)
-
-
-@cpu_device
-def _hist_plane_cpu(pl, lum, sub, step, inv_bin, hist, p):
-    height, width = pl.shape
-    levels = hist.shape[1]
-    last = hist.shape[2] - 1
-    for row in range(1, height - 1, step):
-        for col in range(1, width - 1, step):
-            lb, rb = _bins_at_cpu(pl, lum, row, col, sub, inv_bin, levels, last)
-            hist[p, lb, rb] += 1
-
-
-@cpu_kernel
-def _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, hist):
-    # One plane per parallel iteration keeps the histograms race-free without atomics.
-    for p in prange(3):
-        if p == 0:
-            _hist_plane_cpu(luma, luma, False, luma_step, inv_bin, hist, 0)
-        else:
-            _hist_plane_cpu(chroma[p - 1], luma, True, chroma_step, inv_bin, hist, p)
-
-
-@cuda_kernel
-def _noise_hist_cuda(pl, lum, sub, step, inv_bin, hist, p):
-    j, i = cuda.grid(2)
-    height, width = pl.shape
-    row = 1 + i * step
-    col = 1 + j * step
-    if row >= height - 1 or col >= width - 1:
-        return
-    lb, rb = _bins_at_cuda(pl, lum, row, col, sub, inv_bin, hist.shape[1], hist.shape[2] - 1)
-    cuda.atomic.add(hist, (p, lb, rb), 1)
-
-
-def noise_step(height: int, width: int) -> int:
-    """Sampling step of :func:`noise_histogram` on a ``height x width`` plane.
-
-    Every other row and column, sparser on large planes: the fit needs no more
-    than about :data:`NOISE_SAMPLES` responses, and the histogram pass (a
-    scatter, which does not vectorize) then costs the same at any resolution.
-    """
-    return max(2, math.isqrt(height * width // NOISE_SAMPLES))
-
-
-def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Backend = CPU):
-    """Histogram of the noise-mask response per plane and signal level (input of :func:`noise_model`).
-
-    Parameters
-    ----------
-    luma, chroma : ndarray
-        Planes from :func:`to_planes` or :func:`kernels.planes.i420_luma_chroma` (float32 or uint8).
-    step : int, optional
-        Sample every ``step``-th row and column (>= 1) of every plane; default
-        :func:`noise_step` of each plane.
-    out : ndarray
-        ``(3, NOISE_LEVELS, NOISE_BINS) int32``; overwritten (plane 0 luma, 1-2 chroma; level
-        bins of ``256 / NOISE_LEVELS`` luma levels).
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    out[...] = 0
-    inv_bin = np.float32(1.0 / NOISE_BIN_WIDTH)
-    luma_step = step or noise_step(*luma.shape)
-    chroma_step = step or noise_step(*chroma.shape[1:])
-    if backend.is_cuda:
-        for p, pl, pstep in ((0, luma, luma_step), (1, chroma[0], chroma_step), (2, chroma[1], chroma_step)):
-            rows = (pl.shape[0] - 2 + pstep - 1) // pstep
-            cols = (pl.shape[1] - 2 + pstep - 1) // pstep
-            if rows > 0 and cols > 0:
-                backend.launch_2d(_noise_hist_cuda, rows, cols)(pl, luma, p > 0, pstep, inv_bin, out, p)
-    else:
-        _noise_hist_cpu(luma, chroma, luma_step, chroma_step, inv_bin, out)
-    return out
-
-
-def _median_sigma(counts: np.ndarray) -> float:
-    """Noise sigma from one histogram of ``|mask response|``: the median of ``|N(0, 6 sigma)|`` is
-    ``0.6745 * 6 * sigma``; texture only lifts the upper tail, so the median stays close to the noise."""
-    total = int(counts.sum())
-    if total == 0:
-        return 0.0
-    cum = np.cumsum(counts)
-    k = int(np.searchsorted(cum, total / 2.0))
-    # Linear interpolation inside the median bin.
-    before = cum[k - 1] if k > 0 else 0
-    frac = (total / 2.0 - before) / max(int(counts[k]), 1)
-    return float((k + frac) * NOISE_BIN_WIDTH / (0.6745 * 6.0))
-
-
-def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
-    """One noise sigma per plane from :func:`noise_histogram` counts (host array), all levels pooled.
-
-    Returns
-    -------
-    ndarray
-        ``(3,) float64`` sigmas in the planes' units (0 where there were no samples).
-    """
-    pooled = hist.reshape(hist.shape[0], -1, hist.shape[-1]).sum(axis=1)
-    return np.array([_median_sigma(pooled[p]) for p in range(hist.shape[0])])
-
-
-def noise_model(hist: np.ndarray, min_samples: int = NOISE_MIN_BIN_SAMPLES) -> np.ndarray:
-    """Signal-dependent noise per plane, ``variance = a + b * level``, from :func:`noise_histogram` counts.
-
-    Per level bin with at least ``min_samples`` responses, the median sigma; then a line
-    through the variances, each weighted by its count over its square (a variance estimate's
-    error grows with it, and texture only inflates: the lowest bins are the most trusted).
-    ``a`` and ``b`` are kept non-negative.
-
-    Parameters
-    ----------
-    hist : ndarray
-        ``(3, NOISE_LEVELS, NOISE_BINS)`` host counts.
-    min_samples : int
-        Level bins with fewer responses are left out.
-
-    Returns
-    -------
-    ndarray
-        ``(3, 3) float64``: per plane ``a`` (levels squared), ``b`` (levels) and the mean luma
-        level of the samples (0 where there were none).
-    """
-    planes, levels = hist.shape[0], hist.shape[1]
-    centres = (np.arange(levels) + 0.5) * (256.0 / levels)
-    out = np.zeros((planes, 3))
-    for p in range(planes):
-        counts = hist[p].sum(axis=1).astype(np.float64)
-        if counts.sum() == 0:
-            continue
-        out[p, 2] = float((counts * centres).sum() / counts.sum())
-        used = counts >= min(min_samples, counts.max())
-        var = np.array([_median_sigma(hist[p, k]) ** 2 for k in np.flatnonzero(used)])
-        out[p, :2] = _fit_line(centres[used], var, counts[used])
-    return out
-
-
-def _fit_line(x: np.ndarray, y: np.ndarray, n: np.ndarray) -> tuple[float, float]:
-    """Weighted least squares ``y = a + b x`` with weights ``n / y^2``, ``a, b >= 0``."""
-    w = n / np.maximum(y, 1e-2) ** 2
-    sw, sx, sy = w.sum(), (w * x).sum(), (w * y).sum()
-    sxx, sxy = (w * x * x).sum(), (w * x * y).sum()
-    det = sw * sxx - sx * sx
-    if x.size < 2 or det <= 1e-9 * sw * sxx:
-        return float(sy / sw), 0.0
-    b = (sw * sxy - sx * sy) / det
-    a = (sy - b * sx) / sw
-    if b < 0:  # noise falling with the level: clipping or texture; one variance for all
-        return float(sy / sw), 0.0
-    if a < 0:  # pure shot noise: a line through the origin
-        return 0.0, float(sxy / sxx)
-    return float(a), float(b)
-
-
-# --- thumbnails: scene cuts and global motion ------------------------------------------------
-
-# Serial and holding the GIL: a fraction of a millisecond of work, less than a parallel region's
-# start-up when the I/O threads hold the cores.  Reassociating the block sums lets them vectorize:
-# sums of uint8 levels (I420) are exact in float32 in any order; the BGR path's float luma may
-# differ in the last bits.
-@numba.njit(cache=True, fastmath={"reassoc"})
-def _thumb_cpu(luma, factor, thumb):
-    th, tw = thumb.shape
-    inv = np.float32(1.0 / (factor * factor))
-    f = np.uintp(factor)
-    width = np.uintp(tw) * f
-    sums = np.empty(width, np.float32)  # allocated here: known to alias nothing (see the I420 pass)
-    for i in range(th):
-        # Per thumbnail row: the column sums of its `factor` luma rows (contiguous loads, unsigned
-        # indices: vectorized), then the sum of each block of `factor` columns.
-        src = luma[i * factor]
-        for c in range(width):
-            sums[np.uintp(c)] = np.float32(src[np.uintp(c)])
-        for r in range(i * factor + 1, i * factor + factor):
-            src = luma[r]
-            for c in range(width):
-                sums[np.uintp(c)] += np.float32(src[np.uintp(c)])
-        out = thumb[i]
-        for j in range(tw):
-            base = np.uintp(j) * f
-            acc = np.float32(0.0)
-            for c in range(factor):
-                acc += sums[base + np.uintp(c)]
-            out[np.uintp(j)] = acc * inv
-
-
-@cuda_kernel
-def _thumb_cuda(luma, factor, thumb):
-    j, i = cuda.grid(2)
-    th, tw = thumb.shape
-    if i >= th or j >= tw:
-        return
-    inv = np.float32(1.0) / np.float32(factor * factor)
-    acc = np.float32(0.0)
-    for r in range(i * factor, i * factor + factor):
-        for c in range(j * factor, j * factor + factor):
-            acc += np.float32(luma[r, c])
-    thumb[i, j] = acc * inv
-
-
-def thumbnail_factor(height: int, width: int, target_width: int = 160) -> int:
-    """Box-downscale factor that brings ``width`` near ``target_width`` (>= 1, fits the frame)."""
-    return max(1, min(width // max(target_width, 1), height // 8 if height >= 8 else 1))
-
-
-def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
-    """Box-average the luma plane by ``factor`` (scene-cut and global-motion input).
-
-    Parameters
-    ----------
-    luma : ndarray
-        ``(H, W)`` float32, or uint8 (an I420 Y plane).
-    factor : int
-        Downscale factor >= 1.
-    out : ndarray
-        ``(H // factor, W // factor) float32``.
-    backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    if out.shape[0] == 0 or out.shape[1] == 0:
-        return out
-    if backend.is_cuda:
-        backend.launch_2d(_thumb_cuda, out.shape[0], out.shape[1])(luma, factor, out)
-    else:
-        _thumb_cpu(luma, factor, out)
-    return out
-
-
-def estimate_shift(previous: np.ndarray, current: np.ndarray, factor: int, window: np.ndarray | None = None,
-                   max_shift: int = 64) -> tuple[int, int]:
-    """Global content motion ``(dy, dx)`` in full-frame pixels, by phase correlation of thumbnails.
-
-    Parameters
-    ----------
-    previous, current : ndarray
-        Host ``float32`` luma thumbnails from :func:`luma_thumbnail`, same shape.
-    factor : int
-        The thumbnails' downscale factor (the shift is scaled back by it).
-    window : ndarray, optional
-        Apodization window for ``cv2.phaseCorrelate``.
-    max_shift : int
-        Larger shifts are implausible for a pan and are ignored.
-
-    Returns
-    -------
-    (int, int)
-        ``(0, 0)`` when the thumbnails are too small or the peak is weak (no
-        single dominant translation) or too large.
-    """
-    if previous.shape[0] < 8 or previous.shape[1] < 8:
-        return 0, 0
-    (sx, sy), response = cv2.phaseCorrelate(previous, current, window)
-    if response < 0.1 or not (math.isfinite(sx) and math.isfinite(sy)):
-        return 0, 0
-    dy, dx = int(round(sy * factor)), int(round(sx * factor))
-    if abs(dy) > max_shift or abs(dx) > max_shift:
-        return 0, 0
-    return dy, dx
-
-
-def thumbnail_difference(previous: np.ndarray, current: np.ndarray, shift_thumb: tuple[int, int] = (0, 0)) -> float:
-    """Mean absolute difference of two luma thumbnails after an integer thumbnail shift (scene-cut test)."""
-    dy, dx = shift_thumb
-    h, w = current.shape
-    if abs(dy) >= h or abs(dx) >= w:
-        dy, dx = 0, 0
-    cur = current[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
-    prev = previous[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    if cur.size == 0:
-        return 0.0
-    return float(np.mean(np.abs(cur - prev)))

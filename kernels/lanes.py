@@ -7,7 +7,7 @@ stay wide).  Per-pixel math that must run on narrow lanes calls the operations
 below by name (``add16(a, b)``, ``max32(a, b)``, ...): as plain Python they are
 the ordinary operators (what CUDA kernels and the CUDA simulator run), and the
 CPU wrapping binds them to Numba intrinsics that emit exactly one 16- or 32-bit
-LLVM instruction (``cpu_device(fn, **CPU_LANES)``).  The caller keeps values in
+LLVM instruction (``twin(fn, **LANES)``).  The caller keeps values in
 range: the narrow forms wrap on overflow.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable
 from numba import types
 from numba.extending import intrinsic
 
-from kernels.backend import cuda_device
+from kernels.backend import Twin, cuda_device
 
 
 def _add(a, b):
@@ -85,5 +85,5 @@ def _narrow(kind: str, width: types.Integer) -> Callable:
 _KINDS = ("add", "sub", "mul", "max", "min", "shr")
 #: The narrow operations for CPU loops (bind with ``cpu_device(fn, **CPU_LANES)``).
 CPU_LANES = {f"{kind}{bits}": _narrow(kind, getattr(types, f"int{bits}")) for kind in _KINDS for bits in (16, 32)}
-#: The same names as CUDA device functions (the plain operators: CUDA lanes are scalar).
-CUDA_LANES = {name: cuda_device(globals()[name]) for name in CPU_LANES}
+#: Both targets' (bind with ``twin(fn, **LANES)``): on CUDA the plain operators (CUDA lanes are scalar).
+LANES = {name: Twin(op, cuda_device(globals()[name])) for name, op in CPU_LANES.items()}

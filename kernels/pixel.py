@@ -9,6 +9,11 @@ def u8_px(v):
     return np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
+def clamp255_px(v):
+    """A float level clipped to [0, 255]."""
+    return min(max(v, np.float32(0.0)), np.float32(255.0))
+
+
 def lerp_px(a, b, w):
     """``a`` moved toward ``b`` by the fraction ``w``."""
     return a + (b - a) * w

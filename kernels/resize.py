@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.pixel import u8_px as _u8_px
 
 #: Resampling methods and their tap counts.
@@ -106,10 +106,8 @@ def _resample_px(src, iy, wy, ix, wx, row, col, ch):
     return acc
 
 
-_u8_cpu = cpu_device(_u8_px)
-_resample_cpu = cpu_device(_resample_px)
-_u8_cuda = cuda_device(_u8_px)
-_resample_cuda = cuda_device(_resample_px)
+_u8_cpu, _u8_cuda = twin(_u8_px)
+_resample_cpu, _resample_cuda = twin(_resample_px)
 
 
 @cpu_kernel
@@ -171,8 +169,5 @@ def resize(frame, *, out, method: str = "bicubic", tables: ResizeTables | None =
     if tables is None or tables.method != method or tables.src_hw != (h, w) or tables.dst_hw != (oh, ow):
         tables = resize_tables((h, w), (oh, ow), method, backend=backend)
     args = (tables.iy, tables.wy, tables.ix, tables.wx, out)
-    if backend.is_cuda:
-        backend.launch_2d(_resize_cuda, oh, ow)(frame, *args)
-    else:
-        _resize_cpu(frame, *args)
+    backend.run_2d(_resize_cpu, _resize_cuda, oh, ow, frame, *args)
     return out

@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from kernels import MAX_RADIUS
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel, twin
 
 
 def binomial_taps(radius: int) -> np.ndarray:
@@ -100,12 +100,9 @@ def _add_u8_px(v, delta):
     return np.uint8(min(max(np.float32(v) + delta, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
-_luma_cpu = cpu_device(_luma_px)
-_sharpen_cpu = cpu_device(_sharpen_px)
-_add_u8_cpu = cpu_device(_add_u8_px)
-_luma_cuda = cuda_device(_luma_px)
-_sharpen_cuda = cuda_device(_sharpen_px)
-_add_u8_cuda = cuda_device(_add_u8_px)
+_luma_cpu, _luma_cuda = twin(_luma_px)
+_sharpen_cpu, _sharpen_cuda = twin(_sharpen_px)
+_add_u8_cpu, _add_u8_cuda = twin(_add_u8_px)
 
 
 # --- pass 1: luma and horizontal blur ------------------------------------------------
@@ -304,10 +301,9 @@ def sharpen(frame, taps, *, amount: float = 1.0, threshold: float = 2.0, oversho
         work = backend.empty((3, height, width), np.float32)
     luma, hblur, vblur = work[0], work[1], work[2]
     args = (np.float32(amount), np.float32(threshold), np.float32(overshoot))
+    backend.run_2d(_luma_hblur_cpu, _luma_hblur_cuda, height, width, frame, taps, luma, hblur)
     if backend.is_cuda:
-        backend.launch_2d(_luma_hblur_cuda, height, width)(frame, taps, luma, hblur)
         backend.launch_2d(_sharpen_out_cuda, height, width)(frame, taps, luma, hblur, *args, out)
     else:
-        _luma_hblur_cpu(frame, taps, luma, hblur)
         _sharpen_out_cpu(frame, taps, luma, hblur, *args, vblur, out)
     return out

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.resize import ResizeTables, resize, resize_tables
 
 log = logging.getLogger(__name__)
@@ -237,18 +237,12 @@ def _add_u8_px(v, delta):
     return np.uint8(min(max(v + delta, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
 
 
-_input_cpu = cpu_device(_input_px)
-_luma_cpu = cpu_device(_luma_px, _input_i=_input_cpu)
-_taps3_cpu = cpu_device(_taps3_px)
-_taps5_cpu = cpu_device(_taps5_px)
-_prelu_cpu = cpu_device(_prelu_px)
-_add_u8_cpu = cpu_device(_add_u8_px)
-_input_cuda = cuda_device(_input_px)
-_luma_cuda = cuda_device(_luma_px, _input_i=_input_cuda)
-_taps3_cuda = cuda_device(_taps3_px)
-_taps5_cuda = cuda_device(_taps5_px)
-_prelu_cuda = cuda_device(_prelu_px)
-_add_u8_cuda = cuda_device(_add_u8_px)
+_input_cpu, _input_cuda = _input = twin(_input_px)
+_luma_cpu, _luma_cuda = twin(_luma_px, _input_i=_input)
+_taps3_cpu, _taps3_cuda = twin(_taps3_px)
+_taps5_cpu, _taps5_cuda = twin(_taps5_px)
+_prelu_cpu, _prelu_cuda = twin(_prelu_px)
+_add_u8_cpu, _add_u8_cuda = twin(_add_u8_px)
 
 
 # --- CPU loops -------------------------------------------------------------------------

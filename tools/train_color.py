@@ -62,8 +62,10 @@ import cv2
 import numpy as np
 
 from kernels.backend import CPU
-from kernels.color import LUMA_BGR, gray_edge_gains, shades_of_gray_gains, white_patch_gains
-from kernels.contrast import BINS, levels_from_histogram, tile_histograms
+from kernels.balance import gray_edge_gains, shades_of_gray_gains, white_patch_gains
+from kernels.color import LUMA_BGR
+from kernels.contrast import BINS
+from kernels.contrast_stats import levels_from_histogram, tile_histograms
 from realtime import Pipeline, build_settings
 from realtime.run.frames import Frame
 from realtime.stages import color as color_stage

@@ -22,21 +22,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kernels.backend import Backend
-from kernels.color import (
-    LUMA_BGR,
-    adjust_color,
-    adjust_color_i420,
+from kernels.balance import (
     bgr_thumbnail,
     gray_edge_gains,
     i420_bgr_thumbnail,
     shades_of_gray_gains,
     temperature_tint_gains,
-    tone_curves,
-    tone_lines,
     white_patch_gains,
 )
-from kernels.denoise import thumbnail_factor
+from kernels.color import LUMA_BGR, adjust_color, tone_curves
+from kernels.color_i420 import adjust_color_i420, tone_lines
 from kernels.planes import i420_planes, i420_size, is_i420
+from kernels.thumbnail import thumbnail_factor
 from realtime.errors import ConfigError
 from realtime.stages.base import Stage
 from realtime.stages.contrast import STATS_WIDTH
@@ -60,7 +57,7 @@ class ColorStage(Stage):
     """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass.
 
     Takes I420 frames unless a ``.cube`` LUT is set: the curves and saturation
-    then run on the planes (:func:`kernels.color.adjust_color_i420`, a colour
+    then run on the planes (:func:`kernels.color_i420.adjust_color_i420`, a colour
     conversion there and back per sample, in registers); a user LUT keeps the
     BGR path, whose interpolation is checked against a float64 reference.
     """

@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from kernels.backend import Backend
-from kernels.deinterlace import PROBE_ROWS, blend_fields, comb_measures, comb_probe, interpolate_field, probe_layout
+from kernels.comb import PROBE_ROWS, comb_measures, comb_probe, probe_layout
+from kernels.deinterlace import blend_fields, interpolate_field
 from kernels.planes import i420_planes, is_i420
 from realtime.run.frames import Frame
 from realtime.stages.base import Stage
@@ -80,7 +81,7 @@ class Vote:
 
 
 def classify(measures: np.ndarray, has_prev: bool) -> tuple[str, float]:
-    """One frame's vote and its field-order evidence from :func:`kernels.deinterlace.comb_measures`.
+    """One frame's vote and its field-order evidence from :func:`kernels.comb.comb_measures`.
 
     Parameters
     ----------

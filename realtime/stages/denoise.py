@@ -19,24 +19,12 @@ import numpy as np
 
 from kernels.backend import Backend
 from kernels.colorspace import MATRICES, YuvFormat
-from kernels.denoise import (
-    N_COEFFS,
-    NOISE_BINS,
-    NOISE_LEVELS,
-    NOISE_REF_LEVEL,
-    chroma_shape,
-    denoise_i420,
-    denoise_planes,
-    estimate_shift,
-    luma_thumbnail,
-    noise_histogram,
-    noise_model,
-    plane_coefficients,
-    thumbnail_difference,
-    thumbnail_factor,
-    to_planes,
-)
+from kernels.denoise import N_COEFFS, NOISE_REF_LEVEL, plane_coefficients
+from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
+from kernels.denoise_i420 import denoise_i420
+from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model
 from kernels.planes import i420_luma_chroma, i420_size, is_i420
+from kernels.thumbnail import estimate_shift, luma_thumbnail, thumbnail_difference, thumbnail_factor
 from realtime.stages.base import Stage
 from realtime.stages.params import DenoiseParams
 
@@ -124,7 +112,7 @@ class DenoiseStage(Stage):
     @property
     def noise_model(self) -> np.ndarray:
         """Current smoothed noise model, ``(3, 3)``: per plane ``a``, ``b`` of ``variance = a + b * level``
-        and the mean luma level (see :func:`kernels.denoise.noise_model`); zeros before the first estimate."""
+        and the mean luma level (see :func:`kernels.noise.noise_model`); zeros before the first estimate."""
         return self._model.copy()
 
     def reset(self) -> None:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from kernels.denoise import thumbnail_difference
+from kernels.thumbnail import thumbnail_difference
 
 
 class OneEuro:

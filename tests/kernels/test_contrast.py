@@ -7,14 +7,8 @@ from hypothesis import strategies as st
 
 from kernels.backend import CPU
 from kernels.color import LUMA_BGR
-from kernels.contrast import (
-    apply_contrast,
-    bgr_stats_thumbnail,
-    contrast_coefficients,
-    levels_from_histogram,
-    tile_histograms,
-    tile_mappings,
-)
+from kernels.contrast import apply_contrast, contrast_coefficients
+from kernels.contrast_stats import bgr_stats_thumbnail, levels_from_histogram, tile_histograms, tile_mappings
 from realtime.stages.color import ColorParams, ColorStage, dead_zone
 from realtime.stages.contrast import ContrastParams, ContrastStage
 from realtime.stages.temporal import OneEuro

@@ -3,18 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels.deinterlace import (
-    HF,
-    LF,
-    MOTION_CORE,
-    SP,
-    SPATIAL_ONLY,
-    blend_fields,
-    comb_measures,
-    comb_probe,
-    interpolate_field,
-    probe_layout,
-)
+from kernels.comb import comb_measures, comb_probe, probe_layout
+from kernels.deinterlace import HF, LF, MOTION_CORE, SP, SPATIAL_ONLY, blend_fields, interpolate_field
 
 F32 = np.float32
 

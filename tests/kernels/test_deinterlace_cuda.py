@@ -3,13 +3,8 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU
-from kernels.deinterlace import (
-    PROBE_ROWS,
-    blend_fields,
-    comb_probe,
-    interpolate_field,
-    probe_layout,
-)
+from kernels.comb import PROBE_ROWS, comb_probe, probe_layout
+from kernels.deinterlace import blend_fields, interpolate_field
 
 pytestmark = pytest.mark.cuda
 SHAPES = [(7, 9), (13, 17)]

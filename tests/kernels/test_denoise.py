@@ -6,25 +6,12 @@ from hypothesis import strategies as st
 
 from kernels.backend import CPU
 from kernels.colorspace import YuvFormat, bgr_to_yuv
-from kernels.denoise import (
-    MIN_VARIANCE_RATIO,
-    NOISE_BINS,
-    NOISE_LEVELS,
-    NOISE_REF_LEVEL,
-    chroma_shape,
-    denoise_i420,
-    denoise_planes,
-    estimate_shift,
-    luma_thumbnail,
-    noise_histogram,
-    noise_model,
-    noise_step,
-    plane_coefficients,
-    sigma_from_histogram,
-    thumbnail_difference,
-    to_planes,
-)
+from kernels.denoise import MIN_VARIANCE_RATIO, NOISE_REF_LEVEL, plane_coefficients
+from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
+from kernels.denoise_i420 import denoise_i420
+from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model, noise_step, sigma_from_histogram
 from kernels.planes import i420_luma_chroma
+from kernels.thumbnail import estimate_shift, luma_thumbnail, thumbnail_difference
 from realtime.errors import ConfigError
 from realtime.stages.denoise import PLANE_NOISE_GAIN, DenoiseParams, DenoiseStage, plane_noise_gains
 

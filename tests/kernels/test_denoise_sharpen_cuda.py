@@ -8,19 +8,13 @@ import pytest
 
 from kernels.backend import CPU, cuda_status, make_cuda_backend
 from kernels.colorspace import YuvFormat
-from kernels.denoise import (
-    NOISE_BINS,
-    NOISE_LEVELS,
-    chroma_shape,
-    denoise_i420,
-    denoise_planes,
-    luma_thumbnail,
-    noise_histogram,
-    plane_coefficients,
-    to_planes,
-)
+from kernels.denoise import plane_coefficients
+from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
+from kernels.denoise_i420 import denoise_i420
+from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram
 from kernels.planes import i420_luma_chroma
 from kernels.sharpen import binomial_taps, sharpen
+from kernels.thumbnail import luma_thumbnail
 from realtime.stages.denoise import DenoiseParams, DenoiseStage
 from realtime.stages.sharpen import SharpenParams, SharpenStage
 

@@ -5,17 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.upscale import (
-    LOB_EDGE,
-    LOB_FLAT,
-    PAD,
-    RCAS_LIMIT,
-    analyse,
-    easu,
-    edge_work,
-    rcas_compose,
-    upscale_edge,
-)
+from kernels.easu import PAD, RCAS_LIMIT
+from kernels.upscale import LOB_EDGE, LOB_FLAT, analyse, easu, edge_work, rcas_compose, upscale_edge
 
 TAPS = [(0, -1), (1, -1), (-1, 0), (0, 0), (1, 0), (2, 0), (-1, 1), (0, 1), (1, 1), (2, 1), (0, 2), (1, 2)]
 

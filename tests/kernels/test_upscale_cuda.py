@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU
+from kernels.easu import PAD
 from kernels.resize import METHODS, resize, resize_tables
-from kernels.upscale import PAD, analyse, easu, rcas_compose, upscale_edge
+from kernels.upscale import analyse, easu, rcas_compose, upscale_edge
 
 pytestmark = pytest.mark.cuda
 #: (input, output) sizes: integer and fractional factors, a single line.

@@ -3,14 +3,9 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU
-from kernels.color import (
-    adjust_color,
-    adjust_color_i420,
-    bgr_thumbnail,
-    i420_bgr_thumbnail,
-    tone_curves,
-    tone_lines,
-)
+from kernels.balance import bgr_thumbnail, i420_bgr_thumbnail
+from kernels.color import adjust_color, tone_curves
+from kernels.color_i420 import adjust_color_i420, tone_lines
 from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr
 from kernels.contrast import apply_contrast, apply_contrast_i420, contrast_coefficients
 from kernels.planes import i420_planes, i420_shape
