@@ -168,7 +168,8 @@ def load_sr_model(factor: int, path: str | Path | None = None) -> SrModel:
     if not path.is_file():
         raise _fail(path, "file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Our own file object: np.load leaves its own open when the archive is corrupt.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _fail(path, f"not a readable .npz file ({exc.__class__.__name__})") from None
