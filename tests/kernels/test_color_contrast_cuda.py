@@ -156,4 +156,6 @@ def test_planned_and_white_point_paths_parity(cuda_backend, planar):
                 s.yuv_format = fmt
             outs.append([host(backend, color.apply(contrast.apply(on(backend, f), levels), gains)) for f in frames])
         for a, b in zip(*outs):
-            assert np.abs(a.astype(int) - b).max() <= 1
+            # Two stages in a row, each within a level of its CPU twin (float rounding on a GPU):
+            # the second starts from the first's difference, so the chain is within two.
+            assert np.abs(a.astype(int) - b).max() <= 2
