@@ -136,9 +136,10 @@ def preroll_frames(settings: Settings) -> int:
     and white balance's smoothing, the stabilizer's path window and its border zoom's
     hold and rate-limited settling.
     """
+    from realtime.stages.camera_path import WINDOW_PER_TAU, auto_smoothing
     from realtime.stages.denoise import SIGMA_EMA
     from realtime.stages.sharpen import SOFTNESS_EMA, SOFTNESS_EVERY
-    from realtime.stages.stabilize import WINDOW_PER_TAU, ZOOM_HOLD_FRAMES, auto_smoothing
+    from realtime.stages.stabilize import ZOOM_HOLD_FRAMES
 
     need = 0.0
     for name in settings.stages:

@@ -14,10 +14,11 @@ Per input frame (no second pass):
    scene cut, a jump of two crop margins, a frame size change or a long
    loss of track starts a new path segment (said in the log at debug level);
 4. the smoothed path of a frame is a weighted sum of the raw path over a window
-   (:func:`path_weights`): the estimate of a locally quadratic intended move (a
-   pan that speeds up or slows down is followed without lag) with the least
-   residual hand shake, shake being taken as motion with its energy above
-   :data:`SHAKE_LOW_HZ` plus a little broadband noise.  With ``lookahead = N`` the
+   (:func:`~realtime.stages.camera_path.path_weights`): the estimate of a locally
+   quadratic intended move (a pan that speeds up or slows down is followed without
+   lag) with the least residual hand shake, shake being taken as motion with its
+   energy above :data:`~realtime.stages.camera_path.SHAKE_LOW_HZ` plus a little
+   broadband noise.  With ``lookahead = N`` the
    window reaches N frames past the frame that leaves the stage (N frames of
    added latency), which lets the shake average out far better than a causal
    filter can.  Rotation and zoom are smoothed like translation: a zoom that
@@ -55,7 +56,6 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -66,6 +66,8 @@ from kernels.warp import gray_thumbnail, thumbnail_size, warp_affine, warp_i420
 from realtime.motion import Motion, MotionEstimator
 from realtime.run.frames import Frame
 from realtime.stages.base import Stage
+from realtime.stages.camera_path import WINDOW_PER_TAU, auto_smoothing, path_weights, start_velocity
+from realtime.stages.framing import CorrectionReadout, inverse_matrix, needed_zoom, scaled_to_fit, size_px
 from realtime.stages.params import StabilizeParams
 
 log = logging.getLogger(__name__)
@@ -83,19 +85,6 @@ DEADBAND_THUMB_PX = 0.2
 SNAP_PX = 0.5
 #: Share of the zoom budget a correction may use freely; beyond it the correction is compressed.
 SOFT_MARGIN = 0.6
-#: Lowest frequency (Hz) with much hand shake in it: slower motion is taken as intended.  Hands
-#: shake from about 1 Hz (walking) up; intended pans and tilts change over seconds.
-SHAKE_LOW_HZ = 1.0
-#: Broadband part of the shake model (estimation noise, shake outside the band), as a share of
-#: the band's power: keeps the path weights from betting everything on the band's exact shape.
-WHITE_SHARE = 0.05
-#: Degree of the intended move within the smoothing window: 2 follows a pan that speeds up or
-#: slows down without lag (1 lags by tens of pixels on an accelerating pan).
-PATH_DEGREE = 2
-#: Window of the path smoother in frames per frame of ``smoothing`` (its time constant).
-WINDOW_PER_TAU = 5
-#: Frames per independent shake sample when a young path estimates its speed (see _start_velocity).
-START_SHAKE_CORRELATION = 200.0
 #: Frames without a measurable motion after which the path is restarted (the track is lost).
 LOST_FRAMES = 15
 #: A motion that departs from the smoothed velocity by more than this many crop margins (of the
@@ -226,7 +215,7 @@ class StabilizeStage(Stage):
         need = 1.0
         if self.params.border == "zoom" and self.delay_frames and not self._tiny:
             # Newer frames' zoom needs, anticipated by the emitted one; fixed once measured, so computed once.
-            need = _needed_zoom(self._snapped(self._compressed(self._causal - self._path)), self._hw)
+            need = needed_zoom(self._snapped(self._compressed(self._causal - self._path)), self._hw)
         self._window.append(_Held(frame, self._path.copy(), self._segment, need))
         if len(self._window) > self.delay_frames:
             out.append(self._emit())
@@ -281,7 +270,7 @@ class StabilizeStage(Stage):
                     delta = np.zeros(4)
                 elif self._is_jump(delta):
                     restart = "jump"
-                elif _size_px(delta, self._hw) < DEADBAND_THUMB_PX * self._factor:
+                elif size_px(delta, self._hw) < DEADBAND_THUMB_PX * self._factor:
                     delta = np.zeros(4)
             else:
                 # No trustworthy measurement: continue with the smoothed velocity, fading out.
@@ -322,7 +311,7 @@ class StabilizeStage(Stage):
 
         A segment younger than the window is extended into the past along the straight line
         that fits its samples so far, the slope shrunk by how well the samples tell it from the
-        shake (:func:`_start_velocity`): a fit to the few samples there are would amplify the
+        shake (:func:`start_velocity`): a fit to the few samples there are would amplify the
         shake at every start (measured: 3x the jitter over the first second, on a shaken pan),
         and a still camera before the start would fight a pan under way for a whole window.
         """
@@ -342,7 +331,7 @@ class StabilizeStage(Stage):
             samples[past - j + k] = self._history[k][1]
         if start:
             real = samples[start:]
-            velocity = _start_velocity(real)
+            velocity = start_velocity(real)
             # The line through the samples' mean, not through the first sample: that one carries
             # its own shake, which a padding anchored on it would repeat over the whole window
             # (measured: 8.8 px of drift on a strongly shaken pan at no lookahead, 5.5 with the mean).
@@ -360,18 +349,18 @@ class StabilizeStage(Stage):
         """``corr`` with a soft knee: unchanged up to SOFT_MARGIN of the zoom budget, then
         compressed smoothly towards the budget (a hard clamp would make the picture jerk)."""
         z_max = self._allowed_zoom()
-        if _needed_zoom(corr, self._hw) <= 1.0 + 1e-9:
+        if needed_zoom(corr, self._hw) <= 1.0 + 1e-9:
             return corr
-        if _needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
+        if needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
             # Within the soft margin (the usual case): unchanged, without the search below.
             return corr
         # The scale s at which s * corr uses the whole budget; m = 1 / s is the budget used.
         lo, hi = 0.0, 1.0
-        while _needed_zoom(hi * corr, self._hw) <= z_max and hi < 64.0:
+        while needed_zoom(hi * corr, self._hw) <= z_max and hi < 64.0:
             lo, hi = hi, 2.0 * hi
         for _ in range(14):
             mid = 0.5 * (lo + hi)
-            if _needed_zoom(mid * corr, self._hw) <= z_max:
+            if needed_zoom(mid * corr, self._hw) <= z_max:
                 lo = mid
             else:
                 hi = mid
@@ -408,7 +397,7 @@ class StabilizeStage(Stage):
             # A new scene owes nothing to the old one's zoom (a jump at a cut is invisible).
             self._zoom, self._zoom_segment, self._zoom_age = 1.0, held.segment, 0
             self._needs.clear()
-        need = min(_needed_zoom(corr, self._hw), self._allowed_zoom())
+        need = min(needed_zoom(corr, self._hw), self._allowed_zoom())
         self._needs.append(need)
         target = max(self._needs)
         # Anticipate the frames already held (their provisional corrections): start rising early enough.
@@ -434,14 +423,14 @@ class StabilizeStage(Stage):
         zoom = 1.0
         if self.params.border == "zoom":
             zoom = self._border_zoom(held, corr)
-            if _needed_zoom(corr, self._hw) > zoom:
+            if needed_zoom(corr, self._hw) > zoom:
                 # The zoom is still on its way up: the correction gives way rather than show a border.
-                corr = self._snapped(_scaled_to_fit(corr, zoom, self._hw))
-        clamped = _size_px(wanted - corr, self._hw)
+                corr = self._snapped(scaled_to_fit(corr, zoom, self._hw))
+        clamped = size_px(wanted - corr, self._hw)
         self._window.popleft()
         matrix = None
         if zoom > 1.0 or np.any(corr != 0.0):
-            matrix = _inverse_matrix(corr, zoom, w, h)
+            matrix = inverse_matrix(corr, zoom, w, h)
         if matrix is None:
             # No correction (or none that can be applied): the frame itself, unresampled.
             out[...] = image
@@ -455,214 +444,11 @@ class StabilizeStage(Stage):
                 warp_affine(image, matrix, out=out, border=border, backend=self.backend)
         self.last_correction = tuple(float(v) for v in corr)
         self.last_zoom = float(zoom)
-        self.last_applied_px = _size_px(corr, self._hw)
+        self.last_applied_px = size_px(corr, self._hw)
         self.last_clamped_px = clamped
         self.readout.add(self.last_applied_px, clamped, self.last_zoom)
         return held.frame.with_image(out)
 
     def _snapped(self, corr: np.ndarray) -> np.ndarray:
         """``corr``, or zero where it would move no pixel by ``SNAP_PX`` or more."""
-        return np.zeros(4) if _size_px(corr, self._hw) < SNAP_PX else corr
-
-
-class CorrectionReadout:
-    """Per-frame correction figures of a stabilizer, for ``--stats`` and the HUD.
-
-    The stage adds one sample per output frame (:meth:`add`) and the path restarts
-    (:meth:`reset_by`); :meth:`record` moves what came since its last call into a run's
-    stats, so frames of a warm-up (which records into a throw-away stats) never count.
-    """
-
-    #: A frame counts as clamped when the margin took off more than this, px.
-    CLAMP_PX = 0.5
-
-    def __init__(self) -> None:
-        self._pending: list[tuple[float, float, float]] = []
-        self._resets: list[str] = []
-        self._clamped_recent = deque(maxlen=90)
-
-    def add(self, applied_px: float, clamped_px: float, zoom: float) -> None:
-        """One output frame: how far it was moved, how much more was wanted, its border zoom."""
-        self._pending.append((applied_px, clamped_px, zoom))
-        self._clamped_recent.append(clamped_px > self.CLAMP_PX)
-        if len(self._pending) > 4096:  # nobody records (a bare stage): keep memory bounded
-            del self._pending[:2048]
-
-    def reset_by(self, reason: str) -> None:
-        """A path restart and its reason (``cut``, ``jump``, ``lost``, ``size``)."""
-        self._resets.append(reason)
-        if len(self._resets) > 4096:
-            del self._resets[:2048]
-
-    def record(self, stats: Any) -> None:
-        """Fold the pending samples into ``stats.extra["stabilize"]`` (plain numbers, JSON-ready)."""
-        if not self._pending and not self._resets:
-            return
-        entry = stats.extra.setdefault("stabilize", _empty_entry())
-        for applied, clamped, zoom in self._pending:
-            entry["frames"] += 1
-            n = entry["frames"]
-            for key, value in (("correction_px", applied), ("clamped_px", clamped), ("zoom", zoom)):
-                part = entry[key]
-                part["mean"] += (value - part["mean"]) / n
-                part["max"] = max(part["max"], value)
-            entry["clamped_frames"] += clamped > self.CLAMP_PX
-        for reason in self._resets:
-            entry["restarts"][reason] = entry["restarts"].get(reason, 0) + 1
-        self._pending.clear()
-        self._resets.clear()
-
-    def hud_line(self, applied_px: float, clamped_px: float, zoom: float) -> str:
-        """``stabilize: correction 12.3 px  clamped 0.0 px  crop 0.93`` and, while the margin keeps
-        clamping, a hint to widen it."""
-        crop = 1.0 / max(zoom, 1e-6)
-        line = f"stabilize: correction {applied_px:.1f} px  clamped {clamped_px:.1f} px  crop {crop:.2f}"
-        recent = self._clamped_recent
-        if recent and sum(recent) > 0.2 * len(recent):
-            line += f"  (margin too small: {sum(recent) / len(recent):.0%} of frames clamped; lower min_crop)"
-        return line
-
-
-def _empty_entry() -> dict[str, Any]:
-    return {"frames": 0, "correction_px": {"mean": 0.0, "max": 0.0}, "clamped_px": {"mean": 0.0, "max": 0.0},
-            "clamped_frames": 0, "zoom": {"mean": 0.0, "max": 0.0}, "restarts": {}}
-
-
-@lru_cache(maxsize=512)
-def path_weights(past: int, future: int, fps: float = 30.0) -> np.ndarray:
-    """Weights of the raw path samples ``t - past .. t + future`` that give the smoothed path at ``t``.
-
-    The intended move is taken as a polynomial of degree :data:`PATH_DEGREE` over the window
-    (lower with few samples) and the shake as a random signal with its power spread evenly
-    over :data:`SHAKE_LOW_HZ` .. ``fps / 2`` plus :data:`WHITE_SHARE` of white noise.  The
-    weights are the best linear unbiased estimate of the move: exact for any such polynomial,
-    with the least shake left (generalised least squares, ``w = R^-1 V (V^T R^-1 V)^-1 e0``).
-
-    Parameters
-    ----------
-    past, future : int
-        Samples before and after ``t`` (``future`` is the lookahead available).
-    fps : float
-        Frame rate: the shake model is in Hz.
-
-    Returns
-    -------
-    ndarray
-        ``(past + future + 1,)`` float64, oldest sample first, summing to 1.
-    """
-    taps = past + future + 1
-    if taps == 1:
-        return np.ones(1)
-    tau = np.arange(-past, future + 1, dtype=np.float64)
-    # Fewer samples cannot carry a curved fit without amplifying the shake.
-    degree = min(PATH_DEGREE, 0 if taps < 4 else 1 if taps < 12 else 2)
-    lags = np.subtract.outer(tau, tau) / fps
-    low, high = 2 * math.pi * SHAKE_LOW_HZ, math.pi * fps
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acf = (np.sin(high * lags) - np.sin(low * lags)) / ((high - low) * lags)
-    acf[lags == 0] = 1.0
-    cov = acf + WHITE_SHARE * np.eye(taps)
-    basis = np.stack([tau ** p for p in range(degree + 1)], axis=1)
-    unit = np.zeros(degree + 1)
-    unit[0] = 1.0
-    solved = np.linalg.solve(cov, basis)
-    weights = solved @ np.linalg.solve(basis.T @ solved, unit)
-    weights.setflags(write=False)
-    return weights
-
-
-def auto_smoothing(lookahead: int) -> float:
-    """Path time constant (frames) that suits ``lookahead``: the window is :data:`WINDOW_PER_TAU` times it.
-
-    A causal window (no lookahead) must be long to average the shake out, and so
-    must a short lookahead; the future frames of a longer lookahead take out the
-    shake with a shorter window, which lags less on a pan that changes speed
-    (tuned on the tune half of ``tools/quality_stabilize.py corpus``).
-    """
-    if lookahead <= 5:
-        return 12.0 - 0.2 * lookahead
-    return 11.0
-
-
-def _start_velocity(samples: np.ndarray) -> np.ndarray:
-    """Per parameter, the slope of the line through ``samples`` (a young path, oldest first),
-    shrunk by its signal-to-noise ratio: ``b^2 / (b^2 + var(b))``, so a clean pan keeps its
-    speed and shake alone gives almost none."""
-    n = len(samples)
-    if n < 3:
-        return np.zeros(samples.shape[1])
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    sxx = float(t @ t)
-    slope = t @ samples / sxx
-    resid = samples - samples.mean(axis=0) - np.outer(t, slope)
-    # Shake is correlated from frame to frame (band-limited): far fewer independent samples than
-    # frames, so the slope is far less certain than white-noise arithmetic says.
-    var_slope = START_SHAKE_CORRELATION * (resid ** 2).sum(axis=0) / (n - 2) / sxx
-    return slope * slope ** 2 / (slope ** 2 + var_slope + 1e-30)
-
-
-def _size_px(corr: np.ndarray, shape: tuple[int, int]) -> float:
-    """How far ``corr`` (dx, dy, angle, log zoom) moves the frame's farthest corner, about, px."""
-    radius = 0.5 * math.hypot(shape[0], shape[1])
-    return math.hypot(float(corr[0]), float(corr[1])) + radius * (abs(float(corr[2])) + abs(float(corr[3])))
-
-
-def _needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
-    """Smallest zoom (>= 1) about the centre that hides every border of the corrected frame.
-
-    The corrected frame is ``x_out = c + A (x_src - c) + t``; an output corner ``c + d``
-    seen through zoom ``z`` comes from ``c + A^-1 (d / z - t)``, which must stay in the frame.
-    Returns ``inf`` when no zoom can hide the borders (the translation alone leaves the frame).
-    """
-    h, w = shape[0], shape[1]
-    hx, hy = (w - 1) / 2.0, (h - 1) / 2.0
-    # Python floats: this runs in the bisections of every frame, where NumPy scalars cost 3x.
-    tx, ty, angle, log_zoom = (float(v) for v in corr)
-    s = math.exp(-log_zoom)
-    ca, sa = s * math.cos(angle), s * math.sin(angle)
-    # A^-1 = R(-angle) / zoom
-    vx = ca * tx + sa * ty
-    vy = -sa * tx + ca * ty
-    if abs(vx) >= hx or abs(vy) >= hy:
-        return math.inf
-    inv_z = 1.0
-    for dx, dy in ((hx, hy), (hx, -hy), (-hx, hy), (-hx, -hy)):
-        ux = ca * dx + sa * dy
-        uy = -sa * dx + ca * dy
-        for u, v, half in ((ux, vx, hx), (uy, vy, hy)):
-            # Need -half <= u/z - v <= half.
-            if u > 1e-12:
-                inv_z = min(inv_z, (half + v) / u)
-            elif u < -1e-12:
-                inv_z = min(inv_z, (half - v) / -u)
-    return 1.0 / inv_z if inv_z > 1e-6 else math.inf
-
-
-def _scaled_to_fit(corr: np.ndarray, zoom: float, shape: tuple[int, int]) -> np.ndarray:
-    """``corr`` scaled down (the largest share of it) so that ``zoom`` hides its borders."""
-    if _needed_zoom(corr, shape) <= zoom:
-        return corr
-    lo, hi = 0.0, 1.0
-    for _ in range(12):
-        mid = 0.5 * (lo + hi)
-        if _needed_zoom(mid * corr, shape) <= zoom:
-            lo = mid
-        else:
-            hi = mid
-    return lo * corr
-
-
-def _inverse_matrix(corr: np.ndarray, zoom: float, w: int, h: int) -> np.ndarray | None:
-    """Output -> source matrix of the correction ``corr`` followed by ``zoom`` about the centre."""
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    s = math.exp(float(corr[3])) * zoom
-    a = float(corr[2])
-    lin = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * s
-    try:
-        inv = np.linalg.inv(lin)
-    except np.linalg.LinAlgError:
-        return None
-    centre = np.array([cx, cy])
-    offset = centre - inv @ (centre + zoom * np.asarray(corr[:2], dtype=np.float64))
-    m = np.hstack([inv, offset[:, None]])
-    return m if np.all(np.isfinite(m)) else None
+        return np.zeros(4) if size_px(corr, self._hw) < SNAP_PX else corr

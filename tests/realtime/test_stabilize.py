@@ -15,7 +15,8 @@ from realtime.run.pipeline import Pipeline
 from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
 from realtime.stages import STAGES
-from realtime.stages.stabilize import StabilizeParams, StabilizeStage, auto_smoothing
+from realtime.stages.camera_path import auto_smoothing
+from realtime.stages.stabilize import StabilizeParams, StabilizeStage
 from tests.conftest import run_vqe
 
 
@@ -484,7 +485,8 @@ def test_correction_and_clamp_are_recorded_and_shown():
 
 @pytest.mark.parametrize("lookahead", [0, 5])
 def test_border_zoom_changes_slowly_and_hides_the_borders(lookahead):
-    from realtime.stages.stabilize import ZOOM_FREE_FRAMES, _needed_zoom
+    from realtime.stages.framing import needed_zoom as _needed_zoom
+    from realtime.stages.stabilize import ZOOM_FREE_FRAMES
 
     frames, _, _ = shaken_sequence(n=90, shake_px=3.0, pan_px=1.0, seed=4)
     params = StabilizeParams(lookahead=lookahead)
