@@ -1,4 +1,5 @@
-"""A running session with a preview or a live source: capture, processing and display on their own threads.
+"""A run of any source (a file, a file played live, a camera, a stream), headless or with the preview:
+capture, processing and display on their own threads.
 
 Threads and what they own:
 
@@ -199,8 +200,7 @@ class Session:
 
     def _inputs(self, hold: int) -> Iterator[Frame]:
         """The captured frames, each after the processing thread's own work on it (commands, the
-        compare view's copy); sets :attr:`stop_reason` when the input ends."""
-        self._input_ended = False
+        compare view's original); sets :attr:`stop_reason` when the input ends."""
         for frame in self.capture.frames(newest=self.live, hold=hold):
             self.rates["capture"].tick()
             self._run_commands()

@@ -77,10 +77,12 @@ class Recordings:
             info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
         width, height = size
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
-        # About a second of frames absorbs a recording encoder's slow start without dropping; a network
-        # output queues a few frames only: a viewer is better served by a dropped frame than by a delay
-        # that grows to a second whenever the encoder falls behind.
-        file_slots = int(min(max(float(info.fps), 8), 60))
+        # Live, about a second of frames absorbs a recording encoder's slow start without dropping; a
+        # network output queues a few frames only: a viewer is better served by a dropped frame than by
+        # a delay that grows to a second whenever the encoder falls behind.  A file drops nothing
+        # anyway (the processing waits): a few frames smooth the encoder's pace, and each queued
+        # frame is a buffer the chain cannot reuse.
+        file_slots = int(min(max(float(info.fps), 8), 60)) if self.live else 8
         self._origin_s = None
         for target in self._next_targets():
             checked = target if isinstance(target, str) else check_output_path(target)
