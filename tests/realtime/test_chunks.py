@@ -26,7 +26,7 @@ from realtime.run.filejob import run_file
 from realtime.settings import build_settings
 from realtime.sinks.writers import OutputOptions
 
-from conftest import run_vqe
+from conftest import LOSSLESS_ARGS, run_vqe, same_output
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tools" / "samples" / "flower_540p.mp4"
@@ -202,7 +202,7 @@ def test_a_damaged_chunk_fails_its_file_in_one_line_and_a_rerun_redoes_it(long_c
 
 def test_sigint_keeps_finished_chunks_and_the_rerun_joins_the_same_file(long_clip, tmp_path):
     out = tmp_path / "out"
-    args = ["--file", str(long_clip), "-o", f"{out}/", "--jobs", "2"]
+    args = ["--file", str(long_clip), "-o", f"{out}/", "--jobs", "2", *LOSSLESS_ARGS]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "realtime", *args], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240
@@ -223,8 +223,8 @@ def test_sigint_keeps_finished_chunks_and_the_rerun_joins_the_same_file(long_cli
     assert "chunk 1 of 2 done before, kept" in r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["long.mp4"]
     again = tmp_path / "again"
-    assert run_vqe("--file", long_clip, "-o", f"{again}/", "--jobs", "2", timeout_s=300).returncode == 0
-    assert (again / "long.mp4").read_bytes() == (out / "long.mp4").read_bytes()
+    assert run_vqe(*args[:3], f"{again}/", *args[4:], timeout_s=300).returncode == 0
+    assert same_output(again / "long.mp4", out / "long.mp4")
 
 
 # ---------------------------------------------------------------------------------------------- on Ray
@@ -234,7 +234,7 @@ def test_ray_runs_the_chunked_file_as_the_local_workers_do(long_clip, tmp_path, 
     ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "vqe[cluster]")')
     from realtime.batch.cluster import run_on_ray
     local, remote = tmp_path / "local", tmp_path / "ray"
-    config = BatchConfig(build_settings())
+    config = BatchConfig(build_settings(), LOSSLESS)
     assert run_batch([str(long_clip)], f"{local}/", config, jobs=2) == 0
     monkeypatch.setenv("RAY_worker_niceness", "0")  # as vqe starts a local cluster (see realtime.batch.cluster)
     ray.init(num_cpus=2, include_dashboard=False)
@@ -250,7 +250,7 @@ def test_ray_runs_the_chunked_file_as_the_local_workers_do(long_clip, tmp_path, 
     assert [r.status for r in assembly.results()] == ["done"] and len(assembly.units) == 2
     for out in (remote, shipped):
         assert sorted(p.name for p in out.iterdir()) == ["long.mp4"]
-        assert (out / "long.mp4").read_bytes() == (local / "long.mp4").read_bytes()
+        assert same_output(out / "long.mp4", local / "long.mp4")
 
 
 class Quiet:
