@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
+from kernels.backend import CPU, Backend, bind, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.color import _color
 from kernels.colorspace import _ycc_to_bgr_px
 from kernels.pixel import VECTOR_MINMAX, clamp255_px
@@ -111,18 +111,19 @@ _ycc_block_cuda = twin(_ycc_block_px, _u8_i=_u8, _ycc_point_i=twin(
     _ycc_point_px, _tone_i=twin(_tone_px, _tone_line_i=_tone_line, _tone_table_i=_tone_table), **_point_calls)).cuda
 
 
-@cpu_kernel
-def _adjust_i420_cpu(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, y_out, u_out, v_out):
+def _adjust_i420_px(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr, from_bgr, y_out, u_out, v_out):
     # The small coefficient vectors as tuples: registers, not reloaded after every store.
     ln = (lines[0], lines[1], lines[2], lines[3], lines[4], lines[5])
     k1 = (to_bgr[0], to_bgr[1], to_bgr[2], to_bgr[3], to_bgr[4], to_bgr[5], to_bgr[6], to_bgr[7])
     k2 = (from_bgr[0], from_bgr[1], from_bgr[2], from_bgr[3], from_bgr[4], from_bgr[5], from_bgr[6], from_bgr[7])
-    use_lines = lines[0] >= np.float32(0.0)
     for crow in prange(u_plane.shape[0]):
-        if use_lines:
-            _ycc_rows_line_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)
-        else:
-            _ycc_rows_table_cpu(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)
+        _ycc_rows_i(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)  # noqa: F821
+
+
+# One CPU kernel per tone variant, each compiled on its first use: a run without gamma (the
+# default) never compiles the table's (13 s on 2 cores); the variant is chosen once per frame.
+_adjust_i420_lines_cpu = cpu_kernel(bind(_adjust_i420_px, _ycc_rows_i=_ycc_rows_line_cpu))
+_adjust_i420_table_cpu = cpu_kernel(bind(_adjust_i420_px, _ycc_rows_i=_ycc_rows_table_cpu))
 
 
 @cuda_kernel
@@ -190,9 +191,10 @@ def adjust_color_i420(planes, curves, saturation: float, to_bgr, from_bgr, *, li
     """
     y_plane, u_plane, v_plane = planes
     sat = np.float32(saturation)
+    cpu = _adjust_i420_table_cpu if lines is None else _adjust_i420_lines_cpu
     if lines is None:
         lines = _use_curves(backend)
-    backend.run_2d(_adjust_i420_cpu, _adjust_i420_cuda, u_plane.shape[0], u_plane.shape[1],
+    backend.run_2d(cpu, _adjust_i420_cuda, u_plane.shape[0], u_plane.shape[1],
                    y_plane, u_plane, v_plane, curves, lines, sat, to_bgr, from_bgr, *out)
     return out
 

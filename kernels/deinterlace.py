@@ -243,13 +243,12 @@ _missing_row_cpu = twin(_missing_row, **_row_math).cpu
 
 @cpu_kernel
 def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, channels, chunks,
-                  save, out):
+                  out):
     # Frames come as (H, W * channels) rows (see _flat_rows), which index into 1-D row views at no
     # cost; each row is read from the uint8 frames and worked on whole, so the inner loops vectorize
     # over it.  Rows go in one chunk per thread.
     height = kept.shape[0]
     n = kept.shape[1]
-    saving = save.shape[0] == height
     per = (height + chunks - 1) // chunks
     step = np.uintp(channels)
     floor16 = np.int16(floor)
@@ -260,10 +259,6 @@ def _adaptive_cpu(kept, before, after, kprev, knext, has_next, parity, floor, us
         for row in range(chunk * per, min(chunk * per + per, height)):
             src = kept[row]
             dst = out[row]
-            if saving:
-                keep = save[row]
-                for k in range(n):
-                    keep[np.uintp(k)] = src[np.uintp(k)]
             if (row & 1) == parity or height < 2:
                 for k in range(n):
                     dst[np.uintp(k)] = src[np.uintp(k)]
@@ -289,15 +284,12 @@ def _flat_rows(frame):
 
 
 @cuda_kernel
-def _adaptive_cuda(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, save, out):
+def _adaptive_cuda(kept, before, after, kprev, knext, has_next, parity, floor, use_memory, memory, out):
     col, row = cuda.grid(2)
     height, width = kept.shape[0], kept.shape[1]
     if row >= height or col >= width:
         return
     channels = kept.shape[2]
-    if save.shape[0] == height:
-        for ch in range(channels):
-            save[row, col, ch] = kept[row, col, ch]
     if (row & 1) == parity or height < 2:
         for ch in range(channels):
             out[row, col, ch] = kept[row, col, ch]
@@ -323,7 +315,7 @@ def _adaptive_cuda(kept, before, after, kprev, knext, has_next, parity, floor, u
 
 
 def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=None, kept_next=None, memory,
-                      use_memory: bool = False, out=None, save=None, backend: Backend = CPU):
+                      use_memory: bool = False, out=None, backend: Backend = CPU):
     """Rebuild a progressive frame from one field, interpolating the other (motion-adaptive).
 
     Parameters
@@ -347,8 +339,6 @@ def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=N
         Whether ``memory`` holds the motion of the previous frame's same field (False after a reset).
     out : ndarray, optional
         ``(H, W, C) uint8`` destination; must not alias an input.
-    save : ndarray, optional
-        ``(H, W, C) uint8``: also receives a copy of ``kept`` (history for the next frame, in the same pass).
     backend : Backend
 
     Returns
@@ -367,16 +357,14 @@ def interpolate_field(kept, *, parity: int, before=None, after=None, kept_prev=N
     kept_prev = before if kept_prev is None else kept_prev
     has_next = kept_next is not None
     kept_next = kept_prev if kept_next is None else kept_next
-    if save is None:
-        save = backend.empty((0, 1, 3))
     flags = (has_next, np.int64(parity & 1), np.int64(floor), np.int64(1 if use_memory else 0))
     if backend.is_cuda:
         backend.launch_2d(_adaptive_cuda, kept.shape[0], kept.shape[1])(
-            kept, before, after, kept_prev, kept_next, *flags, memory, save, out)
+            kept, before, after, kept_prev, kept_next, *flags, memory, out)
     else:
         chunks = max(1, min(numba.get_num_threads(), kept.shape[0]))
         frames = [_flat_rows(a) for a in (kept, before, after, kept_prev, kept_next)]
-        _adaptive_cpu(*frames, *flags, _flat_rows(memory), kept.shape[2], chunks, _flat_rows(save), _flat_rows(out))
+        _adaptive_cpu(*frames, *flags, _flat_rows(memory), kept.shape[2], chunks, _flat_rows(out))
     return out
 
 

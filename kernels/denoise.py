@@ -28,7 +28,7 @@ import math
 import numba
 import numpy as np
 
-from kernels.backend import cpu_device, twin
+from kernels.backend import cpu_device, cpu_row, twin
 
 #: Number of per-plane coefficients the fused kernel reads (see :func:`plane_coefficients`).
 N_COEFFS = 6
@@ -191,9 +191,17 @@ def _row_window_cpu(cur, hist, row, shift_y, shift_x):
             hist[min(max(row - shift_y + 1, 0), last_r)])
 
 
-@cpu_device
+@cpu_row
+def _denoise_edges_cpu(cur, hist, k, row, shift_y, shift_x, fresh, lo, hi, dst):
+    # The columns outside [lo, hi), whose taps reach past the row or the history: a few per row.
+    for col in range(0, lo):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+    for col in range(hi, cur.shape[1]):
+        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+
+
+@cpu_row
 def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
-    width = cur.shape[1]
     lo, hi, north, mid, south, h_n, h_m, h_s = _row_window_cpu(cur, hist, row, shift_y, shift_x)
     inv_t2 = k[0]
     amin = k[1]
@@ -247,10 +255,7 @@ def _denoise_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, dst):
                 f(south[col - one]), f(south[col]), f(south[col + one]), f(h_m[j]), f(h_n[j - one]), f(h_n[j]),
                 f(h_n[j + one]), f(h_m[j - one]), f(h_m[j + one]), f(h_s[j - one]), f(h_s[j]), f(h_s[j + one]),
                 c0, amin, thr, mgain, spatial, slope, fresh)
-    for col in range(0, lo):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
-    for col in range(hi, width):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
+    _denoise_edges_cpu(cur, hist, k, row, shift_y, shift_x, fresh, lo, hi, dst)
 
 
 def plane_coefficients(sigmas, *, temporal: float, spatial: float, spatial_range: float = 2.5,

@@ -11,10 +11,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cuda, cuda_kernel, twin
+from kernels.backend import CPU, Backend, cpu_device, cpu_row, cuda, cuda_kernel, twin
 from kernels.denoise import (
-    _denoise_at_cpu,
     _denoise_at_cuda,
+    _denoise_edges_cpu,
     _denoise_row_cpu,
     _level_scale_cpu,
     _row_window_cpu,
@@ -88,18 +88,17 @@ def _temporal_row_u8(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, h
                             spatial, fresh)
             dst[col] = v
             out[col] = _u8_cpu(v)
+    _denoise_edges_cpu(cur, hist, k, row, shift_y, shift_x, fresh, lo, hi, dst)
     for col in range(0, lo):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
         out[col] = _u8_cpu(dst[col])
     for col in range(hi, width):
-        dst[col] = _denoise_at_cpu(cur, hist, k, row, col, shift_y, shift_x, fresh)
         out[col] = _u8_cpu(dst[col])
 
 
 _temporal_row_u8_cpu = cpu_device(_temporal_row_u8, **VECTOR_MINMAX)
 
 
-@cpu_device
+@cpu_row
 def _i420_row_cpu(cur, hist, k, row, shift_y, shift_x, fresh, ranges, sums, hsum, dst, out):
     # One row of a plane: the new history into ``dst``, rounded into ``out``.
     if k[4] > 0:
