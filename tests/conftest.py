@@ -58,12 +58,27 @@ def cuda_backend():
     return make_cuda_backend()
 
 
-@pytest.fixture(params=["cpu", "cuda"])
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 def backend(request):
-    """Runs a test body on the CPU and, where available, on CUDA (the simulator in CI)."""
+    """Runs a test body on the CPU and on CUDA (a GPU, or Numba's simulator: ``-m cuda`` in CI).
+
+    One body checks both targets against the same reference; build inputs with :func:`on` and
+    read results with :func:`host`, which are no-ops on the CPU.
+    """
     if request.param == "cpu":
         return CPU
     return request.getfixturevalue("cuda_backend")
+
+
+def on(backend, array: np.ndarray):
+    """``array`` on ``backend`` (contiguous, as kernels take it); on the CPU, ``array`` itself when
+    it is contiguous: copy it first where a kernel writes into it and the original is still needed."""
+    return backend.asarray(np.ascontiguousarray(array))
+
+
+def host(backend, array) -> np.ndarray:
+    """A result of ``backend`` as a NumPy array."""
+    return np.asarray(backend.to_host(array))
 
 
 def textured_frames(n: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:

@@ -13,16 +13,10 @@ from kernels.planes import i420_planes, i420_shape
 from realtime.stages.color import ColorParams, ColorStage
 from realtime.stages.contrast import ContrastParams, ContrastStage
 
+from conftest import host, on
+
 pytestmark = pytest.mark.cuda
 SHAPES = [(7, 9), (13, 17)]
-
-
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
-
-
-def host(backend, arr):
-    return np.asarray(backend.to_host(arr))
 
 
 def rand(shape, seed=0):

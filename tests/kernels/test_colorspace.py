@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from kernels.colorspace import MATRICES, YuvFormat, bgr_to_yuv, yuv_to_bgr
 
+from conftest import host, on
+
 FORMATS = [YuvFormat("bt601", False), YuvFormat("bt709", True), YuvFormat("bt2020", False, 10),
            YuvFormat("bt709", False, 8, 2, 1), YuvFormat("bt601", True, 8, 1, 1)]
 
@@ -48,9 +50,9 @@ def random_planes(rng, fmt, h, w):
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=str)
 @pytest.mark.parametrize("shape", [(37, 53), (1, 1), (2, 7), (16, 16)])
-def test_yuv_to_bgr_matches_reference(fmt, shape):
+def test_yuv_to_bgr_matches_reference(backend, fmt, shape):
     planes = random_planes(np.random.default_rng(1), fmt, *shape)
-    got = yuv_to_bgr(planes, fmt)
+    got = host(backend, yuv_to_bgr(tuple(on(backend, p) for p in planes), fmt, backend=backend))
     ref = yuv_to_bgr_ref(planes, fmt)
     assert got.shape == shape + (3,) and got.dtype == np.uint8
     assert np.abs(got.astype(int) - ref).max() <= 1  # float32 vs float64 at .5 boundaries

@@ -6,12 +6,10 @@ from kernels.backend import CPU
 from kernels.color import adjust_color, tone_curves
 from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr
 
+from conftest import on
+
 pytestmark = pytest.mark.cuda
 SHAPES = [(7, 9), (13, 17), (1, 1), (2, 3)]
-
-
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -33,9 +31,7 @@ def test_colorspace_parity(cuda_backend, fmt, shape):
     planes_gpu = bgr_to_yuv(on(cuda_backend, bgr), fmt, backend=cuda_backend)
     for a, b in zip(planes_cpu, planes_gpu):
         assert np.array_equal(cuda_backend.to_host(b), a)
-    back_cpu = yuv_to_bgr(planes_cpu, fmt, backend=CPU)
-    back_gpu = yuv_to_bgr(tuple(on(cuda_backend, p) for p in planes_cpu), fmt, backend=cuda_backend)
-    assert np.abs(cuda_backend.to_host(back_gpu).astype(int) - back_cpu).max() <= 1
+    # yuv_to_bgr: on both targets against its float64 reference in test_colorspace.py.
 
 
 @pytest.mark.parametrize("shape", [(8, 9), (12, 17), (4, 1)])

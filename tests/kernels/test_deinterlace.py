@@ -6,6 +6,8 @@ import pytest
 from kernels.comb import comb_measures, comb_probe, probe_layout
 from kernels.deinterlace import HF, LF, MOTION_CORE, SP, SPATIAL_ONLY, blend_fields, interpolate_field
 
+from conftest import host, on
+
 F32 = np.float32
 
 
@@ -101,32 +103,36 @@ CASES = [(37, 53), (36, 20), (9, 5), (2, 7), (3, 4)]
 @pytest.mark.parametrize("shape", CASES)
 @pytest.mark.parametrize("parity", [0, 1])
 @pytest.mark.parametrize("lookahead", [False, True])
-def test_interpolate_matches_reference(shape, parity, lookahead):
+def test_interpolate_matches_reference(backend, shape, parity, lookahead):
     rng = np.random.default_rng(shape[0] * 7 + parity)
     f = [rng.integers(0, 256, shape + (3,)).astype(np.uint8) for _ in range(3)]
     memory = rng.integers(0, 40, shape + (3,)).astype(np.uint8)
-    knext = f[2] if lookahead else None
-    mem = memory.copy()
-    out = interpolate_field(f[1], parity=parity, before=f[0], after=f[1], kept_prev=f[0], kept_next=knext,
-                            memory=mem, use_memory=True)
+    knext = on(backend, f[2]) if lookahead else None
+    mem = on(backend, memory.copy())  # on the CPU, on() is the array itself
+    out = interpolate_field(on(backend, f[1]), parity=parity, before=on(backend, f[0]), after=on(backend, f[1]),
+                            kept_prev=on(backend, f[0]), kept_next=knext, memory=mem, use_memory=True,
+                            backend=backend)
     ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2] if lookahead else f[0], memory, 1)
-    np.testing.assert_array_equal(out, ref)
-    np.testing.assert_array_equal(mem, ref_mem)
+    # Integer math throughout (int16 sums and shifts): exact on every target.
+    np.testing.assert_array_equal(host(backend, out), ref)
+    np.testing.assert_array_equal(host(backend, mem), ref_mem)
 
 
 @pytest.mark.parametrize("parity", [0, 1])
-def test_one_channel_plane_matches_reference(parity):
+def test_one_channel_plane_matches_reference(backend, parity):
     # An I420 plane goes in as an (h, w, 1) view: neighbours are one sample apart, not three.
     rng = np.random.default_rng(11 + parity)
     planes = [rng.integers(0, 256, (30, 44)).astype(np.uint8) for _ in range(3)]
     memory = rng.integers(0, 40, (30, 44, 1)).astype(np.uint8)
-    mem = memory.copy()
+    mem = on(backend, memory.copy())  # on the CPU, on() is the array itself
     f = [p[:, :, None] for p in planes]
-    out = interpolate_field(f[1], parity=parity, before=f[0], after=f[1], kept_prev=f[0], kept_next=f[2],
-                            memory=mem, use_memory=True)
+    out = interpolate_field(on(backend, f[1]), parity=parity, before=on(backend, f[0]), after=on(backend, f[1]),
+                            kept_prev=on(backend, f[0]), kept_next=on(backend, f[2]), memory=mem, use_memory=True,
+                            backend=backend)
+    out = host(backend, out)
     ref, ref_mem = interpolate_ref(f[1], parity, f[0], f[1], f[0], f[2], memory, 1)
     np.testing.assert_array_equal(out, ref)
-    np.testing.assert_array_equal(mem, ref_mem)
+    np.testing.assert_array_equal(host(backend, mem), ref_mem)
     # The same samples as one channel of a BGR frame give the same result (channels never mix).
     bgr = [np.repeat(x, 3, axis=2) for x in f]
     bgr_out = interpolate_field(bgr[1], parity=parity, before=bgr[0], after=bgr[1], kept_prev=bgr[0],
@@ -174,12 +180,11 @@ def test_still_runs_match_reference(channels):
 
 
 @pytest.mark.parametrize("shape", [(37, 53), (6, 3)])
-def test_spatial_only_matches_reference(shape):
+def test_spatial_only_matches_reference(backend, shape):
     frame = np.random.default_rng(3).integers(0, 256, shape + (3,)).astype(np.uint8)
-    memory = np.zeros_like(frame)
-    out = interpolate_field(frame, parity=0, memory=memory)
+    out = interpolate_field(on(backend, frame), parity=0, memory=on(backend, np.zeros_like(frame)), backend=backend)
     ref, _ = interpolate_ref(frame, 0, frame, frame, frame, frame, np.zeros_like(frame), 0, SPATIAL_ONLY)
-    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(host(backend, out), ref)
 
 
 def test_kept_rows_copied_input_untouched():

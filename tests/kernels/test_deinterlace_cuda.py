@@ -1,40 +1,22 @@
-"""CUDA twins of the deinterlacing kernels against their Numba CPU twins (the simulator in CI)."""
+"""CUDA twins of the blending and combing kernels against their CPU twins (the simulator in CI).
+
+The field interpolator is checked on both targets against its NumPy reference in test_deinterlace.py."""
 import numpy as np
 import pytest
 
 from kernels.backend import CPU
 from kernels.comb import PROBE_ROWS, comb_probe, probe_layout
-from kernels.deinterlace import blend_fields, interpolate_field
+from kernels.deinterlace import blend_fields
+
+from conftest import on
 
 pytestmark = pytest.mark.cuda
 SHAPES = [(7, 9), (13, 17)]
 
 
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
-
-
 def frames(shape, seed, n=3, channels=3):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, shape + (channels,)).astype(np.uint8) for _ in range(n)]
-
-
-@pytest.mark.parametrize("history", ["none", "previous", "previous_and_next"])
-@pytest.mark.parametrize("parity", [0, 1])
-@pytest.mark.parametrize("shape, channels", [(s, 3) for s in SHAPES] + [((13, 17), 1)])
-def test_interpolate_parity(cuda_backend, shape, channels, parity, history):
-    f = frames(shape, shape[0] + parity, channels=channels)
-    memory = np.random.default_rng(9).integers(0, 40, shape + (channels,)).astype(np.uint8)
-    args = {"none": {}, "previous": {"before": f[0], "after": f[1], "kept_prev": f[0]},
-            "previous_and_next": {"before": f[1], "after": f[2], "kept_prev": f[0], "kept_next": f[2]}}[history]
-    cpu_mem = memory.copy()
-    cpu = interpolate_field(f[1], parity=parity, memory=cpu_mem, use_memory=True, **args)
-    gpu_mem = on(cuda_backend, memory)
-    gpu = interpolate_field(on(cuda_backend, f[1]), parity=parity, memory=gpu_mem, use_memory=True,
-                            backend=cuda_backend, **{k: on(cuda_backend, v) for k, v in args.items()})
-    # The same exact integer math.
-    np.testing.assert_array_equal(cuda_backend.to_host(gpu), cpu)
-    np.testing.assert_array_equal(cuda_backend.to_host(gpu_mem), cpu_mem)
 
 
 @pytest.mark.parametrize("channels", [3, 1])

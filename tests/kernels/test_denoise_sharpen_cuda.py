@@ -18,6 +18,8 @@ from kernels.thumbnail import luma_thumbnail
 from realtime.stages.denoise import DenoiseParams, DenoiseStage
 from realtime.stages.sharpen import SharpenParams, SharpenStage
 
+from conftest import host, on
+
 SHAPES = [(7, 9), (13, 17), (1, 1)]
 HIST = (3, NOISE_LEVELS, NOISE_BINS)
 
@@ -28,14 +30,6 @@ def gpu():
     if not ok:
         pytest.skip(f"CUDA kernels need a GPU or NUMBA_ENABLE_CUDASIM=1: {why}")
     return make_cuda_backend()
-
-
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
-
-
-def host(backend, arr):
-    return backend.to_host(arr)
 
 
 def frame_of(shape, seed=0):

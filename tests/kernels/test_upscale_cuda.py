@@ -11,13 +11,11 @@ from kernels.easu import PAD
 from kernels.resize import METHODS, resize, resize_tables
 from kernels.upscale import analyse, easu, rcas_compose, upscale_edge
 
+from conftest import on
+
 pytestmark = pytest.mark.cuda
 #: (input, output) sizes: integer and fractional factors, a single line.
 SIZES = [((7, 9), (14, 18)), ((5, 6), (8, 13)), ((1, 5), (2, 10))]
-
-
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
 
 
 def frame_of(shape, seed=0):

@@ -6,15 +6,13 @@ from kernels.backend import CPU
 from kernels.planes import i420_shape
 from kernels.warp import gray_thumbnail, warp_affine, warp_i420
 
+from conftest import on
+
 pytestmark = pytest.mark.cuda
 SHAPES = [(7, 9), (13, 17)]
 MATRICES = [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
             np.array([[0.99, -0.12, 1.3], [0.12, 0.99, -0.7]]),
             np.array([[1.1, 0.0, -2.25], [0.0, 0.9, 3.5]])]
-
-
-def on(backend, arr):
-    return backend.asarray(np.ascontiguousarray(arr))
 
 
 @pytest.mark.parametrize("border", ["black", "replicate"])
