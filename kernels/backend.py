@@ -137,14 +137,11 @@ def bind(fn: Callable, **calls: Callable) -> Callable:
     bound = types.FunctionType(fn.__code__, dict(fn.__globals__, **calls), fn.__name__, fn.__defaults__)
     # Numba's disk cache files a function under its qualified name and keys it by its bytecode, which
     # every binding of ``fn`` shares: a name per binding, or one binding would load another's code.
-    names = ",".join(f"{key}={_qualname(value)}" for key, value in sorted(calls.items()))
+    # (A CUDA wrapping is named by its function: a name the same in every process.)
+    names = ",".join(f"{key}={getattr(value, '__qualname__', None) or getattr(value, 'fn', value).__qualname__}"
+                     for key, value in sorted(calls.items()) if value is not None)
     bound.__qualname__ = f"{fn.__qualname__}_{hashlib.sha256(names.encode()).hexdigest()[:8]}"
     return bound
-
-
-def _qualname(fn: Any) -> str:
-    """A callee's qualified name, the same in every process (a CUDA wrapping's is its function's)."""
-    return getattr(fn, "__qualname__", None) or getattr(getattr(fn, "fn", None), "__qualname__", None) or repr(fn)
 
 #: True when ``NUMBA_ENABLE_CUDASIM=1`` was set before numba was imported.
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
@@ -159,13 +156,9 @@ def cpu_device(fn: Callable, **calls: Callable) -> Callable:
 
 
 def cpu_row(fn: Callable, **calls: Callable) -> Callable:
-    """Wrap a row's loops for CPU kernels to call: compiled once and called, not inlined.
-
-    Inlined, a row is compiled anew at every call site of every kernel that inlines it (the I420
-    denoise kernel's four call sites took 99 s of a 135 s first run).  Called, it is compiled once
-    per argument types, and its loops vectorize as before (a row is long enough that the call
-    costs nothing measurable).  NumPy's error model, as in the kernels: no zero-division checks.
-    """
+    """Wrap a row's loops for CPU kernels to call: compiled once per argument types, where inlined
+    they are compiled anew at every call site (the I420 denoise kernel's four took 99 s of a 135 s
+    first run).  The math inside is inlined and vectorizes as before; NumPy's error model."""
     return numba.njit(nogil=True, cache=True, error_model="numpy")(bind(fn, **calls))
 
 

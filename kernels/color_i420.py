@@ -120,8 +120,7 @@ def _adjust_i420_px(y_plane, u_plane, v_plane, curves, lines, saturation, to_bgr
         _ycc_rows_i(y_plane, u_plane, v_plane, curves, ln, saturation, k1, k2, crow, y_out, u_out, v_out)  # noqa: F821
 
 
-# One CPU kernel per tone variant, each compiled on its first use: a run without gamma (the
-# default) never compiles the table's (13 s on 2 cores); the variant is chosen once per frame.
+# A CPU kernel per tone variant, compiled on first use: a chain without gamma never compiles the table's.
 _adjust_i420_lines_cpu = cpu_kernel(bind(_adjust_i420_px, _ycc_rows_i=_ycc_rows_line_cpu))
 _adjust_i420_table_cpu = cpu_kernel(bind(_adjust_i420_px, _ycc_rows_i=_ycc_rows_table_cpu))
 

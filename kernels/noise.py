@@ -157,18 +157,6 @@ def _median_sigma(counts: np.ndarray) -> float:
     return float((k + frac) * NOISE_BIN_WIDTH / (0.6745 * 6.0))
 
 
-def sigma_from_histogram(hist: np.ndarray) -> np.ndarray:
-    """One noise sigma per plane from :func:`noise_histogram` counts (host array), all levels pooled.
-
-    Returns
-    -------
-    ndarray
-        ``(3,) float64`` sigmas in the planes' units (0 where there were no samples).
-    """
-    pooled = hist.reshape(hist.shape[0], -1, hist.shape[-1]).sum(axis=1)
-    return np.array([_median_sigma(pooled[p]) for p in range(hist.shape[0])])
-
-
 def noise_model(hist: np.ndarray, min_samples: int = NOISE_MIN_BIN_SAMPLES) -> np.ndarray:
     """Signal-dependent noise per plane, ``variance = a + b * level``, from :func:`noise_histogram` counts.
 

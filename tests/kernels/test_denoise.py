@@ -9,7 +9,7 @@ from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.denoise import MIN_VARIANCE_RATIO, NOISE_REF_LEVEL, plane_coefficients
 from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
 from kernels.denoise_i420 import denoise_i420
-from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model, noise_step, sigma_from_histogram
+from kernels.noise import NOISE_BINS, NOISE_LEVELS, _median_sigma, noise_histogram, noise_model, noise_step
 from kernels.planes import i420_luma_chroma
 from kernels.thumbnail import estimate_shift, luma_thumbnail, thumbnail_difference
 from realtime.errors import ConfigError
@@ -75,6 +75,12 @@ def denoise_ref(frame, luma_hist, chroma_hist, coeffs, shift, fresh):
     v_new = denoise_plane_ref(cv, chroma_hist[1], coeffs[2], cshift, fresh)
     up = lambda p: np.repeat(np.repeat(p, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]]  # noqa: E731
     return y_new, np.stack([u_new, v_new]), to_bgr_ref(y_new, u + up(u_new - cu), v + up(v_new - cv))
+
+
+def sigma_from_histogram(hist):
+    """One noise sigma per plane from noise_histogram counts, all levels pooled (the median of each)."""
+    pooled = hist.reshape(hist.shape[0], -1, hist.shape[-1]).sum(axis=1)
+    return np.array([_median_sigma(pooled[p]) for p in range(hist.shape[0])])
 
 
 def new_hist():
