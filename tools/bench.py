@@ -18,11 +18,13 @@ from the start of its main function.
     python tools/bench.py --stages sharpen                          # vs unsharp
     python tools/bench.py --stages contrast,color                   # vs normalize
     python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
+    python tools/bench.py --live --formats 1080p30,720p60   # also with stabilize and recording
     python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
 
-``--live`` plays a 720p30 clip (made from the bundled sample) with ``--file CLIP --live`` and the
-preview window open (SDL's dummy video driver, so no screen is needed), with and without
-recording, and reports capture-to-display latency, rates and drops per place from ``--stats``.
+``--live`` plays clips of each ``--formats`` (made from ``--source``, by default the bundled sample)
+with ``--file CLIP --live`` and the preview window open (SDL's dummy video driver, so no screen is
+needed), with and without recording (and, for the default chain, the stabilizer), and reports
+capture-to-display latency, rates and drops per place from ``--stats``.
 """
 from __future__ import annotations
 
@@ -107,37 +109,51 @@ def table(rows: list[dict], stages: str, peer: str) -> str:
     return head + "\n".join(lines)
 
 
-def make_live_clip(work: Path, seconds: float = 12.0) -> Path:
-    """A 1280x720 29.97 fps H.264 clip made from the bundled sample (looped to ``seconds``)."""
-    clip = work / "live_720p30.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(DEFAULT_CLIPS[0]),
-                    "-t", str(seconds), "-vf", "scale=1280:720", "-r", "30000/1001", "-an", "-c:v", "libx264",
+#: ``--live`` formats: name -> (width, height, frame rate as ffmpeg takes it).
+LIVE_FORMATS = {"720p30": (1280, 720, "30000/1001"), "1080p30": (1920, 1080, "30000/1001"),
+                "720p60": (1280, 720, "60000/1001")}
+#: The default chain with the stabilizer, as a user adds it (``--stages``).
+STABILIZED = "denoise,stabilize,contrast,color,sharpen"
+
+
+def make_live_clip(work: Path, fmt: str, source: Path, seconds: float = 12.0) -> Path:
+    """An H.264 clip of ``fmt`` (see :data:`LIVE_FORMATS`) made from ``source``, looped to ``seconds``."""
+    width, height, rate = LIVE_FORMATS[fmt]
+    clip = work / f"live_{source.stem}_{fmt}.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source),
+                    "-t", str(seconds), "-vf", f"scale={width}:{height}", "-r", rate, "-an", "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "18", str(clip)], check=True)
     return clip
 
 
-def bench_live(work: Path, stages: str | None, preset: str | None) -> str:
-    clip = make_live_clip(work)
+def bench_live(work: Path, stages: str | None, preset: str | None, formats: list[str], source: Path) -> str:
+    """Each format played live (``--file CLIP --live``, the preview open on SDL's dummy driver): the
+    chain alone, with the stabilizer, with a recording, with both; a table row per run."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
     rows = []
-    for label, extra in (("preview", []), ("preview + recording", ["-o", str(work / "rec.mp4")])):
-        stats = work / "live.json"
-        cmd = vqe_command("--file", str(clip), "--live", "--backend", "cpu",
-                          "--stats", str(stats), *extra)
-        cmd += ["--stages", stages] if stages else []
-        cmd += ["--preset", preset] if preset else []
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            sys.exit(f"bench: live run failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
-        d = json.loads(stats.read_text())
-        stage_ms = sum(v["mean_ms"] for v in d["stages"].values())
-        rows.append(f"| {label} | {', '.join(d['stage_chain']) or 'none'} | {d['capture_fps']:.1f} | "
-                    f"{d['processed_fps']:.1f} | {d['displayed_fps']:.1f} | {d['latency_ms']['mean']:.1f} | "
-                    f"{d['latency_ms']['p95']:.1f} | {stage_ms:.1f} | {d['io']['handoff']['p95_ms']:.2f} | "
-                    f"{d['drops']['capture']} / {d['drops']['display']} / {d['drops']['recorder']} |")
-    head = ("| run (720p 29.97 fps, --file --live) | stages | capture fps | processed fps | shown fps "
-            "| latency mean ms | latency p95 ms | stages ms (sum of means) | hand-off p95 ms "
-            "| drops capture / display / recorder |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    for fmt in formats:
+        clip = make_live_clip(work, fmt, source)
+        runs = [("preview", stages), ("preview + recording", stages)]
+        if stages is None:  # the default chain: also with the stabilizer
+            runs[1:1] = [("stabilize", STABILIZED)]
+            runs.append(("stabilize + recording", STABILIZED))
+        for label, chain in runs:
+            stats = work / "live.json"
+            cmd = vqe_command("--file", str(clip), "--live", "--backend", "cpu", "--stats", str(stats))
+            cmd += ["-o", str(work / "rec.mp4")] if "recording" in label else []
+            cmd += ["--stages", chain] if chain else []
+            cmd += ["--preset", preset] if preset else []
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                sys.exit(f"bench: live run failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+            d = json.loads(stats.read_text())
+            stage_ms = ", ".join(f"{k} {v['mean_ms']:.1f}" for k, v in d["stages"].items())
+            drops = d["drops"]
+            rows.append(f"| {fmt} {source.stem} | {label} | {d['capture_fps']:.1f} | {d['processed_fps']:.1f} | "
+                        f"{d['displayed_fps']:.1f} | {d['latency_ms']['mean']:.0f} / {d['latency_ms']['p95']:.0f} | "
+                        f"{drops['capture']} / {drops['display']} / {drops['recorder']} | {stage_ms} |")
+    head = ("| source (--file --live) | run | capture fps | processed fps | shown fps | latency mean / p95 ms "
+            "| drops capture / display / recorder | stage ms (mean) |\n|---|---|---|---|---|---|---|---|\n")
     return head + "\n".join(rows)
 
 
@@ -155,10 +171,16 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     ap.add_argument("--live", action="store_true", help="measure live preview latency and drops instead")
     ap.add_argument("--preset", help="vqe preset (default: the default preset)")
+    ap.add_argument("--formats", default="720p30", help=f"with --live: comma-separated, of {', '.join(LIVE_FORMATS)}")
+    ap.add_argument("--source", type=Path, default=DEFAULT_CLIPS[0],
+                    help="with --live: the clip each format is made from (scaled, looped to 12 s)")
     args = ap.parse_args()
     if args.live:
+        formats = args.formats.split(",")
+        if unknown := [f for f in formats if f not in LIVE_FORMATS]:
+            sys.exit(f"bench: unknown --formats {', '.join(unknown)}: use {', '.join(LIVE_FORMATS)}")
         with tempfile.TemporaryDirectory() as tmp:
-            text = bench_live(Path(tmp), args.stages, args.preset)
+            text = bench_live(Path(tmp), args.stages, args.preset, formats, args.source)
         print(text)
         if args.markdown:
             args.markdown.write_text(text + "\n")
