@@ -14,9 +14,8 @@ import numba
 import numpy as np
 
 from kernels.backend import CPU, Backend, cuda, cuda_kernel, twin
-from kernels.color import LUMA_BGR
 from kernels.colorspace import _ycc_to_bgr_px
-from kernels.pixel import VECTOR_MINMAX, clamp255_px
+from kernels.pixel import LUMA709_BGR, VECTOR_MINMAX, clamp255_px
 
 
 def temperature_tint_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[float, float, float]:
@@ -39,7 +38,7 @@ def temperature_tint_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple
     b = math.exp(-half * temperature + 0.5 * half * tint)
     g = math.exp(-half * tint)
     r = math.exp(half * temperature + 0.5 * half * tint)
-    norm = LUMA_BGR[0] * b + LUMA_BGR[1] * g + LUMA_BGR[2] * r
+    norm = LUMA709_BGR[0] * b + LUMA709_BGR[1] * g + LUMA709_BGR[2] * r
     return b / norm, g / norm, r / norm
 
 
@@ -128,7 +127,7 @@ def shades_of_gray_gains(thumb: np.ndarray, p: float = 6.0, *, low: float = 8.0,
     est = _p_mean(sums, count, p)
     if not np.all(np.isfinite(est)) or est.min() <= 1e-6:
         return None
-    lum = float(np.dot(LUMA_BGR, est))
+    lum = float(np.dot(LUMA709_BGR, est))
     gains = lum / est
     return (float(gains[0]), float(gains[1]), float(gains[2])), used
 
@@ -154,7 +153,7 @@ def white_patch_gains(thumb: np.ndarray, percentile: float = 99.0, *, high: floa
     est = np.percentile(px, percentile, axis=0).astype(np.float64)
     if est.min() <= 1.0:
         return None
-    gains = float(np.dot(LUMA_BGR, est)) / est
+    gains = float(np.dot(LUMA709_BGR, est)) / est
     return float(gains[0]), float(gains[1]), float(gains[2])
 
 
@@ -178,7 +177,7 @@ def gray_edge_gains(thumb: np.ndarray, p: float = 6.0) -> tuple[float, float, fl
     est = _p_mean(_edge_power_sums(x, np.float32(p)), (x.shape[0] - 2) * (x.shape[1] - 2), p)
     if not np.all(np.isfinite(est)) or est.min() <= 1e-6:
         return None
-    gains = float(np.dot(LUMA_BGR, est)) / est
+    gains = float(np.dot(LUMA709_BGR, est)) / est
     return float(gains[0]), float(gains[1]), float(gains[2])
 
 

@@ -20,10 +20,8 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
+from kernels.pixel import LUMA709_BGR
 from kernels.pixel import u8_px as _u8_px
-
-#: BT.709 luma weights in BGR order, used to mix towards gray for saturation.
-LUMA_BGR = (0.0722, 0.7152, 0.2126)
 
 #: 3D LUT interpolation modes understood by :func:`adjust_color` (index = kernel code).
 LUT_MODES = ("none", "trilinear", "tetrahedral")
@@ -67,7 +65,7 @@ def tone_curves(brightness: float = 0.0, contrast: float = 1.0, gamma: float = 1
 
 def _color_px(tb, tg, tr, saturation):
     # Saturation mixes each channel with the pixel's luma; 1 keeps it, 0 is gray.
-    y = np.float32(LUMA_BGR[0]) * tb + np.float32(LUMA_BGR[1]) * tg + np.float32(LUMA_BGR[2]) * tr
+    y = np.float32(LUMA709_BGR[0]) * tb + np.float32(LUMA709_BGR[1]) * tg + np.float32(LUMA709_BGR[2]) * tr
     return y + (tb - y) * saturation, y + (tg - y) * saturation, y + (tr - y) * saturation
 
 

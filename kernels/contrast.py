@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
-from kernels.color import LUMA_BGR
+from kernels.pixel import LUMA709_BGR
 from kernels.pixel import u8_px as _u8_px
 
 #: Histogram bins per tile (one per 8-bit level).
@@ -26,7 +26,7 @@ N_COEFFS = 4
 # --- per-pixel math, written once -----------------------------------------------------------
 
 def _luma_px(b, g, r):
-    return np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r
+    return np.float32(LUMA709_BGR[0]) * b + np.float32(LUMA709_BGR[1]) * g + np.float32(LUMA709_BGR[2]) * r
 
 
 def _bin_px(y):

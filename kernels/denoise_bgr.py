@@ -12,19 +12,19 @@ from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.denoise import _denoise_at_cuda, _denoise_row_cpu, _shifts, _vector_kernel
-from kernels.pixel import VECTOR_MINMAX
+from kernels.pixel import LUMA601_BGR, VECTOR_MINMAX
 from kernels.pixel import u8_px as _u8_px
 
 
 def _to_ycc_px(b, g, r):
-    y = np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
+    y = np.float32(LUMA601_BGR[2]) * r + np.float32(LUMA601_BGR[1]) * g + np.float32(LUMA601_BGR[0]) * b
     return y, b - y, r - y
 
 
 def _to_bgr_px(y, u, v):
     b = u + y
     r = v + y
-    g = (y - np.float32(0.299) * r - np.float32(0.114) * b) * np.float32(1.0 / 0.587)
+    g = (y - np.float32(LUMA601_BGR[2]) * r - np.float32(LUMA601_BGR[0]) * b) * np.float32(1.0 / LUMA601_BGR[1])
     return b, g, r
 
 

@@ -3,6 +3,12 @@ import numpy as np
 
 from kernels.backend import cpu_device
 
+#: Luma weights in BGR order, the one home of both sets.  BT.709 where a stage judges brightness and
+#: colour (contrast, colour, white balance); BT.601 where a luma plane is only filtered or analysed
+#: (denoise, sharpen, the stabilizer's thumbnails, the learned upscaler, which was trained on it).
+LUMA709_BGR = (0.0722, 0.7152, 0.2126)
+LUMA601_BGR = (0.114, 0.587, 0.299)
+
 
 def u8_px(v):
     """A float level to uint8: clamp to [0, 255] first, then round half up (the one rounding of a path)."""

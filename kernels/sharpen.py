@@ -21,6 +21,7 @@ from numba import prange
 
 from kernels import MAX_RADIUS
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel, twin
+from kernels.pixel import LUMA601_BGR
 
 
 def binomial_taps(radius: int) -> np.ndarray:
@@ -83,7 +84,7 @@ def softness(luma, *, row_step: int = 4, xp=np) -> float:
 # --- per-pixel math, written once ------------------------------------------------
 
 def _luma_px(b, g, r):
-    return np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b
+    return np.float32(LUMA601_BGR[2]) * r + np.float32(LUMA601_BGR[1]) * g + np.float32(LUMA601_BGR[0]) * b
 
 
 def _sharpen_px(y, blurred, lo, hi, amount, threshold, overshoot):

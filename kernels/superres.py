@@ -47,6 +47,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
+from kernels.pixel import LUMA601_BGR
 from kernels.resize import ResizeTables, resize, resize_tables
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ KERNEL_SIZES = (3, 5)
 HALO = max(KERNEL_SIZES) // 2
 #: Folder of the shipped weights.
 MODEL_DIR = Path(__file__).resolve().parent / "models"
-#: BT.601 luma weights in BGR order (the weights the network was trained on).
-LUMA_BGR = (0.114, 0.587, 0.299)
 
 
 class SrModelError(ValueError):
@@ -217,7 +216,7 @@ def _input_px(y):
 
 
 def _luma_px(b, g, r):
-    y = np.float32(LUMA_BGR[0]) * b + np.float32(LUMA_BGR[1]) * g + np.float32(LUMA_BGR[2]) * r
+    y = np.float32(LUMA601_BGR[0]) * b + np.float32(LUMA601_BGR[1]) * g + np.float32(LUMA601_BGR[2]) * r
     return _input_i(y)  # noqa: F821 (bound per target)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from numba import prange
 
 from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.pixel import LUMA601_BGR
 from kernels.pixel import u8_px as _u8_px
 from kernels.planes import i420_planes
 
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Border modes the kernel implements (the stage's ``zoom`` mode uses ``replicate``).
 BORDERS = ("black", "replicate")
-#: BT.601 luma weights in BGR order, for the thumbnail (any fixed weighting works for tracking).
-LUMA601_BGR = (0.114, 0.587, 0.299)
 
 
 # --- per-pixel math, written once ------------------------------------------------

@@ -63,9 +63,9 @@ import numpy as np
 
 from kernels.backend import CPU
 from kernels.balance import gray_edge_gains, shades_of_gray_gains, white_patch_gains
-from kernels.color import LUMA_BGR
 from kernels.contrast import BINS
 from kernels.contrast_stats import levels_from_histogram, tile_histograms
+from kernels.pixel import LUMA709_BGR
 from realtime import Pipeline, build_settings
 from realtime.run.frames import Frame
 from realtime.stages import color as color_stage
@@ -137,7 +137,7 @@ def cast_features(thumb: np.ndarray) -> np.ndarray | None:
     if int(ok.sum()) < 16:
         return None
     good = px[ok].astype(np.float64)
-    luma = good @ np.asarray(LUMA_BGR)
+    luma = good @ np.asarray(LUMA709_BGR)
     logs = np.log(good)
     amber = 0.5 * (logs[:, 2] - logs[:, 0])
     magenta = 0.5 * (logs[:, 0] + logs[:, 2]) - logs[:, 1]
@@ -149,7 +149,7 @@ def cast_features(thumb: np.ndarray) -> np.ndarray | None:
     means = [shades_of_gray_gains(thumb, p) for p in (6.0, 1.0)]
     for gains in [None if m is None else m[0] for m in means] + [gray_edge_gains(thumb), white_patch_gains(thumb)]:
         feats += [0.0, 0.0, 0.0] if gains is None else list(chroma_axes(np.log(np.asarray(gains)))) + [1.0]
-    feats.append(float(np.median(px.astype(np.float64) @ np.asarray(LUMA_BGR))) / 255.0)
+    feats.append(float(np.median(px.astype(np.float64) @ np.asarray(LUMA709_BGR))) / 255.0)
     out = np.asarray(feats, np.float64)
     return np.where(np.isfinite(out), out, 0.0)
 

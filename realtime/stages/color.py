@@ -30,8 +30,9 @@ from kernels.balance import (
     temperature_tint_gains,
     white_patch_gains,
 )
-from kernels.color import LUMA_BGR, adjust_color, tone_curves
+from kernels.color import adjust_color, tone_curves
 from kernels.color_i420 import adjust_color_i420, tone_lines
+from kernels.pixel import LUMA709_BGR
 from kernels.planes import i420_planes, i420_size, is_i420
 from kernels.thumbnail import thumbnail_factor
 from realtime.errors import ConfigError
@@ -161,12 +162,9 @@ class ColorStage(Stage):
         if wb is not None or self._gains_now != self._manual:  # (once more when a white point is dropped)
             self._gains_now = self._manual if wb is None else tuple(m * g for m, g in zip(self._manual, wb))
             tone_curves(p.brightness, p.contrast, p.gamma, self._gains_now, out=self._curves_host)
-            if self.backend.is_cuda:
-                self.backend.upload(self._curves_host, self._curves)
-            else:
-                self._curves = self._curves_host
+            self._curves = self.to_device(self._curves_host, self._curves)
         if is_i420(image):
-            to_bgr, from_bgr = self._format_coefficients()
+            to_bgr, _, from_bgr = self.yuv_coefficients()
             out = self.output(image.shape)
             adjust_color_i420(i420_planes(image), self._curves, p.saturation, to_bgr, from_bgr,
                               lines=self._tone_lines(), out=i420_planes(out), backend=self.backend)
@@ -182,8 +180,7 @@ class ColorStage(Stage):
         """
         if self._point is not None:
             if not self._point_measured:
-                self._point_gains = self._gains_at_point(image, self._point)
-                self._point_measured = True
+                self._point_gains, self._point_measured = self._gains_at_point(image, self._point), True
             if self._point_gains is not None:
                 return self._point_gains  # else clipped there (a warning said so): automatic
         if planned is not None:
@@ -199,28 +196,9 @@ class ColorStage(Stage):
         if p.gamma != 1.0:
             return None
         host = tone_lines(p.brightness, p.contrast, self._gains_now, out=self._lines_host)
-        if not self.backend.is_cuda:
-            return host
-        dev = self._buffers.get("lines")
-        if dev is None:
-            dev = self._buffers["lines"] = self.backend.asarray(host.copy())
-        else:
-            self.backend.upload(host, dev)
-        return dev
-
-    def _format_coefficients(self) -> tuple[Any, Any]:
-        """The stream's Y'CbCr -> BGR and BGR -> Y'CbCr coefficients, on the backend."""
-        fmt = self.yuv_format
-        if fmt is None:
-            raise ValueError("color: an I420 frame without the stage's yuv_format")
-        got = self._buffers.get("yuv_coef")
-        if got is None or got[0] != fmt:
-            got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(fmt.to_bgr_coefficients()),
-                                                self.backend.asarray(fmt.from_bgr_coefficients()))
-        return got[1], got[2]
+        return self.to_device(host, self.buffer("lines", host.shape, host.dtype))
 
     # --- whole-clip analysis (realtime.run.analysis) -----------------------------------------------
-
     @property
     def analysable(self) -> bool:
         """Whether a whole-clip analysis has anything to fix for this stage (automatic white balance)."""
@@ -246,7 +224,6 @@ class ColorStage(Stage):
         return np.median(np.array(estimates), axis=0) if estimates else np.zeros(3)
 
     # --- automatic white balance ------------------------------------------------------------------
-
     def _update_gains(self, image: Any) -> None:
         thumb, event = self._observe(image)
         if event == SceneWatch.CUT:
@@ -254,11 +231,8 @@ class ColorStage(Stage):
         elif event == SceneWatch.FLASH:
             return  # a flash lights the scene with another colour: keep the gains from before it
         log_gains = self.estimate(thumb)
-        if log_gains is None:
-            if self._gains.value is None:
-                self._gains(np.zeros(3))
-            return
-        self._gains(log_gains)
+        if log_gains is not None or self._gains.value is None:  # a frame that tells nothing keeps the gains
+            self._gains(np.zeros(3) if log_gains is None else log_gains)
 
     def estimate(self, thumb: np.ndarray) -> np.ndarray | None:
         """The white-balance correction one frame's thumbnail calls for: log gains (BGR), unsmoothed.
@@ -279,15 +253,14 @@ class ColorStage(Stage):
         opinions = cast_opinions(thumb, p.white_balance)
         if opinions is None:
             return None
-        log_gains = cast_estimate(opinions) * p.wb_strength * self._confidence(opinions)
-        log_gains = dead_zone(log_gains, p.wb_tolerance)
+        log_gains = dead_zone(cast_estimate(opinions) * p.wb_strength * self._confidence(opinions), p.wb_tolerance)
         lim = math.log(p.wb_max_gain)
         return _keep_gray_and_white(np.clip(log_gains, -lim, lim), thumb, lim)
 
     def _observe(self, image: Any) -> tuple[np.ndarray, str]:
         """The white-balance thumbnail (host) and the scene event of its luma."""
         thumb = self._thumbnail(image)
-        return thumb, self._watch(thumb @ np.asarray(LUMA_BGR, np.float32))
+        return thumb, self._watch(thumb @ np.asarray(LUMA709_BGR, np.float32))
 
     def _thumbnail(self, image: Any) -> np.ndarray:
         """``(h, w, 3) float32`` BGR block means of ``image``, on the host (reused per frame)."""
@@ -303,7 +276,7 @@ class ColorStage(Stage):
         # that gray-edge sees edges rather than sensor noise.
         taps = max(factor // 2, 1)
         if planar:
-            thumb = i420_bgr_thumbnail(i420_planes(image), self._format_coefficients()[0], factor, taps=taps,
+            thumb = i420_bgr_thumbnail(i420_planes(image), self.yuv_coefficients()[0], factor, taps=taps,
                                        out=self.buffer("thumb", tshape, "float32"), backend=self.backend)
         else:
             thumb = bgr_thumbnail(image, factor, taps=taps, out=self.buffer("thumb", tshape, "float32"),
@@ -313,7 +286,6 @@ class ColorStage(Stage):
         return thumb
 
     # --- white point ------------------------------------------------------------------------------
-
     def _gains_at_point(self, image: Any, point: tuple[int, int]) -> tuple[float, float, float] | None:
         """Gains that make the colour around ``point`` neutral: gray keeps its luma, whites stay white.
 
@@ -325,7 +297,7 @@ class ColorStage(Stage):
                         "automatic white balance instead", *point)
             return None
         lim = math.log(MAX_POINT_GAIN)
-        log_gains = np.clip(np.log(float(np.dot(LUMA_BGR, colour)) / colour), -lim, lim)
+        log_gains = np.clip(np.log(float(np.dot(LUMA709_BGR, colour)) / colour), -lim, lim)
         gains = tuple(float(math.exp(x)) for x in _keep_gray_and_white(log_gains, self._thumbnail(image), lim))
         # Debug: a live session's warm-up frames are measured too, before the first real one.
         log.debug("color: white balance from the point %d,%d (B %.0f G %.0f R %.0f there): gains B %.3f G %.3f "
@@ -383,7 +355,7 @@ def _keep_gray_and_white(log_gains: np.ndarray, thumb: np.ndarray, lim: float) -
     white, so after the luma is kept all three rise until the brightest channel's 99.5th
     percentile (in ``thumb``) is back where it was, by at most ``lim``.
     """
-    log_gains = log_gains - math.log(float(np.dot(LUMA_BGR, np.exp(log_gains))))
+    log_gains = log_gains - math.log(float(np.dot(LUMA709_BGR, np.exp(log_gains))))
     if np.any(np.abs(log_gains) > 1e-6):
         px = thumb.reshape(-1, 3)
         before = float(np.percentile(px.max(axis=1), 99.5))
@@ -413,8 +385,7 @@ def dead_zone(log_gains: np.ndarray, tolerance: float) -> np.ndarray:
 
 def _check_point(point: tuple[int, int], size: tuple[int, int]) -> None:
     """A white point must be a pixel of the ``(width, height)`` frame."""
-    x, y = point
-    width, height = size
+    (x, y), (width, height) = point, size
     if not (0 <= x < width and 0 <= y < height):
         raise ConfigError(f"color.white_point={x},{y} is outside the {width}x{height} frame: use x in "
                           f"0-{width - 1} and y in 0-{height - 1} (pixels of the input frame)")
@@ -442,5 +413,4 @@ def cast_opinions(thumb: np.ndarray, method: str) -> dict[str, np.ndarray] | Non
 
 def cast_estimate(opinions: dict[str, np.ndarray]) -> np.ndarray:
     """The correction (log gains): per channel, the median of the main estimate, gray-edge and the white patch."""
-    picked = [v for k, v in opinions.items() if k != "other-mean"]
-    return np.median(np.array(picked), axis=0)
+    return np.median(np.array([v for k, v in opinions.items() if k != "other-mean"]), axis=0)

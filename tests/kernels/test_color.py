@@ -4,13 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.color import LUMA_BGR, adjust_color, tone_curves
+from kernels.color import adjust_color, tone_curves
+from kernels.pixel import LUMA709_BGR
 
 
 def adjust_color_ref(frame, brightness=0.0, contrast=1.0, gamma=1.0, saturation=1.0):
     x = frame.astype(np.float64) / 255.0
     t = 255.0 * np.clip((x - 0.5) * contrast + 0.5 + brightness, 0, 1) ** (1 / gamma)
-    y = (t * np.array(LUMA_BGR)).sum(-1, keepdims=True)
+    y = (t * np.array(LUMA709_BGR)).sum(-1, keepdims=True)
     return np.clip(np.floor(y + (t - y) * saturation + 0.5), 0, 255).astype(np.uint8)
 
 
@@ -178,7 +179,7 @@ def test_temperature_tint_keep_gray_luma_and_go_the_right_way():
     assert temperature_tint_gains(0.0, 0.0) == pytest.approx((1.0, 1.0, 1.0))
     for t, tint in [(0.5, 0.0), (-0.7, 0.3), (0.2, -1.0)]:
         b, g, r = temperature_tint_gains(t, tint)
-        assert np.dot(LUMA_BGR, (b, g, r)) == pytest.approx(1.0)
+        assert np.dot(LUMA709_BGR, (b, g, r)) == pytest.approx(1.0)
     b, g, r = temperature_tint_gains(0.5, 0.0)
     assert r > 1 > b
     b, g, r = temperature_tint_gains(0.0, 0.5)

@@ -6,16 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.backend import CPU
-from kernels.color import LUMA_BGR
 from kernels.contrast import apply_contrast, contrast_coefficients
 from kernels.contrast_stats import bgr_stats_thumbnail, levels_from_histogram, tile_histograms, tile_mappings
+from kernels.pixel import LUMA709_BGR
 from realtime.stages.color import ColorParams, ColorStage, dead_zone
 from realtime.stages.contrast import ContrastParams, ContrastStage
 from realtime.stages.temporal import OneEuro
 
 
 def luma_ref(frame):
-    return (frame.astype(np.float64) * np.array(LUMA_BGR)).sum(-1)
+    return (frame.astype(np.float64) * np.array(LUMA709_BGR)).sum(-1)
 
 
 def tile_hist_ref(thumb, gy, gx):

@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
+from kernels.pixel import LUMA601_BGR
 from kernels.superres import (
     FACTORS,
     IN_OFFSET,
     IN_SCALE,
-    LUMA_BGR,
     MODEL_DIR,
     SrModel,
     SrModelError,
@@ -48,7 +48,7 @@ def conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 def residual_ref(frame: np.ndarray, model: SrModel) -> np.ndarray:
     """The network's shuffled luma residual ``(H*f, W*f)`` in float64."""
     f64 = frame.astype(np.float64)
-    x = (LUMA_BGR[0] * f64[..., 0] + LUMA_BGR[1] * f64[..., 1] + LUMA_BGR[2] * f64[..., 2]) * IN_SCALE + IN_OFFSET
+    x = (LUMA601_BGR[0] * f64[..., 0] + LUMA601_BGR[1] * f64[..., 1] + LUMA601_BGR[2] * f64[..., 2]) * IN_SCALE + IN_OFFSET
     x = x[None]
     last = len(model.weights) - 1
     for i, (w, b) in enumerate(zip(model.weights, model.biases)):
@@ -224,7 +224,7 @@ def test_shipped_weights_beat_lanczos_on_an_unseen_clip(media, factor):
                     interpolation=cv2.INTER_AREA)
 
     def luma_psnr(img: np.ndarray) -> float:
-        y = (img.astype(np.float64) * LUMA_BGR).sum(axis=-1) - (hr.astype(np.float64) * LUMA_BGR).sum(axis=-1)
+        y = (img.astype(np.float64) * LUMA601_BGR).sum(axis=-1) - (hr.astype(np.float64) * LUMA601_BGR).sum(axis=-1)
         c = factor
         return 10 * np.log10(255.0 ** 2 / np.mean(y[c:-c, c:-c] ** 2))
 
