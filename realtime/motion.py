@@ -107,11 +107,6 @@ class Motion:
         return np.array([[ca, -sa, cx + self.dx_px - ca * cx + sa * cy],
                          [sa, ca, cy + self.dy_px - sa * cx - ca * cy]])
 
-    def shift_px(self) -> tuple[float, float]:
-        """The translation ``(dy, dx)`` in full-resolution pixels, in the (row, column) order of
-        :func:`kernels.denoise.estimate_shift` (round it for an integer history shift)."""
-        return self.dy_px, self.dx_px
-
 
 IDENTITY = Motion()
 
@@ -119,8 +114,7 @@ IDENTITY = Motion()
 def similarity_about_centre(matrix: np.ndarray, cx: float, cy: float) -> tuple[float, float, float, float]:
     """Split a 2x3 partial-affine matrix into ``(dx, dy, angle, scale)`` about ``(cx, cy)``."""
     a, b = float(matrix[0, 0]), float(matrix[1, 0])
-    scale = math.hypot(a, b)
-    angle = math.atan2(b, a)
+    scale, angle = math.hypot(a, b), math.atan2(b, a)
     dx = matrix[0, 0] * cx + matrix[0, 1] * cy + matrix[0, 2] - cx
     dy = matrix[1, 0] * cx + matrix[1, 1] * cy + matrix[1, 2] - cy
     return float(dx), float(dy), angle, scale
@@ -204,12 +198,9 @@ class MotionEstimator:
         if self._is_cut(prev_hist, hist, prev, cur, tracked_share, motion):
             log.debug("scene cut (tracked share %.2f)", tracked_share)
             return Motion(cut=True)
-        if motion is None:
-            return IDENTITY
-        return motion
+        return IDENTITY if motion is None else motion
 
     # --- internals --------------------------------------------------------------------------
-
     def _corners(self, gray: np.ndarray, carried: np.ndarray | None = None,
                  memory: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Corners of ``gray`` per grid cell: the ``carried`` points (tracked into ``gray``) where
@@ -271,8 +262,7 @@ class MotionEstimator:
         # foreground's too, as a fresh search would find them: the model choice stays per frame).
         self._carried = p1.reshape(-1, 2)[good]
         a, b = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
-        mem = mem0[good]
-        self._memory = mem
+        mem = self._memory = mem0[good]
         if len(a) < 8:
             return None, share
         model, inl = _ransac(a, b)
@@ -317,8 +307,7 @@ class MotionEstimator:
             if tight is not None and tinl.sum() >= enough:
                 model, inl = tight, np.zeros(len(a), bool)
                 inl[np.flatnonzero(steady)[tinl.ravel().astype(bool)]] = True
-        resid = b - (a @ model[:, :2].T + model[:, 2])
-        self._memory = PERSIST_DECAY * mem + resid
+        self._memory = PERSIST_DECAY * mem + (b - (a @ model[:, :2].T + model[:, 2]))
         return model, inl
 
     def _continues(self, model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
@@ -351,9 +340,8 @@ class MotionEstimator:
         if self._window is None or self._window.shape != prev.shape:
             self._window = cv2.createHanningWindow((prev.shape[1], prev.shape[0]), cv2.CV_32F)
         (sx, sy), response = cv2.phaseCorrelate(prev, cur, self._window)
-        if not (math.isfinite(sx) and math.isfinite(sy)) or response < 0.2:
-            return None
-        if abs(sx) > prev.shape[1] / 4 or abs(sy) > prev.shape[0] / 4:
+        if (not (math.isfinite(sx) and math.isfinite(sy)) or response < 0.2
+                or abs(sx) > prev.shape[1] / 4 or abs(sy) > prev.shape[0] / 4):
             return None
         conf = min(1.0, float(response))
         if conf < self.min_confidence:
@@ -362,28 +350,21 @@ class MotionEstimator:
 
     def _is_cut(self, prev_hist: np.ndarray, hist: np.ndarray, prev: np.ndarray, cur: np.ndarray,
                 tracked_share: float, motion: Motion | None) -> bool:
-        if self.cut_threshold <= 0:
-            return False
-        if motion is not None and motion.confidence > 0.5:
+        if self.cut_threshold <= 0 or (motion is not None and motion.confidence > 0.5):
             return False
         corr = cv2.compareHist(prev_hist, hist, cv2.HISTCMP_CORREL)
         if not math.isfinite(corr):
             corr = 1.0 if float(np.abs(prev - cur).mean()) < 1.0 else 0.0
-        if corr < self.cut_threshold:
-            return True
-        # Same histogram, different picture (a rotated or rearranged scene): almost no track
-        # survives, no shift explains the change, and the pictures differ a lot.
-        if tracked_share < 0.2 and motion is None:
-            return float(np.abs(prev - cur).mean()) > 20.0
-        return False
+        # Another histogram; or the same one, another picture (a rotated or rearranged scene): almost
+        # no track survives, no shift explains the change, and the pictures differ a lot.
+        return corr < self.cut_threshold or (tracked_share < 0.2 and motion is None
+                                             and float(np.abs(prev - cur).mean()) > 20.0)
 
 
 def _ransac(a: np.ndarray, b: np.ndarray, threshold: float = 1.0) -> tuple[np.ndarray | None, np.ndarray | None]:
     model, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=threshold,
                                              maxIters=500, confidence=0.99, refineIters=10)
-    if model is None or inl is None:
-        return None, None
-    return model, inl
+    return (None, None) if model is None or inl is None else (model, inl)
 
 
 def _spread(pts: np.ndarray, w: int, h: int) -> float:

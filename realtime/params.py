@@ -33,10 +33,6 @@ class StageParams:
             object.__setattr__(self, f.name, _check(self.stage, f, getattr(self, f.name)))
 
     @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
     def describe(cls) -> list[str]:
         """One help line per parameter: name, default, range and meaning."""
         lines = []
@@ -60,8 +56,7 @@ class StageParams:
 
 
 def _kind(f: dataclasses.Field) -> str:
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    return t.replace(" ", "")
+    return (f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))).replace(" ", "")
 
 
 def parse_value(stage: str, f: dataclasses.Field, text: str) -> Any:
@@ -86,9 +81,7 @@ def _range_hint(f: dataclasses.Field) -> str:
     m = f.metadata
     if m.get("low") is not None:
         return f"; use a value in [{m['low']}, {m['high']}]"
-    if m.get("choices"):
-        return f"; use one of {', '.join(m['choices'])}"
-    return ""
+    return f"; use one of {', '.join(m['choices'])}" if m.get("choices") else ""
 
 
 def _check(stage: str, f: dataclasses.Field, value: Any) -> Any:

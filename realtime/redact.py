@@ -124,16 +124,13 @@ def _split_userinfo(rest: str) -> tuple[str, str]:
     if at < 0:
         return "", rest
     user, colon, password = rest[:at].partition(":")
-    userinfo = f"{user}:{MASK}" if colon and password else rest[:at]
-    return userinfo + "@", rest[at + 1:]
+    return (f"{user}:{MASK}" if colon and password else rest[:at]) + "@", rest[at + 1:]
 
 
 def _mask_stream_key(path: str) -> str:
     # '/app/KEY': the key is the last segment; a lone '/app' names the application only.
     segments = path.split("/")
-    if len([s for s in segments if s]) < 2 or not segments[-1]:
-        return path
-    return "/".join(segments[:-1] + [MASK])
+    return path if len([s for s in segments if s]) < 2 or not segments[-1] else "/".join(segments[:-1] + [MASK])
 
 
 def _mask_param(match: re.Match[str]) -> str:

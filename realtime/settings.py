@@ -134,9 +134,7 @@ def build_settings(preset: str | None = None, stages: str | None = None, config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
     chosen = PRESETS[preset]
-    values: dict[str, dict[str, Any]] = {name: dict(chosen.get(name, {})) for name in PARAMS}
-    for name in PARAMS:
-        values[name].update(file.get(name, {}))
+    values: dict[str, dict[str, Any]] = {name: {**chosen.get(name, {}), **file.get(name, {})} for name in PARAMS}
     for stage, given in (params or {}).items():
         if stage not in PARAMS:
             raise ConfigError(f"unknown stage {stage!r}: use one of {', '.join(PARAMS)}")

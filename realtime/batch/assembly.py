@@ -1,9 +1,7 @@
 """A batch's units of work: whole files, or chunks of long files (:mod:`realtime.batch.chunks`), and their joins.
 
 When a batch has more workers than files, the longest files are split until
-every worker has a chunk (none shorter than ``BatchConfig.chunk_frames``).  The
-runners report each unit's result here; a chunked file's result comes when its
-last chunk is in, once its chunks are joined into its output.
+every worker has a chunk (none shorter than ``BatchConfig.chunk_frames``).
 """
 from __future__ import annotations
 

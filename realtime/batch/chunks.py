@@ -257,9 +257,8 @@ def split_files(frames: Sequence[int | None], workers: int, min_frames: int = MI
 
 def chunkable(input_path: str | Path, output: str | Path | None, encoder: str) -> bool:
     """Whether a file can be done in chunks: decoded by PyAV, and written (if at all) by it in a container."""
-    if Path(input_path).suffix.lower() == ".y4m":
-        return False
-    return output is None or (Path(output).suffix.lower() in JOINABLE and encoder == "pyav")
+    return Path(input_path).suffix.lower() != ".y4m" and (
+        output is None or (Path(output).suffix.lower() in JOINABLE and encoder == "pyav"))
 
 
 def chunk_path(output: str | Path, tag: str, span: Span) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
-import json
 import logging
 import os
 import signal
@@ -39,6 +38,7 @@ from realtime.errors import (
 )
 from realtime.redact import redact
 from realtime.run.progress import BatchProgress
+from realtime.run.stats import write_json_atomic
 from realtime.settings import Settings
 from realtime.sinks.writers import OutputOptions
 
@@ -50,6 +50,8 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".y4m", ".webm", ".ts"
 #: Extensions vqe writes; an input of another kind keeps its name but is written as .mkv in a folder output.
 _WRITABLE = (".mp4", ".mkv", ".mov", ".avi", ".y4m")
 _PLACEHOLDERS = ("stem", "name", "ext", "parent")
+#: How a file of a batch can end (:attr:`FileResult.status`), in the order the report counts them.
+STATUSES = ("done", "skipped", "failed", "interrupted", "not started")
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,6 @@ class FileResult:
 
 
 # ---------------------------------------------------------------------------------------------- planning
-
-
 def is_batch(files: Sequence[str], output: str | None) -> bool:
     """Whether ``--file`` arguments and ``-o`` ask for a batch rather than one file.
 
@@ -235,17 +235,13 @@ def probe_frames(path: Path) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------- one file
-
-
 def enhance_one(task: FileTask, config: BatchConfig,
                 on_progress: Callable[[int, int | None], None] | None = None) -> FileResult:
     """Enhance one file of a batch; every outcome becomes a :class:`FileResult`, never an exception.
 
-    The output is written to :func:`part_path` and renamed to its final name
-    once complete.  A truncated input keeps the frames before the damage under
-    the final name (a rerun cannot do better) and counts as failed; any other
-    failure or an interrupt removes the partial output, and so does a damaged
-    chunk (its file fails whole).
+    A truncated input keeps the frames before the damage under the final name (a rerun
+    cannot do better) and counts as failed; any other failure or an interrupt removes the
+    partial output (:func:`part_path`), and so does a damaged chunk (its file fails whole).
     """
     from realtime.run.filejob import run_file  # loads the kernels: in the process that runs the file
     from realtime.run.stats import RunStats
@@ -294,8 +290,6 @@ def _rename(part: Path, output: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the batch
-
-
 def report_file(result: FileResult) -> None:
     """One log line for a file that ended."""
     if result.status == "done":
@@ -387,8 +381,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     wall = time.perf_counter() - started
     every = sorted(results + skipped, key=lambda r: r.index)
     failed = [r for r in every if r.status == "failed"]
-    counts = {s: sum(r.status == s for r in every) for s in ("done", "skipped", "failed", "interrupted",
-                                                              "not started")}
+    counts = {s: sum(r.status == s for r in every) for s in STATUSES}
     frames = sum(r.frames for r in every if r.status == "done")
     log.info("batch: %s in %.1f s (%d frames, %.1f fps)",
              ", ".join(f"{n} {s}" for s, n in counts.items() if n), wall, frames, frames / max(wall, 1e-9))
@@ -446,19 +439,9 @@ def write_batch_stats(path: str | Path, results: Sequence[FileResult], wall_s: f
                       cluster: str | None) -> None:
     """The batch's ``--stats`` JSON: each file's outcome and stats, and the batch's totals, written atomically."""
     frames = sum(r.frames for r in results if r.status == "done")
-    data = {
-        "batch": {"files": len(results), **{s: sum(r.status == s for r in results) for s in
-                                            ("done", "skipped", "failed", "interrupted", "not started")},
+    write_json_atomic(path, {
+        "batch": {"files": len(results), **{s: sum(r.status == s for r in results) for s in STATUSES},
                   "frames": frames, "wall_s": round(wall_s, 3), "fps": round(frames / wall_s, 2) if wall_s else 0.0,
                   "jobs": jobs, "cluster": redact(cluster) if cluster else None},
         "files": [{k: v for k, v in asdict(r).items() if k != "index"} for r in results],
-    }
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write stats to {path} ({exc.strerror}): choose a writable --stats path") from None
+    })

@@ -223,7 +223,7 @@ class _Shots:
         if len(self.values) == len(self.starts):
             return
         values: list[Any] = []
-        seen: Callable[[np.ndarray], np.ndarray] = _unchanged
+        seen: Callable[[np.ndarray], np.ndarray] = lambda thumb: thumb  # the first stage sees its input
         for stage, sample in zip(self.stages, self._readings):
             value = stage.plan_shot(sample.items, seen)
             values.append(value)
@@ -232,10 +232,6 @@ class _Shots:
                 seen = _then(seen, through, value)
         self.values.append(values)
         self._readings = []
-
-
-def _unchanged(thumb: np.ndarray) -> np.ndarray:
-    return thumb
 
 
 def _then(first: Callable[[np.ndarray], np.ndarray], through: Callable[[np.ndarray, Any], np.ndarray],

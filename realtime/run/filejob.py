@@ -8,11 +8,7 @@ from typing import TYPE_CHECKING, Callable
 from realtime.run.session import Session
 from realtime.run.stats import RunStats
 from realtime.settings import Settings
-from realtime.sinks.writers import (
-    OutputOptions,
-    check_output_path,
-    resolve_codec,
-)
+from realtime.sinks.writers import OutputOptions, check_output_path, resolve_codec
 from realtime.sources.files import open_source
 
 if TYPE_CHECKING:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -31,24 +32,19 @@ def resolve_backend(name: str) -> Backend:
     if name == "cpu":
         return CPU
     ok, why = cuda_status()
-    if name == "cuda":
-        if not ok:
-            raise BackendUnavailableError(f"--backend cuda is not available: {why}; {GPU_HINT}")
-        backend = make_cuda_backend()
-        broken = cuda_smoke_test(backend)
-        if broken:
-            raise BackendUnavailableError(f"--backend cuda: the CUDA runtime does not work here ({broken}); "
-                                          f"{GPU_HINT}")
-        log.info("backend: CUDA (%s)", gpu_name(backend))
-        return backend
-    if name != "auto":
+    if name not in ("auto", "cuda"):
         raise ConfigError(f"unknown backend {name!r}: use auto, cpu or cuda")
-    if ok and why == "CUDA GPU":
+    if name == "cuda" and not ok:
+        raise BackendUnavailableError(f"--backend cuda is not available: {why}; {GPU_HINT}")
+    if name == "cuda" or ok and why == "CUDA GPU":
         backend = make_cuda_backend()
         broken = cuda_smoke_test(backend)
         if not broken:
-            log.info("backend auto: CUDA (%s)", gpu_name(backend))
+            log.info("backend%s: CUDA (%s)", " auto" if name == "auto" else "", gpu_name(backend))
             return backend
+        if name == "cuda":
+            raise BackendUnavailableError(f"--backend cuda: the CUDA runtime does not work here ({broken}); "
+                                          f"{GPU_HINT}")
         why = f"the CUDA runtime does not work here: {broken}"
     log.info("backend auto: CPU (%s)", why)
     return CPU
@@ -58,8 +54,7 @@ def gpu_name(backend: Backend) -> str:
     """The GPU's name, for the log line that says which backend runs."""
     if backend.xp is np:
         return "Numba CUDA simulator"
-    props = backend.xp.cuda.runtime.getDeviceProperties(backend.xp.cuda.Device().id)
-    name = props["name"]
+    name = backend.xp.cuda.runtime.getDeviceProperties(backend.xp.cuda.Device().id)["name"]
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
@@ -157,10 +152,7 @@ class Pipeline:
     @property
     def rate_factor(self) -> int:
         """Output frames per input frame (the output frame rate is the input's times this)."""
-        factor = 1
-        for stage in self.stages:
-            factor *= stage.rate_factor
-        return factor
+        return math.prod(stage.rate_factor for stage in self.stages)
 
     @property
     def planar(self) -> bool:
@@ -186,9 +178,9 @@ class Pipeline:
         if planar and not self.planar:
             raise ConfigError("planar frames need stages that all take them: "
                               + ", ".join(s.name for s in self.stages if not s.planar))
+        fmt = info.fmt if planar else None
         for stage in self.stages:
-            stage.yuv_format = info.fmt if planar else None
-        for stage in self.stages:
+            stage.yuv_format = fmt
             hook = getattr(stage, "set_source", None)
             if hook is not None:
                 info = hook(info)
@@ -235,20 +227,18 @@ class Pipeline:
         there yet, goes without.  ``flush`` (or its answer, asked when ``frames`` ends) says
         whether the frames held by delaying stages come out at the end.
         """
-        it = iter(frames)
-        if not (self.backend.is_cuda and lookahead):
-            for frame in it:
-                yield from self._through(self._uploaded(frame), 0, True)
-            if flush is True or callable(flush) and flush():
-                yield from self._flushed()
-            return
-        upcoming = next(it, None)
-        staged = self._uploaded(upcoming) if upcoming is not None else None
-        while staged is not None:
-            current = staged
-            upcoming = next(it, None)
-            staged = self._uploaded(upcoming) if upcoming is not None else None
-            yield from self._through(current, 0, True)
+        ahead = self.backend.is_cuda and lookahead
+        staged = None  # with ``ahead``: the frame uploaded, to run once the next one is uploading
+        for frame in frames:
+            uploaded = self._uploaded(frame)
+            if not ahead:
+                yield from self._through(uploaded, 0, True)
+                continue
+            if staged is not None:
+                yield from self._through(staged, 0, True)
+            staged = uploaded
+        if staged is not None:
+            yield from self._through(staged, 0, True)
         if flush is True or callable(flush) and flush():
             yield from self._flushed()
 

@@ -28,8 +28,7 @@ class Progress:
             self._draw(now)
 
     def _draw(self, now: float) -> None:
-        elapsed = max(now - self._start, 1e-9)
-        fps = self.done / elapsed
+        fps = self.done / max(now - self._start, 1e-9)
         if self.total:
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(frac * self.width)
@@ -161,11 +160,8 @@ class BatchProgress:
         """Frames still to do: finished files count none, unknown totals count as the mean known one."""
         known = [t for t in self.totals if t]
         guess = sum(known) / len(known) if known else 0
-        left = 0.0
-        for i, total in enumerate(self.totals):
-            if i not in self.finished:
-                left += max((total if total else guess) - self.done[i], 0)
-        return int(left)
+        return int(sum(max((total or guess) - self.done[i], 0) for i, total in enumerate(self.totals)
+                       if i not in self.finished))
 
     def eta_s(self) -> float | None:
         """Seconds left at the rate measured so far; ``None`` before the first frame."""
@@ -198,10 +194,9 @@ class BatchProgress:
             lines.append(f"  [{'#' * int(frac * self.width):<{self.width}}] {done}/{total or '?'} "
                          f"{fps:5.1f} fps  {self.names[index]}")
         eta = self.eta_s()
-        files = len(self.totals)
         total_frames = self.frames_done + self.frames_left()
         frac = self.frames_done / total_frames if total_frames else 0.0
-        lines.append(f"[{'#' * int(frac * self.width):<{self.width}}] {len(self.finished)}/{files} files "
+        lines.append(f"[{'#' * int(frac * self.width):<{self.width}}] {len(self.finished)}/{len(self.totals)} files "
                      f"{self.frames_done}/{total_frames} frames {self.rate():5.1f} fps "
                      f"ETA {_clock(eta) if eta is not None else '?'}")
         self.clear()

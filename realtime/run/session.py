@@ -144,19 +144,14 @@ class Session:
         self._latest: np.ndarray | None = None  # the last frame shown (for a snapshot)
         self._shown: dict[str, np.ndarray] = {}  # the preview's BGR pictures of I420 frames
         if virtual_camera is not None:  # opened now: a missing virtual-camera backend fails before anything runs
-            width, height = self.plan.size
-            self.virtual_camera = VirtualCamera(width, height, float(self.plan.output.fps), virtual_camera)
+            self.virtual_camera = VirtualCamera(*self.plan.size, float(self.plan.output.fps), virtual_camera)
 
     # --- processing thread -----------------------------------------------------------------
-
     def _process_loop(self) -> None:
-        info = self.source.info
         if self.analyze:
-            from realtime.run.analysis import (
-                plan_pipeline,  # loads the analysed stages' kernels: only when asked
-            )
+            from realtime.run.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
 
-            plan_pipeline(self.pipeline, info.path, max_frames=self.max_frames, stats=self.stats,
+            plan_pipeline(self.pipeline, self.source.info.path, max_frames=self.max_frames, stats=self.stats,
                           should_stop=self._worker.stop_requested.is_set)
         first_run = not kernels_compiled()
         if self.live or first_run:
@@ -310,7 +305,6 @@ class Session:
                 self.stats.io["encode"] = encode
 
     # --- main thread -----------------------------------------------------------------------
-
     def run(self) -> RunStats:
         """Run until the input ends, ``max_frames``, the window closes, or Ctrl-C; re-raises worker errors."""
         display = None
@@ -344,7 +338,8 @@ class Session:
             self._stop_virtual_camera()  # (already, unless the processing thread failed before its frames)
             if display is not None:
                 display.close()
-            self._finish_stats()
+            self.stats.stop()
+            self._refresh_stats()
         self._worker.check()
         self.capture.check()
         if not self.live and self.stop_reason == "end of input" and self.capture.truncated:
@@ -400,14 +395,12 @@ class Session:
     def hud_lines(self) -> list[str]:
         """What the HUD shows: rates, latency, drops, backend, stages, and what stages say of their frame."""
         r = {k: m.rate for k, m in self.rates.items()}
-        lat = self.stats.latency
-        drops = self.drops()
         stages = ", ".join(f"{s.name} {'off' if s.name in self.pipeline.disabled else f'{self.stats.stage(s.name).recent_mean():.1f} ms'}"
                            for s in self.pipeline.stages) or "none"
         lines = [f"in {r['capture']:.1f} fps  out {r['processed']:.1f} fps  shown {r['displayed']:.1f} fps",
-                 f"latency {lat.recent_mean():.0f} ms  (lookahead {self.pipeline.delay_frames} frames = "
+                 f"latency {self.stats.latency.recent_mean():.0f} ms  (lookahead {self.pipeline.delay_frames} frames = "
                  f"{1000 * self.pipeline.delay_frames / float(self.source.info.fps):.0f} ms)",
-                 "drops " + "  ".join(f"{k} {v}" for k, v in drops.items()),
+                 "drops " + "  ".join(f"{k} {v}" for k, v in self.drops().items()),
                  f"backend {self.pipeline.backend.name}",
                  f"stages: {stages}"]
         lines += [line for s in self.pipeline.stages if s.name not in self.pipeline.disabled
@@ -446,10 +439,6 @@ class Session:
             self._stats_written = False
         else:
             self._stats_written = True
-
-    def _finish_stats(self) -> None:
-        self.stats.stop()
-        self._refresh_stats()
 
     def _refresh_stats(self) -> None:
         """Bring the run's totals in the stats up to now: at the end, and before each periodic write."""

@@ -163,18 +163,23 @@ class RunStats:
         return out
 
     def write_json(self, path: str | Path, live: bool = False) -> None:
-        """Write :meth:`as_dict` to ``path`` atomically: a reader sees the previous file or this one, never half.
+        """Write :meth:`as_dict` to ``path`` with :func:`write_json_atomic`."""
+        write_json_atomic(path, self.as_dict(live))
 
-        Raises :class:`~realtime.errors.OutputError` when it cannot.
-        """
-        path = Path(path)
-        # Beside the target, so the rename stays on one file system (atomic); named per process and
-        # thread so concurrent writers never share one; created like any file (the umask applies).
-        tmp = path.parent / f".{path.name or 'stats'}.{os.getpid()}-{threading.get_ident()}.tmp"
-        try:
-            tmp.write_text(json.dumps(self.as_dict(live), indent=2) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write stats to {path} ({exc.strerror}): choose a writable --stats path") from None
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a reader sees the previous file or this one, never half.
+
+    Raises :class:`~realtime.errors.OutputError` when it cannot.
+    """
+    path = Path(path)
+    # Beside the target, so the rename stays on one file system (atomic); named per process and
+    # thread so concurrent writers never share one; created like any file (the umask applies).
+    tmp = path.parent / f".{path.name or 'stats'}.{os.getpid()}-{threading.get_ident()}.tmp"
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write stats to {path} ({exc.strerror}): choose a writable --stats path") from None

@@ -24,11 +24,8 @@ from realtime.stages.params import (
 
 PARAMS: dict[str, type[StageParams]] = {cls.stage: cls for cls in (
     DeinterlaceParams, DenoiseParams, StabilizeParams, ContrastParams, ColorParams, UpscaleParams, SharpenParams)}
-"""Stage name -> parameter class, in the order that works best when several run.
-
-Deinterlace, denoise, stabilize, contrast, color, upscale, sharpen.  Settings and
-help text read these; no stage module (nor its kernels) is imported for them.
-"""
+"""Stage name -> parameter class, in the order that works best when several run (settings and help
+text read these without importing any stage)."""
 
 
 class _StageRegistry(Mapping[str, type[Stage]]):
@@ -65,10 +62,6 @@ class _StageRegistry(Mapping[str, type[Stage]]):
 
 
 STAGES: Mapping[str, type[Stage]] = _StageRegistry()
-"""Stage name -> :class:`Stage` class, same keys and order as :data:`PARAMS`.
-
-A read-only mapping; looking a name up imports that stage's module (and its
-kernels) on first use, so a run loads only the stages of its chain.
-"""
+"""Stage name -> :class:`Stage` class, same keys and order as :data:`PARAMS` (see :class:`_StageRegistry`)."""
 
 __all__ = ["PARAMS", "STAGES", "Stage"]

@@ -55,9 +55,8 @@ class Stage:
 
         With a :attr:`plan`, :meth:`apply` gets the planned value of the frame's shot too.
         """
-        if self.plan is None:
-            return (frame.with_image(self.apply(frame.image)),)
-        return (frame.with_image(self.apply(frame.image, self.plan.at(frame.index))),)
+        planned = () if self.plan is None else (self.plan.at(frame.index),)
+        return (frame.with_image(self.apply(frame.image, *planned)),)
 
     def flush(self) -> Sequence[Frame]:
         """Return the frames still held at the end of the stream."""
@@ -94,6 +93,26 @@ class Stage:
     def output(self, shape: tuple[int, ...]) -> Any:
         """A ``uint8`` buffer on this stage's backend for an output frame, which the stage writes whole."""
         return self._outputs.acquire(shape)
+
+    def to_device(self, host: np.ndarray, dev: Any) -> Any:
+        """``host`` where the kernels read it: uploaded into ``dev`` on a GPU, ``host`` itself on the CPU."""
+        if not self.backend.is_cuda:
+            return host
+        self.backend.upload(host, dev)
+        return dev
+
+    def yuv_coefficients(self) -> tuple[Any, np.ndarray, Any]:
+        """The stream's Y'CbCr -> BGR coefficients on the backend and on the host, and its BGR -> Y'CbCr
+        ones on the backend (:attr:`yuv_format`'s, kept until it changes)."""
+        fmt = self.yuv_format
+        if fmt is None:
+            raise ValueError(f"{self.name}: an I420 frame without the stage's yuv_format")
+        got = self._buffers.get("yuv_coef")
+        if got is None or got[0] != fmt:
+            to_bgr = fmt.to_bgr_coefficients()
+            got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(to_bgr), to_bgr,
+                                                self.backend.asarray(fmt.from_bgr_coefficients()))
+        return got[1:]
 
     def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8", *, host: bool = False) -> Any:
         """A persistent buffer for the stage's state, reallocated only on a shape change: on the

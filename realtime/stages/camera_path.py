@@ -62,8 +62,7 @@ def path_weights(past: int, future: int, fps: float = 30.0) -> np.ndarray:
     acf[lags == 0] = 1.0
     cov = acf + WHITE_SHARE * np.eye(taps)
     basis = np.stack([tau ** p for p in range(degree + 1)], axis=1)
-    unit = np.zeros(degree + 1)
-    unit[0] = 1.0
+    unit = np.eye(degree + 1)[0]
     solved = np.linalg.solve(cov, basis)
     weights = solved @ np.linalg.solve(basis.T @ solved, unit)
     weights.setflags(write=False)
@@ -78,9 +77,7 @@ def auto_smoothing(lookahead: int) -> float:
     shake with a shorter window, which lags less on a pan that changes speed
     (tuned on the tune half of ``tools/quality_stabilize.py corpus``).
     """
-    if lookahead <= 5:
-        return 12.0 - 0.2 * lookahead
-    return 11.0
+    return 12.0 - 0.2 * lookahead if lookahead <= 5 else 11.0
 
 
 def start_velocity(samples: np.ndarray) -> np.ndarray:

@@ -8,14 +8,10 @@ average, both restarted on a scene cut (and on a frame-size change).  Short
 flashes (a sudden, brief brightening of the same picture) are held out of the
 statistics.
 
-The black and white points are percentiles of the darkest and brightest
-channel, so the stretch clips no channel of a colour cast (the color stage
-after this one balances them).  A scene's own range is kept (blacks up to
-``black_kept``, whites from ``white_kept``: haze, no pure white in the shot),
-a squeezed one (a lifted black, a dim white) is taken to the full range, with
-a fade between (:func:`level_targets`).  The change is applied
-on luma and moves all three channels alike, which keeps hue.  The pixel work
-is in :mod:`kernels.contrast`.
+The black and white points are percentiles of the darkest and brightest channel, so the
+stretch clips no channel of a colour cast (the color stage after this one balances them);
+:func:`level_targets` keeps a scene's own range.  The change is applied on luma and moves
+all three channels alike, which keeps hue.  The pixel work is in :mod:`kernels.contrast`.
 """
 from __future__ import annotations
 
@@ -145,19 +141,15 @@ class ContrastStage(Stage):
             self._fresh = False
         black, white = self.levels if planned is None else planned
         contrast_coefficients(black, white, p.clahe, out=self._coef_host)
-        if self.backend.is_cuda:
-            self.backend.upload(self._coef_host, self._coef)
-        else:
-            self._coef = self._coef_host
+        self._coef = self.to_device(self._coef_host, self._coef)
         out = self.output(image.shape)
         if is_i420(image):
-            k = self._format_coefficients()[1]
+            k = self.yuv_coefficients()[1]
             return apply_contrast_i420(image, maps, self._coef, float(k[0]), float(k[1]), out=out,
                                        backend=self.backend, tables=self.buffer("tables", (2, 1, 256), host=True))
         return apply_contrast(image, maps, self._coef, out=out, backend=self.backend)
 
     # --- whole-clip analysis (realtime.run.analysis) -----------------------------------------------
-
     @property
     def analysable(self) -> bool:
         """Whether a whole-clip analysis has anything to fix for this stage (automatic levels)."""
@@ -198,11 +190,9 @@ class ContrastStage(Stage):
         CLAHE's local part (off by default) is left out.
         """
         black, white = levels
-        scale = np.float32(255.0 / (white - black))
-        return np.clip((thumb - np.float32(black)) * scale, 0.0, 255.0)
+        return np.clip((thumb - np.float32(black)) * np.float32(255.0 / (white - black)), 0.0, 255.0)
 
     # --- per-frame statistics -------------------------------------------------------------------
-
     def _observe(self, image: Any) -> tuple[Any, str]:
         """The statistics thumbnail (luma, darkest, brightest channel; on the backend) and the scene event."""
         planar = is_i420(image)
@@ -213,7 +203,7 @@ class ContrastStage(Stage):
         stats = self.buffer("thumb", (3,) + tshape, "float32")
         if planar:
             # The BGR colour of each block's mean Y'CbCr, then the same statistics from that.
-            bgr = i420_bgr_thumbnail(i420_planes(image), self._format_coefficients()[0], factor, taps=2,
+            bgr = i420_bgr_thumbnail(i420_planes(image), self.yuv_coefficients()[0], factor, taps=2,
                                      out=self.buffer("thumb_bgr", tshape + (3,), "float32"), backend=self.backend)
             bgr_stats_thumbnail(bgr, 1, out=stats, backend=self.backend)
         else:
@@ -223,17 +213,6 @@ class ContrastStage(Stage):
         host_thumb = self.backend.to_host(stats[0], out=host)
         # About 160 samples across are plenty to tell a cut from motion.
         return stats, self._watch(host_thumb[::2, ::2] if p.clahe > 0 else host_thumb)
-
-    def _format_coefficients(self) -> tuple[Any, np.ndarray]:
-        """The stream's Y'CbCr -> BGR coefficients: on the backend, and on the host."""
-        fmt = self.yuv_format
-        if fmt is None:
-            raise ValueError("contrast: an I420 frame without the stage's yuv_format")
-        got = self._buffers.get("yuv_coef")
-        if got is None or got[0] != fmt:
-            host = fmt.to_bgr_coefficients()
-            got = self._buffers["yuv_coef"] = (fmt, self.backend.asarray(host), host)
-        return got[1], got[2]
 
     def _level_reading(self, stats: Any) -> tuple[float, float] | None:
         """Level targets of one frame's statistics (no smoothing); ``None`` without statistics or levels."""
@@ -248,6 +227,4 @@ class ContrastStage(Stage):
             lo, hi = lo.get(), hi.get()
         low = levels_from_histogram(lo[0, 0], p.black_pct, p.white_pct)
         high = levels_from_histogram(hi[0, 0], p.black_pct, p.white_pct)
-        if low is None or high is None:
-            return None
-        return level_targets(low[0], high[1], p)
+        return None if low is None or high is None else level_targets(low[0], high[1], p)

@@ -108,15 +108,9 @@ def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
         or too few / too many rows; the message names the file and line.
     """
     path = Path(path)
-    title = ""
-    size = 0
-    size_line = 0
-    dmin = [0.0, 0.0, 0.0]
-    dmax = [1.0, 1.0, 1.0]
-    domain_line = 0
+    size = size_line = domain_line = rows = last_line = 0
+    title, dmin, dmax = "", [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     table: np.ndarray | None = None
-    rows = 0
-    last_line = 0
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -138,13 +132,10 @@ def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
             elif key == "LUT_1D_SIZE":
                 raise ConfigError(f"{path}:{lineno}: 1D LUTs (LUT_1D_SIZE) are not supported; "
                                   f"export a 3D LUT (LUT_3D_SIZE)")
-            elif key in ("DOMAIN_MIN", "DOMAIN_MAX"):
-                values = _numbers(path, lineno, words[1:], 3, key)
-                if key == "DOMAIN_MIN":
-                    dmin = values
-                else:
-                    dmax = values
-                domain_line = lineno
+            elif key == "DOMAIN_MIN":
+                dmin, domain_line = _numbers(path, lineno, words[1:], 3, key), lineno
+            elif key == "DOMAIN_MAX":
+                dmax, domain_line = _numbers(path, lineno, words[1:], 3, key), lineno
             elif key == "LUT_3D_INPUT_RANGE":
                 lo, hi = _numbers(path, lineno, words[1:], 2, key)
                 dmin, dmax, domain_line = [lo] * 3, [hi] * 3, lineno

@@ -69,9 +69,7 @@ ORDER_DECAY = 0.9
 
 def kernel_arrays(image: Any) -> tuple[Any, ...]:
     """What the kernels take: a BGR image as is, or the Y, Cb, Cr planes of an I420 frame as ``(h, w, 1)`` views."""
-    if is_i420(image):
-        return tuple(plane[:, :, None] for plane in i420_planes(image))
-    return (image,)
+    return tuple(plane[:, :, None] for plane in i420_planes(image)) if is_i420(image) else (image,)
 
 
 class Vote:
@@ -99,17 +97,14 @@ def classify(measures: np.ndarray, has_prev: bool) -> tuple[str, float]:
     own, tff, bff, field = (float(v) for v in measures)
     zigzag = own / field if field > 0 else (math.inf if own > MIN_ACTIVITY else 0.0)
     if not has_prev:
-        if own > MIN_ACTIVITY and zigzag > ZIGZAG_INTERLACED:
-            return Vote.INTERLACED, 0.0
-        return Vote.NONE, 0.0
+        return (Vote.INTERLACED if own > MIN_ACTIVITY and zigzag > ZIGZAG_INTERLACED else Vote.NONE), 0.0
     if max(own, tff, bff) < MIN_ACTIVITY:
         return Vote.NONE, 0.0
     asym = (bff + 1e-6) / (tff + 1e-6)
     order = math.log(asym) if abs(math.log(asym)) > math.log(ASYMMETRY_SYMMETRIC) else 0.0
     cross = min(tff, bff)
-    if asym > ASYMMETRY_INTERLACED or asym < 1.0 / ASYMMETRY_INTERLACED:
-        return Vote.INTERLACED, order
-    if zigzag > ZIGZAG_INTERLACED and own > OWN_BELOW_CROSS * cross:
+    if (asym > ASYMMETRY_INTERLACED or asym < 1.0 / ASYMMETRY_INTERLACED
+            or zigzag > ZIGZAG_INTERLACED and own > OWN_BELOW_CROSS * cross):
         return Vote.INTERLACED, order
     if order == 0.0 and zigzag < ZIGZAG_PROGRESSIVE and own < OWN_BELOW_CROSS * cross:
         return Vote.PROGRESSIVE, 0.0
@@ -174,13 +169,11 @@ class DeinterlaceStage(Stage):
         self.detector = FieldDetector(params.release)
         self._flag: str | None = None
         self._field_s: float | None = None
-        #: Frames deinterlaced and passed through untouched (kept across resets).
+        #: Frames deinterlaced (kept across resets).
         self.deinterlaced = 0
-        self.passed = 0
         self.reset()
 
     # --- source hint ---------------------------------------------------------------------------
-
     def set_source(self, info: Any) -> Any:
         """Take the source's description (its field-order flag and rate); return the output's.
 
@@ -189,13 +182,12 @@ class DeinterlaceStage(Stage):
         """
         order = getattr(info, "field_order", None)
         self._flag = order if order in FIRST_FIELD_PARITY else None
-        fps = Fraction(info.fps) if getattr(info, "fps", None) else None
-        if fps:
-            self._field_s = 0.5 / float(fps)
         if self._flag:
             log.info("deinterlace: source flagged %s", self._flag)
         changes: dict[str, Any] = {"field_order": "progressive"}
+        fps = Fraction(info.fps) if getattr(info, "fps", None) else None
         if fps:
+            self._field_s = 0.5 / float(fps)
             changes["fps"] = fps * self.rate_factor
         time_base = getattr(info, "time_base", None)
         if time_base:
@@ -203,7 +195,6 @@ class DeinterlaceStage(Stage):
         return dataclasses.replace(info, **changes)
 
     # --- stage protocol ------------------------------------------------------------------------
-
     def reset(self) -> None:
         self.detector.reset()
         self._count = 0                   # frames taken since the reset
@@ -225,6 +216,7 @@ class DeinterlaceStage(Stage):
         if self._last_pts is not None and frame.pts_s > self._last_pts:
             self._period_s = frame.pts_s - self._last_pts
         interlaced, parity = self._decide(image)
+        self.deinterlaced += interlaced  # every mode deinterlaces exactly the frames judged interlaced
         if self.bob:
             if self._held is not None:
                 out.extend(self._emit_second(frame))
@@ -232,13 +224,11 @@ class DeinterlaceStage(Stage):
         elif not interlaced:
             out.append(self._pass(frame))
         elif self.params.mode == "blend":
-            self.deinterlaced += 1
             result = self.output(image.shape)
             for plane, dst in zip(kernel_arrays(image), kernel_arrays(result)):
                 blend_fields(plane, out=dst, backend=self.backend)
             out.append(frame.with_image(result))
         else:
-            self.deinterlaced += 1
             out.append(frame.with_image(self._first_field(frame, parity, self.output(image.shape))))
         self._last_pts = frame.pts_s
         self._count += 1
@@ -250,7 +240,6 @@ class DeinterlaceStage(Stage):
         return out
 
     # --- internals -----------------------------------------------------------------------------
-
     def _decide(self, image: Any) -> tuple[bool, int]:
         """Whether to deinterlace this frame, and the parity of its first field's rows."""
         p = self.params
@@ -262,8 +251,7 @@ class DeinterlaceStage(Stage):
             vote, order = self._vote(image)
             self.detector.update(vote, order)
         interlaced = p.frames == "all" or flagged or self.detector.interlaced
-        order_name = p.order if p.order != "auto" else (self._flag or self.detector.order)
-        return interlaced, FIRST_FIELD_PARITY[order_name]
+        return interlaced, FIRST_FIELD_PARITY[p.order if p.order != "auto" else (self._flag or self.detector.order)]
 
     def _vote(self, image: Any) -> tuple[str, float]:
         image = kernel_arrays(image)[0]  # BGR, or the luma plane
@@ -294,17 +282,13 @@ class DeinterlaceStage(Stage):
         """Key of the history buffer for the frame ``age`` frames before the current one (0: the current one)."""
         return f"hist{(self._count - age) % (3 if self.bob else 2)}"
 
-    def _history(self, age: int, shape: tuple[int, ...]) -> Any:
-        return self.buffer(self._history_key(age), shape)
-
     def _saved_frame(self, age: int, shape: tuple[int, ...]) -> Any:
         """The frame ``age`` frames back, if it was saved to history (it was deinterlaced), else None."""
         frame = self._count - age
         slot = frame % (3 if self.bob else 2)
-        return self._history(age, shape) if frame >= 0 and self._saved.get(slot) == frame else None
+        return self.buffer(self._history_key(age), shape) if frame >= 0 and self._saved.get(slot) == frame else None
 
     def _pass(self, frame: Frame) -> Frame:
-        self.passed += 1
         self._memory_ok = [False, False]  # the next interlaced frame starts without history
         return frame
 
@@ -342,10 +326,9 @@ class DeinterlaceStage(Stage):
             return [dataclasses.replace(frame, index=2 * frame.index),
                     dataclasses.replace(frame, index=2 * frame.index + 1,
                                         pts_s=frame.pts_s + self._field_period())]
-        self.deinterlaced += 1
         image = frame.image
         first = self._first_field(frame, parity, self.output(image.shape))
-        self._held = frame.with_image(self._history(0, image.shape))
+        self._held = frame.with_image(self.buffer(self._history_key(0), image.shape))
         self._held_parity = parity
         return [dataclasses.replace(frame, image=first, index=2 * frame.index)]
 
@@ -368,6 +351,4 @@ class DeinterlaceStage(Stage):
 
     def _field_period(self) -> float:
         """Half a frame period: from the timestamps, else the source's rate, else that of 50 Hz fields."""
-        if self._period_s is not None:
-            return 0.5 * self._period_s
-        return self._field_s or 0.02
+        return 0.5 * self._period_s if self._period_s is not None else self._field_s or 0.02

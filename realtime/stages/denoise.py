@@ -106,8 +106,7 @@ class DenoiseStage(Stage):
     def noise_sigma(self) -> np.ndarray:
         """Current per-plane noise sigma (Y, B-Y, R-Y; or Y, Cb, Cr codes on I420) at the frame's mean level
         (luma at :data:`~kernels.denoise.NOISE_REF_LEVEL` with ``follow_level``); zeros before the first."""
-        sigma, _ = self._sigmas_and_slopes()
-        return np.array(sigma)
+        return np.array(self._sigmas_and_slopes()[0])
 
     @property
     def noise_model(self) -> np.ndarray:
@@ -148,10 +147,7 @@ class DenoiseStage(Stage):
                            motion_threshold=(p.motion_threshold * scale, p.motion_threshold, p.motion_threshold),
                            motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], slopes=slopes,
                            out=self._coeffs_host)
-        if self.backend.is_cuda:
-            self.backend.upload(self._coeffs_host, self._coeffs)
-        else:
-            self._coeffs = self._coeffs_host
+        self._coeffs = self.to_device(self._coeffs_host, self._coeffs)
         # Ping-pong histories: the pass reads shifted history neighbourhoods
         # while writing the new ones, so it may not work in place.
         flip = self._frames % 2
@@ -180,15 +176,12 @@ class DenoiseStage(Stage):
         thumb = luma_thumbnail(luma, factor, out=self.buffer(f"thumb{flip}", tshape, "float32"),
                                backend=self.backend)
         if self.backend.is_cuda:
-            host = self.buffer(f"thumb_host{flip}", tshape, "float32", host=True)
-            thumb = self.backend.to_host(thumb, out=host)
+            thumb = self.backend.to_host(thumb, out=self.buffer(f"thumb_host{flip}", tshape, "float32", host=True))
         prev = self._buffers.get(f"thumb_host{1 - flip}" if self.backend.is_cuda else f"thumb{1 - flip}")
         if not self._have_thumb or prev is None or prev.shape != tshape:
             self._have_thumb = True
             return 0, 0
-        shift = (0, 0)
-        if p.motion_search:
-            shift = estimate_shift(prev, thumb, factor)
+        shift = estimate_shift(prev, thumb, factor) if p.motion_search else (0, 0)
         if scene_cut > 0 and not self._fresh:
             mad = thumbnail_difference(prev, thumb, (round(shift[0] / factor), round(shift[1] / factor)))
             if mad > scene_cut:

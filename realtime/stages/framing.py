@@ -43,7 +43,9 @@ class CorrectionReadout:
         """Fold the pending samples into ``stats.extra["stabilize"]`` (plain numbers, JSON-ready)."""
         if not self._pending and not self._resets:
             return
-        entry = stats.extra.setdefault("stabilize", _empty_entry())
+        entry = stats.extra.setdefault("stabilize", {
+            "frames": 0, "correction_px": {"mean": 0.0, "max": 0.0}, "clamped_px": {"mean": 0.0, "max": 0.0},
+            "clamped_frames": 0, "zoom": {"mean": 0.0, "max": 0.0}, "restarts": {}})
         for applied, clamped, zoom in self._pending:
             entry["frames"] += 1
             n = entry["frames"]
@@ -68,11 +70,6 @@ class CorrectionReadout:
         return line
 
 
-def _empty_entry() -> dict[str, Any]:
-    return {"frames": 0, "correction_px": {"mean": 0.0, "max": 0.0}, "clamped_px": {"mean": 0.0, "max": 0.0},
-            "clamped_frames": 0, "zoom": {"mean": 0.0, "max": 0.0}, "restarts": {}}
-
-
 def size_px(corr: np.ndarray, shape: tuple[int, int]) -> float:
     """How far ``corr`` (dx, dy, angle, log zoom) moves the frame's farthest corner, about, px."""
     radius = 0.5 * math.hypot(shape[0], shape[1])
@@ -93,14 +90,12 @@ def needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
     s = math.exp(-log_zoom)
     ca, sa = s * math.cos(angle), s * math.sin(angle)
     # A^-1 = R(-angle) / zoom
-    vx = ca * tx + sa * ty
-    vy = -sa * tx + ca * ty
+    vx, vy = ca * tx + sa * ty, -sa * tx + ca * ty
     if abs(vx) >= hx or abs(vy) >= hy:
         return math.inf
     inv_z = 1.0
     for dx, dy in ((hx, hy), (hx, -hy), (-hx, hy), (-hx, -hy)):
-        ux = ca * dx + sa * dy
-        uy = -sa * dx + ca * dy
+        ux, uy = ca * dx + sa * dy, -sa * dx + ca * dy
         for u, v, half in ((ux, vx, hx), (uy, vy, hy)):
             # Need -half <= u/z - v <= half.
             if u > 1e-12:

@@ -1,9 +1,5 @@
-"""Every stage's parameters, in a module that loads no kernel.
-
-The settings and the ``--help`` text need all seven parameter classes; the
-kernels (Numba dispatchers, OpenCV) are loaded only for the stages a run
-builds, so keeping these classes apart keeps start-up short.  Each stage
-module imports its class from here (``ColorStage.Params is ColorParams``).
+"""Every stage's parameters, in a module that loads no kernel: the settings and the ``--help`` text
+need all of them, a run only the kernels of its own stages (``ColorStage.Params is ColorParams``).
 """
 from __future__ import annotations
 

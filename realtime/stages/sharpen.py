@@ -90,7 +90,6 @@ class SharpenStage(Stage):
         it carries most of it, and blur acts on every channel alike)."""
         if self._frames % SOFTNESS_EVERY:
             return
-        plane = src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1]
-        s = softness(plane, xp=self.backend.xp)
+        s = softness(src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1], xp=self.backend.xp)
         self._softness = s if self._frames == 0 else self._softness + SOFTNESS_EMA * (s - self._softness)
         log.debug("sharpen: softness %.2f px (running %.2f)", s, self._softness)

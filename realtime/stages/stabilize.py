@@ -41,14 +41,10 @@ Per input frame (no second pass):
 
 Exposed to other stages and tools: ``last_motion`` (the newest input frame's
 :class:`~realtime.motion.Motion`, previous -> this frame, full-resolution pixels),
-``motion_for(index)`` for recent frames by source index, ``last_correction``,
-``last_zoom``, ``last_applied_px`` and ``last_clamped_px`` of the newest output frame,
-``delay_frames`` (= lookahead) and ``delay_ms(fps)``; ``record_stats(stats)`` puts
-the per-frame correction figures into a run's stats and ``hud_lines()`` says them
-live.  In the canonical chain the temporal denoiser runs *before* this stage, so
-for the frame it is filtering it can run a :class:`~realtime.motion.MotionEstimator`
-of its own (``Motion.shift_px()`` gives its integer-shift form), or read
-``motion_for(index)`` one frame late.
+``motion_for(index)``, and ``last_correction``, ``last_zoom``, ``last_applied_px`` and
+``last_clamped_px`` of the newest output frame.  In the canonical chain the temporal denoiser
+runs *before* this stage, so it can run a :class:`~realtime.motion.MotionEstimator` of its
+own for the frame it is filtering, or read ``motion_for(index)`` one frame late.
 """
 from __future__ import annotations
 
@@ -130,8 +126,7 @@ class StabilizeStage(Stage):
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self.delay_frames = int(params.lookahead)
-        tau = float(params.smoothing) or auto_smoothing(self.delay_frames)
-        self.smoothing_frames = max(tau, 1.0)
+        self.smoothing_frames = max(float(params.smoothing) or auto_smoothing(self.delay_frames), 1.0)
         # The window holds the lookahead and at least as many past frames.
         self.window_frames = max(int(round(WINDOW_PER_TAU * self.smoothing_frames)), 2 * self.delay_frames + 2)
         self.fps = 30.0
@@ -148,7 +143,6 @@ class StabilizeStage(Stage):
         self.reset()
 
     # --- public API ------------------------------------------------------------------------
-
     def reset(self) -> None:
         """Forget the path, the held frames and the previous frame (scene cut, new source)."""
         self._window: deque[_Held] = deque()
@@ -222,14 +216,11 @@ class StabilizeStage(Stage):
         return out
 
     def flush(self) -> Sequence[Frame]:
-        out = []
-        while self._window:
-            out.append(self._emit())
+        out = [self._emit() for _ in range(len(self._window))]
         self.reset()
         return out
 
     # --- internals -----------------------------------------------------------------------
-
     def _start(self, image: Any) -> None:
         self._shape = tuple(image.shape)
         self._planar = is_i420(image)
@@ -237,10 +228,9 @@ class StabilizeStage(Stage):
         h, w = i420_size(image) if self._planar else image.shape[:2]
         self._hw = (h, w)
         self._tiny = h < MIN_FRAME_PX or w < MIN_FRAME_PX
-        factor, th, tw = thumbnail_size(h, w, self.params.analysis_width)
-        self._factor = factor
+        self._factor, th, tw = thumbnail_size(h, w, self.params.analysis_width)
         self._thumb_shape = (th, tw)
-        self._estimator = MotionEstimator(factor, cut_threshold=self.params.scene_cut)
+        self._estimator = MotionEstimator(self._factor, cut_threshold=self.params.scene_cut)
         if self.delay_frames:
             log.info("stabilize: lookahead %d frames of added latency", self.delay_frames)
 
@@ -252,10 +242,7 @@ class StabilizeStage(Stage):
         gray = i420_planes(image)[0] if self._planar else image
         gray_thumbnail(gray, self._factor, out=thumb, backend=self.backend)
         if self.backend.is_cuda:
-            host = self._buffers.get("thumb_host")
-            if host is None or host.shape != self._thumb_shape:
-                host = self._buffers["thumb_host"] = np.empty(self._thumb_shape, np.float32)
-            thumb = self.backend.to_host(thumb, out=host)
+            thumb = self.backend.to_host(thumb, out=self.buffer("thumb_host", self._thumb_shape, np.float32, host=True))
         return self._estimator.estimate(thumb)
 
     def _advance(self, motion: Motion) -> None:
@@ -283,8 +270,7 @@ class StabilizeStage(Stage):
         else:
             self._path = self._path + delta
         self._history.append((self._segment, self._path.copy()))
-        same = len(self._history) > 1 and self._history[-2][0] == self._segment
-        previous = self._causal if same else None
+        previous = self._causal if len(self._history) > 1 and self._history[-2][0] == self._segment else None
         self._causal = self._smoothed_at(len(self._history) - 1)
         self._velocity = np.zeros(4) if previous is None else self._causal - previous
 
@@ -349,11 +335,8 @@ class StabilizeStage(Stage):
         """``corr`` with a soft knee: unchanged up to SOFT_MARGIN of the zoom budget, then
         compressed smoothly towards the budget (a hard clamp would make the picture jerk)."""
         z_max = self._allowed_zoom()
-        if needed_zoom(corr, self._hw) <= 1.0 + 1e-9:
-            return corr
-        if needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
-            # Within the soft margin (the usual case): unchanged, without the search below.
-            return corr
+        if needed_zoom(corr, self._hw) <= 1.0 + 1e-9 or needed_zoom(corr / SOFT_MARGIN, self._hw) <= z_max:
+            return corr  # no zoom needed, or within the soft margin (the usual case): no search below
         # The scale s at which s * corr uses the whole budget; m = 1 / s is the budget used.
         lo, hi = 0.0, 1.0
         while needed_zoom(hi * corr, self._hw) <= z_max and hi < 64.0:
@@ -410,8 +393,7 @@ class StabilizeStage(Stage):
             rise = math.inf
         # A need far above the zoom (a knock) is met within a few frames, a small one at the set rate.
         rise = max(rise, ZOOM_CATCH_UP * (target - self._zoom))
-        zoom = min(max(target, self._zoom - release), self._zoom + rise)
-        self._zoom = max(zoom, 1.0)
+        self._zoom = max(min(max(target, self._zoom - release), self._zoom + rise), 1.0)
         return self._zoom
 
     def _emit(self) -> Frame:
@@ -428,9 +410,7 @@ class StabilizeStage(Stage):
                 corr = self._snapped(scaled_to_fit(corr, zoom, self._hw))
         clamped = size_px(wanted - corr, self._hw)
         self._window.popleft()
-        matrix = None
-        if zoom > 1.0 or np.any(corr != 0.0):
-            matrix = inverse_matrix(corr, zoom, w, h)
+        matrix = inverse_matrix(corr, zoom, w, h) if zoom > 1.0 or np.any(corr != 0.0) else None
         if matrix is None:
             # No correction (or none that can be applied): the frame itself, unresampled.
             out[...] = image

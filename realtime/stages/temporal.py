@@ -40,8 +40,7 @@ class OneEuro:
         return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff))
 
     def reset(self) -> None:
-        self.value = None
-        self._speed = None
+        self.value = self._speed = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float64)
@@ -49,8 +48,7 @@ class OneEuro:
             self.value = x.copy()
             self._speed = np.zeros_like(x)
             return self.value
-        speed = x - self.value
-        self._speed = self._speed + self._alpha(1.0) * (speed - self._speed)
+        self._speed = self._speed + self._alpha(1.0) * (x - self.value - self._speed)
         alpha = self._alpha(self.min_cutoff + self.beta * np.abs(self._speed))
         self.value = self.value + alpha * (x - self.value)
         return self.value
@@ -71,7 +69,6 @@ class SceneWatch:
         self.flash_ratio = flash_ratio
         self.max_flash_frames = max_flash_frames
         self.cuts = 0
-        self.flashes = 0
         self.reset()
 
     def reset(self) -> None:
@@ -98,7 +95,6 @@ class SceneWatch:
         if self.flash_ratio > 0 and mean > self.flash_ratio * self._prev_mean + 2.0:
             self._flash_run += 1
             if self._flash_run <= self.max_flash_frames:
-                self.flashes += 1
                 return self.FLASH
         self._flash_run = 0
         self._keep(thumb, mean)

@@ -1,8 +1,6 @@
 """``upscale`` stage: bicubic, Lanczos, edge-adaptive (EASU + RCAS) or a learned network.
 
-The output size is the input size times ``factor`` (rounded to whole pixels),
-or ``width`` / ``height`` when set (one of them alone keeps the aspect ratio).
-Outputs above 8K (7680x4320) are refused.  Methods:
+The output size comes from ``factor``, or ``width`` / ``height`` (:func:`output_size`: at most 8K).  Methods:
 
 * ``bicubic``, ``lanczos``: :func:`kernels.resize.resize` (OpenCV on the CPU);
 * ``edge``: :func:`kernels.upscale.upscale_edge`: deblur at the input's
