@@ -5,6 +5,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+#: Frame layouts: planar Y'CbCr 4:2:0 as one ``(H*3/2, W)`` array (:mod:`kernels.planes`), or ``(H, W, 3)`` BGR.
+I420, BGR = "I420", "BGR"
+
 
 @dataclass(slots=True)
 class Frame:
@@ -29,6 +32,12 @@ class Frame:
     index: int
     pts_s: float
     capture_s: float
+
+    @property
+    def layout(self) -> str:
+        """:data:`I420` or :data:`BGR`: the run's plan (:mod:`realtime.run.plan`) chose it for every
+        frame, and the array's shape says it (2-D is I420; gray frames become BGR on the way in)."""
+        return I420 if self.image.ndim == 2 else BGR
 
     def with_image(self, image: np.ndarray) -> "Frame":
         """The same moment in time carrying another picture."""

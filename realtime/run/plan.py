@@ -16,15 +16,12 @@ import numpy as np
 
 from kernels.colorspace import change_matrix_i420, matrix_change, yuv_to_bgr
 from kernels.planes import i420_planes, i420_shape
+from realtime.run.frames import BGR, I420
 from realtime.run.pipeline import Pipeline
 from realtime.sinks.writers import OutputOptions, is_network_output, writes_i420_of, written_matrix
 from realtime.sources.files import Source, SourceInfo, delivers_i420
 
 log = logging.getLogger(__name__)
-
-#: Frame layouts: planar Y'CbCr 4:2:0 as one ``(H*3/2, W)`` array (:mod:`kernels.planes`), or ``(H, W, 3)`` BGR.
-I420, BGR = "I420", "BGR"
-
 
 @dataclass(frozen=True)
 class Plan:
