@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("--audio", metavar="DEVICE",
                      help="sound from a microphone for the live outputs: a device name (ALSA, AVFoundation or "
                           "DirectShow) or FORMAT:NAME; 'list' shows the devices")
+    grp.add_argument("--no-governor", action="store_true",
+                     help="live: keep quality fixed and drop frames when the machine cannot keep up (by default "
+                          "the chain first gets cheaper, step by step, and back when there is headroom)")
     grp.add_argument("--camera-size", metavar="WxH", help="ask the camera for this size, e.g. 1280x720")
     grp.add_argument("--camera-fps", type=float, metavar="FPS", help="ask the camera for this frame rate")
     grp.add_argument("--stream-timeout", type=float, default=5.0, metavar="S",
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
                           options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
                           stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
                           virtual_camera=args.virtual_camera, audio=microphone.audio if microphone else None,
-                          show_progress=not args.no_progress and sys.stderr.isatty())
+                          show_progress=not args.no_progress and sys.stderr.isatty(), governor=not args.no_governor)
         session.run()
     finally:
         if microphone is not None:

@@ -126,7 +126,8 @@ def make_live_clip(work: Path, fmt: str, source: Path, seconds: float = 12.0) ->
     return clip
 
 
-def bench_live(work: Path, stages: str | None, preset: str | None, formats: list[str], source: Path) -> str:
+def bench_live(work: Path, stages: str | None, preset: str | None, formats: list[str], source: Path,
+               governor: bool = True) -> str:
     """Each format played live (``--file CLIP --live``, the preview open on SDL's dummy driver): the
     chain alone, with the stabilizer, with a recording, with both; a table row per run."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
@@ -143,17 +144,21 @@ def bench_live(work: Path, stages: str | None, preset: str | None, formats: list
             cmd += ["-o", str(work / "rec.mp4")] if "recording" in label else []
             cmd += ["--stages", chain] if chain else []
             cmd += ["--preset", preset] if preset else []
+            cmd += [] if governor else ["--no-governor"]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 sys.exit(f"bench: live run failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
             d = json.loads(stats.read_text())
             stage_ms = ", ".join(f"{k} {v['mean_ms']:.1f}" for k, v in d["stages"].items())
             drops = d["drops"]
+            steps = ", ".join(f"{s['name']} {s['active_s']:.1f} s" for s in d.get("governor", {}).get("steps", ())
+                              if s["taken"]) or ("none" if governor else "off")
             rows.append(f"| {fmt} {source.stem} | {label} | {d['capture_fps']:.1f} | {d['processed_fps']:.1f} | "
                         f"{d['displayed_fps']:.1f} | {d['latency_ms']['mean']:.0f} / {d['latency_ms']['p95']:.0f} | "
-                        f"{drops['capture']} / {drops['display']} / {drops['recorder']} | {stage_ms} |")
+                        f"{drops['capture']} / {drops['display']} / {drops['recorder']} | {stage_ms} | {steps} |")
     head = ("| source (--file --live) | run | capture fps | processed fps | shown fps | latency mean / p95 ms "
-            "| drops capture / display / recorder | stage ms (mean) |\n|---|---|---|---|---|---|---|---|\n")
+            "| drops capture / display / recorder | stage ms (mean) | governor steps (time in force) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     return head + "\n".join(rows)
 
 
@@ -174,13 +179,14 @@ def main() -> None:
     ap.add_argument("--formats", default="720p30", help=f"with --live: comma-separated, of {', '.join(LIVE_FORMATS)}")
     ap.add_argument("--source", type=Path, default=DEFAULT_CLIPS[0],
                     help="with --live: the clip each format is made from (scaled, looped to 12 s)")
+    ap.add_argument("--no-governor", action="store_true", help="with --live: quality fixed, frames drop instead")
     args = ap.parse_args()
     if args.live:
         formats = args.formats.split(",")
         if unknown := [f for f in formats if f not in LIVE_FORMATS]:
             sys.exit(f"bench: unknown --formats {', '.join(unknown)}: use {', '.join(LIVE_FORMATS)}")
         with tempfile.TemporaryDirectory() as tmp:
-            text = bench_live(Path(tmp), args.stages, args.preset, formats, args.source)
+            text = bench_live(Path(tmp), args.stages, args.preset, formats, args.source, not args.no_governor)
         print(text)
         if args.markdown:
             args.markdown.write_text(text + "\n")

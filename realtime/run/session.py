@@ -26,6 +26,7 @@ from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.run.capture import Capture
 from realtime.run.frames import Frame
+from realtime.run.governor import Governor, chain_steps
 from realtime.run.pipeline import Pipeline
 from realtime.run.plan import negotiate
 from realtime.run.progress import CompileProgress, Progress
@@ -88,6 +89,10 @@ class Session:
         A file's progress callback, :func:`realtime.run.filejob.run_file`'s.
     span : Span, optional
         One chunk of a file (:mod:`realtime.batch.chunks`): only its own frames are written.
+    governor : bool
+        A live run that cannot hold its source's rate first makes the chain cheaper, step by step
+        (:mod:`realtime.run.governor`), and drops frames only past the last step; ``False`` keeps
+        quality fixed and drops instead.  Files (``live=False``) process every frame regardless.
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
@@ -96,7 +101,8 @@ class Session:
                  stats_path: str | Path | None = None, stats_every_s: float | None = None,
                  analyze: bool = False, virtual_camera: str | None = None, audio: Any = None,
                  planar: bool | None = None, show_progress: bool = False,
-                 on_progress: Callable[[int, int | None], None] | None = None, span: Span | None = None) -> None:
+                 on_progress: Callable[[int, int | None], None] | None = None, span: Span | None = None,
+                 governor: bool = True) -> None:
         if analyze and live:
             raise ConfigError("--analyze reads the whole input before enhancing it: it needs a file, not played live")
         self.source = source
@@ -140,6 +146,8 @@ class Session:
         self._originals: dict[int, np.ndarray] = {}
         self.rates = {name: RateMeter() for name in ("capture", "processed", "displayed")}
         self._worker = Worker("vqe-processing", self._process_loop)
+        self.governor = (Governor(chain_steps(self.pipeline), 1.0 / float(source.info.fps))
+                         if live and governor else None)
         self.stop_reason = ""
         self._latest: np.ndarray | None = None  # the last frame shown (for a snapshot)
         self._shown: dict[str, np.ndarray] = {}  # the preview's BGR pictures of I420 frames
@@ -200,7 +208,13 @@ class Session:
             self.rates["capture"].tick()
             self._run_commands()
             self._keep_original(frame)
+            taken_s = time.perf_counter()
             yield frame
+            # Asked for the next one: the frame has been processed and handed on.
+            if self.governor is not None:
+                change = self.governor.observe(time.perf_counter() - taken_s, time.monotonic())
+                if change:
+                    log.info("governor: %s", change)
             if self._worker.stop_requested.is_set():
                 return
         if not self.stop_reason:  # the source ran out, or a file's --max-frames: nobody asked us to stop
@@ -405,6 +419,8 @@ class Session:
                  f"stages: {stages}"]
         lines += [line for s in self.pipeline.stages if s.name not in self.pipeline.disabled
                   for line in (s.hud_lines() if hasattr(s, "hud_lines") else ())]
+        if self.governor is not None and self.governor.level:
+            lines.append(f"governor: {self.governor.current}")
         lines += self.recordings.hud_lines()
         camera = self.virtual_camera
         if camera is not None:
@@ -458,6 +474,8 @@ class Session:
             displayed_fps=round(self.rates["displayed"].count / wall, 2),
             recordings=[redact(str(p)) for p in self.recordings.written], outputs=self.recordings.summaries(),
             stop_reason=self.stop_reason)
+        if self.governor is not None:
+            self.stats.extra["governor"] = self.governor.as_dict()
         if self.virtual_camera_name is not None:
             camera = self.virtual_camera
             self.stats.extra["virtual_camera_frames"] = camera.sent if camera is not None else self._virtual_camera_sent
