@@ -112,8 +112,11 @@ def negotiate(pipeline: Pipeline, source: Source, outputs: Sequence[Path | str],
     info = source.info
     height, width = pipeline.output_size(info.height, info.width)
     if planar is None:
-        planar = _can_stay_planar(pipeline, info, (width, height), outputs, options)
-    source.planar = planar
+        # A source that can deliver I420 has a ``planar`` switch (files, .y4m, a file played live);
+        # cameras and streams convert to BGR as they read.
+        planar = hasattr(source, "planar") and _can_stay_planar(pipeline, info, (width, height), outputs, options)
+    if hasattr(source, "planar"):
+        source.planar = planar
     convert = None
     if planar and outputs:
         info, convert = _in_output_matrix(info, (width, height), outputs[0], options)

@@ -119,10 +119,10 @@ class Session:
         self.pipeline = Pipeline(settings, stats=self.stats)
         given = [] if output is None else [output] if isinstance(output, (str, Path)) else list(output)
         targets = [check_target(t, options) for t in given]
-        # A file keeps its planar frames from decoder to encoder, as it does headless; live sources, and
-        # a virtual camera (it takes RGB), have BGR frames.
+        # Frames stay planar from decoder to encoder wherever the plan allows, live too (a file played
+        # live: no BGR round trip); a virtual camera takes RGB, so its runs are BGR.
         self.plan = negotiate(self.pipeline, source, targets, options,
-                              planar=planar if not live and virtual_camera is None else False)
+                              planar=planar if virtual_camera is None else False)
         policy = DropPolicy.DROP_OLDEST if live else DropPolicy.BLOCK
         # Ring slots in page-locked memory on a GPU: uploads from them are asynchronous.
         self.capture = Capture(source, policy, slots=3 if live else 4, max_frames=None if live else max_frames,

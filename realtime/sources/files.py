@@ -77,7 +77,7 @@ class SourceInfo:
 class Source(Protocol):
     info: SourceInfo
     #: Deliver I420 frames (``(H*3/2, W)``, see :mod:`kernels.planes`) instead of BGR; only where
-    #: :func:`delivers_i420` says the source can.
+    #: :func:`delivers_i420` says the source can.  Optional: a source without it delivers BGR.
     planar: bool
 
     def read_into(self, slot: Slot) -> bool:
@@ -431,6 +431,15 @@ class PacedSource:
         #: The file's audio on the frames' timeline, for live recordings (when it was opened with it).
         self.audio = getattr(source, "audio", None)
         self._t0: float | None = None
+
+    @property
+    def planar(self) -> bool:
+        """The file's own switch (:attr:`Source.planar`)."""
+        return self.source.planar
+
+    @planar.setter
+    def planar(self, value: bool) -> None:
+        self.source.planar = value
 
     def warm_up(self) -> None:
         warm_up = getattr(self.source, "warm_up", None)
