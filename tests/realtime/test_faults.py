@@ -154,11 +154,13 @@ def test_sigkill_at_random_moments_of_a_file_run(clip, reference, tmp_path):
     kept = []
     for k in range(KILLS):
         out = tmp_path / f"killed{k}.mp4"
-        proc = vqe_process("--file", clip, "-o", out, "--no-display", "--max-frames", "300")
-        wait_for_bytes(out, 1, proc)
-        time.sleep(rng.uniform(0.0, 4.0))
-        proc.kill()
-        proc.wait(timeout=30)
+        with vqe_process("--file", clip, "-o", out, "--no-display", "--max-frames", "300") as proc:  # closes its pipe
+            try:
+                wait_for_bytes(out, 1, proc)
+                time.sleep(rng.uniform(0.0, 4.0))
+            finally:  # killed even when the wait fails: leaving the block waits for the process
+                proc.kill()
+            proc.wait(timeout=30)
         kept.append(assert_playable_prefix(out, reference))
     assert max(kept) > 30, kept  # the moments reached well into the runs, not only their starts
 
@@ -171,11 +173,13 @@ def test_sigkill_of_a_live_stream_recording(ffmpeg, media, tmp_path):
         server = serve(ffmpeg, media / "clean_bikes_street_272p.mp4", port)
         out = tmp_path / f"live{k}.mp4"
         try:
-            proc = vqe_process("--stream", f"tcp://127.0.0.1:{port}", "-o", out, "--no-display")
-            wait_for_bytes(out, 1, proc)
-            time.sleep(rng.uniform(1.0, 5.0))
-            proc.kill()
-            proc.wait(timeout=30)
+            with vqe_process("--stream", f"tcp://127.0.0.1:{port}", "-o", out, "--no-display") as proc:
+                try:
+                    wait_for_bytes(out, 1, proc)
+                    time.sleep(rng.uniform(1.0, 5.0))
+                finally:  # killed even when the wait fails: leaving the block waits for the process
+                    proc.kill()
+                proc.wait(timeout=30)
         finally:
             server.kill()
             server.wait()

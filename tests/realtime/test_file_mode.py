@@ -1,6 +1,7 @@
 """File mode end to end through the CLI: frames, rate, size, audio, colour fidelity, codecs."""
 import json
 import subprocess
+from contextlib import closing
 from fractions import Fraction
 
 import av
@@ -81,9 +82,9 @@ def test_faithful_io_without_stages(flower_y4m, tmp_path, suffix, extra):
 def test_y4m_header_is_kept(flower_y4m, tmp_path):
     out = tmp_path / "o.y4m"
     assert run_vqe("--file", flower_y4m, "-o", out, "--no-display", "--max-frames", "3").returncode == 0
-    a, b = Y4mReader(flower_y4m), Y4mReader(out)
-    assert (b.width, b.height, b.fps, b.fmt.sub_x, b.fmt.full_range) == (a.width, a.height, a.fps, 2, False)
-    assert b.frame_count() == 3
+    with closing(Y4mReader(flower_y4m)) as a, closing(Y4mReader(out)) as b:
+        assert (b.width, b.height, b.fps, b.fmt.sub_x, b.fmt.full_range) == (a.width, a.height, a.fps, 2, False)
+        assert b.frame_count() == 3
 
 
 def test_h264_round_trip_decodes_to_what_was_written(make_y4m, tmp_path):

@@ -108,7 +108,10 @@ def test_paced_file_plays_at_its_own_rate(make_y4m):
     source = PacedSource(open_source(path))
     session = Session(source, build_settings(stages="none", backend="cpu"), live=True, display=False)
     t0 = time.monotonic()
-    stats = session.run()
+    try:
+        stats = session.run()
+    finally:
+        source.close()  # the caller's to close, as in the CLI
     assert stats.frames == 10 and time.monotonic() - t0 >= 0.35
     assert session.stop_reason == "end of input"
 
@@ -143,7 +146,10 @@ def test_window_session_toggles_and_quits(make_y4m, monkeypatch, tmp_path):
 
     original_loop = session._display_loop
     session._display_loop = drive
-    stats = session.run()
+    try:
+        stats = session.run()
+    finally:
+        session.source.close()
     assert session.stop_reason == "window closed" and len(shown) == 8
     assert stats.frames >= 8 and stats.latency.count == 8
     assert len(list(tmp_path.glob("vqe-snapshot-*.png"))) == 1

@@ -32,6 +32,7 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
             break
         time.sleep(0.05)
     proc.kill()
+    proc.wait()
     pytest.fail(f"ffmpeg did not listen on port {port}")
 
 

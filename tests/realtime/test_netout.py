@@ -26,7 +26,10 @@ def free_port() -> int:
 
 
 def listen(ffmpeg: str, url: str, out: Path, fmt: str | None = None) -> subprocess.Popen:
-    """An ffmpeg receiver that keeps what it gets, packet for packet; started when its port accepts."""
+    """An ffmpeg receiver that keeps what it gets, packet for packet; started when its port accepts.
+
+    End it with ``communicate()``, not ``wait()``: that also closes its stderr pipe.
+    """
     args = [ffmpeg, "-v", "error", "-y"] + (["-listen", "1", "-f", fmt] if fmt else []) + ["-i", url, "-c", "copy",
                                                                                          str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -38,7 +41,8 @@ def listen(ffmpeg: str, url: str, out: Path, fmt: str | None = None) -> subproce
             return proc
         time.sleep(0.05)
     proc.kill()
-    pytest.fail(f"the receiver did not start listening on {url}")
+    _, err = proc.communicate()
+    pytest.fail(f"the receiver did not start listening on {url}: {err.decode(errors='replace')}")
 
 
 def port_in_use_by_receiver(port: int) -> bool:
@@ -72,7 +76,7 @@ def test_every_frame_reaches_a_tcp_receiver_in_order(ffmpeg, tmp_path):
     rx = listen(ffmpeg, f"tcp://127.0.0.1:{port}?listen=1", tmp_path / "rx.ts")
     r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "40",
                 "-o", f"tcp://127.0.0.1:{port}", "--stats", tmp_path / "s.json")
-    rx.wait(timeout=20)
+    rx.communicate(timeout=20)
     assert r.returncode == 0, r.stderr
     pts = received(tmp_path / "rx.ts")
     assert len(pts) == 40 and pts == sorted(pts) and len(set(pts)) == 40
@@ -96,7 +100,7 @@ def test_every_frame_reaches_a_datagram_receiver_in_order(ffmpeg, tmp_path, sche
     if scheme == "udp":  # a datagram receiver never sees the sender leave
         time.sleep(1.0)
         rx.terminate()
-    rx.wait(timeout=20)
+    rx.communicate(timeout=20)
     assert r.returncode == 0, r.stderr
     pts = received(tmp_path / "rx.ts")
     assert len(pts) == 60 and pts == sorted(pts) and len(set(pts)) == 60
@@ -109,7 +113,7 @@ def test_rtmp_with_a_bitrate_and_the_stream_key_never_shown(ffmpeg, tmp_path):
     rx = listen(ffmpeg, url, tmp_path / "rx.flv", fmt="flv")
     r = run_vqe("--file", SAMPLE, "--live", "--no-display", "--stages", "color", "--max-frames", "30",
                 "-o", url, "--bitrate", "1500k", "--stats", tmp_path / "s.json", "-v")
-    rx.wait(timeout=20)
+    rx.communicate(timeout=20)
     assert r.returncode == 0, r.stderr
     assert len(received(tmp_path / "rx.flv")) == 30
     assert "SECRET123" not in r.stderr + (tmp_path / "s.json").read_text()
@@ -131,12 +135,13 @@ def test_a_receiver_that_goes_away_and_comes_back_gets_the_stream_again(ffmpeg, 
         time.sleep(0.05)
     time.sleep(1.0)  # a second of frames to the first receiver
     first.terminate()  # the receiver goes away mid-stream
-    first.wait()
+    first.communicate()
     time.sleep(0.8)
     second = listen(ffmpeg, url + "?listen=1", tmp_path / "b.ts")
     vqe.wait(timeout=60)
     reader.join(timeout=5)
-    second.wait(timeout=20)
+    vqe.stderr.close()  # read to its end by the reader
+    second.communicate(timeout=20)
     err = "".join(lines)
     assert vqe.returncode == 0, err
     assert "reconnected" in err and "Traceback" not in err
@@ -193,7 +198,7 @@ def test_a_recording_beside_a_stream_loses_nothing_when_the_receiver_goes_away(f
     finally:
         done.set()
         source.close()
-    receiver.wait(timeout=20)
+    receiver.communicate(timeout=20)
     with av.open(str(tmp_path / "rec.mp4")) as rec:
         times = [f.time for f in rec.decode(video=0)]
     # Every frame handed to the recording is in it (a full queue, on a loaded machine, is counted),
@@ -229,7 +234,7 @@ def test_an_srt_stream_comes_in_through_the_relay_too(ffmpeg, tmp_path):
     r = run_vqe("--stream", f"srt://127.0.0.1:{port}?passphrase={secret}", "--no-display", "--stages", "color",
                 "--max-frames", "30", "-o", out, "--stats", tmp_path / "s.json")
     sender.kill()
-    sender.wait()
+    sender.communicate()
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as container:
         assert container.streams.video[0].frames == 30 and container.streams.audio  # and its sound

@@ -1,5 +1,6 @@
 """Files whose stages all take I420 stay planar from decoder to encoder; others go through BGR."""
 import json
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -55,8 +56,8 @@ def test_a_stage_without_planes_keeps_the_bgr_path(make_y4m, tmp_path):
     settings = build_settings(stages="color", backend="cpu", overrides=(f"color.lut={cube}",))
     stats = run_file(src, tmp_path / "out.y4m", settings)
     assert stats.extra["frames_as"] == "BGR"
-    with pytest.raises(ConfigError, match="color"):
-        Pipeline(settings).set_source(open_source(src).info, planar=True)
+    with closing(open_source(src)) as source, pytest.raises(ConfigError, match="color"):
+        Pipeline(settings).set_source(source.info, planar=True)
 
 
 def test_odd_sizes_and_other_chroma_formats_keep_the_bgr_path(make_y4m, tmp_path):

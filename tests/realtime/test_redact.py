@@ -162,7 +162,10 @@ def test_window_title_and_hud_hide_the_source_secrets(make_y4m, monkeypatch):
 
     real_loop = session._display_loop
     session._display_loop = drive
-    stats = session.run()
+    try:
+        stats = session.run()
+    finally:
+        source.close()  # the caller's to close, as in the CLI
     (title, hud), *_ = seen
     assert_no_secret(title)
     assert not any(s in line for line in hud for s in SECRETS) and hud

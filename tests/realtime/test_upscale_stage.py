@@ -1,5 +1,6 @@
 """The upscale stage: output sizes, methods, bad parameters, the learned wiring, the CLI end to end."""
 import importlib.util
+from contextlib import closing
 
 import cv2
 import numpy as np
@@ -218,9 +219,9 @@ def test_an_upscaled_y4m_stays_planar_and_is_written_in_the_matrix_its_height_im
     planar = run_file(src, tmp_path / "planar.y4m", settings)
     run_file(src, tmp_path / "bgr.y4m", settings, planar=False)
     assert planar.extra["frames_as"] == "I420"
-    a, b = Y4mReader(tmp_path / "planar.y4m"), Y4mReader(tmp_path / "bgr.y4m")
-    assert a.fmt.matrix == b.fmt.matrix == "bt709" and (a.width, a.height) == (960, 720)
-    for x, y in zip(a.read_planes(), b.read_planes()):
-        # Same picture through two routes (chroma resampled before or after the matrix change).
-        err = np.mean((x.astype(float) - y) ** 2)
-        assert 10 * np.log10(255 ** 2 / err) > 40
+    with closing(Y4mReader(tmp_path / "planar.y4m")) as a, closing(Y4mReader(tmp_path / "bgr.y4m")) as b:
+        assert a.fmt.matrix == b.fmt.matrix == "bt709" and (a.width, a.height) == (960, 720)
+        for x, y in zip(a.read_planes(), b.read_planes()):
+            # Same picture through two routes (chroma resampled before or after the matrix change).
+            err = np.mean((x.astype(float) - y) ** 2)
+            assert 10 * np.log10(255 ** 2 / err) > 40

@@ -234,7 +234,10 @@ def test_preview_click_reaches_the_colour_stage_through_the_processing_thread(ma
 
     loop = session._display_loop
     session._display_loop = drive
-    session.run()
+    try:
+        session.run()
+    finally:
+        session.source.close()  # the caller's to close, as in the CLI
     assert seen["first"] == ["white balance: auto"]
     x, y = seen["point"]
     assert abs(x - 46) <= 1 and abs(y - 26) <= 1 and seen["hud"] == [f"white balance: point {x},{y}"]
