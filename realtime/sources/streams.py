@@ -8,10 +8,12 @@ import logging
 import threading
 import time
 from fractions import Fraction
+from typing import Callable
 
 import av
 import numpy as np
 
+from kernels.planes import i420_shape
 from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.run.ringbuffer import Slot
@@ -59,6 +61,8 @@ class StreamSource:
 
     #: Sender timestamps further than this from the arrival clock are not trusted.
     MAX_CLOCK_SKEW_S = 2.0
+    #: Deliver I420 (:attr:`realtime.sources.files.Source.planar`); the run's plan sets it.
+    planar = False
 
     def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 5, backoff_s: float = 0.5,
                  stop: threading.Event | None = None) -> None:
@@ -150,7 +154,15 @@ class StreamSource:
         ctx = self._container.streams.video[0].codec_context if self._container is not None else None
         if ctx is not None and ctx.pix_fmt:
             blank = av.VideoFrame(self.info.width, self.info.height, ctx.pix_fmt)
-            self._converter.convert(blank, np.empty((self.info.height, self.info.width, 3), np.uint8))
+            self._to_image(blank, lambda shape: np.empty(shape, np.uint8))
+
+    def _to_image(self, frame: av.VideoFrame, allocate: Callable[[tuple[int, ...]], np.ndarray]) -> None:
+        """``frame`` as I420 (:attr:`planar`) or BGR, into ``allocate(shape)``."""
+        height, width = frame.height, frame.width
+        if self.planar and height % 2 == 0 and width % 2 == 0:
+            self._converter.to_i420(frame, allocate(i420_shape(height, width)))
+        else:  # BGR; and the frames of a planar run that a reconnect brought at an odd size (stages take both)
+            self._converter.convert(frame, allocate((height, width, 3)))
 
     def read_into(self, slot: Slot) -> bool:
         """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""
@@ -165,7 +177,7 @@ class StreamSource:
                     return False
                 raise StreamLostError(f"stream {self.url} lost: no frames after {self.retries} reconnect "
                                       f"attempts; what was recorded is kept")
-        self._converter.convert(frame, slot.ensure_shape((frame.height, frame.width, 3)))
+        self._to_image(frame, slot.ensure_shape)
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now

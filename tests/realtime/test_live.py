@@ -58,6 +58,7 @@ def test_stream_recording(ffmpeg, media, tmp_path):
     n, duration = frames_in(out)
     assert n == 30 and 0.8 < duration < 2.5  # real capture times: 25 fps source
     data = json.loads(stats.read_text())
+    assert data["frames_as"] == "I420"  # planar from the stream's decoder to the encoder
     assert data["frames"] == 30 and {"capture", "display", "recorder"} <= set(data["drops"])
     assert data["latency_ms"]["p95"] >= data["latency_ms"]["mean"] > 0
 

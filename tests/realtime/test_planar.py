@@ -48,6 +48,14 @@ def test_planar_and_bgr_paths_agree_on_sharpen(make_y4m, tmp_path):
         assert np.array_equal(p[1], o[1]) and np.array_equal(p[2], o[2])
 
 
+def test_a_file_played_live_stays_planar(make_y4m, tmp_path):
+    src = make_y4m(textured_frames(8, 20, 26))
+    out, stats = tmp_path / "live.y4m", tmp_path / "stats.json"
+    r = run_vqe("--file", src, "--live", "-o", out, "--no-display", "--stats", stats, "--no-governor")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(stats.read_text())["frames_as"] == "I420" and 0 < len(frames_of(out)) <= 8  # live: may drop
+
+
 def test_a_stage_without_planes_keeps_the_bgr_path(make_y4m, tmp_path):
     # A .cube LUT keeps the colour stage on BGR frames.
     src = make_y4m(textured_frames(2, 16, 16))
