@@ -155,6 +155,8 @@ def _in_output_matrix(info: SourceInfo, size: tuple[int, int], output: Path | st
     log.debug("frames re-expressed from %s to %s as they are read", info.fmt.matrix, matrix)
 
     def convert(image: np.ndarray) -> None:
+        if image.ndim != 2:  # a BGR frame in a planar run (a stream's odd-sized frame): no planes to change
+            return
         planes = i420_planes(image)
         change_matrix_i420(planes, coeffs, out=planes)
 
