@@ -135,8 +135,8 @@ def same_output(a: Path, b: Path) -> bool:
     return content(a) == content(b)
 
 
-def run_vqe(*args: str, timeout_s: float = 180, **kwargs) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would (``python -m realtime``) and capture its output."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_vqe(*args: str, timeout_s: float = 180, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would (``python -m realtime``, in ``env``, default this one's) and capture its output."""
+    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout_s, env=env, **kwargs)

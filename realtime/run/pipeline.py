@@ -12,6 +12,7 @@ import numpy as np
 from kernels.backend import CPU, Backend, cuda_smoke_test, cuda_status, kernels_compiled, make_cuda_backend
 from realtime.errors import BackendUnavailableError, ConfigError
 from realtime.params import StageParams
+from realtime.run import compile_ahead
 from realtime.run.buffers import BufferPool
 from realtime.run.frames import Frame
 from realtime.run.stats import RunStats
@@ -121,6 +122,7 @@ class Pipeline:
         self._taken_in = BufferPool()
         self._marks: list[tuple[str, Any, Any]] = []
         self.disabled: set[str] = set()
+        self.source: tuple[Any, bool] | None = None
         #: Frames given to :meth:`__call__`, and when the first came (its frames' timestamps).
         self._called = 0
         self._first_call_s: float | None = None
@@ -178,6 +180,7 @@ class Pipeline:
         if planar and not self.planar:
             raise ConfigError("planar frames need stages that all take them: "
                               + ", ".join(s.name for s in self.stages if not s.planar))
+        self.source = (info, planar)  # what a compile helper (realtime.run.compile_ahead) is told too
         fmt = info.fmt if planar else None
         for stage in self.stages:
             stage.yuv_format = fmt
@@ -344,13 +347,18 @@ class Pipeline:
         # history, motion, a lookahead that fills and flushes), not only its first-frame one.
         frames = [self._uploaded(Frame(image, i, i / 30, time.monotonic()))
                   for i, image in enumerate(_moving_pattern(shape, self.delay_frames + 3))]
+        helper, split = compile_ahead.start(self, shape) if not kernels_compiled() else (None, len(self.stages))
         try:
             for n, stage in enumerate(self.stages, 1):
+                if n - 1 == split and helper is not None:
+                    helper.join()  # the later stages' kernels are in the disk cache now
                 if on_stage is not None:
                     on_stage(stage.name, n)
                 frames = [out for frame in frames for out in stage.push(frame)] + list(stage.flush())
             out_shape = tuple(self._downloaded(frames[-1]).image.shape) if frames else tuple(shape)
         finally:
+            if helper is not None and helper.is_alive():  # stopped early (an error in a stage)
+                helper.terminate()
             self.stats = stats
             self.reset()
         log.info("kernels ready in %.1f s", time.perf_counter() - t0)

@@ -100,3 +100,21 @@ def test_warm_up_goes_stage_by_stage_and_says_so():
     # Warmed up and forgotten: the next frame is processed as a first frame.
     frame = np.full((32, 48, 3), 90, np.uint8)
     np.testing.assert_array_equal(pipe(frame), Pipeline(["denoise", "sharpen"], backend="cpu")(frame))
+
+
+def test_a_first_run_compiles_the_later_stages_in_a_helper_process(make_y4m, tmp_path):
+    """An empty kernel cache and two kernel threads: the chain's later half compiles in a helper
+    process beside this one (realtime.run.compile_ahead); the output is the same as from the cache."""
+    import os
+
+    from conftest import run_vqe, textured_frames
+
+    src = make_y4m(textured_frames(4, 16, 20))
+    args = ("--file", src, "--no-display", "--stages", "contrast,sharpen", "-v")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="2")
+    first = run_vqe(*args, "-o", tmp_path / "first.y4m", env=env, timeout_s=300)
+    assert first.returncode == 0, first.stderr
+    assert "compiling sharpen in a helper process" in first.stderr
+    again = run_vqe(*args, "-o", tmp_path / "again.y4m", env=env, timeout_s=300)
+    assert again.returncode == 0 and "helper process" not in again.stderr  # all in the cache now
+    assert (tmp_path / "first.y4m").read_bytes() == (tmp_path / "again.y4m").read_bytes()
