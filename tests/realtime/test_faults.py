@@ -148,6 +148,17 @@ def reference(clip, tmp_path_factory):
     return timed_frames(out)
 
 
+def kill_when_writing(proc, out, after_s):
+    """SIGKILL ``proc`` ``after_s`` after ``out`` got its first bytes, and reap it; killed even when
+    that wait fails (leaving a ``with vqe_process`` block waits for the process)."""
+    try:
+        wait_for_bytes(out, 1, proc)
+        time.sleep(after_s)
+    finally:
+        proc.kill()
+    proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_of_a_file_run(clip, reference, tmp_path):
     rng = random.Random(18)
@@ -155,12 +166,7 @@ def test_sigkill_at_random_moments_of_a_file_run(clip, reference, tmp_path):
     for k in range(KILLS):
         out = tmp_path / f"killed{k}.mp4"
         with vqe_process("--file", clip, "-o", out, "--no-display", "--max-frames", "300") as proc:  # closes its pipe
-            try:
-                wait_for_bytes(out, 1, proc)
-                time.sleep(rng.uniform(0.0, 4.0))
-            finally:  # killed even when the wait fails: leaving the block waits for the process
-                proc.kill()
-            proc.wait(timeout=30)
+            kill_when_writing(proc, out, rng.uniform(0.0, 4.0))
         kept.append(assert_playable_prefix(out, reference))
     assert max(kept) > 30, kept  # the moments reached well into the runs, not only their starts
 
@@ -174,12 +180,7 @@ def test_sigkill_of_a_live_stream_recording(ffmpeg, media, tmp_path):
         out = tmp_path / f"live{k}.mp4"
         try:
             with vqe_process("--stream", f"tcp://127.0.0.1:{port}", "-o", out, "--no-display") as proc:
-                try:
-                    wait_for_bytes(out, 1, proc)
-                    time.sleep(rng.uniform(1.0, 5.0))
-                finally:  # killed even when the wait fails: leaving the block waits for the process
-                    proc.kill()
-                proc.wait(timeout=30)
+                kill_when_writing(proc, out, rng.uniform(1.0, 5.0))
         finally:
             server.kill()
             server.wait()
