@@ -1,8 +1,8 @@
 """White balance: channel gains from parameters and from the statistics of a thumbnail.
 
 Automatic white balance works on a small box-averaged thumbnail of the frame
-(:func:`bgr_thumbnail`, or :func:`i420_bgr_thumbnail` on the planes of an I420
-frame); its gains (:func:`shades_of_gray_gains`, :func:`white_patch_gains`,
+(:func:`kernels.thumbnail.bgr_thumbnail`, or :func:`kernels.thumbnail.i420_bgr_thumbnail` on the
+planes of an I420 frame); its gains (:func:`shades_of_gray_gains`, :func:`white_patch_gains`,
 :func:`gray_edge_gains`, computed on the host) reach the per-pixel pass through
 the tone curves (:func:`kernels.color.tone_curves`).
 """
@@ -13,9 +13,7 @@ import math
 import numba
 import numpy as np
 
-from kernels.backend import CPU, Backend, cuda, cuda_kernel, twin
-from kernels.colorspace import _ycc_to_bgr_px
-from kernels.pixel import LUMA709_BGR, VECTOR_MINMAX, clamp255_px
+from kernels.pixel import LUMA709_BGR
 
 
 def temperature_tint_gains(temperature: float = 0.0, tint: float = 0.0) -> tuple[float, float, float]:
@@ -179,150 +177,3 @@ def gray_edge_gains(thumb: np.ndarray, p: float = 6.0) -> tuple[float, float, fl
         return None
     gains = float(np.dot(LUMA709_BGR, est)) / est
     return float(gains[0]), float(gains[1]), float(gains[2])
-
-
-# --- statistics: a box-averaged BGR thumbnail --------------------------------------------------
-
-def _box_px(frame, row0, col0, taps, ch):
-    acc = np.float32(0.0)
-    for r in range(row0, row0 + taps):
-        for c in range(col0, col0 + taps):
-            acc += np.float32(frame[r, c, ch])
-    return acc
-
-
-_box_cpu, _box_cuda = twin(_box_px)
-
-
-# Serial and holding the GIL: a statistics thumbnail reads a small fraction of
-# the frame, and a parallel region's start-up and barrier (or a GIL hand-off)
-# cost more than that when the cores are busy.
-@numba.njit(cache=True)
-def _bgr_thumb_cpu(frame, factor, taps, thumb):
-    th, tw = thumb.shape[0], thumb.shape[1]
-    inv = np.float32(1.0 / (taps * taps))
-    skip = (factor - taps) // 2
-    for i in range(th):
-        for j in range(tw):
-            for ch in range(3):
-                thumb[i, j, ch] = _box_cpu(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
-
-
-@cuda_kernel
-def _bgr_thumb_cuda(frame, factor, taps, thumb):
-    j, i = cuda.grid(2)
-    if i >= thumb.shape[0] or j >= thumb.shape[1]:
-        return
-    inv = np.float32(1.0) / np.float32(taps * taps)
-    skip = (factor - taps) // 2
-    for ch in range(3):
-        thumb[i, j, ch] = _box_cuda(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
-
-
-def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """Box-average a BGR frame by ``factor`` (white-balance statistics).
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` BGR.
-    factor : int
-        Downscale factor >= 1; the rows and columns past the last whole block are ignored.
-    taps : int, optional
-        Average only the central ``taps x taps`` pixels of each ``factor x factor``
-        block (default: all of them); statistics need far fewer samples than
-        the frame holds, and reading fewer keeps the pass cheap.
-    out : ndarray
-        ``(H // factor, W // factor, 3) float32`` destination.
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    if out.shape[0] == 0 or out.shape[1] == 0:
-        return out
-    taps = factor if taps is None else min(max(int(taps), 1), factor)
-    backend.run_2d(_bgr_thumb_cpu, _bgr_thumb_cuda, out.shape[0], out.shape[1], frame, factor, taps, out)
-    return out
-
-
-# --- the same statistics of I420 frames --------------------------------------------------------
-
-def _ycc_box_px(y_plane, u_plane, v_plane, k, row0, col0, taps):
-    """BGR levels (0..255) of the mean Y' of a ``taps`` square and the mean Cb, Cr of the chroma under it."""
-    ys = np.float32(0.0)
-    for r in range(row0, row0 + taps):
-        for c in range(col0, col0 + taps):
-            ys += np.float32(y_plane[r, c])
-    cb = np.float32(0.0)
-    cr = np.float32(0.0)
-    r0, r1 = row0 // 2, (row0 + taps - 1) // 2
-    c0, c1 = col0 // 2, (col0 + taps - 1) // 2
-    for r in range(r0, r1 + 1):
-        for c in range(c0, c1 + 1):
-            cb += np.float32(u_plane[r, c])
-            cr += np.float32(v_plane[r, c])
-    n = np.float32((r1 - r0 + 1) * (c1 - c0 + 1))
-    b, g, r = _ycc_to_bgr_i(ys / np.float32(taps * taps), cb / n, cr / n, k)  # noqa: F821
-    return _clamp255_i(b), _clamp255_i(g), _clamp255_i(r)  # noqa: F821
-
-
-_ycc_box_cpu, _ycc_box_cuda = twin(_ycc_box_px, _ycc_to_bgr_i=twin(_ycc_to_bgr_px),
-                                    _clamp255_i=twin(clamp255_px, cpu_only=VECTOR_MINMAX))
-
-
-@numba.njit(cache=True)
-def _i420_thumb_cpu(y_plane, u_plane, v_plane, k, factor, taps, thumb):
-    # Serial and holding the GIL, as _bgr_thumb_cpu.
-    skip = (factor - taps) // 2
-    for i in range(thumb.shape[0]):
-        for j in range(thumb.shape[1]):
-            b, g, r = _ycc_box_cpu(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
-            thumb[i, j, 0] = b
-            thumb[i, j, 1] = g
-            thumb[i, j, 2] = r
-
-
-@cuda_kernel
-def _i420_thumb_cuda(y_plane, u_plane, v_plane, k, factor, taps, thumb):
-    j, i = cuda.grid(2)
-    if i >= thumb.shape[0] or j >= thumb.shape[1]:
-        return
-    skip = (factor - taps) // 2
-    b, g, r = _ycc_box_cuda(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
-    thumb[i, j, 0] = b
-    thumb[i, j, 1] = g
-    thumb[i, j, 2] = r
-
-
-def i420_bgr_thumbnail(planes, to_bgr, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """:func:`bgr_thumbnail` of an I420 frame, averaged on the planes and converted per thumbnail sample.
-
-    The box mean of Y' and of the chroma samples under it is converted to BGR
-    (a sample's colour, not the mean of the pixels' colours: the same up to the
-    gamut clipping of single pixels, and statistics need no more).
-
-    Parameters
-    ----------
-    planes : tuple of 3 ndarrays
-        ``(H, W)`` Y' and ``(H/2, W/2)`` Cb, Cr uint8 planes (:func:`kernels.planes.i420_planes`).
-    to_bgr : ndarray
-        ``float32[8]`` :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients`, on ``backend``.
-    factor, taps, out, backend
-        As for :func:`bgr_thumbnail`.
-
-    Returns
-    -------
-    ndarray
-        ``out``, ``(H // factor, W // factor, 3) float32`` BGR levels in [0, 255].
-    """
-    if out.shape[0] == 0 or out.shape[1] == 0:
-        return out
-    taps = factor if taps is None else min(max(int(taps), 1), factor)
-    y_plane, u_plane, v_plane = planes
-    backend.run_2d(_i420_thumb_cpu, _i420_thumb_cuda, out.shape[0], out.shape[1], y_plane, u_plane, v_plane, to_bgr,
-                   factor, taps, out)
-    return out

@@ -1,5 +1,5 @@
-"""Statistics of the contrast stage, from a box-averaged thumbnail (:func:`bgr_stats_thumbnail`) of luma
-and the darkest and brightest channel: per-tile 256-bin luma histograms (:func:`tile_histograms`)
+"""Statistics of the contrast stage, from a thumbnail of luma and the darkest and brightest channel
+(:func:`kernels.thumbnail.bgr_stats_thumbnail`): per-tile 256-bin luma histograms (:func:`tile_histograms`)
 for CLAHE, global histograms of the darkest and brightest channel that auto-levels reads its black
 and white points from (:func:`levels_from_histogram`, on the host).  :func:`tile_mappings` clips each
 tile histogram, redistributes the excess, integrates it into a CDF and blends the result into a
@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from kernels.backend import CPU, Backend, cuda, cuda_kernel, twin
-from kernels.contrast import BINS, _bin, _luma
+from kernels.contrast import BINS, _bin
 
 
 def _serial_kernel(fn):
@@ -19,10 +19,6 @@ def _serial_kernel(fn):
     # well under a millisecond; handing the GIL to the decode/encode threads
     # and taking it back can cost a 5 ms switch interval.
     return numba.njit(cache=True)(fn)
-
-
-def _stats_px(b, g, r):
-    return _luma_i(b, g, r), min(b, min(g, r)), max(b, max(g, r))  # noqa: F821
 
 
 def _tile_map_px(hist, ty, tx, clip, alpha, state):
@@ -49,88 +45,8 @@ def _tile_map_px(hist, ty, tx, clip, alpha, state):
         state[ty, tx, i] += (cum * norm - state[ty, tx, i]) * alpha
 
 
-_stats_cpu, _stats_cuda = twin(_stats_px, _luma_i=_luma)
 _tile_map_cpu, _tile_map_cuda = twin(_tile_map_px)
 _bin_cpu, _bin_cuda = _bin
-
-
-# --- statistics thumbnail -----------------------------------------------------------------------
-
-@_serial_kernel
-def _thumb_cpu(frame, factor, taps, thumb):
-    th, tw = thumb.shape[1], thumb.shape[2]
-    inv = np.float32(1.0 / (taps * taps))
-    skip = (factor - taps) // 2
-    for i in range(th):
-        for j in range(tw):
-            y = np.float32(0.0)
-            lo = np.float32(0.0)
-            hi = np.float32(0.0)
-            for r in range(i * factor + skip, i * factor + skip + taps):
-                src = frame[r]
-                for c in range(j * factor + skip, j * factor + skip + taps):
-                    dy, dlo, dhi = _stats_cpu(np.float32(src[c, 0]), np.float32(src[c, 1]), np.float32(src[c, 2]))
-                    y += dy
-                    lo += dlo
-                    hi += dhi
-            thumb[0, i, j] = y * inv
-            thumb[1, i, j] = lo * inv
-            thumb[2, i, j] = hi * inv
-
-
-@cuda_kernel
-def _thumb_cuda(frame, factor, taps, thumb):
-    j, i = cuda.grid(2)
-    th, tw = thumb.shape[1], thumb.shape[2]
-    if i >= th or j >= tw:
-        return
-    inv = np.float32(1.0) / np.float32(taps * taps)
-    skip = (factor - taps) // 2
-    y = np.float32(0.0)
-    lo = np.float32(0.0)
-    hi = np.float32(0.0)
-    for r in range(i * factor + skip, i * factor + skip + taps):
-        for c in range(j * factor + skip, j * factor + skip + taps):
-            dy, dlo, dhi = _stats_cuda(np.float32(frame[r, c, 0]), np.float32(frame[r, c, 1]),
-                                       np.float32(frame[r, c, 2]))
-            y += dy
-            lo += dlo
-            hi += dhi
-    thumb[0, i, j] = y * inv
-    thumb[1, i, j] = lo * inv
-    thumb[2, i, j] = hi * inv
-
-
-def bgr_stats_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """Box-averaged luma, darkest channel and brightest channel of a BGR frame, downscaled by ``factor``.
-
-    Luma feeds the CLAHE tile histograms; the darkest and brightest channel
-    give auto-levels black and white points that clip no channel (a luma
-    white point would push the channel of a colour cast past 255 and lose it).
-
-    Parameters
-    ----------
-    frame : ndarray
-        ``(H, W, 3) uint8`` BGR.
-    factor : int
-        Downscale factor >= 1; rows and columns past the last whole block are ignored.
-    taps : int, optional
-        Average only the central ``taps x taps`` pixels of each block (default: all).
-    out : ndarray
-        ``(3, H // factor, W // factor) float32`` destination: luma, min channel, max channel, in [0, 255].
-    backend : Backend
-        Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
-    """
-    if out.shape[1] == 0 or out.shape[2] == 0:
-        return out
-    taps = factor if taps is None else min(max(int(taps), 1), factor)
-    backend.run_2d(_thumb_cpu, _thumb_cuda, out.shape[1], out.shape[2], frame, factor, taps, out)
-    return out
 
 
 # --- tile histograms --------------------------------------------------------------------------

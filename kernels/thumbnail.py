@@ -1,8 +1,14 @@
-"""Luma thumbnails: scene cuts and global motion.
+"""Box-averaged thumbnails: the small pictures every automatic decision is taken on.
 
-A box-averaged luma thumbnail is small enough for the host: the temporal stages compare
-two of them for a scene cut (:func:`thumbnail_difference`) and phase-correlate them for a
-camera pan (:func:`estimate_shift`), which the denoiser's history is read displaced by.
+- :func:`luma_thumbnail`: the temporal stages compare two for a scene cut (:func:`thumbnail_difference`)
+  and phase-correlate them for a camera pan (:func:`estimate_shift`);
+- :func:`bgr_thumbnail`, :func:`i420_bgr_thumbnail`: each block's colour, for the white balance;
+- :func:`bgr_stats_thumbnail`: luma, darkest and brightest channel, for the contrast stage's levels.
+
+The stabilizer's grey thumbnail, which weights the channels for motion, lives with its warp
+(:func:`kernels.warp.gray_thumbnail`).  The CPU kernels here are serial and hold the GIL: a
+thumbnail reads a small fraction of the frame, less work than a parallel region's start-up and
+barrier (or a GIL hand-off) when the I/O threads hold the cores.
 """
 from __future__ import annotations
 
@@ -12,13 +18,14 @@ import cv2
 import numba
 import numpy as np
 
-from kernels.backend import CPU, Backend, cuda, cuda_kernel
+from kernels.backend import CPU, Backend, cuda, cuda_kernel, twin
+from kernels.colorspace import _ycc_to_bgr_px
+from kernels.contrast import _luma
+from kernels.pixel import VECTOR_MINMAX, clamp255_px
 
 
-# Serial and holding the GIL: a fraction of a millisecond of work, less than a parallel region's
-# start-up when the I/O threads hold the cores.  Reassociating the block sums lets them vectorize:
-# sums of uint8 levels (I420) are exact in float32 in any order; the BGR path's float luma may
-# differ in the last bits.
+# Reassociating the block sums lets them vectorize: sums of uint8 levels (I420) are exact in
+# float32 in any order; the BGR path's float luma may differ in the last bits.
 @numba.njit(cache=True, fastmath={"reassoc"})
 def _thumb_cpu(luma, factor, thumb):
     th, tw = thumb.shape
@@ -131,3 +138,226 @@ def thumbnail_difference(previous: np.ndarray, current: np.ndarray, shift_thumb:
     if cur.size == 0:
         return 0.0
     return float(np.mean(np.abs(cur - prev)))
+
+
+# --- the colour of each block (white balance) -----------------------------------------------
+
+def _box_px(frame, row0, col0, taps, ch):
+    acc = np.float32(0.0)
+    for r in range(row0, row0 + taps):
+        for c in range(col0, col0 + taps):
+            acc += np.float32(frame[r, c, ch])
+    return acc
+
+
+_box_cpu, _box_cuda = twin(_box_px)
+
+
+@numba.njit(cache=True)
+def _bgr_thumb_cpu(frame, factor, taps, thumb):
+    th, tw = thumb.shape[0], thumb.shape[1]
+    inv = np.float32(1.0 / (taps * taps))
+    skip = (factor - taps) // 2
+    for i in range(th):
+        for j in range(tw):
+            for ch in range(3):
+                thumb[i, j, ch] = _box_cpu(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
+
+
+@cuda_kernel
+def _bgr_thumb_cuda(frame, factor, taps, thumb):
+    j, i = cuda.grid(2)
+    if i >= thumb.shape[0] or j >= thumb.shape[1]:
+        return
+    inv = np.float32(1.0) / np.float32(taps * taps)
+    skip = (factor - taps) // 2
+    for ch in range(3):
+        thumb[i, j, ch] = _box_cuda(frame, i * factor + skip, j * factor + skip, taps, ch) * inv
+
+
+def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
+    """Box-average a BGR frame by ``factor`` (white-balance statistics).
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3) uint8`` BGR.
+    factor : int
+        Downscale factor >= 1; the rows and columns past the last whole block are ignored.
+    taps : int, optional
+        Average only the central ``taps x taps`` pixels of each ``factor x factor``
+        block (default: all of them); statistics need far fewer samples than
+        the frame holds, and reading fewer keeps the pass cheap.
+    out : ndarray
+        ``(H // factor, W // factor, 3) float32`` destination.
+    backend : Backend
+        Where to run.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return out
+    taps = factor if taps is None else min(max(int(taps), 1), factor)
+    backend.run_2d(_bgr_thumb_cpu, _bgr_thumb_cuda, out.shape[0], out.shape[1], frame, factor, taps, out)
+    return out
+
+
+# --- the same statistics of I420 frames --------------------------------------------------------
+
+def _ycc_box_px(y_plane, u_plane, v_plane, k, row0, col0, taps):
+    """BGR levels (0..255) of the mean Y' of a ``taps`` square and the mean Cb, Cr of the chroma under it."""
+    ys = np.float32(0.0)
+    for r in range(row0, row0 + taps):
+        for c in range(col0, col0 + taps):
+            ys += np.float32(y_plane[r, c])
+    cb = np.float32(0.0)
+    cr = np.float32(0.0)
+    r0, r1 = row0 // 2, (row0 + taps - 1) // 2
+    c0, c1 = col0 // 2, (col0 + taps - 1) // 2
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            cb += np.float32(u_plane[r, c])
+            cr += np.float32(v_plane[r, c])
+    n = np.float32((r1 - r0 + 1) * (c1 - c0 + 1))
+    b, g, r = _ycc_to_bgr_i(ys / np.float32(taps * taps), cb / n, cr / n, k)  # noqa: F821
+    return _clamp255_i(b), _clamp255_i(g), _clamp255_i(r)  # noqa: F821
+
+
+_ycc_box_cpu, _ycc_box_cuda = twin(_ycc_box_px, _ycc_to_bgr_i=twin(_ycc_to_bgr_px),
+                                    _clamp255_i=twin(clamp255_px, cpu_only=VECTOR_MINMAX))
+
+
+@numba.njit(cache=True)
+def _i420_thumb_cpu(y_plane, u_plane, v_plane, k, factor, taps, thumb):
+    skip = (factor - taps) // 2
+    for i in range(thumb.shape[0]):
+        for j in range(thumb.shape[1]):
+            b, g, r = _ycc_box_cpu(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
+            thumb[i, j, 0] = b
+            thumb[i, j, 1] = g
+            thumb[i, j, 2] = r
+
+
+@cuda_kernel
+def _i420_thumb_cuda(y_plane, u_plane, v_plane, k, factor, taps, thumb):
+    j, i = cuda.grid(2)
+    if i >= thumb.shape[0] or j >= thumb.shape[1]:
+        return
+    skip = (factor - taps) // 2
+    b, g, r = _ycc_box_cuda(y_plane, u_plane, v_plane, k, i * factor + skip, j * factor + skip, taps)
+    thumb[i, j, 0] = b
+    thumb[i, j, 1] = g
+    thumb[i, j, 2] = r
+
+
+def i420_bgr_thumbnail(planes, to_bgr, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
+    """:func:`bgr_thumbnail` of an I420 frame, averaged on the planes and converted per thumbnail sample.
+
+    The box mean of Y' and of the chroma samples under it is converted to BGR
+    (a sample's colour, not the mean of the pixels' colours: the same up to the
+    gamut clipping of single pixels, and statistics need no more).
+
+    Parameters
+    ----------
+    planes : tuple of 3 ndarrays
+        ``(H, W)`` Y' and ``(H/2, W/2)`` Cb, Cr uint8 planes (:func:`kernels.planes.i420_planes`).
+    to_bgr : ndarray
+        ``float32[8]`` :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients`, on ``backend``.
+    factor, taps, out, backend
+        As for :func:`bgr_thumbnail`.
+
+    Returns
+    -------
+    ndarray
+        ``out``, ``(H // factor, W // factor, 3) float32`` BGR levels in [0, 255].
+    """
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return out
+    taps = factor if taps is None else min(max(int(taps), 1), factor)
+    y_plane, u_plane, v_plane = planes
+    backend.run_2d(_i420_thumb_cpu, _i420_thumb_cuda, out.shape[0], out.shape[1], y_plane, u_plane, v_plane, to_bgr,
+                   factor, taps, out)
+    return out
+
+
+# --- the contrast stage's statistics: luma, darkest and brightest channel ------------------------
+
+def _stats_px(b, g, r):
+    return _luma_i(b, g, r), min(b, min(g, r)), max(b, max(g, r))  # noqa: F821
+
+
+_stats_cpu, _stats_cuda = twin(_stats_px, _luma_i=_luma)
+
+
+@numba.njit(cache=True)
+def _stats_thumb_cpu(frame, factor, taps, thumb):
+    th, tw = thumb.shape[1], thumb.shape[2]
+    inv = np.float32(1.0 / (taps * taps))
+    skip = (factor - taps) // 2
+    for i in range(th):
+        for j in range(tw):
+            y = np.float32(0.0)
+            lo = np.float32(0.0)
+            hi = np.float32(0.0)
+            for r in range(i * factor + skip, i * factor + skip + taps):
+                src = frame[r]
+                for c in range(j * factor + skip, j * factor + skip + taps):
+                    dy, dlo, dhi = _stats_cpu(np.float32(src[c, 0]), np.float32(src[c, 1]), np.float32(src[c, 2]))
+                    y += dy
+                    lo += dlo
+                    hi += dhi
+            thumb[0, i, j] = y * inv
+            thumb[1, i, j] = lo * inv
+            thumb[2, i, j] = hi * inv
+
+
+@cuda_kernel
+def _stats_thumb_cuda(frame, factor, taps, thumb):
+    j, i = cuda.grid(2)
+    th, tw = thumb.shape[1], thumb.shape[2]
+    if i >= th or j >= tw:
+        return
+    inv = np.float32(1.0) / np.float32(taps * taps)
+    skip = (factor - taps) // 2
+    y = np.float32(0.0)
+    lo = np.float32(0.0)
+    hi = np.float32(0.0)
+    for r in range(i * factor + skip, i * factor + skip + taps):
+        for c in range(j * factor + skip, j * factor + skip + taps):
+            dy, dlo, dhi = _stats_cuda(np.float32(frame[r, c, 0]), np.float32(frame[r, c, 1]),
+                                       np.float32(frame[r, c, 2]))
+            y += dy
+            lo += dlo
+            hi += dhi
+    thumb[0, i, j] = y * inv
+    thumb[1, i, j] = lo * inv
+    thumb[2, i, j] = hi * inv
+
+
+def bgr_stats_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
+    """Box-averaged luma, darkest channel and brightest channel of a BGR frame, downscaled by ``factor``.
+
+    Luma feeds the CLAHE tile histograms; the darkest and brightest channel
+    give auto-levels black and white points that clip no channel (a luma
+    white point would push the channel of a colour cast past 255 and lose it).
+
+    Parameters
+    ----------
+    frame, factor, taps, backend
+        As for :func:`bgr_thumbnail`.
+    out : ndarray
+        ``(3, H // factor, W // factor) float32`` destination: luma, min channel, max channel, in [0, 255].
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    if out.shape[1] == 0 or out.shape[2] == 0:
+        return out
+    taps = factor if taps is None else min(max(int(taps), 1), factor)
+    backend.run_2d(_stats_thumb_cpu, _stats_thumb_cuda, out.shape[1], out.shape[2], frame, factor, taps, out)
+    return out

@@ -22,19 +22,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kernels.backend import Backend
-from kernels.balance import (
-    bgr_thumbnail,
-    gray_edge_gains,
-    i420_bgr_thumbnail,
-    shades_of_gray_gains,
-    temperature_tint_gains,
-    white_patch_gains,
-)
+from kernels.balance import gray_edge_gains, shades_of_gray_gains, temperature_tint_gains, white_patch_gains
 from kernels.color import adjust_color, tone_curves
 from kernels.color_i420 import adjust_color_i420, tone_lines
 from kernels.pixel import LUMA709_BGR
 from kernels.planes import i420_planes, i420_size, is_i420
-from kernels.thumbnail import thumbnail_factor
+from kernels.thumbnail import bgr_thumbnail, i420_bgr_thumbnail, thumbnail_factor
 from realtime.errors import ConfigError
 from realtime.stages.base import Stage
 from realtime.stages.contrast import STATS_WIDTH

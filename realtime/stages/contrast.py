@@ -21,11 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kernels.backend import Backend
-from kernels.balance import i420_bgr_thumbnail
 from kernels.contrast import BINS, N_COEFFS, apply_contrast, apply_contrast_i420, contrast_coefficients
-from kernels.contrast_stats import bgr_stats_thumbnail, levels_from_histogram, tile_histograms, tile_mappings
+from kernels.contrast_stats import levels_from_histogram, tile_histograms, tile_mappings
 from kernels.planes import i420_planes, i420_size, is_i420
-from kernels.thumbnail import thumbnail_factor
+from kernels.thumbnail import bgr_stats_thumbnail, i420_bgr_thumbnail, thumbnail_factor
 from realtime.stages.base import Stage
 from realtime.stages.params import ContrastParams
 from realtime.stages.temporal import OneEuro, SceneWatch

@@ -55,8 +55,9 @@ def test_writes_into_out():
 
 # --- white balance, temperature/tint, 3D LUTs, thumbnails ------------------------------------------
 
-from kernels.balance import bgr_thumbnail, shades_of_gray_gains, temperature_tint_gains  # noqa: E402
+from kernels.balance import shades_of_gray_gains, temperature_tint_gains  # noqa: E402
 from kernels.color import lut_coefficients  # noqa: E402
+from kernels.thumbnail import bgr_thumbnail  # noqa: E402
 from realtime.stages.cube import parse_cube  # noqa: E402
 
 

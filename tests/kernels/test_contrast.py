@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from kernels.backend import CPU
 from kernels.contrast import apply_contrast, contrast_coefficients
-from kernels.contrast_stats import bgr_stats_thumbnail, levels_from_histogram, tile_histograms, tile_mappings
+from kernels.contrast_stats import levels_from_histogram, tile_histograms, tile_mappings
 from kernels.pixel import LUMA709_BGR
+from kernels.thumbnail import bgr_stats_thumbnail
 from realtime.stages.color import ColorParams, ColorStage, dead_zone
 from realtime.stages.contrast import ContrastParams, ContrastStage
 from realtime.stages.temporal import OneEuro

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 from kernels.backend import CPU
-from kernels.balance import bgr_thumbnail, i420_bgr_thumbnail
 from kernels.color import adjust_color, tone_curves
 from kernels.color_i420 import adjust_color_i420, tone_lines
 from kernels.colorspace import YuvFormat, bgr_to_yuv, yuv_to_bgr
 from kernels.contrast import apply_contrast, apply_contrast_i420, contrast_coefficients
 from kernels.planes import i420_planes, i420_shape
+from kernels.thumbnail import bgr_thumbnail, i420_bgr_thumbnail
 from realtime.stages.color import ColorParams, ColorStage
 from realtime.stages.contrast import ContrastParams, ContrastStage
 
