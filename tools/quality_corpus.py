@@ -81,6 +81,7 @@ from qualitylib import (
     bilateral,
     clahe,
     color_score,
+    edge_overshoot,
     ffmpeg_exe,
     plane_score,
     read_y4m_bgr,
@@ -171,9 +172,10 @@ PRIMARY = {"color": ("de00", False), "clean": ("psnr", True), "multishot": ("de0
            "chain": ("de00", False), "denoise": ("psnr", True), "sharpen": ("psnr_y", True)}
 SECONDARY = {"color": ("psnr", "temporal", "flicker_excess"), "clean": ("de00", "temporal", "flicker_excess"),
              "multishot": ("psnr", "temporal", "flicker_excess"), "chain": ("psnr", "temporal", "flicker_excess"),
-             "denoise": ("psnr_y", "ssim_y", "temporal"), "sharpen": ("psnr", "ssim_y", "temporal")}
+             "denoise": ("psnr_y", "ssim_y", "temporal"), "sharpen": ("psnr", "ssim_y", "temporal", "overshoot")}
 NAMES = {"de00": "dE00", "psnr": "PSNR", "psnr_y": "PSNR-Y", "ssim_y": "SSIM-Y", "temporal": "temporal err",
-         "flicker_excess": "flicker - truth's", "ssim": "SSIM", "flicker": "flicker"}
+         "flicker_excess": "flicker - truth's", "ssim": "SSIM", "flicker": "flicker",
+         "overshoot": "edge overshoot"}
 COLOR_TASKS = ("color", "clean", "multishot", "chain")
 
 
@@ -277,6 +279,8 @@ def _metrics(task: str, test_path: Path, truth: dict) -> tuple[dict, list]:
         s = asdict(plane_score(frames, truth["planes"]))
         s["temporal"] = s.pop("flicker")  # the temporal error, as in the colour metrics
         s["psnr"] = s.pop("psnr_yuv")
+        if task == "sharpen":
+            s["overshoot"] = edge_overshoot(frames, truth["planes"])
     return s, frames
 
 

@@ -173,6 +173,34 @@ def plane_score(test: Sequence, truth: Sequence, ssim_every: int = 5) -> PlaneSc
                       float(np.mean(flick)) if flick else 0.0)
 
 
+#: An edge, for :func:`edge_overshoot`: a 5x5 neighbourhood of the truth spanning this many levels.
+EDGE_SPAN = 32
+
+
+def edge_overshoot(test: Sequence, truth: Sequence, every: int = 5) -> float:
+    """Halo size at the truth's strong edges: how far a sharpened luma passes the truth's own range.
+
+    Per pixel where the truth's 5x5 neighbourhood spans at least :data:`EDGE_SPAN` levels, the
+    distance (levels) by which ``test`` lies above that neighbourhood's maximum or below its
+    minimum; the mean over those pixels and every ``every``-th frame.  The truth and any blur of
+    it score 0 (a blur never leaves the local range); an unsharp mask's halos score above 0.
+
+    Parameters
+    ----------
+    test, truth : sequence of (Y, U, V) planes
+        As :func:`plane_score` takes them.
+    """
+    kernel = np.ones((5, 5), np.uint8)
+    total = count = 0.0
+    for t, g in zip(test[::every], truth[::every]):
+        hi, lo = cv2.dilate(g[0], kernel), cv2.erode(g[0], kernel)
+        edge = (hi.astype(np.int16) - lo) >= EDGE_SPAN
+        y = t[0].astype(np.float64)[edge]
+        total += float(np.sum(np.maximum(np.maximum(y - hi[edge], lo[edge] - y), 0.0)))
+        count += float(edge.sum())
+    return total / count if count else 0.0
+
+
 # --- colour metrics on BGR frames (contrast, colour) --------------------------------------------
 
 LUMA_BGR = np.array([0.0722, 0.7152, 0.2126])
