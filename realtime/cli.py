@@ -13,6 +13,7 @@ from realtime.redact import install_redaction, redact
 from realtime.run.signals import StopSignal, stop_signals_raise
 from realtime.run.stats import RunStats
 from realtime.settings import BACKENDS, PRESETS, build_settings
+from realtime.sinks.hwenc import CHOICES as HW_ENCODERS
 from realtime.sinks.writers import CODECS, ENCODER_PRESETS, OutputOptions, is_network_output
 from realtime.stages import PARAMS
 
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--crf", type=int, default=18, metavar="N", help="H.264/HEVC quality, 0-51 (default 18)")
     out.add_argument("--encoder-preset", choices=ENCODER_PRESETS,
                      help="x264/x265 speed preset (default: medium for files, superfast live)")
+    out.add_argument("--hw-encoder", choices=HW_ENCODERS,
+                     help="H.264/HEVC on the GPU's encoder (nvenc: NVIDIA, qsv: Intel Quick Sync, amf: AMD); auto "
+                          "takes the first that opens, x264 where none does (default: auto live, off for files)")
     out.add_argument("--bitrate", type=_bitrate, metavar="RATE",
                      help="network outputs: constant bitrate, e.g. 4M or 2500k (default: constant quality, --crf)")
     out.add_argument("--stats", metavar="PATH", help="write a JSON of frames, fps, per-stage ms and drops")
@@ -157,7 +161,11 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     # with the default chain on 2 cores, veryfast took 30 ms a frame (59 ms p95) of the 33 ms and
     # dropped frames in bursts over a 20-minute soak; superfast takes 12 ms, for files about a third larger.
     preset = args.encoder_preset or ("superfast" if live else "medium")
-    options = OutputOptions(args.codec, args.encoder, args.crf, preset, args.bitrate)
+    if args.hw_encoder not in (None, "off") and args.encoder == "opencv":
+        raise ConfigError(f"--hw-encoder {args.hw_encoder} encodes through PyAV: drop --encoder opencv")
+    # Files keep x264's better compression by default: offline, its speed is no limit.
+    hw_encoder = args.hw_encoder or ("auto" if live else "off")
+    options = OutputOptions(args.codec, args.encoder, args.crf, preset, args.bitrate, hw_encoder)
     outputs = args.outputs or []
     if any(is_network_output(o) for o in outputs):
         if not live:

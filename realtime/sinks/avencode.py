@@ -18,6 +18,7 @@ import numpy as np
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.planes import i420_planes, is_i420
 from realtime.errors import EncoderError, OutputError
+from realtime.sinks import hwenc
 from realtime.sinks.outfile import OutputFile
 from realtime.sinks.writers import CODECS, OutputOptions
 from realtime.sources.files import SourceInfo
@@ -45,6 +46,8 @@ CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED,
 _CSP = {"bt601": 6, "bt709": 1, "bt2020": 9}        # AVColorSpace
 _PRIMARIES = {"bt601": 6, "bt709": 1, "bt2020": 9}  # AVColorPrimaries
 _TRC = {"bt601": 6, "bt709": 1, "bt2020": 14}       # AVColorTransferCharacteristic
+#: Encoder options that mean the same to every encoder (FFmpeg's own, not x264's).
+_GENERIC_OPTIONS = ("g", "bf", "b", "maxrate", "bufsize")
 #: Codecs (libx264, libx265) whose frame size must be a multiple of the chroma subsampling.
 _WHOLE_CHROMA_SIZE = ("h264", "hevc")
 
@@ -82,11 +85,15 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
     """
     import av
 
+    size = _encoded_size(codec, fmt, width, height)
+    hardware = None
+    if (fmt.sub_x, fmt.sub_y) == (2, 2):  # the hardware encoders take 4:2:0
+        hardware = hwenc.pick(options.hw_encoder, codec, *size, info.fps, options.crf, options.preset,
+                              low_latency=codec_options is not None, bitrate=options.bitrate)
     try:
-        stream = out.add_stream(CODECS[codec], rate=info.fps)
+        stream = out.add_stream(hardware.name if hardware else CODECS[codec], rate=info.fps)
     except (av.FFmpegError, ValueError) as exc:
         raise EncoderError(f"encoder for --codec {codec} is not available ({exc}): try --codec h264") from None
-    size = _encoded_size(codec, fmt, width, height)
     stream.width, stream.height = size
     if size != (width, height):
         log.info("output %dx%d cropped to %dx%d (right column / bottom row): %s needs sizes divisible by "
@@ -95,6 +102,8 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
     stream.pix_fmt = {(2, 2): "yuv420p", (2, 1): "yuv422p", (1, 1): "yuv444p"}[(fmt.sub_x, fmt.sub_y)]
     if codec == "mjpeg":
         stream.pix_fmt = stream.pix_fmt.replace("yuv", "yuvj")
+    if hardware:
+        stream.pix_fmt = hardware.pix_fmt
     stream.time_base = time_base
     ctx = stream.codec_context
     # The encoder keeps the frames' own clock: live capture times are irregular and must not be
@@ -103,7 +112,12 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
     ctx.colorspace = _CSP[fmt.matrix]
     ctx.color_primaries, ctx.color_trc = _colour_tags(info, fmt)
     ctx.color_range = 2 if fmt.full_range else 1
-    if codec in ("h264", "hevc"):
+    if hardware:
+        # Of a network output's x264 settings, those every encoder has (GOP, B-frames, rate); the
+        # hardware's own low-latency and rate settings are in its options.
+        generic = {k: v for k, v in (codec_options or {}).items() if k in _GENERIC_OPTIONS and v is not None}
+        stream.options = {**hardware.options, **generic}
+    elif codec in ("h264", "hevc"):
         chosen = {"crf": str(options.crf), "preset": options.preset, **(codec_options or {})}
         stream.options = {k: v for k, v in chosen.items() if v is not None}
     return stream, size
@@ -115,7 +129,13 @@ def video_frame(av_module: ModuleType, image: np.ndarray, size: tuple[int, int],
     width, height = size
     frame = av_module.VideoFrame(width, height, pix_fmt)
     planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
-    if is_i420(image):  # even-sized: never cropped
+    if is_i420(image) and pix_fmt == "nv12":  # a hardware encoder's: Cb and Cr interleaved in one plane
+        luma, cb, cr = i420_planes(image)
+        np.copyto(planes[0], luma)
+        uv = frame.planes[1]  # its width counts sample pairs
+        pairs = np.frombuffer(uv, np.uint8).reshape(uv.height, uv.line_size)[:, : 2 * uv.width].reshape(uv.height, -1, 2)
+        pairs[..., 0], pairs[..., 1] = cb, cr
+    elif is_i420(image):  # even-sized: never cropped
         for src, dst in zip(i420_planes(image), planes):
             np.copyto(dst, src)
     else:

@@ -59,6 +59,9 @@ class OutputOptions:
         x264/x265 speed preset.
     bitrate : int or None
         Network outputs only: constant bitrate (bits per second) instead of constant quality.
+    hw_encoder : str
+        H.264/HEVC on a hardware encoder: a family of :data:`realtime.sinks.hwenc.FAMILIES`,
+        ``auto`` (the first that opens here) or ``off``; x264/x265 where none opens.
     """
 
     codec: str | None = None
@@ -67,6 +70,7 @@ class OutputOptions:
     preset: str = "medium"
     #: Constant bitrate in bits per second for network outputs (``None``: constant quality, ``crf``).
     bitrate: int | None = None
+    hw_encoder: str = "off"
 
 
 class Writer(Protocol):
