@@ -14,6 +14,7 @@ from realtime.run.signals import StopSignal, stop_signals_raise
 from realtime.run.stats import RunStats
 from realtime.settings import BACKENDS, PRESETS, build_settings
 from realtime.sinks.hwenc import CHOICES as HW_ENCODERS
+from realtime.sinks.live_preset import AUTO as AUTO_PRESET
 from realtime.sinks.writers import CODECS, ENCODER_PRESETS, OutputOptions, is_network_output
 from realtime.stages import PARAMS
 
@@ -90,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--encoder", choices=("pyav", "opencv"), default="pyav",
                      help="pyav (default; H.264 with audio) or opencv (fallback, video only)")
     out.add_argument("--crf", type=int, default=18, metavar="N", help="H.264/HEVC quality, 0-51 (default 18)")
-    out.add_argument("--encoder-preset", choices=ENCODER_PRESETS,
-                     help="x264/x265 speed preset (default: medium for files, superfast live)")
+    out.add_argument("--encoder-preset", choices=(*ENCODER_PRESETS, AUTO_PRESET),
+                     help="x264/x265 speed preset (default: medium for files; live, auto: superfast up to "
+                          "720p30 per two cores, ultrafast above)")
     out.add_argument("--hw-encoder", choices=HW_ENCODERS,
                      help="H.264/HEVC on the GPU's encoder (nvenc: NVIDIA, qsv: Intel Quick Sync, amf: AMD); auto "
                           "takes the first that opens, x264 where none does (default: auto live, off for files)")
@@ -157,10 +159,9 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
         raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
     live = args.file is None or args.live
-    # Live recording must keep up with the camera next to the processing: a faster preset. At 720p30
-    # with the default chain on 2 cores, veryfast took 30 ms a frame (59 ms p95) of the 33 ms and
-    # dropped frames in bursts over a 20-minute soak; superfast takes 12 ms, for files about a third larger.
-    preset = args.encoder_preset or ("superfast" if live else "medium")
+    # Live recording must keep up with the camera next to the processing: a faster preset, chosen
+    # from the pixel rate and the cores (realtime.sinks.live_preset).
+    preset = args.encoder_preset or (AUTO_PRESET if live else "medium")
     if args.hw_encoder not in (None, "off") and args.encoder == "opencv":
         raise ConfigError(f"--hw-encoder {args.hw_encoder} encodes through PyAV: drop --encoder opencv")
     # Files keep x264's better compression by default: offline, its speed is no limit.

@@ -18,7 +18,7 @@ import numpy as np
 from kernels.colorspace import YuvFormat, bgr_to_yuv
 from kernels.planes import i420_planes, is_i420
 from realtime.errors import EncoderError, OutputError
-from realtime.sinks import hwenc
+from realtime.sinks import hwenc, live_preset
 from realtime.sinks.outfile import OutputFile
 from realtime.sinks.writers import CODECS, OutputOptions
 from realtime.sources.files import SourceInfo
@@ -88,7 +88,8 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
     size = _encoded_size(codec, fmt, width, height)
     hardware = None
     if (fmt.sub_x, fmt.sub_y) == (2, 2):  # the hardware encoders take 4:2:0
-        hardware = hwenc.pick(options.hw_encoder, codec, *size, info.fps, options.crf, options.preset,
+        fast = "superfast" if options.preset == live_preset.AUTO else options.preset
+        hardware = hwenc.pick(options.hw_encoder, codec, *size, info.fps, options.crf, fast,
                               low_latency=codec_options is not None, bitrate=options.bitrate)
     try:
         stream = out.add_stream(hardware.name if hardware else CODECS[codec], rate=info.fps)
@@ -118,7 +119,8 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
         generic = {k: v for k, v in (codec_options or {}).items() if k in _GENERIC_OPTIONS and v is not None}
         stream.options = {**hardware.options, **generic}
     elif codec in ("h264", "hevc"):
-        chosen = {"crf": str(options.crf), "preset": options.preset, **(codec_options or {})}
+        preset = live_preset.live_preset(*size, info.fps) if options.preset == live_preset.AUTO else options.preset
+        chosen = {"crf": str(options.crf), "preset": preset, **(codec_options or {})}
         stream.options = {k: v for k, v in chosen.items() if v is not None}
     return stream, size
 

@@ -1,4 +1,5 @@
-"""Hardware encoders: the options each family gets, the choice and its fallback, NV12 frames."""
+"""Live encoding: hardware encoders (the options each family gets, the choice and its fallback, NV12
+frames) and the x264 preset of a live recording."""
 from __future__ import annotations
 
 import io
@@ -15,6 +16,7 @@ import pytest
 from kernels.colorspace import YuvFormat
 from realtime.sinks import hwenc
 from realtime.sinks.avencode import add_video_stream, video_frame
+from realtime.sinks.live_preset import AUTO, live_preset
 from realtime.sinks.writers import OutputOptions
 from realtime.sources.files import SourceInfo
 
@@ -130,3 +132,28 @@ def test_a_recording_asked_for_nvenc_without_one_is_written_by_x264(tmp_path):
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 10
+
+
+@pytest.mark.parametrize("width, height, rate, cores, preset", [
+    (1280, 720, 30, 2, "superfast"),  # measured to fit beside the default chain on two cores
+    (1280, 720, Fraction(30000, 1001), 2, "superfast"),
+    (1920, 1080, 30, 2, "ultrafast"),
+    (1280, 720, 60, 2, "ultrafast"),
+    (1920, 1080, 30, 8, "superfast"),
+    (640, 360, 30, 1, "superfast"),
+])
+def test_the_live_preset_follows_the_pixel_rate_per_two_cores(width, height, rate, cores, preset):
+    assert live_preset(width, height, Fraction(rate), cores) == preset
+
+
+def test_a_stream_asked_for_the_automatic_preset_gets_a_real_one(monkeypatch):
+    monkeypatch.setattr(hwenc, "_opens", _opens_only())
+    out = av.open(io.BytesIO(), "w", format="matroska")
+    try:
+        fmt = YuvFormat("bt709", False)
+        info = SourceInfo(path="x", width=1920, height=1080, fps=RATE, frame_count=0, fmt=fmt)
+        stream, _ = add_video_stream(out, "h264", 1920, 1080, info, fmt, OutputOptions(preset=AUTO), Fraction(1, 90000))
+        assert stream.codec_context.name == "libx264"
+        assert stream.options["preset"] == live_preset(1920, 1080, RATE)
+    finally:
+        out.close()
