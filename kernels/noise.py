@@ -207,3 +207,17 @@ def _fit_line(x: np.ndarray, y: np.ndarray, n: np.ndarray) -> tuple[float, float
     if a < 0:  # pure shot noise: a line through the origin
         return 0.0, float(sxy / sxx)
     return float(a), float(b)
+
+
+def luma_sigma(luma, *, rows: int = 64, xp=np) -> float:
+    """One noise sigma for a whole luma plane, from about ``rows`` rows: the median Immerkaer response.
+
+    As :func:`noise_model` reads each level's histogram, without the levels (a coring threshold
+    needs one number); texture lifts it a little.  ``xp``: ``numpy`` or ``cupy``, ``luma``'s module.
+    """
+    step = max(1, (luma.shape[0] - 2) // rows)
+    a, b, c = (luma[k:luma.shape[0] - 2 + k:step].astype(xp.float32) for k in range(3))
+    if b.shape[0] == 0 or b.shape[1] < 3:
+        return 0.0
+    r = 4 * b[:, 1:-1] - 2 * (a[:, 1:-1] + c[:, 1:-1] + b[:, :-2] + b[:, 2:]) + a[:, :-2] + a[:, 2:] + c[:, :-2] + c[:, 2:]
+    return float(xp.median(xp.abs(r))) / (0.6745 * 6.0)

@@ -72,7 +72,7 @@ def thumbnail_factor(height: int, width: int, target_width: int = 160) -> int:
 
 
 def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
-    """Box-average the luma plane by ``factor`` (scene-cut and global-motion input).
+    """Box-average the luma plane by ``factor`` into ``out``, returned (scene-cut and global-motion input).
 
     Parameters
     ----------
@@ -83,11 +83,6 @@ def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
     out : ndarray
         ``(H // factor, W // factor) float32``.
     backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
@@ -176,7 +171,7 @@ def _bgr_thumb_cuda(frame, factor, taps, thumb):
 
 
 def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """Box-average a BGR frame by ``factor`` (white-balance statistics).
+    """Box-average a BGR frame by ``factor`` into ``out``, returned (white-balance statistics).
 
     Parameters
     ----------
@@ -192,11 +187,6 @@ def bgr_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: 
         ``(H // factor, W // factor, 3) float32`` destination.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
@@ -338,7 +328,7 @@ def _stats_thumb_cuda(frame, factor, taps, thumb):
 
 
 def bgr_stats_thumbnail(frame, factor: int, *, taps: int | None = None, out, backend: Backend = CPU):
-    """Box-averaged luma, darkest channel and brightest channel of a BGR frame, downscaled by ``factor``.
+    """Box-averaged luma, darkest and brightest channel of a BGR frame, downscaled by ``factor``, into ``out``.
 
     Luma feeds the CLAHE tile histograms; the darkest and brightest channel
     give auto-levels black and white points that clip no channel (a luma
@@ -350,11 +340,6 @@ def bgr_stats_thumbnail(frame, factor: int, *, taps: int | None = None, out, bac
         As for :func:`bgr_thumbnail`.
     out : ndarray
         ``(3, H // factor, W // factor) float32`` destination: luma, min channel, max channel, in [0, 255].
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out.shape[1] == 0 or out.shape[2] == 0:
         return out

@@ -132,13 +132,13 @@ def preroll_frames(settings: Settings) -> int:
     """Frames a chunk's chain sees before its first written frame, so that its state is the whole run's.
 
     Each temporal stage's memory: the recursive denoiser's (its smallest new-frame
-    weight) and its noise estimate's, the sharpener's softness estimate, the levels'
+    weight) and its noise estimate's, the sharpener's noise and softness estimates, the levels'
     and white balance's smoothing, the stabilizer's path window and its border zoom's
     hold and rate-limited settling.
     """
     from realtime.stages.camera_path import WINDOW_PER_TAU, auto_smoothing
     from realtime.stages.denoise import SIGMA_EMA
-    from realtime.stages.sharpen import SOFTNESS_EMA, SOFTNESS_EVERY
+    from realtime.stages.sharpen import MEASURE_EMA, MEASURE_EVERY
     from realtime.stages.stabilize import ZOOM_HOLD_FRAMES
 
     need = 0.0
@@ -147,7 +147,7 @@ def preroll_frames(settings: Settings) -> int:
         if name == "denoise":
             need = max(need, SETTLE_TIME_CONSTANTS / p.temporal, SETTLE_TIME_CONSTANTS * p.estimate_every / SIGMA_EMA)
         elif name == "sharpen":
-            need = max(need, SETTLE_TIME_CONSTANTS * SOFTNESS_EVERY / SOFTNESS_EMA)
+            need = max(need, SETTLE_TIME_CONSTANTS * MEASURE_EVERY / MEASURE_EMA)
         elif name in ("contrast", "color"):
             need = max(need, SETTLE_TIME_CONSTANTS * p.smoothing)
         elif name == "stabilize":
@@ -161,19 +161,19 @@ def preroll_frames(settings: Settings) -> int:
 
 
 def cadence_frames(settings: Settings) -> int:
-    """Period of the stages' every-few-frames estimates (denoise's noise, sharpen's softness).
+    """Period of the stages' every-few-frames estimates (denoise's noise, sharpen's noise and softness).
 
     A chunk's pre-roll starts at a multiple of it, so that its stages estimate on the
     same frames as in a whole-file run (which counts from frame 0).
     """
-    from realtime.stages.sharpen import SOFTNESS_EVERY
+    from realtime.stages.sharpen import MEASURE_EVERY
 
     period = 1
     for name in settings.stages:
         if name == "denoise":
             period = math.lcm(period, settings.params[name].estimate_every)
         elif name == "sharpen":
-            period = math.lcm(period, SOFTNESS_EVERY)
+            period = math.lcm(period, MEASURE_EVERY)
     return period
 
 

@@ -209,5 +209,8 @@ class SharpenParams(StageParams):
                                   "an upscaled or soft-focus source reads as blurred and is sharpened too")
     threshold: float = param(1.0, low=0.0, high=32.0,
                              doc="luma detail up to this many levels is noise and is not boosted")
+    noise_coring: float = param(3.0, low=0.0, high=10.0,
+                                doc="luma detail up to this many times the measured noise sigma is not boosted "
+                                    "either (a noisy or denoised frame's grain; 0 = the fixed threshold only)")
     overshoot: float = param(2.0, low=0.0, high=64.0,
                              doc="levels the result may pass the local 3x3 range (0 = no halos at all)")

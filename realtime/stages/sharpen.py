@@ -1,5 +1,11 @@
 """``sharpen`` stage: cored, halo-free unsharp mask on luma (see :mod:`kernels.sharpen`).
 
+The coring threshold follows the noise measured in the stage's input (``noise_coring`` times its
+sigma, every few frames and smoothed): after a denoiser a frame still carries some grain, and an
+unsharp mask that boosts it costs more than its sharper edges gain (on the corpus's noisy cases,
+1.4 dB of PSNR with the default chain), while a clean soft frame measures next to no noise and is
+sharpened as before.
+
 With ``auto`` on (opt-in), the gain follows how soft the frames are (:func:`kernels.sharpen.softness`,
 measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g``
 undoes a blur of variance ``g * v`` at low frequencies, so the gain grows with the square of
@@ -13,6 +19,7 @@ from typing import Any
 
 from kernels import MAX_RADIUS
 from kernels.backend import Backend
+from kernels.noise import luma_sigma
 from kernels.planes import i420_planes, is_i420
 from kernels.sharpen import binomial_taps, sharpen, softness
 from realtime.stages.base import Stage
@@ -20,10 +27,10 @@ from realtime.stages.params import SharpenParams
 
 log = logging.getLogger(__name__)
 
-#: Frames between softness measurements.
-SOFTNESS_EVERY = 4
-#: Weight of a new softness measurement in the running one.
-SOFTNESS_EMA = 0.3
+#: Frames between noise (and softness) measurements.
+MEASURE_EVERY = 4
+#: Weight of a new measurement in the running one.
+MEASURE_EMA = 0.3
 #: Measured blur sigma (pixels) from which the detail radius grows by one.
 WIDE_SOFTNESS = 0.8
 #: Largest automatic gain (very soft frames; beyond it the cored detail is mostly noise).
@@ -51,8 +58,14 @@ class SharpenStage(Stage):
         """The running blur measurement (pixels; 0 before the first frame or without ``auto``)."""
         return self._softness
 
+    @property
+    def noise(self) -> float:
+        """The running noise sigma of the input's luma (levels; 0 before the first frame)."""
+        return self._noise
+
     def reset(self) -> None:
         self._softness = 0.0
+        self._noise = 0.0
         self._frames = 0
 
     def gain(self) -> tuple[float, bool]:
@@ -76,20 +89,26 @@ class SharpenStage(Stage):
             luma = i420_planes(image)[0]
             src, dst = luma[:, :, None], i420_planes(out)[0][:, :, None]
             self.backend.xp.copyto(out.reshape(-1)[luma.size:], image.reshape(-1)[luma.size:])
-        if p.auto:
-            self._measure(src)
+        self._measure(src)
         amount, wide = self.gain()
         work = self.buffer("work", (3, src.shape[0], src.shape[1]), "float32")
-        sharpen(src, self._wide_taps if wide else self._taps, amount=amount, threshold=p.threshold,
+        threshold = max(p.threshold, p.noise_coring * self._noise)
+        sharpen(src, self._wide_taps if wide else self._taps, amount=amount, threshold=threshold,
                 overshoot=p.overshoot, out=dst, work=work, backend=self.backend)
         self._frames += 1
         return out
 
     def _measure(self, src: Any) -> None:
-        """Update the running softness now and then (a frame's green channel stands in for its luma:
-        it carries most of it, and blur acts on every channel alike)."""
-        if self._frames % SOFTNESS_EVERY:
+        """Update the running noise (and with ``auto`` the softness) now and then (a frame's green
+        channel stands in for its luma: it carries most of it, and blur acts on every channel alike)."""
+        if self._frames % MEASURE_EVERY:
             return
-        s = softness(src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1], xp=self.backend.xp)
-        self._softness = s if self._frames == 0 else self._softness + SOFTNESS_EMA * (s - self._softness)
-        log.debug("sharpen: softness %.2f px (running %.2f)", s, self._softness)
+        luma, xp = src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1], self.backend.xp
+        running = self._frames > 0
+        if self.params.noise_coring > 0:
+            n = luma_sigma(luma, xp=xp)
+            self._noise = self._noise + MEASURE_EMA * (n - self._noise) if running else n
+        if self.params.auto:
+            s = softness(luma, xp=xp)
+            self._softness = self._softness + MEASURE_EMA * (s - self._softness) if running else s
+        log.debug("sharpen: noise %.2f, softness %.2f px (running)", self._noise, self._softness)
