@@ -159,19 +159,14 @@ class Assembly:
         """Each file's result, in batch order: those not finished are ``interrupted`` or ``not started``."""
         out = []
         for entry in self._files:
-            task = entry.task
-            if entry.result is not None:
-                out.append(entry.result)
-                continue
             begun = any(r.status in ("done", "interrupted") for r in entry.parts.values())
-            out.append(FileResult(task.index, task.input, task.output, "interrupted" if begun else "not started"))
+            out.append(entry.result or entry.task.result("interrupted" if begun else "not started"))
         return out
 
     def _fail(self, entry: _File, error: str, exit_code: int, span: Span) -> None:
         task = entry.task
         kept = "" if task.output is None else f"; nothing was written to {task.output}"
-        entry.result = FileResult(task.index, task.input, task.output, "failed", error=f"{error}{kept}",
-                                  exit_code=exit_code, stats=self._stats(entry))
+        entry.result = task.result("failed", error=f"{error}{kept}", exit_code=exit_code, stats=self._stats(entry))
         self._discard(entry)
         report_file(entry.result)
 
@@ -194,8 +189,7 @@ class Assembly:
             except (OutputError, OSError) as exc:  # the chunks are kept: a rerun joins them again
                 error = str(exc) if isinstance(exc, OutputError) else \
                     f"output {final} cannot be written ({exc.strerror}): check the folder"
-                entry.result = FileResult(task.index, task.input, task.output, "failed", error=error,
-                                          exit_code=OutputError.exit_code, stats=stats)
+                entry.result = task.result("failed", error=error, exit_code=OutputError.exit_code, stats=stats)
                 report_file(entry.result)
                 return
             finally:  # a join that failed or was interrupted leaves no partial output
@@ -204,8 +198,8 @@ class Assembly:
             self._discard(entry)
         wall = time.perf_counter() - entry.began_s if entry.began_s is not None else sum(r.wall_s for r in parts)
         workers = sorted({r.worker for r in parts if r.worker})
-        entry.result = FileResult(task.index, task.input, task.output, "done", frames=sum(r.frames for r in parts),
-                                  wall_s=round(wall, 3), stats=stats, worker=", ".join(workers))
+        entry.result = task.result("done", frames=sum(r.frames for r in parts), wall_s=round(wall, 3), stats=stats,
+                                   worker=", ".join(workers))
         report_file(entry.result)
 
     def _stats(self, entry: _File) -> dict[str, Any]:
