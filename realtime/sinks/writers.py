@@ -244,13 +244,8 @@ class Y4mFileWriter:
     """BGR or I420 frames to a ``.y4m`` file."""
 
     def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat) -> None:
-        try:
-            self._writer = Y4mWriter(path, width, height, info.fps, fmt, info.field_order, info.sar,
-                                     file=OutputFile(path))
-        except OutputError:
-            raise
-        except OSError as exc:
-            raise OutputError(f"output {path} cannot be written ({exc.strerror})") from None
+        # Every failure of the disk comes as an OutputError that names it (OutputFile).
+        self._writer = Y4mWriter(path, width, height, info.fps, fmt, info.field_order, info.sar, file=OutputFile(path))
         self._fmt = fmt
         self._interlaced = info.field_order in ("tff", "bff")
         self._planes = None

@@ -320,35 +320,31 @@ class AvFileSource:
             self._container = av.open(str(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise SourceError(_describe_av_error(path, exc)) from None
-        try:
-            self.info = _video_info(self._container, str(path))
-        except SourceError:
-            self._container.close()
-            raise
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
         self._path = path
-        #: The file's audio, read with the frames when it is played live (``None`` otherwise).
-        self.audio: "LiveAudio | None" = None
-        sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None
-        if sound is None:
-            self._frames = self._container.decode(stream)
-        else:
-            from realtime.sources.audio import LiveAudio, demux_video  # (PyAV: only for files)
-
-            self.audio = LiveAudio(sound)
-            start = self.info.start_s  # frames are stamped from the first video frame's time
-            self._frames = demux_video(self._container, stream, sound, self.audio, lambda t: t - start)
-        self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._index = 0
         self.truncated = False
-        # The display matrix comes with decoded frames only: the first one is decoded now, so
-        # the upright size is known before any stage or writer is set up.
+        #: The file's audio, read with the frames when it is played live (``None`` otherwise).
+        self.audio: "LiveAudio | None" = None
         try:
+            self.info = _video_info(self._container, str(path))
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
+            sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None
+            if sound is None:
+                self._frames = self._container.decode(stream)
+            else:
+                from realtime.sources.audio import LiveAudio, demux_video  # (PyAV: only for files)
+
+                self.audio = LiveAudio(sound)
+                start = self.info.start_s  # frames are stamped from the first video frame's time
+                self._frames = demux_video(self._container, stream, sound, self.audio, lambda t: t - start)
+            # The display matrix comes with decoded frames only: the first one is decoded now, so
+            # the upright size is known before any stage or writer is set up.
             self._peeked = self._next_frame()
         except SourceError:
             self._container.close()
             raise
+        self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._rotate = self._turn_upright() if self._peeked is not None else None
         self._stored: np.ndarray | None = None
 
