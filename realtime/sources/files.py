@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -179,6 +179,27 @@ class AvFrameConverter:
     def __init__(self, default_matrix_name: str) -> None:
         self.default_matrix = default_matrix_name
         self._formats: dict[tuple, YuvFormat] = {}
+        self._stored: np.ndarray | None = None  # a frame as stored, before it is turned upright
+
+    def into(self, frame: av.VideoFrame, allocate: Callable[[tuple[int, ...]], np.ndarray], planar: bool,
+             rotate: int | None = None) -> None:
+        """``frame`` into ``allocate(shape)``: I420 where ``planar`` and its size allow, else BGR.
+
+        With ``rotate`` (a ``cv2.ROTATE_*`` code) it is turned upright on the way.  A planar run may
+        still get BGR frames (a stream that reconnects at an odd size): stages take both.
+        """
+        height, width = frame.height, frame.width
+        if rotate in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+            height, width = width, height
+        if planar and height % 2 == 0 and width % 2 == 0:
+            self.to_i420(frame, allocate(i420_shape(height, width)), rotate)
+        elif rotate is None:
+            self.convert(frame, allocate((height, width, 3)))
+        else:
+            if self._stored is None or self._stored.shape != (frame.height, frame.width, 3):
+                self._stored = np.empty((frame.height, frame.width, 3), np.uint8)
+            self.convert(frame, self._stored)
+            cv2.rotate(self._stored, rotate, dst=allocate((height, width, 3)))
 
     def to_i420(self, frame: av.VideoFrame, out: np.ndarray, rotate: int | None = None) -> None:
         """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one).
@@ -346,7 +367,6 @@ class AvFileSource:
             raise
         self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._rotate = self._turn_upright() if self._peeked is not None else None
-        self._stored: np.ndarray | None = None
 
     def _turn_upright(self) -> int | None:
         """Deliver frames upright when the display matrix turns them: the ``cv2.rotate`` code, or ``None``."""
@@ -358,12 +378,6 @@ class AvFileSource:
         log.info("input %s: display rotation applied (stored %dx%d, turned %d degrees clockwise to %dx%d)",
                  self._path, stored.width, stored.height, rotation, self.info.width, self.info.height)
         return _CV_ROTATE[rotation]
-
-    def _stored_bgr(self, height: int, width: int) -> np.ndarray:
-        """Scratch BGR image of a frame as stored, before it is turned upright."""
-        if self._stored is None or self._stored.shape != (height, width, 3):
-            self._stored = np.empty((height, width, 3), np.uint8)
-        return self._stored
 
     def _next_frame(self) -> av.VideoFrame | None:
         try:
@@ -382,33 +396,19 @@ class AvFileSource:
     def warm_up(self) -> None:
         """Convert the first frame once into a scratch slot (it is still delivered by :meth:`read_into`)."""
         if self._peeked is not None:
-            self._convert(self._peeked, Slot(np.empty(0, np.uint8)))
+            self._converter.into(self._peeked, lambda shape: np.empty(shape, np.uint8), self.planar, self._rotate)
 
     def read_into(self, slot: Slot) -> bool:
         frame = self._peeked if self._peeked is not None else self._next_frame()
         self._peeked = None
         if frame is None:
             return False
-        self._convert(frame, slot)
+        self._converter.into(frame, slot.ensure_shape, self.planar, self._rotate)
         slot.index = self._index
         slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
         slot.capture_s = time.monotonic()
         self._index += 1
         return True
-
-    def _convert(self, frame: av.VideoFrame, slot: Slot) -> None:
-        """``frame`` into ``slot``'s image: upright, as I420 (:attr:`planar`) or BGR."""
-        height, width = frame.height, frame.width
-        if self.info.rotation in (90, 270):
-            height, width = width, height
-        if self.planar:
-            self._converter.to_i420(frame, slot.ensure_shape(i420_shape(height, width)), self._rotate)
-        elif self._rotate is None:
-            self._converter.convert(frame, slot.ensure_shape((height, width, 3)))
-        else:
-            stored = self._stored_bgr(frame.height, frame.width)
-            self._converter.convert(frame, stored)
-            cv2.rotate(stored, self._rotate, dst=slot.ensure_shape((height, width, 3)))
 
     def close(self) -> None:
         self._container.close()

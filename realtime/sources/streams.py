@@ -8,12 +8,10 @@ import logging
 import threading
 import time
 from fractions import Fraction
-from typing import Callable
 
 import av
 import numpy as np
 
-from kernels.planes import i420_shape
 from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.run.ringbuffer import Slot
@@ -154,15 +152,7 @@ class StreamSource:
         ctx = self._container.streams.video[0].codec_context if self._container is not None else None
         if ctx is not None and ctx.pix_fmt:
             blank = av.VideoFrame(self.info.width, self.info.height, ctx.pix_fmt)
-            self._to_image(blank, lambda shape: np.empty(shape, np.uint8))
-
-    def _to_image(self, frame: av.VideoFrame, allocate: Callable[[tuple[int, ...]], np.ndarray]) -> None:
-        """``frame`` as I420 (:attr:`planar`) or BGR, into ``allocate(shape)``."""
-        height, width = frame.height, frame.width
-        if self.planar and height % 2 == 0 and width % 2 == 0:
-            self._converter.to_i420(frame, allocate(i420_shape(height, width)))
-        else:  # BGR; and the frames of a planar run that a reconnect brought at an odd size (stages take both)
-            self._converter.convert(frame, allocate((height, width, 3)))
+            self._converter.into(blank, lambda shape: np.empty(shape, np.uint8), self.planar)
 
     def read_into(self, slot: Slot) -> bool:
         """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""
@@ -177,7 +167,7 @@ class StreamSource:
                     return False
                 raise StreamLostError(f"stream {self.url} lost: no frames after {self.retries} reconnect "
                                       f"attempts; what was recorded is kept")
-        self._to_image(frame, slot.ensure_shape)
+        self._converter.into(frame, slot.ensure_shape, self.planar)
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
