@@ -94,8 +94,7 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
         src = work / f"input{Path(task.input).suffix}"
         src.write_bytes(data)
         out = work / f"output{Path(task.output).suffix}" if task.output else None
-        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None, task.span), config,
-                             on_progress)
+        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None, task.span), config, on_progress)
         payload = out.read_bytes() if out is not None and out.exists() else None
         if result.error:
             result.error = result.error.replace(str(src), task.input).replace(str(out), str(task.output))

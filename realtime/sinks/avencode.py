@@ -40,8 +40,7 @@ FRAGMENT_S = 1.0
 # video at the audio's time (without it, B-frame reordering delays the video by two frames).
 _FRAGMENTED = {"movflags": "+frag_keyframe+empty_moov+delay_moov+default_base_moof",
                "frag_duration": str(int(FRAGMENT_S * 1e6))}
-CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED,
-              ".mkv": {"cluster_time_limit": str(int(FRAGMENT_S * 1e3))}}
+CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED, ".mkv": {"cluster_time_limit": str(int(FRAGMENT_S * 1e3))}}
 _CSP = {"bt601": 6, "bt709": 1, "bt2020": 9}        # AVColorSpace
 _PRIMARIES = {"bt601": 6, "bt709": 1, "bt2020": 9}  # AVColorPrimaries
 _TRC = {"bt601": 6, "bt709": 1, "bt2020": 14}       # AVColorTransferCharacteristic

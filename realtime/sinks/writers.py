@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: --codec name -> FFmpeg encoder.
-CODECS = {"h264": "libx264", "hevc": "libx265", "ffv1": "ffv1", "mpeg4": "mpeg4", "vp9": "libvpx-vp9",
-          "mjpeg": "mjpeg"}
+CODECS = {"h264": "libx264", "hevc": "libx265", "ffv1": "ffv1", "mpeg4": "mpeg4", "vp9": "libvpx-vp9", "mjpeg": "mjpeg"}
 LOSSLESS = ("ffv1",)
 #: Container extension -> codecs it can carry; the first is the default.
 CONTAINERS = {".mp4": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
@@ -202,14 +201,8 @@ def written_matrix(path: str | Path, info: SourceInfo, size: tuple[int, int], op
 def _note_precision(info: SourceInfo, codec: str | None, encoder: str) -> None:
     """Say, once per output, what it keeps of a deeper-than-8-bit or HDR input: never silently SDR.
 
-    Parameters
-    ----------
-    info : SourceInfo
-        The input (its bit depth and transfer characteristic).
-    codec : str or None
-        Key of :data:`CODECS`; ``None`` for raw ``.y4m``.
-    encoder : {"pyav", "opencv"}
-        OpenCV picks its own codec and writes no colour tags.
+    ``codec`` is ``None`` for raw ``.y4m``; with ``encoder="opencv"``, OpenCV picks its own codec and
+    writes no colour tags.
     """
     # Raw .y4m is written by vqe itself whatever the encoder; it has no colour tags either.
     by_pyav = codec is not None and encoder == "pyav"
