@@ -28,8 +28,9 @@ from realtime.batch.chunks import (
     scan_keyframes,
     split_files,
 )
-from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, probe_frames, report_file
 from realtime.errors import OutputError, SourceError
+from realtime.run.progress import BatchProgress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Assembly:
 
     def __init__(self, tasks: Sequence[FileTask], config: BatchConfig, workers: int) -> None:
         self.units: list[FileTask] = []
+        self._max_frames = config.max_frames
         self._files: list[_File] = []
         self._unit_file: dict[int, tuple[_File, Span | None]] = {}
         for task, (spans, frames) in zip(tasks, self._split(tasks, config, workers)):
@@ -117,15 +119,20 @@ class Assembly:
             plans.append((spans if len(spans) > 1 else [], key.frames if key is not None else 0))
         return plans
 
-    def name(self, unit: FileTask) -> str:
-        """How the progress display names a unit."""
-        span = unit.span
-        base = Path(unit.input).name
-        return base if span is None else f"{base} [{span.part + 1}/{span.parts}]"
-
-    def total(self, unit: FileTask, probed: int | None) -> int | None:
-        """Frames a unit reads (a chunk: with its pre-roll and lookahead)."""
-        return probed if unit.span is None else unit.span.end - unit.span.first
+    def progress(self, show: bool) -> BatchProgress:
+        """The progress display: a row for each unit, by its index, with the frames it reads (a chunk:
+        with its pre-roll and lookahead; a file: as its container says, at most ``--max-frames``)."""
+        totals, names = [], []
+        for unit in self.units:
+            span, name = unit.span, Path(unit.input).name
+            if span is not None:
+                totals.append(span.end - span.first)
+                names.append(f"{name} [{span.part + 1}/{span.parts}]")
+                continue
+            probed, limit = probe_frames(Path(unit.input)), self._max_frames
+            totals.append(probed if limit is None else min(probed, limit) if probed else limit)
+            names.append(name)
+        return BatchProgress(totals, names, show, on_start=self.started)
 
     def started(self, unit_index: int) -> None:
         """A unit began: its file's clock starts with its first unit."""

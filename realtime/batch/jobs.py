@@ -37,7 +37,6 @@ from realtime.errors import (
     VqeError,
 )
 from realtime.redact import redact
-from realtime.run.progress import BatchProgress
 from realtime.run.stats import write_json_atomic
 from realtime.settings import Settings
 from realtime.sinks.writers import OutputOptions
@@ -368,7 +367,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
         units = assembly.units
         if cluster is None:
             jobs = min(jobs, len(units)) if jobs else default_jobs(len(units))
-        progress = _progress(units, config, assembly, show_progress)
+        progress = assembly.progress(show_progress)
         where = cluster or f"{jobs} worker process{'es' if jobs > 1 else ''}"
         log.info("batch: %d files (%d to do, %d done before) on %s", len(inputs), len(tasks), len(skipped), where)
         try:
@@ -406,18 +405,6 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     if stats_path is not None:
         write_batch_stats(stats_path, every, wall, jobs if cluster is None else None, cluster)
     return code
-
-
-def _progress(units: Sequence[FileTask], config: BatchConfig, assembly: Any, show: bool) -> BatchProgress:
-    """The display: a row for each unit that runs (a file, or a chunk of one)."""
-    totals = []
-    for unit in units:
-        probed = probe_frames(Path(unit.input)) if unit.span is None else None
-        if config.max_frames is not None and unit.span is None:
-            probed = min(probed, config.max_frames) if probed else config.max_frames
-        totals.append(assembly.total(unit, probed))
-    # Units are numbered by their place in ``units``: runners address their rows by it.
-    return BatchProgress(totals, [assembly.name(unit) for unit in units], show, on_start=assembly.started)
 
 
 def write_batch_stats(path: str | Path, results: Sequence[FileResult], wall_s: float, jobs: int | None,

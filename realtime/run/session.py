@@ -108,7 +108,6 @@ class Session:
         self.source = source
         self.analyze = analyze
         self.live = live
-        self.options = options
         self.max_frames = max_frames
         self.stats = stats or RunStats()
         self.snapshot_dir = Path(snapshot_dir)

@@ -259,12 +259,11 @@ class Y4mFileWriter:
             if self._i420_matrix != self._fmt.matrix:
                 raise ValueError(f"I420 frames in {self._i420_matrix} for a .y4m stored in {self._fmt.matrix}: "
                                  f"re-express them first (kernels.colorspace.change_matrix_i420)")
-            self._writer.write_planes((image,))
-            self.bytes_out += image.nbytes
+            planes = (image,)
         else:
-            self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
-            self._writer.write_planes(self._planes)
-            self.bytes_out += sum(plane.nbytes for plane in self._planes)
+            planes = self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
+        self._writer.write_planes(planes)
+        self.bytes_out += sum(plane.nbytes for plane in planes)
         self.frames += 1
 
     def close(self, complete: bool = True) -> None:

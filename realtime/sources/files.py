@@ -156,9 +156,7 @@ class Y4mSource:
                 return False
             yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
                        interlaced=self.info.field_order in ("tff", "bff"))
-        slot.index = self._index
-        slot.pts_s = self._index / float(self.info.fps)
-        slot.capture_s = time.monotonic()
+        slot.index, slot.pts_s, slot.capture_s = self._index, self._index / float(self.info.fps), time.monotonic()
         self._index += 1
         return True
 
@@ -404,9 +402,8 @@ class AvFileSource:
         if frame is None:
             return False
         self._converter.into(frame, slot.ensure_shape, self.planar, self._rotate)
-        slot.index = self._index
-        slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
-        slot.capture_s = time.monotonic()
+        pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
+        slot.index, slot.pts_s, slot.capture_s = self._index, pts_s, time.monotonic()
         self._index += 1
         return True
 

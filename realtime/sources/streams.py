@@ -182,9 +182,7 @@ class StreamSource:
                 pts = max(arrival, self._last_pts + self._frame_s)
                 self._anchor = pts - frame.time
         self._last_pts = pts
-        slot.index = self._index
-        slot.pts_s = pts
-        slot.capture_s = now
+        slot.index, slot.pts_s, slot.capture_s = self._index, pts, now
         self._index += 1
         return True
 
