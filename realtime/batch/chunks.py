@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from realtime.errors import OutputError, SourceError
 from realtime.settings import Settings
-from realtime.sources.files import AvFileSource, check_input_path
+from realtime.sources.files import AvFileSource, check_input_path, video_info
 
 log = logging.getLogger(__name__)
 
@@ -396,9 +396,6 @@ def _source_clock(source: str | Path, dst: Any, keep_audio: bool) -> tuple[Fract
     from realtime.sources.audio import copy_audio
 
     with av.open(str(source), metadata_errors="ignore") as probe:
-        v = probe.streams.video[0]
-        base = Fraction(v.time_base) if v.time_base else Fraction(1, 90000)
-        video_start = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
-        has_audio = keep_audio and bool(probe.streams.audio)
-    audio = copy_audio(source, dst, video_start, dst.name) if has_audio else None
-    return base, audio.origin_s if audio is not None else 0.0, audio
+        info = video_info(probe, str(source))
+    audio = copy_audio(source, dst, info.start_s, dst.name) if keep_audio and info.has_audio else None
+    return info.time_base or Fraction(1, 90000), audio.origin_s if audio is not None else 0.0, audio

@@ -249,7 +249,7 @@ class AvFrameConverter:
 _FIELD_ORDER = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
 
 
-def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
+def video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
     """What the container's first video stream announces (raises SourceError when it has none)."""
     if not container.streams.video:
         raise SourceError(f"input {name} has no video stream: give a file with video")
@@ -345,7 +345,7 @@ class AvFileSource:
         #: The file's audio, read with the frames when it is played live (``None`` otherwise).
         self.audio: "LiveAudio | None" = None
         try:
-            self.info = _video_info(self._container, str(path))
+            self.info = video_info(self._container, str(path))
             stream = self._container.streams.video[0]
             stream.thread_type = "AUTO"
             sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None

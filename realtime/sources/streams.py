@@ -17,7 +17,7 @@ from realtime.redact import redact
 from realtime.run.ringbuffer import Slot
 from realtime.sinks.srt import SrtRelay
 from realtime.sources.audio import LiveAudio, demux_video
-from realtime.sources.files import AvFrameConverter, SourceInfo, _video_info
+from realtime.sources.files import AvFrameConverter, SourceInfo, video_info
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class StreamSource:
             raise SourceError(f"stream {self.url} cannot be opened ({_why(exc)}): check the URL and that the "
                               f"sender is running") from None
         try:
-            info = _video_info(container, self.url)
+            info = video_info(container, self.url)
         except SourceError:
             container.close()
             self._end_relay()
