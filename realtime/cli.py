@@ -177,15 +177,16 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     if len(outputs) > 1 and not live:
         raise ConfigError("several -o outputs are for live runs (a camera, a stream, --file PATH --live): "
                           "a file job writes one")
-    if args.file is not None and len(outputs) <= 1 and not is_network_output(args.output or "") and batch_mode(args):
-        from realtime.batch.jobs import BatchConfig, run_batch
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    if args.file is not None and len(outputs) <= 1 and not is_network_output(args.output or ""):
+        from realtime.batch.jobs import BatchConfig, is_batch, run_batch
 
-        if args.live or args.stats_every is not None:
-            raise ConfigError("--live and --stats-every are for one file: a batch enhances its files as fast as "
-                              "it can and writes --stats at its end")
-        return run_batch(args.file, args.output, BatchConfig(settings, options, args.max_frames, args.analyze),
-                         args.jobs, args.cluster, args.overwrite, not args.no_progress and sys.stderr.isatty(),
-                         args.stats)
+        if args.cluster is not None or is_batch(args.file, args.output):
+            if args.live or args.stats_every is not None:
+                raise ConfigError("--live and --stats-every are for one file: a batch enhances its files as fast as "
+                                  "it can and writes --stats at its end")
+            return run_batch(args.file, args.output, BatchConfig(settings, options, args.max_frames, args.analyze),
+                             args.jobs, args.cluster, args.overwrite, show_progress, args.stats)
     if args.jobs is not None or args.cluster is not None or args.overwrite:
         raise ConfigError("--jobs, --cluster and --overwrite are for a batch: give several --file paths, a folder "
                           "or a glob, or -o a folder")
@@ -198,8 +199,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
             raise ConfigError("--stats-every is for live runs and previews: a file job writes --stats at its end")
         if args.output is None:
             log.info("no -o given: processing only, nothing is written")
-        run_file(args.file, args.output, settings, options, args.max_frames,
-                 not args.no_progress and sys.stderr.isatty(), stats, analyze=args.analyze)
+        run_file(args.file, args.output, settings, options, args.max_frames, show_progress, stats, analyze=args.analyze)
         log.info("%d frames in %.2f s (%.1f fps)%s", stats.frames, stats.wall_s,
                  stats.frames / max(stats.wall_s, 1e-9), f" -> {args.output}" if args.output else "")
         return EXIT_OK
@@ -212,11 +212,11 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
             from realtime.sources.microphone import Microphone
 
             microphone = Microphone(args.audio)
-        session = Session(source, settings, live=args.file is None or args.live, output=outputs,
-                          options=options, display=not args.no_display, max_frames=args.max_frames, stats=stats,
-                          stats_path=args.stats, stats_every_s=args.stats_every, analyze=args.analyze,
-                          virtual_camera=args.virtual_camera, audio=microphone.audio if microphone else None,
-                          show_progress=not args.no_progress and sys.stderr.isatty(), governor=not args.no_governor)
+        session = Session(source, settings, live=live, output=outputs, options=options, display=not args.no_display,
+                          max_frames=args.max_frames, stats=stats, stats_path=args.stats,
+                          stats_every_s=args.stats_every, analyze=args.analyze, virtual_camera=args.virtual_camera,
+                          audio=microphone.audio if microphone else None, show_progress=show_progress,
+                          governor=not args.no_governor)
         session.run()
     finally:
         if microphone is not None:
@@ -225,13 +225,6 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
     log.info("%d frames in %.2f s (%.1f fps); stopped: %s", stats.frames, stats.wall_s,
              stats.frames / max(stats.wall_s, 1e-9), session.stop_reason or "interrupted")
     return EXIT_OK
-
-
-def batch_mode(args: argparse.Namespace) -> bool:
-    """Whether ``--file`` and ``-o`` (or ``--cluster``) ask for a batch rather than one file."""
-    from realtime.batch.jobs import is_batch
-
-    return args.cluster is not None or is_batch(args.file, args.output)
 
 
 def open_live_source(args: argparse.Namespace):

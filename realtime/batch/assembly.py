@@ -28,8 +28,9 @@ from realtime.batch.chunks import (
     scan_keyframes,
     split_files,
 )
-from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, probe_frames, report_file
 from realtime.errors import OutputError, SourceError
+from realtime.run.progress import BatchProgress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Assembly:
 
     def __init__(self, tasks: Sequence[FileTask], config: BatchConfig, workers: int) -> None:
         self.units: list[FileTask] = []
+        self._max_frames = config.max_frames
         self._files: list[_File] = []
         self._unit_file: dict[int, tuple[_File, Span | None]] = {}
         for task, (spans, frames) in zip(tasks, self._split(tasks, config, workers)):
@@ -117,15 +119,20 @@ class Assembly:
             plans.append((spans if len(spans) > 1 else [], key.frames if key is not None else 0))
         return plans
 
-    def name(self, unit: FileTask) -> str:
-        """How the progress display names a unit."""
-        span = unit.span
-        base = Path(unit.input).name
-        return base if span is None else f"{base} [{span.part + 1}/{span.parts}]"
-
-    def total(self, unit: FileTask, probed: int | None) -> int | None:
-        """Frames a unit reads (a chunk: with its pre-roll and lookahead)."""
-        return probed if unit.span is None else unit.span.end - unit.span.first
+    def progress(self, show: bool) -> BatchProgress:
+        """The progress display: a row for each unit, by its index, with the frames it reads (a chunk:
+        with its pre-roll and lookahead; a file: as its container says, at most ``--max-frames``)."""
+        totals, names = [], []
+        for unit in self.units:
+            span, name = unit.span, Path(unit.input).name
+            if span is not None:
+                totals.append(span.end - span.first)
+                names.append(f"{name} [{span.part + 1}/{span.parts}]")
+                continue
+            probed, limit = probe_frames(Path(unit.input)), self._max_frames
+            totals.append(probed if limit is None else min(probed, limit) if probed else limit)
+            names.append(name)
+        return BatchProgress(totals, names, show, on_start=self.started)
 
     def started(self, unit_index: int) -> None:
         """A unit began: its file's clock starts with its first unit."""
@@ -159,19 +166,14 @@ class Assembly:
         """Each file's result, in batch order: those not finished are ``interrupted`` or ``not started``."""
         out = []
         for entry in self._files:
-            task = entry.task
-            if entry.result is not None:
-                out.append(entry.result)
-                continue
             begun = any(r.status in ("done", "interrupted") for r in entry.parts.values())
-            out.append(FileResult(task.index, task.input, task.output, "interrupted" if begun else "not started"))
+            out.append(entry.result or entry.task.result("interrupted" if begun else "not started"))
         return out
 
     def _fail(self, entry: _File, error: str, exit_code: int, span: Span) -> None:
         task = entry.task
         kept = "" if task.output is None else f"; nothing was written to {task.output}"
-        entry.result = FileResult(task.index, task.input, task.output, "failed", error=f"{error}{kept}",
-                                  exit_code=exit_code, stats=self._stats(entry))
+        entry.result = task.result("failed", error=f"{error}{kept}", exit_code=exit_code, stats=self._stats(entry))
         self._discard(entry)
         report_file(entry.result)
 
@@ -194,8 +196,7 @@ class Assembly:
             except (OutputError, OSError) as exc:  # the chunks are kept: a rerun joins them again
                 error = str(exc) if isinstance(exc, OutputError) else \
                     f"output {final} cannot be written ({exc.strerror}): check the folder"
-                entry.result = FileResult(task.index, task.input, task.output, "failed", error=error,
-                                          exit_code=OutputError.exit_code, stats=stats)
+                entry.result = task.result("failed", error=error, exit_code=OutputError.exit_code, stats=stats)
                 report_file(entry.result)
                 return
             finally:  # a join that failed or was interrupted leaves no partial output
@@ -204,8 +205,8 @@ class Assembly:
             self._discard(entry)
         wall = time.perf_counter() - entry.began_s if entry.began_s is not None else sum(r.wall_s for r in parts)
         workers = sorted({r.worker for r in parts if r.worker})
-        entry.result = FileResult(task.index, task.input, task.output, "done", frames=sum(r.frames for r in parts),
-                                  wall_s=round(wall, 3), stats=stats, worker=", ".join(workers))
+        entry.result = task.result("done", frames=sum(r.frames for r in parts), wall_s=round(wall, 3), stats=stats,
+                                   worker=", ".join(workers))
         report_file(entry.result)
 
     def _stats(self, entry: _File) -> dict[str, Any]:

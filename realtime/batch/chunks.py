@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from realtime.errors import OutputError, SourceError
 from realtime.settings import Settings
-from realtime.sources.files import AvFileSource, check_input_path
+from realtime.sources.files import AvFileSource, check_input_path, video_info
 
 log = logging.getLogger(__name__)
 
@@ -393,20 +393,9 @@ def _source_clock(source: str | Path, dst: Any, keep_audio: bool) -> tuple[Fract
     """
     import av
 
-    from realtime.sources.audio import AudioPassthrough
+    from realtime.sources.audio import copy_audio
 
     with av.open(str(source), metadata_errors="ignore") as probe:
-        v = probe.streams.video[0]
-        base = Fraction(v.time_base) if v.time_base else Fraction(1, 90000)
-        if not (keep_audio and probe.streams.audio):
-            return base, 0.0, None
-        a = probe.streams.audio[0]
-        video_start = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
-        audio_start = float(a.start_time * a.time_base) if a.start_time is not None else video_start
-    origin = min(video_start, audio_start)
-    try:
-        return base, origin, AudioPassthrough(source, dst, origin)
-    except (av.FFmpegError, ValueError) as exc:
-        log.warning("audio of %s cannot be copied into %s (%s); writing video only: use .mkv to keep it",
-                    source, dst.name, exc)
-        return base, 0.0, None
+        info = video_info(probe, str(source))
+    audio = copy_audio(source, dst, info.start_s, dst.name) if keep_audio and info.has_audio else None
+    return info.time_base or Fraction(1, 90000), audio.origin_s if audio is not None else 0.0, audio

@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, in_order, part_path, report_file
 from realtime.errors import EXIT_INTERNAL, BackendUnavailableError, ConfigError, OutputError
 from realtime.redact import redact
 
@@ -94,8 +94,7 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
         src = work / f"input{Path(task.input).suffix}"
         src.write_bytes(data)
         out = work / f"output{Path(task.output).suffix}" if task.output else None
-        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None, task.span), config,
-                             on_progress)
+        result = enhance_one(FileTask(task.index, str(src), str(out) if out else None, task.span), config, on_progress)
         payload = out.read_bytes() if out is not None and out.exists() else None
         if result.error:
             result.error = result.error.replace(str(src), task.input).replace(str(out), str(task.output))
@@ -223,10 +222,9 @@ def _run(ray: Any, tasks: Sequence[FileTask], config: BatchConfig, progress: Any
             ray.cancel(ref)  # raises KeyboardInterrupt in a running task: it finalizes and cleans up
         for ref, task in pending.items():
             result, _ = _collect(ray, ref, task)
-            results[task.index] = result or FileResult(task.index, task.input, task.output, "not started")
+            results[task.index] = result or task.result("not started")
             report(results[task.index])
-        exc.results = [results.get(t.index) or FileResult(t.index, t.input, t.output, "not started")  # type: ignore[attr-defined]
-                       for t in tasks]
+        exc.results = in_order(tasks, results)  # type: ignore[attr-defined]
         raise
     finally:
         for marker in markers.values():
@@ -242,12 +240,12 @@ def _collect(ray: Any, ref: Any, task: FileTask) -> tuple[FileResult | None, byt
     try:
         return ray.get(ref)
     except ray.exceptions.TaskCancelledError:
-        return FileResult(task.index, task.input, task.output, "not started"), None
+        return task.result("not started"), None
     except ray.exceptions.RayError as exc:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return FileResult(task.index, task.input, task.output, "failed", exit_code=EXIT_INTERNAL,
-                          error=f"its Ray task failed after {RETRIES} retries ({exc.__class__.__name__}: "
-                                f"{why}): rerun the batch to retry it"), None
+        return task.result("failed", exit_code=EXIT_INTERNAL,
+                           error=f"its Ray task failed after {RETRIES} retries ({exc.__class__.__name__}: "
+                                 f"{why}): rerun the batch to retry it"), None
 
 
 def _read_input(task: FileTask) -> bytes:

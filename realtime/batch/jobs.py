@@ -37,7 +37,6 @@ from realtime.errors import (
     VqeError,
 )
 from realtime.redact import redact
-from realtime.run.progress import BatchProgress
 from realtime.run.stats import write_json_atomic
 from realtime.settings import Settings
 from realtime.sinks.writers import OutputOptions
@@ -66,6 +65,10 @@ class FileTask:
     input: str
     output: str | None
     span: Span | None = None
+
+    def result(self, status: str, **fields: Any) -> FileResult:
+        """How this file (or chunk) ended, as a :class:`FileResult` of its index, input and output."""
+        return FileResult(self.index, self.input, self.output, status, **fields)
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ def enhance_one(task: FileTask, config: BatchConfig,
 
     stats = RunStats()
     part = part_path(task.output) if task.output else None
-    result = FileResult(task.index, task.input, task.output, "done", worker=f"{os.uname().nodename}:{os.getpid()}")
+    result = task.result("done", worker=f"{os.uname().nodename}:{os.getpid()}")
     try:
         run_file(task.input, part, config.settings, config.options, config.max_frames, False, stats,
                  analyze=config.analyze, on_progress=on_progress, span=task.span)
@@ -287,6 +290,11 @@ def _rename(part: Path, output: str) -> None:
         os.replace(part, output)
     except OSError as exc:
         raise OutputError(f"output {output} cannot be written ({exc.strerror}): check the folder") from None
+
+
+def in_order(tasks: Sequence[FileTask], results: dict[int, FileResult]) -> list[FileResult]:
+    """``results`` (by batch index) in the order of ``tasks``; a task without one is ``not started``."""
+    return [results.get(t.index) or t.result("not started") for t in tasks]
 
 
 # ---------------------------------------------------------------------------------------------- the batch
@@ -359,8 +367,7 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
         units = assembly.units
         if cluster is None:
             jobs = min(jobs, len(units)) if jobs else default_jobs(len(units))
-        progress = _progress(units, inputs, config, assembly, show_progress)
-        view = _Renumbered(progress, {unit.index: i for i, unit in enumerate(units)}, assembly.started)
+        progress = assembly.progress(show_progress)
         where = cluster or f"{jobs} worker process{'es' if jobs > 1 else ''}"
         log.info("batch: %d files (%d to do, %d done before) on %s", len(inputs), len(tasks), len(skipped), where)
         try:
@@ -368,9 +375,9 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
             if units and cluster is not None:
                 from realtime.batch.cluster import run_on_ray
 
-                run_on_ray(cluster, units, config, view, report=assembly.finish)
+                run_on_ray(cluster, units, config, progress, report=assembly.finish)
             elif units:
-                run_local(units, config, jobs, view, logging.getLogger().getEffectiveLevel(), assembly.finish)
+                run_local(units, config, jobs, progress, logging.getLogger().getEffectiveLevel(), assembly.finish)
         except KeyboardInterrupt as exc:
             code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
             progress.clear()
@@ -398,41 +405,6 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
     if stats_path is not None:
         write_batch_stats(stats_path, every, wall, jobs if cluster is None else None, cluster)
     return code
-
-
-def _progress(units: Sequence[FileTask], inputs: Sequence[Path], config: BatchConfig, assembly: Any,
-              show: bool) -> BatchProgress:
-    """The display: a row for each unit that runs (a file, or a chunk of one)."""
-    totals = []
-    for unit in units:
-        probed = probe_frames(Path(unit.input)) if unit.span is None else None
-        if config.max_frames is not None and unit.span is None:
-            probed = min(probed, config.max_frames) if probed else config.max_frames
-        totals.append(assembly.total(unit, probed))
-    return BatchProgress(totals, [assembly.name(unit) for unit in units], show)
-
-
-class _Renumbered:
-    """The progress display, addressed by unit index (runners know units by their index in the batch)."""
-
-    def __init__(self, progress: BatchProgress, slot: dict[int, int], on_start: Callable[[int], None]) -> None:
-        self._progress, self._slot, self._on_start = progress, slot, on_start
-
-    def start(self, index: int) -> None:
-        self._on_start(index)
-        self._progress.start(self._slot[index])
-
-    def update(self, index: int, done: int, total: int | None) -> None:
-        self._progress.update(self._slot[index], done, total)
-
-    def end(self, index: int) -> None:
-        self._progress.end(self._slot[index])
-
-    def clear(self) -> None:
-        self._progress.clear()
-
-    def draw(self, force: bool = False) -> None:
-        self._progress.draw(force)
 
 
 def write_batch_stats(path: str | Path, results: Sequence[FileResult], wall_s: float, jobs: int | None,

@@ -11,7 +11,7 @@ import signal
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, part_path, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, in_order, part_path, report_file
 from realtime.errors import EXIT_INTERNAL
 from realtime.run.progress import BatchProgress
 
@@ -149,19 +149,18 @@ def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progres
             if early_deaths > 2 * jobs:  # workers die before any file: replacing them would loop for ever
                 for task in tasks:
                     if task.index not in results:
-                        handle(("result", FileResult(task.index, task.input, task.output, "failed",
-                                                     exit_code=EXIT_INTERNAL,
-                                                     error=f"worker processes exit as they start (exit code "
-                                                           f"{proc.exitcode}): run one file alone to see why")))
+                        handle(("result", task.result("failed", exit_code=EXIT_INTERNAL,
+                                                      error=f"worker processes exit as they start (exit code "
+                                                            f"{proc.exitcode}): run one file alone to see why")))
                 return
             index = running.pop(proc.pid, None)
             if index is not None and index not in results:
                 task = by_index[index]
                 why = (f"signal {signal.Signals(-proc.exitcode).name}" if proc.exitcode < 0
                        else f"exit code {proc.exitcode}")
-                handle(("result", FileResult(index, task.input, task.output, "failed", exit_code=EXIT_INTERNAL,
-                                             error=f"its worker process died ({why}): out of memory? "
-                                                   f"rerun the batch to retry it")))
+                handle(("result", task.result("failed", exit_code=EXIT_INTERNAL,
+                                              error=f"its worker process died ({why}): out of memory? "
+                                                    f"rerun the batch to retry it")))
                 with contextlib.suppress(OSError):
                     if task.output:
                         part_path(task.output).unlink(missing_ok=True)
@@ -185,7 +184,7 @@ def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progres
         with contextlib.suppress(queue.Empty):  # what the last ones sent before they exited
             while True:
                 handle(events.get(timeout=0.2))
-        exc.results = _in_order(tasks, results)  # type: ignore[attr-defined]
+        exc.results = in_order(tasks, results)  # type: ignore[attr-defined]
         raise
     finally:
         for proc in workers:
@@ -193,10 +192,6 @@ def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progres
         for q in (taskq, events):
             q.close()
             q.join_thread()
-    return _in_order(tasks, results)
-
-
-def _in_order(tasks: Sequence[FileTask], results: dict[int, FileResult]) -> list[FileResult]:
-    return [results.get(t.index) or FileResult(t.index, t.input, t.output, "not started") for t in tasks]
+    return in_order(tasks, results)
 
 

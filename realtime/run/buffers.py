@@ -25,10 +25,6 @@ _POOL_ONLY = 3
 LEAK_WARNING = 64
 
 
-def _numpy_empty(shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
-    return np.empty(shape, dtype)
-
-
 class BufferPool:
     """Arrays of any shape, each handed out again only once nobody holds it.
 
@@ -52,7 +48,7 @@ class BufferPool:
     """
 
     def __init__(self, allocate: Callable[..., Any] | None = None) -> None:
-        self._allocate = allocate or _numpy_empty
+        self._allocate = allocate or np.empty
         self._buffers: dict[tuple[tuple[int, ...], str], list[Any]] = {}
         self._warned = False
 

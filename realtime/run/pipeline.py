@@ -271,7 +271,7 @@ class Pipeline:
         if len(out) != 1:
             raise ValueError("this chain does not give one frame per frame (a lookahead or a field-rate "
                              "deinterlacer): use Pipeline.frames() for it")
-        return self._from_chain(out[0].image, image.ndim == 2, copy=True)
+        return self._from_chain(out[0].image, image.ndim == 2)
 
     def frames(self, video: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Enhance a sequence of pictures; yield every enhanced one (then those a delaying stage held).
@@ -302,7 +302,7 @@ class Pipeline:
                 yield Frame(self._to_chain(image), index, index / 30.0 if pts is None else pts, now)
 
         for out in self.run(chain_frames()):
-            yield self._from_chain(out.image, gray, copy=True)
+            yield self._from_chain(out.image, gray)
 
     def _to_chain(self, image: np.ndarray) -> np.ndarray:
         """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8, in a buffer of the
@@ -316,13 +316,13 @@ class Pipeline:
         np.copyto(frame, image[:, :, ::-1] if self.channel_order == "rgb" else image)
         return frame
 
-    def _from_chain(self, image: np.ndarray, gray: bool, *, copy: bool) -> np.ndarray:
-        """The chain's BGR frame in the caller's layout (gray in, gray out)."""
+    def _from_chain(self, image: np.ndarray, gray: bool) -> np.ndarray:
+        """The chain's BGR frame as a new array in the caller's layout (gray in, gray out)."""
         if gray:
             return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self.channel_order == "rgb":
             return np.ascontiguousarray(image[:, :, ::-1])
-        return image.copy() if copy else image
+        return image.copy()
 
     def reset(self) -> None:
         """Forget every stage's temporal state (a new shot or source follows)."""

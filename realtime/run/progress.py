@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 
 class Progress:
@@ -114,10 +114,12 @@ class BatchProgress:
         Draw (terminals only).
     stream : text stream
         Where to draw (stderr).
+    on_start : callable, optional
+        Told the index of each file as it begins.
     """
 
     def __init__(self, totals: list[int | None], names: list[str], enabled: bool,
-                 stream: TextIO = sys.stderr, width: int = 24) -> None:
+                 stream: TextIO = sys.stderr, width: int = 24, on_start: Callable[[int], None] | None = None) -> None:
         self.totals = list(totals)
         self.names = names
         self.done = [0] * len(totals)
@@ -126,6 +128,7 @@ class BatchProgress:
         self.enabled = enabled
         self.stream = stream
         self.width = width
+        self._on_start = on_start
         self._start = time.perf_counter()
         self._began_s: float | None = None
         self._lines = 0
@@ -133,6 +136,8 @@ class BatchProgress:
 
     def start(self, index: int) -> None:
         """File ``index`` began processing (the first one starts the batch's clock)."""
+        if self._on_start is not None:
+            self._on_start(index)
         self.running[index] = time.perf_counter()
         if self._began_s is None:
             self._began_s = self.running[index]

@@ -38,8 +38,7 @@ class Slot:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Gives the buffer: a :class:`~realtime.run.buffers.BufferPool`'s (of page-locked memory
     #: when frames go to a GPU).
-    allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default_factory=lambda: BufferPool().acquire,
-                                                              repr=False)
+    allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default_factory=lambda: BufferPool().acquire, repr=False)
 
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
         """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is
@@ -151,7 +150,3 @@ class RingBuffer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed

@@ -108,7 +108,6 @@ class Session:
         self.source = source
         self.analyze = analyze
         self.live = live
-        self.options = options
         self.max_frames = max_frames
         self.stats = stats or RunStats()
         self.snapshot_dir = Path(snapshot_dir)
@@ -139,9 +138,7 @@ class Session:
         if audio is None and live:
             audio = getattr(source, "audio", None)
         self.recordings = Recordings(targets, options, live, audio)
-        self.virtual_camera_name = virtual_camera
-        self.virtual_camera: VirtualCamera | None = None
-        self._virtual_camera_drops = self._virtual_camera_sent = 0  # once it is closed
+        self.virtual_camera: VirtualCamera | None = None  # while it runs
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._originals: dict[int, np.ndarray] = {}
         self.rates = {name: RateMeter() for name in ("capture", "processed", "displayed")}
@@ -153,6 +150,7 @@ class Session:
         self._shown: dict[str, np.ndarray] = {}  # the preview's BGR pictures of I420 frames
         if virtual_camera is not None:  # opened now: a missing virtual-camera backend fails before anything runs
             self.virtual_camera = VirtualCamera(*self.plan.size, float(self.plan.output.fps), virtual_camera)
+        self._camera = self.virtual_camera  # kept once closed: its counts go into the stats
 
     # --- processing thread -----------------------------------------------------------------
     def _process_loop(self) -> None:
@@ -197,7 +195,7 @@ class Session:
             if self.progress is not None:
                 self.progress.finish()
             try:
-                self._stop_recording(complete=self.stop_reason == "end of input")
+                self.recordings.stop(complete=self.stop_reason == "end of input")
             finally:
                 self._stop_virtual_camera()
 
@@ -232,11 +230,8 @@ class Session:
         return total
 
     def _run_commands(self) -> None:
-        while True:
-            try:
-                kind, value = self._commands.get_nowait()
-            except queue.Empty:
-                return
+        while not self._commands.empty():  # (this thread is the only one that takes commands)
+            kind, value = self._commands.get_nowait()
             if kind == "toggle_stage":
                 on = value in self.pipeline.disabled
                 self.pipeline.set_enabled(value, on)
@@ -245,7 +240,7 @@ class Session:
                 if not self.recordings.active:
                     self._start_recording()
                 else:
-                    self._stop_recording(complete=False)
+                    self.recordings.stop(complete=False)
             elif kind == "white_point":
                 self._pick_white_point(value)
 
@@ -301,22 +296,11 @@ class Session:
     def _stop_virtual_camera(self) -> None:
         camera, self.virtual_camera = self.virtual_camera, None
         if camera is not None:
-            try:
-                camera.close()
-            finally:
-                self._virtual_camera_drops, self._virtual_camera_sent = camera.drops, camera.sent
+            camera.close()
             log.info("virtual camera %s closed: %d frames sent", camera.device, camera.sent)
 
     def _start_recording(self) -> None:
         self.recordings.start(self.plan.output, self.plan.size, self.plan.frame_shape)
-
-    def _stop_recording(self, complete: bool) -> None:
-        try:
-            self.recordings.stop(complete)
-        finally:
-            encode = self.recordings.encode_timings()
-            if encode is not None:
-                self.stats.io["encode"] = encode
 
     # --- main thread -----------------------------------------------------------------------
     def run(self) -> RunStats:
@@ -430,9 +414,8 @@ class Session:
     def drops(self) -> dict[str, int]:
         drops = {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
                  **self.recordings.drops()}
-        if self.virtual_camera_name is not None:
-            camera = self.virtual_camera
-            drops["virtual_camera"] = camera.drops if camera is not None else self._virtual_camera_drops
+        if self._camera is not None:
+            drops["virtual_camera"] = self._camera.drops
         return drops
 
     def _write_stats_if_due(self) -> None:
@@ -476,6 +459,5 @@ class Session:
             stop_reason=self.stop_reason)
         if self.governor is not None:
             self.stats.extra["governor"] = self.governor.as_dict()
-        if self.virtual_camera_name is not None:
-            camera = self.virtual_camera
-            self.stats.extra["virtual_camera_frames"] = camera.sent if camera is not None else self._virtual_camera_sent
+        if self._camera is not None:
+            self.stats.extra["virtual_camera_frames"] = self._camera.sent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Iterator
 
 #: The signals that stop a run gracefully.
@@ -47,12 +47,10 @@ def stop_signals_raise() -> Iterator[None]:
         raise StopSignal(signum)
 
     previous = {}
-    try:
+    with suppress(ValueError):  # not the main thread
         for sig in STOP_SIGNALS:
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 previous[sig] = signal.signal(sig, on_signal)
-    except ValueError:  # not the main thread
-        pass
     try:
         yield
     finally:

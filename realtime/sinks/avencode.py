@@ -41,8 +41,7 @@ FRAGMENT_S = 1.0
 # video at the audio's time (without it, B-frame reordering delays the video by two frames).
 _FRAGMENTED = {"movflags": "+frag_keyframe+empty_moov+delay_moov+default_base_moof",
                "frag_duration": str(int(FRAGMENT_S * 1e6))}
-CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED,
-              ".mkv": {"cluster_time_limit": str(int(FRAGMENT_S * 1e3))}}
+CRASH_SAFE = {".mp4": _FRAGMENTED, ".mov": _FRAGMENTED, ".mkv": {"cluster_time_limit": str(int(FRAGMENT_S * 1e3))}}
 _CSP = {"bt601": 6, "bt709": 1, "bt2020": 9}        # AVColorSpace
 _PRIMARIES = {"bt601": 6, "bt709": 1, "bt2020": 9}  # AVColorPrimaries
 _TRC = {"bt601": 6, "bt709": 1, "bt2020": 14}       # AVColorTransferCharacteristic
@@ -50,11 +49,6 @@ _TRC = {"bt601": 6, "bt709": 1, "bt2020": 14}       # AVColorTransferCharacteris
 _GENERIC_OPTIONS = ("g", "bf", "b", "maxrate", "bufsize")
 #: Codecs (libx264, libx265) whose frame size must be a multiple of the chroma subsampling.
 _WHOLE_CHROMA_SIZE = ("h264", "hevc")
-
-
-def _colour_tags(info: SourceInfo, fmt: YuvFormat) -> tuple[int, int]:
-    """Primaries and transfer codes for the output: the input's (HDR stays HDR), else what the matrix implies."""
-    return info.primaries or _PRIMARIES[fmt.matrix], info.transfer or _TRC[fmt.matrix]
 
 
 def _encoded_size(codec: str, fmt: YuvFormat, width: int, height: int) -> tuple[int, int]:
@@ -111,7 +105,9 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
     # rounded onto a 1/fps grid (duplicate timestamps would be rejected).
     ctx.time_base = time_base
     ctx.colorspace = _CSP[fmt.matrix]
-    ctx.color_primaries, ctx.color_trc = _colour_tags(info, fmt)
+    # Primaries and transfer: the input's (HDR stays HDR), else what the matrix implies.
+    ctx.color_primaries = info.primaries or _PRIMARIES[fmt.matrix]
+    ctx.color_trc = info.transfer or _TRC[fmt.matrix]
     ctx.color_range = 2 if fmt.full_range else 1
     if hardware:
         # Of a network output's x264 settings, those every encoder has (GOP, B-frames, rate); the
@@ -175,10 +171,13 @@ class AvWriter:
             stream.codec_context.codec_tag = "hvc1"  # what Apple players require
         self._stream = stream
         self._audio: AudioPassthrough | None = None
-        # Both streams start at the earlier of their origins, so sync is kept exactly.
         self._shift_s = info.start_s
         if keep_audio and info.has_audio:
-            self._audio = self._open_audio(info)
+            from realtime.sources.audio import copy_audio
+
+            self._audio = copy_audio(info.path, self._out, info.start_s, path.suffix)
+            # Both streams start at the earlier of their origins, so sync is kept exactly.
+            self._shift_s = info.start_s - self._audio.origin_s if self._audio is not None else 0.0
         self._live_audio: AudioOutput | None = live_audio.attach(self._out) if live_audio is not None else None
         self._last_pts = -1
         self._frame_s = 1.0 / float(info.fps)
@@ -186,25 +185,6 @@ class AvWriter:
         self.frames = 0
         #: Bytes of encoded video written.
         self.bytes_out = 0
-
-    def _open_audio(self, info: SourceInfo) -> AudioPassthrough | None:
-        import av
-
-        from realtime.sources.audio import AudioPassthrough
-
-        try:
-            probe = av.open(info.path, metadata_errors="ignore")
-            a = probe.streams.audio[0]
-            audio_start = float(a.start_time * a.time_base) if a.start_time is not None else info.start_s
-            probe.close()
-            origin = min(info.start_s, audio_start)
-            self._shift_s = info.start_s - origin
-            return AudioPassthrough(info.path, self._out, origin)
-        except (av.FFmpegError, ValueError) as exc:
-            log.warning("audio of %s cannot be copied into %s (%s); writing video only: use .mkv to keep it",
-                        info.path, self._path.suffix, exc)
-            self._shift_s = 0.0
-            return None
 
     def warm_up(self, shape: tuple[int, ...]) -> None:
         """Convert a blank frame of ``shape`` once, not written: its kernel is ready for the first frame."""

@@ -222,14 +222,12 @@ class Display:
             picture = self._scaled
         self.window.fill((0, 0, 0))
         self.window.blit(pygame.image.frombuffer(np.ascontiguousarray(picture), (w, h), "BGR"), (x, y))
-        if self.mode == "wipe":
-            dx = x + int(round(self.divider * w))
-            pygame.draw.line(self.window, (255, 255, 255), (dx, y), (dx, y + h - 1), 2)
-            self._label("original", (x + 8, y + h - 26))
-            self._label("enhanced", (x + w - 90, y + h - 26))
-        elif self.mode == "side":
-            self._label("original", (x + 8, y + h - 26))
-            self._label("enhanced", (x + w // 2 + 8, y + h - 26))
+        if self.mode != "enhanced":
+            if self.mode == "wipe":
+                dx = x + int(round(self.divider * w))
+                pygame.draw.line(self.window, (255, 255, 255), (dx, y), (dx, y + h - 1), 2)
+            self._panel(["original"], (x + 8, y + h - 26))
+            self._panel(["enhanced"], (x + w - 90 if self.mode == "wipe" else x + w // 2 + 8, y + h - 26))
         if self.hud and hud_lines:
             self._panel(hud_lines, (8, 8))
         if self.picking:
@@ -237,9 +235,6 @@ class Display:
         if self.help:
             self._panel(["keys:"] + [f"{k:>7}  {v}" for k, v in KEY_HELP], (win_w // 2 - 170, 40))
         pygame.display.flip()
-
-    def _label(self, text: str, pos: tuple[int, int]) -> None:
-        self._panel([text], pos)
 
     def _panel(self, lines: Sequence[str], pos: tuple[int, int]) -> None:
         rendered = [self._font.render(line, True, (255, 255, 255)) for line in lines]

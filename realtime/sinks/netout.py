@@ -15,6 +15,7 @@ whose bounded queue keeps the processing thread from ever waiting on the network
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from fractions import Fraction
@@ -209,10 +210,8 @@ class NetworkWriter:
     def _close_quietly(self) -> None:
         out, self._out = self._out, None
         if out is not None:
-            try:
+            with contextlib.suppress(self._av.FFmpegError, OSError):  # the connection is gone already
                 out.close()
-            except (self._av.FFmpegError, OSError):
-                pass  # the connection is gone already: nothing more can be sent
         self._end_relay()
 
     def _end_relay(self) -> None:

@@ -75,7 +75,6 @@ class Recordings:
         ``info``, each an array of ``shape`` (I420 or BGR, see :mod:`realtime.run.plan`)."""
         if self.live:
             info = replace(info, has_audio=False, time_base=Fraction(1, 90000))
-        width, height = size
         policy = DropPolicy.DROP_OLDEST if self.live else DropPolicy.BLOCK
         # Live, about a second of frames absorbs a recording encoder's slow start without dropping; a
         # network output queues a few frames only: a viewer is better served by a dropped frame than by
@@ -86,7 +85,7 @@ class Recordings:
         self._origin_s = None
         for target in self._next_targets():
             checked = target if isinstance(target, str) else check_output_path(target)
-            writer = open_writer(checked, info, (width, height), self.options, keep_audio=not self.live,
+            writer = open_writer(checked, info, size, self.options, keep_audio=not self.live,
                                  live_audio=self.audio if self.live else None)
             writer.warm_up(tuple(shape))
             slots = NETWORK_SLOTS if isinstance(target, str) and self.live else file_slots
@@ -99,8 +98,7 @@ class Recordings:
         """The given outputs the first time; then new file names beside them (a stream is sent to again)."""
         if not self.targets:
             return [_numbered(Path(f"vqe-{datetime.now():%Y%m%d-%H%M%S}.mp4"), self.written)]
-        return [t if isinstance(t, str) or t not in self.written else _numbered(t, self.written)
-                for t in self.targets]
+        return [t if isinstance(t, str) or t not in self.written else _numbered(t, self.written) for t in self.targets]
 
     def write(self, out: Frame) -> None:
         """Queue ``out`` for every output (the frame itself: no copy); never waits in live runs."""

@@ -6,6 +6,7 @@ demuxed, so no packet waits in the relay for the one after it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import subprocess
@@ -37,11 +38,9 @@ def ffmpeg_binary() -> str | None:
         return found
     try:
         import imageio_ffmpeg
-    except ImportError:
-        return None
-    try:
+
         return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError:  # the package without its binary
+    except (ImportError, RuntimeError):  # not installed, or the package without its binary
         return None
 
 
@@ -52,10 +51,8 @@ def _widen(pipe: IO[bytes]) -> None:
     full pipe of 64 KiB (a keyframe or two), or its output's queue overflows.
     """
     if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
-        try:
+        with contextlib.suppress(OSError):  # above the system's limit (/proc/sys/fs/pipe-max-size): the default stays
             fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except OSError:
-            pass  # above the system's limit (/proc/sys/fs/pipe-max-size): the default stays
 
 
 def _with_option(url: str, key: str, value: str) -> str:
@@ -111,10 +108,8 @@ class SrtRelay:
         """End the relay (a sender's last bytes are delivered first); its last error line goes to the debug log."""
         if self._send and self._process.poll() is None:
             time.sleep(DRAIN_S)
-        try:
+        with contextlib.suppress(OSError):  # the relay is gone already
             self.pipe.close()
-        except OSError:
-            pass  # the relay is gone already
         self._process.stdin = self._process.stdout = None  # closed here: communicate() must not touch them
         if not self._send:
             self._process.terminate()  # a receiver would otherwise wait on the network

@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: --codec name -> FFmpeg encoder.
-CODECS = {"h264": "libx264", "hevc": "libx265", "ffv1": "ffv1", "mpeg4": "mpeg4", "vp9": "libvpx-vp9",
-          "mjpeg": "mjpeg"}
+CODECS = {"h264": "libx264", "hevc": "libx265", "ffv1": "ffv1", "mpeg4": "mpeg4", "vp9": "libvpx-vp9", "mjpeg": "mjpeg"}
 LOSSLESS = ("ffv1",)
 #: Container extension -> codecs it can carry; the first is the default.
 CONTAINERS = {".mp4": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
@@ -206,14 +205,8 @@ def written_matrix(path: str | Path, info: SourceInfo, size: tuple[int, int], op
 def _note_precision(info: SourceInfo, codec: str | None, encoder: str) -> None:
     """Say, once per output, what it keeps of a deeper-than-8-bit or HDR input: never silently SDR.
 
-    Parameters
-    ----------
-    info : SourceInfo
-        The input (its bit depth and transfer characteristic).
-    codec : str or None
-        Key of :data:`CODECS`; ``None`` for raw ``.y4m``.
-    encoder : {"pyav", "opencv"}
-        OpenCV picks its own codec and writes no colour tags.
+    ``codec`` is ``None`` for raw ``.y4m``; with ``encoder="opencv"``, OpenCV picks its own codec and
+    writes no colour tags.
     """
     # Raw .y4m is written by vqe itself whatever the encoder; it has no colour tags either.
     by_pyav = codec is not None and encoder == "pyav"
@@ -248,13 +241,8 @@ class Y4mFileWriter:
     """BGR or I420 frames to a ``.y4m`` file."""
 
     def __init__(self, path: Path, width: int, height: int, info: SourceInfo, fmt: YuvFormat) -> None:
-        try:
-            self._writer = Y4mWriter(path, width, height, info.fps, fmt, info.field_order, info.sar,
-                                     file=OutputFile(path))
-        except OutputError:
-            raise
-        except OSError as exc:
-            raise OutputError(f"output {path} cannot be written ({exc.strerror})") from None
+        # Every failure of the disk comes as an OutputError that names it (OutputFile).
+        self._writer = Y4mWriter(path, width, height, info.fps, fmt, info.field_order, info.sar, file=OutputFile(path))
         self._fmt = fmt
         self._interlaced = info.field_order in ("tff", "bff")
         self._planes = None
@@ -275,12 +263,11 @@ class Y4mFileWriter:
             if self._i420_matrix != self._fmt.matrix:
                 raise ValueError(f"I420 frames in {self._i420_matrix} for a .y4m stored in {self._fmt.matrix}: "
                                  f"re-express them first (kernels.colorspace.change_matrix_i420)")
-            self._writer.write_planes((image,))
-            self.bytes_out += image.nbytes
+            planes = (image,)
         else:
-            self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
-            self._writer.write_planes(self._planes)
-            self.bytes_out += sum(plane.nbytes for plane in self._planes)
+            planes = self._planes = bgr_to_yuv(image, self._fmt, out=self._planes, interlaced=self._interlaced)
+        self._writer.write_planes(planes)
+        self.bytes_out += sum(plane.nbytes for plane in planes)
         self.frames += 1
 
     def close(self, complete: bool = True) -> None:

@@ -29,17 +29,21 @@ class AudioPassthrough:
         File whose audio is kept.
     output : av.container.OutputContainer
         Container being written (before its header is written).
-    shift_s : float
-        Seconds subtracted from every audio timestamp (the output's time origin).
+    video_start_s : float
+        When the input's video starts, seconds on its clock.
     """
 
-    def __init__(self, input_path: str | Path, output: av.container.OutputContainer, shift_s: float) -> None:
+    def __init__(self, input_path: str | Path, output: av.container.OutputContainer, video_start_s: float) -> None:
         self._input = av.open(str(input_path), metadata_errors="ignore")
         source = self._input.streams.audio[0]
+        start_s = float(source.start_time * source.time_base) if source.start_time is not None else video_start_s
+        #: The output's time origin, subtracted from every timestamp: the earlier of the video's and
+        #: the audio's start, so that both keep their offset exactly.
+        self.origin_s = min(video_start_s, start_s)
         self.stream = output.add_stream_from_template(source)
         self._output = output
         self._source = source
-        self._shift = round(shift_s / source.time_base) if source.time_base else 0
+        self._shift = round(self.origin_s / source.time_base) if source.time_base else 0
         self._packets = self._input.demux(source)
         self._pending: av.Packet | None = None
         self.packets = 0
@@ -67,6 +71,17 @@ class AudioPassthrough:
 
     def close(self) -> None:
         self._input.close()
+
+
+def copy_audio(input_path: str | Path, output: av.container.OutputContainer, video_start_s: float,
+               output_name: str) -> AudioPassthrough | None:
+    """An :class:`AudioPassthrough` into ``output``, or ``None`` (a warning says why) where it cannot carry the audio."""
+    try:
+        return AudioPassthrough(input_path, output, video_start_s)
+    except (av.FFmpegError, ValueError) as exc:
+        log.warning("audio of %s cannot be copied into %s (%s); writing video only: use .mkv to keep it",
+                    input_path, output_name, exc)
+        return None
 
 
 def demux_video(container: "av.container.InputContainer", video: "av.video.stream.VideoStream",

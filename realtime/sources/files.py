@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -156,9 +156,7 @@ class Y4mSource:
                 return False
             yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
                        interlaced=self.info.field_order in ("tff", "bff"))
-        slot.index = self._index
-        slot.pts_s = self._index / float(self.info.fps)
-        slot.capture_s = time.monotonic()
+        slot.index, slot.pts_s, slot.capture_s = self._index, self._index / float(self.info.fps), time.monotonic()
         self._index += 1
         return True
 
@@ -179,6 +177,27 @@ class AvFrameConverter:
     def __init__(self, default_matrix_name: str) -> None:
         self.default_matrix = default_matrix_name
         self._formats: dict[tuple, YuvFormat] = {}
+        self._stored: np.ndarray | None = None  # a frame as stored, before it is turned upright
+
+    def into(self, frame: av.VideoFrame, allocate: Callable[[tuple[int, ...]], np.ndarray], planar: bool,
+             rotate: int | None = None) -> None:
+        """``frame`` into ``allocate(shape)``: I420 where ``planar`` and its size allow, else BGR.
+
+        With ``rotate`` (a ``cv2.ROTATE_*`` code) it is turned upright on the way.  A planar run may
+        still get BGR frames (a stream that reconnects at an odd size): stages take both.
+        """
+        height, width = frame.height, frame.width
+        if rotate in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+            height, width = width, height
+        if planar and height % 2 == 0 and width % 2 == 0:
+            self.to_i420(frame, allocate(i420_shape(height, width)), rotate)
+        elif rotate is None:
+            self.convert(frame, allocate((height, width, 3)))
+        else:
+            if self._stored is None or self._stored.shape != (frame.height, frame.width, 3):
+                self._stored = np.empty((frame.height, frame.width, 3), np.uint8)
+            self.convert(frame, self._stored)
+            cv2.rotate(self._stored, rotate, dst=allocate((height, width, 3)))
 
     def to_i420(self, frame: av.VideoFrame, out: np.ndarray, rotate: int | None = None) -> None:
         """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one).
@@ -230,7 +249,7 @@ class AvFrameConverter:
 _FIELD_ORDER = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
 
 
-def _video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
+def video_info(container: av.container.InputContainer, name: str) -> SourceInfo:
     """What the container's first video stream announces (raises SourceError when it has none)."""
     if not container.streams.video:
         raise SourceError(f"input {name} has no video stream: give a file with video")
@@ -320,37 +339,32 @@ class AvFileSource:
             self._container = av.open(str(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise SourceError(_describe_av_error(path, exc)) from None
-        try:
-            self.info = _video_info(self._container, str(path))
-        except SourceError:
-            self._container.close()
-            raise
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
         self._path = path
-        #: The file's audio, read with the frames when it is played live (``None`` otherwise).
-        self.audio: "LiveAudio | None" = None
-        sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None
-        if sound is None:
-            self._frames = self._container.decode(stream)
-        else:
-            from realtime.sources.audio import LiveAudio, demux_video  # (PyAV: only for files)
-
-            self.audio = LiveAudio(sound)
-            start = self.info.start_s  # frames are stamped from the first video frame's time
-            self._frames = demux_video(self._container, stream, sound, self.audio, lambda t: t - start)
-        self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._index = 0
         self.truncated = False
-        # The display matrix comes with decoded frames only: the first one is decoded now, so
-        # the upright size is known before any stage or writer is set up.
+        #: The file's audio, read with the frames when it is played live (``None`` otherwise).
+        self.audio: "LiveAudio | None" = None
         try:
+            self.info = video_info(self._container, str(path))
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
+            sound = self._container.streams.audio[0] if live_audio and self._container.streams.audio else None
+            if sound is None:
+                self._frames = self._container.decode(stream)
+            else:
+                from realtime.sources.audio import LiveAudio, demux_video  # (PyAV: only for files)
+
+                self.audio = LiveAudio(sound)
+                start = self.info.start_s  # frames are stamped from the first video frame's time
+                self._frames = demux_video(self._container, stream, sound, self.audio, lambda t: t - start)
+            # The display matrix comes with decoded frames only: the first one is decoded now, so
+            # the upright size is known before any stage or writer is set up.
             self._peeked = self._next_frame()
         except SourceError:
             self._container.close()
             raise
+        self._converter = AvFrameConverter(self.info.fmt.matrix)
         self._rotate = self._turn_upright() if self._peeked is not None else None
-        self._stored: np.ndarray | None = None
 
     def _turn_upright(self) -> int | None:
         """Deliver frames upright when the display matrix turns them: the ``cv2.rotate`` code, or ``None``."""
@@ -362,12 +376,6 @@ class AvFileSource:
         log.info("input %s: display rotation applied (stored %dx%d, turned %d degrees clockwise to %dx%d)",
                  self._path, stored.width, stored.height, rotation, self.info.width, self.info.height)
         return _CV_ROTATE[rotation]
-
-    def _stored_bgr(self, height: int, width: int) -> np.ndarray:
-        """Scratch BGR image of a frame as stored, before it is turned upright."""
-        if self._stored is None or self._stored.shape != (height, width, 3):
-            self._stored = np.empty((height, width, 3), np.uint8)
-        return self._stored
 
     def _next_frame(self) -> av.VideoFrame | None:
         try:
@@ -386,33 +394,18 @@ class AvFileSource:
     def warm_up(self) -> None:
         """Convert the first frame once into a scratch slot (it is still delivered by :meth:`read_into`)."""
         if self._peeked is not None:
-            self._convert(self._peeked, Slot(np.empty(0, np.uint8)))
+            self._converter.into(self._peeked, lambda shape: np.empty(shape, np.uint8), self.planar, self._rotate)
 
     def read_into(self, slot: Slot) -> bool:
         frame = self._peeked if self._peeked is not None else self._next_frame()
         self._peeked = None
         if frame is None:
             return False
-        self._convert(frame, slot)
-        slot.index = self._index
-        slot.pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
-        slot.capture_s = time.monotonic()
+        self._converter.into(frame, slot.ensure_shape, self.planar, self._rotate)
+        pts_s = (frame.time - self.info.start_s) if frame.time is not None else self._index / float(self.info.fps)
+        slot.index, slot.pts_s, slot.capture_s = self._index, pts_s, time.monotonic()
         self._index += 1
         return True
-
-    def _convert(self, frame: av.VideoFrame, slot: Slot) -> None:
-        """``frame`` into ``slot``'s image: upright, as I420 (:attr:`planar`) or BGR."""
-        height, width = frame.height, frame.width
-        if self.info.rotation in (90, 270):
-            height, width = width, height
-        if self.planar:
-            self._converter.to_i420(frame, slot.ensure_shape(i420_shape(height, width)), self._rotate)
-        elif self._rotate is None:
-            self._converter.convert(frame, slot.ensure_shape((height, width, 3)))
-        else:
-            stored = self._stored_bgr(frame.height, frame.width)
-            self._converter.convert(frame, stored)
-            cv2.rotate(stored, self._rotate, dst=slot.ensure_shape((height, width, 3)))
 
     def close(self) -> None:
         self._container.close()

@@ -8,18 +8,16 @@ import logging
 import threading
 import time
 from fractions import Fraction
-from typing import Callable
 
 import av
 import numpy as np
 
-from kernels.planes import i420_shape
 from realtime.errors import SourceError
 from realtime.redact import redact
 from realtime.run.ringbuffer import Slot
 from realtime.sinks.srt import SrtRelay
 from realtime.sources.audio import LiveAudio, demux_video
-from realtime.sources.files import AvFrameConverter, SourceInfo, _video_info
+from realtime.sources.files import AvFrameConverter, SourceInfo, video_info
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +96,7 @@ class StreamSource:
             raise SourceError(f"stream {self.url} cannot be opened ({_why(exc)}): check the URL and that the "
                               f"sender is running") from None
         try:
-            info = _video_info(container, self.url)
+            info = video_info(container, self.url)
         except SourceError:
             container.close()
             self._end_relay()
@@ -154,15 +152,7 @@ class StreamSource:
         ctx = self._container.streams.video[0].codec_context if self._container is not None else None
         if ctx is not None and ctx.pix_fmt:
             blank = av.VideoFrame(self.info.width, self.info.height, ctx.pix_fmt)
-            self._to_image(blank, lambda shape: np.empty(shape, np.uint8))
-
-    def _to_image(self, frame: av.VideoFrame, allocate: Callable[[tuple[int, ...]], np.ndarray]) -> None:
-        """``frame`` as I420 (:attr:`planar`) or BGR, into ``allocate(shape)``."""
-        height, width = frame.height, frame.width
-        if self.planar and height % 2 == 0 and width % 2 == 0:
-            self._converter.to_i420(frame, allocate(i420_shape(height, width)))
-        else:  # BGR; and the frames of a planar run that a reconnect brought at an odd size (stages take both)
-            self._converter.convert(frame, allocate((height, width, 3)))
+            self._converter.into(blank, lambda shape: np.empty(shape, np.uint8), self.planar)
 
     def read_into(self, slot: Slot) -> bool:
         """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""
@@ -177,7 +167,7 @@ class StreamSource:
                     return False
                 raise StreamLostError(f"stream {self.url} lost: no frames after {self.retries} reconnect "
                                       f"attempts; what was recorded is kept")
-        self._to_image(frame, slot.ensure_shape)
+        self._converter.into(frame, slot.ensure_shape, self.planar)
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
@@ -192,9 +182,7 @@ class StreamSource:
                 pts = max(arrival, self._last_pts + self._frame_s)
                 self._anchor = pts - frame.time
         self._last_pts = pts
-        slot.index = self._index
-        slot.pts_s = pts
-        slot.capture_s = now
+        slot.index, slot.pts_s, slot.capture_s = self._index, pts, now
         self._index += 1
         return True
 

@@ -173,8 +173,7 @@ class DenoiseStage(Stage):
         factor = thumbnail_factor(height, width)
         tshape = (height // factor, width // factor)
         flip = self._frames % 2
-        thumb = luma_thumbnail(luma, factor, out=self.buffer(f"thumb{flip}", tshape, "float32"),
-                               backend=self.backend)
+        thumb = luma_thumbnail(luma, factor, out=self.buffer(f"thumb{flip}", tshape, "float32"), backend=self.backend)
         if self.backend.is_cuda:
             thumb = self.backend.to_host(thumb, out=self.buffer(f"thumb_host{flip}", tshape, "float32", host=True))
         prev = self._buffers.get(f"thumb_host{1 - flip}" if self.backend.is_cuda else f"thumb{1 - flip}")
