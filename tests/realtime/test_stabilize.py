@@ -15,7 +15,7 @@ from realtime.run.pipeline import Pipeline
 from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
 from realtime.stages import STAGES
-from realtime.stages.camera_path import auto_smoothing
+from realtime.stages.camera_path import SETTLED_DEGREE, SETTLED_FULL, SETTLED_WHITE_SHARE, auto_smoothing, path_weights
 from realtime.stages.stabilize import StabilizeParams, StabilizeStage
 from tests.conftest import run_vqe
 
@@ -86,6 +86,22 @@ def test_steady_pan_is_followed_not_fought(lookahead):
     outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), frames)
     # After the filter has learnt the pan's speed, the correction is (nearly) nothing.
     assert max(abs(o[3][0]) for o in outs[15:]) < 1.0
+
+
+@pytest.mark.parametrize("lookahead", [0, 5])
+def test_steady_pan_is_followed_through_the_hand_over_to_the_settled_smoother(lookahead):
+    frames, _, _ = shaken_sequence(n=SETTLED_FULL + 30, h=72, w=120, shake_px=0.0, pan_px=3.0)
+    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), frames)
+    assert max(abs(o[3][0]) for o in outs[15:]) < 1.0
+
+
+@pytest.mark.parametrize("future", [0, 5])
+def test_settled_weights_follow_a_cubic_move_exactly(future):
+    w = path_weights(89 - future, future, 30.0, SETTLED_DEGREE, SETTLED_WHITE_SHARE)
+    t = np.arange(-(89 - future), future + 1, dtype=np.float64)
+    move = 3.0 + 0.5 * t - 0.02 * t ** 2 + 0.001 * t ** 3
+    assert w.sum() == pytest.approx(1.0)
+    assert w @ move == pytest.approx(3.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("lookahead", [0, 1, 3, 7])
