@@ -156,6 +156,8 @@ class ColorStage(Stage):
             self._gains_now = self._manual if wb is None else tuple(m * g for m, g in zip(self._manual, wb))
             tone_curves(p.brightness, p.contrast, p.gamma, self._gains_now, out=self._curves_host)
             self._curves = self.to_device(self._curves_host, self._curves)
+        if self._unchanged():
+            return image  # nothing to correct (a neutral, well-exposed frame): the footage is left as it is
         if is_i420(image):
             to_bgr, _, from_bgr = self.yuv_coefficients()
             out = self.output(image.shape)
@@ -182,6 +184,14 @@ class ColorStage(Stage):
             return None
         self._update_gains(image)
         return self.gains
+
+    def _unchanged(self) -> bool:
+        """Whether the pass would give every sample back: gains within 1/1024 of one (under half a level
+        at white), no tone change, no saturation change, no LUT.  (The I420 pass takes each sample to
+        BGR and back, which would clip out-of-gamut samples.)"""
+        p = self.params
+        return (self._lut is None and p.saturation == 1.0 and (p.brightness, p.contrast, p.gamma) == (0.0, 1.0, 1.0)
+                and all(abs(g - 1.0) < 1.0 / 1024 for g in self._gains_now))
 
     def _tone_lines(self) -> Any:
         """The curves as straight lines (computed, not looked up) when there is no gamma; else ``None``."""

@@ -139,6 +139,8 @@ class ContrastStage(Stage):
                         self._levels(np.array(targets))
             self._fresh = False
         black, white = self.levels if planned is None else planned
+        if p.clahe <= 0 and (black, white) == (0.0, 255.0):
+            return image  # levels kept, no CLAHE: the map is the identity, and the pass is skipped
         contrast_coefficients(black, white, p.clahe, out=self._coef_host)
         self._coef = self.to_device(self._coef_host, self._coef)
         out = self.output(image.shape)
