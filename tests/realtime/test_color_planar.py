@@ -128,3 +128,24 @@ def test_color_takes_planes_unless_a_cube_lut_is_set(tmp_path):
     assert ColorStage(ColorParams(), CPU).planar
     assert ColorStage(ColorParams(gamma=1.4), CPU).planar
     assert ContrastStage(ContrastParams(), CPU).planar
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.matrix)
+def test_a_neutral_well_exposed_frame_comes_through_bit_exact(fmt):
+    # Full range and no cast: levels kept and neutral gains, so neither stage changes a sample (the
+    # colour pass's round trip through BGR would clip the out-of-gamut ones).
+    neutral = scene(cast=(1.0, 1.0, 1.0), gain=1.0)
+    neutral[0, :8], neutral[-1, -8:] = 0, 255
+    frame = to_i420(neutral, fmt)
+    chroma = frame[neutral.shape[0]:]
+    chroma[...] = np.clip(chroma + np.random.default_rng(3).integers(-40, 41, chroma.shape), 0, 255)
+
+    def chain(img):
+        for stage in (ContrastStage(ContrastParams(), CPU), ColorStage(ColorParams(), CPU)):
+            stage.yuv_format = fmt
+            img = stage.apply(img)
+        return img
+
+    assert np.array_equal(chain(frame), frame)
+    warm = to_i420(scene(), fmt)  # a warm, dim picture is corrected
+    assert not np.array_equal(chain(warm), warm)
