@@ -136,7 +136,7 @@ def preroll_frames(settings: Settings) -> int:
     and white balance's smoothing, the stabilizer's path window and its border zoom's
     hold and rate-limited settling.
     """
-    from realtime.stages.camera_path import WINDOW_PER_TAU, auto_smoothing
+    from realtime.stages.camera_path import SETTLED_FULL, SETTLED_PER_TAU, auto_smoothing
     from realtime.stages.denoise import SIGMA_EMA
     from realtime.stages.sharpen import MEASURE_EMA, MEASURE_EVERY
     from realtime.stages.stabilize import ZOOM_HOLD_FRAMES
@@ -151,7 +151,8 @@ def preroll_frames(settings: Settings) -> int:
         elif name in ("contrast", "color"):
             need = max(need, SETTLE_TIME_CONSTANTS * p.smoothing)
         elif name == "stabilize":
-            window = WINDOW_PER_TAU * (p.smoothing or auto_smoothing(p.lookahead))
+            # A settled path: its longer window filled, and old enough to be smoothed as in a whole run.
+            window = max(SETTLED_PER_TAU * (p.smoothing or auto_smoothing(p.lookahead)), SETTLED_FULL)
             # The zoom settles at zoom_rise a frame: a 0.1 difference (a 10% crop) in 25 frames by default.
             settle = 0.1 / max(p.zoom_rise, 1e-3)
             need = max(need, window + ZOOM_HOLD_FRAMES + settle + p.lookahead)

@@ -439,9 +439,14 @@ def _check_frame(image: np.ndarray) -> None:
 
 
 def _moving_pattern(shape: tuple[int, ...], n: int) -> list[np.ndarray]:
-    """``n`` frames of a textured pattern sliding a pixel a frame (something for motion analysis to find)."""
+    """``n`` frames of a textured pattern sliding a pixel a frame (something for motion analysis to find),
+    dim and flat, so that the automatic levels correct it: a frame a stage would leave alone skips its pass."""
     rows, cols = np.indices(shape[:2])
-    base = ((rows * 7 + cols * 3) % 64 * 3 + (rows // 8 + cols // 8) % 2 * 40).astype(np.uint8)
+    base = ((rows * 7 + cols * 3) % 64 + (rows // 8 + cols // 8) % 2 * 20 + 40).astype(np.uint8)
+    # A warm tint, so that the white balance has something to correct too.
     if len(shape) == 3:
-        base = np.repeat(base[:, :, None], shape[2], axis=2)
+        base = np.stack([base * f for f in (0.8, 1.0, 1.2)[:shape[2]]], axis=2).astype(np.uint8)
+    else:  # I420 (kernels.planes): Cb a little under neutral, Cr a little over (warm)
+        height = shape[0] * 2 // 3
+        base[height:] = np.where(np.arange(shape[0] - height)[:, None] < (shape[0] - height) // 2, 124, 134)
     return [np.ascontiguousarray(np.roll(base, i, axis=1)) for i in range(n)]
