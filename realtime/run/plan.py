@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import cv2
 import numpy as np
 
 from kernels.colorspace import change_matrix_i420, matrix_change, yuv_to_bgr
@@ -66,11 +67,22 @@ class Plan:
         width, height = self.size
         return i420_shape(height, width) if self.planar else (height, width, 3)
 
-    def to_bgr(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """A frame of this plan as BGR, for a picture to look at (the preview, a snapshot)."""
+    def to_bgr(self, image: np.ndarray, out: np.ndarray | None = None,
+               fit: tuple[int, int] | None = None) -> np.ndarray:
+        """A frame of this plan as BGR, for a picture to look at (the preview, a snapshot).
+
+        ``fit`` ``(width, height)``, smaller than the frame: the planes are scaled down to about it
+        first, so only what is shown is converted (the preview's window).
+        """
         if not self.planar:
             return image
         height, width = image.shape[0] * 2 // 3, image.shape[1]
+        if fit is not None and fit[0] < width - 1 and fit[1] < height - 1:
+            width, height = max(fit[0] - fit[0] % 2, 2), max(fit[1] - fit[1] % 2, 2)
+            small = np.empty(i420_shape(height, width), np.uint8)
+            for src, dst in zip(i420_planes(image), i420_planes(small)):
+                cv2.resize(src, dst.shape[::-1], dst=dst, interpolation=cv2.INTER_AREA)
+            image = small
         if out is None or out.shape != (height, width, 3):
             out = np.empty((height, width, 3), np.uint8)
         return yuv_to_bgr(i420_planes(image), self.source.fmt, out=out,

@@ -365,8 +365,14 @@ class Session:
                     return
                 continue
             try:
-                enhanced = self._bgr("enhanced", slot.image)
-                display.draw(self._bgr("original", slot.extra.pop("original")), enhanced, self.hud_lines())
+                # Converted at the window's size, and the original only where a compare view shows it.
+                shown = display.mode == "enhanced"
+                rows, width = slot.image.shape[:2]
+                size = (width, rows * 2 // 3 if self.plan.planar else rows)
+                enhanced = self._bgr("enhanced", slot.image, display.fitted(size) if shown else None)
+                original = slot.extra.pop("original")
+                original = None if shown else self._bgr("original", original)
+                display.draw(original, enhanced, self.hud_lines())
                 self.stats.latency.add((time.monotonic() - slot.capture_s) * 1e3)
                 self.rates["displayed"].tick()
                 self._latest = slot.image
@@ -374,11 +380,12 @@ class Session:
                 slot.let_go()
                 self.mailbox.release(slot)
 
-    def _bgr(self, name: str, image: np.ndarray) -> np.ndarray:
-        """``image`` as the preview shows it: BGR, converted from I420 into a buffer kept per ``name``."""
+    def _bgr(self, name: str, image: np.ndarray, fit: tuple[int, int] | None = None) -> np.ndarray:
+        """``image`` as the preview shows it: BGR (scaled down to about ``fit``), converted from I420 into a
+        buffer kept per ``name``."""
         if not self.plan.planar:
             return image
-        self._shown[name] = self.plan.to_bgr(image, self._shown.get(name))
+        self._shown[name] = self.plan.to_bgr(image, self._shown.get(name), fit)
         return self._shown[name]
 
     def _snapshot(self) -> None:

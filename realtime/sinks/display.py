@@ -208,8 +208,13 @@ class Display:
             comp[:, x:] = enhanced[:, x:]
         return comp
 
-    def draw(self, original: np.ndarray, enhanced: np.ndarray, hud_lines: Sequence[str] = ()) -> None:
-        """Show one frame (BGR arrays) with the current compare mode, HUD and help."""
+    def fitted(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The ``(width, height)`` a picture of ``size`` is shown at in the window now."""
+        return fit(size, self.window.get_size())[2:]
+
+    def draw(self, original: np.ndarray | None, enhanced: np.ndarray, hud_lines: Sequence[str] = ()) -> None:
+        """Show one frame (BGR arrays) with the current compare mode, HUD and help (``original``: only read
+        by the compare views)."""
         picture = self._compose(original, enhanced)
         ph, pw = picture.shape[:2]
         self._picture_size = (pw, ph)
