@@ -14,6 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
+import cv2
+import numpy as np
+
+from kernels.planes import i420_planes, i420_shape, is_i420
 from realtime.redact import redact
 from realtime.run.frames import Frame
 from realtime.run.ringbuffer import DropPolicy
@@ -69,6 +73,8 @@ class Recordings:
         self._drops = {"recorder": 0, "network": 0}  # of the outputs already stopped
         self._finished: list[dict[str, Any]] = []  # what each stopped output wrote and lost
         self._last_encode: Any = None  # the encode timings of the last output stopped
+        self._size: tuple[int, int] | None = None  # (width, height) the outputs were opened at
+        self._warned_size: tuple[int, int] | None = None
 
     def start(self, info: SourceInfo, size: tuple[int, int], shape: tuple[int, ...]) -> None:
         """Open every output for the chain's frames: ``size`` (width, height) pictures described by
@@ -83,6 +89,7 @@ class Recordings:
         # frame is a buffer the chain cannot reuse.
         file_slots = int(min(max(float(info.fps), 8), 60)) if self.live else 8
         self._origin_s = None
+        self._size = tuple(size)  # type: ignore[assignment]
         for target in self._next_targets():
             checked = target if isinstance(target, str) else check_output_path(target)
             writer = open_writer(checked, info, size, self.options, keep_audio=not self.live,
@@ -108,8 +115,25 @@ class Recordings:
                 if self.audio is not None:
                     self.audio.start_at(out.capture_s if self.audio.capture_clock else out.pts_s)
             out = replace(out, pts_s=out.pts_s - self._origin_s)
+        if self._size is not None and picture_size(out.image) != self._size:
+            out = replace(out, image=self._fitted(out.image))
         for _, recorder in self.active:
             recorder.write(out)
+
+    def _fitted(self, image: np.ndarray) -> np.ndarray:
+        """A frame whose size changed mid-run (a camera or a stream that came back at another size),
+        scaled to the size the outputs were opened at: an encoder's size is fixed, and the file plays on."""
+        width, height = self._size  # type: ignore[misc]
+        if picture_size(image) != self._warned_size:
+            self._warned_size = picture_size(image)
+            log.warning("the frames changed size to %dx%d mid-run: the recording goes on at %dx%d, scaled",
+                        *self._warned_size, width, height)
+        if not is_i420(image):
+            return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        out = np.empty(i420_shape(height, width), np.uint8)
+        for src, dst in zip(i420_planes(image), i420_planes(out)):
+            cv2.resize(src, dst.shape[::-1], dst=dst, interpolation=cv2.INTER_AREA)
+        return out
 
     def stop(self, complete: bool) -> None:
         """Finalize every output (each stays playable); re-raises the first writer error after all are closed."""
@@ -188,3 +212,8 @@ def _numbered(base: Path, taken: Sequence[Target]) -> Path:
     while (candidate := base.with_name(f"{base.stem}-{n}{base.suffix}")).exists() or candidate in taken:
         n += 1
     return candidate
+
+
+def picture_size(image: np.ndarray) -> tuple[int, int]:
+    """``(width, height)`` of a BGR or I420 frame."""
+    return image.shape[1], image.shape[0] * 2 // 3 if is_i420(image) else image.shape[0]

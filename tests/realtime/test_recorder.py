@@ -95,3 +95,45 @@ def test_a_stage_reuses_an_output_buffer_once_nobody_holds_it():
     address = first.ctypes.data
     del first
     assert stage.apply(image).ctypes.data == address  # no new allocation per frame
+
+
+@pytest.mark.parametrize("planar", [False, True], ids=["bgr", "i420"])
+def test_frames_that_change_size_mid_run_are_scaled_to_the_recording(tmp_path, caplog, planar):
+    """A camera or a stream that comes back at another size: the recording goes on at its own size,
+    every frame whole (a smaller frame must not be read past its end), and the log says so once."""
+    from fractions import Fraction
+
+    from kernels.colorspace import YuvFormat
+    from kernels.planes import i420_shape
+    from realtime.sinks.recording import Recordings
+    from realtime.sinks.writers import OutputOptions
+    from realtime.sources.files import SourceInfo
+    from realtime.sources.y4m import Y4mReader
+
+    fmt = YuvFormat("bt601", False)
+    info = SourceInfo("cam", 64, 48, Fraction(30), None, fmt)
+
+    def frame(i, h, w, level):
+        shape = i420_shape(h, w) if planar else (h, w, 3)
+        return Frame(np.full(shape, level, np.uint8), i, i / 30, 0.0)
+
+    out = tmp_path / "rec.y4m"
+    recordings = Recordings([out], OutputOptions(), live=True)
+    recordings.start(info, (64, 48), i420_shape(48, 64) if planar else (48, 64, 3))
+    sizes = [(48, 64)] * 3 + [(36, 48)] * 3 + [(60, 80)] * 3
+    with caplog.at_level("WARNING", logger="realtime.sinks.recording"):
+        for i, (h, w) in enumerate(sizes):
+            recordings.write(frame(i, h, w, 40 + 20 * i))
+    recordings.stop(complete=True)
+    warnings = [r.getMessage() for r in caplog.records if "changed size" in r.getMessage()]
+    assert warnings == ["the frames changed size to 48x36 mid-run: the recording goes on at 64x48, scaled",
+                        "the frames changed size to 80x60 mid-run: the recording goes on at 64x48, scaled"]
+    reader, lumas = Y4mReader(out), []
+    try:
+        while (planes := reader.read_planes()) is not None:
+            lumas.append(planes[0].copy())
+    finally:
+        reader.close()
+    assert len(lumas) == len(sizes) and all(y.shape == (48, 64) for y in lumas)
+    # Each frame is flat, so scaled it stays flat: no samples from past a smaller frame's end.
+    assert all(np.ptp(y) <= 1 for y in lumas)
