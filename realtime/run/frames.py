@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
+
+from kernels.planes import i420_planes, i420_shape, i420_size, is_i420
 
 #: Frame layouts: planar Y'CbCr 4:2:0 as one ``(H*3/2, W)`` array (:mod:`kernels.planes`), or ``(H, W, 3)`` BGR.
 I420, BGR = "I420", "BGR"
@@ -42,3 +45,19 @@ class Frame:
     def with_image(self, image: np.ndarray) -> "Frame":
         """The same moment in time carrying another picture."""
         return replace(self, image=image)
+
+
+def picture_size(image: np.ndarray) -> tuple[int, int]:
+    """``(width, height)`` of a BGR or I420 frame."""
+    height, width = i420_size(image) if is_i420(image) else image.shape[:2]
+    return width, height
+
+
+def scaled(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A BGR or I420 frame scaled to ``width`` x ``height`` (area averaging: for a smaller picture), new."""
+    if not is_i420(image):
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    out = np.empty(i420_shape(height, width), np.uint8)
+    for src, dst in zip(i420_planes(image), i420_planes(out)):
+        cv2.resize(src, dst.shape[::-1], dst=dst, interpolation=cv2.INTER_AREA)
+    return out

@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import cv2
 import numpy as np
 
 from kernels.colorspace import change_matrix_i420, matrix_change, yuv_to_bgr
 from kernels.planes import i420_planes, i420_shape
-from realtime.run.frames import BGR, I420
+from realtime.run.frames import BGR, I420, scaled
 from realtime.run.pipeline import Pipeline
 from realtime.sinks.writers import OutputOptions, is_network_output, writes_i420_of, written_matrix
 from realtime.sources.files import Source, SourceInfo, delivers_i420
@@ -79,10 +78,7 @@ class Plan:
         height, width = image.shape[0] * 2 // 3, image.shape[1]
         if fit is not None and fit[0] < width - 1 and fit[1] < height - 1:
             width, height = max(fit[0] - fit[0] % 2, 2), max(fit[1] - fit[1] % 2, 2)
-            small = np.empty(i420_shape(height, width), np.uint8)
-            for src, dst in zip(i420_planes(image), i420_planes(small)):
-                cv2.resize(src, dst.shape[::-1], dst=dst, interpolation=cv2.INTER_AREA)
-            image = small
+            image = scaled(image, width, height)
         if out is None or out.shape != (height, width, 3):
             out = np.empty((height, width, 3), np.uint8)
         return yuv_to_bgr(i420_planes(image), self.source.fmt, out=out,

@@ -25,7 +25,7 @@ from kernels.backend import kernels_compiled
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.run.capture import Capture
-from realtime.run.frames import Frame
+from realtime.run.frames import Frame, picture_size
 from realtime.run.governor import Governor, chain_steps
 from realtime.run.pipeline import Pipeline
 from realtime.run.plan import negotiate
@@ -367,9 +367,7 @@ class Session:
             try:
                 # Converted at the window's size, and the original only where a compare view shows it.
                 shown = display.mode == "enhanced"
-                rows, width = slot.image.shape[:2]
-                size = (width, rows * 2 // 3 if self.plan.planar else rows)
-                enhanced = self._bgr("enhanced", slot.image, display.fitted(size) if shown else None)
+                enhanced = self._bgr("enhanced", slot.image, display.fitted(picture_size(slot.image)) if shown else None)
                 original = slot.extra.pop("original")
                 original = None if shown else self._bgr("original", original)
                 display.draw(original, enhanced, self.hud_lines())

@@ -14,12 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
-from kernels.planes import i420_planes, i420_shape, is_i420
 from realtime.redact import redact
-from realtime.run.frames import Frame
+from realtime.run.frames import Frame, picture_size, scaled
 from realtime.run.ringbuffer import DropPolicy
 from realtime.sinks.netout import check_network_output
 from realtime.sinks.recorder import Recorder
@@ -128,12 +126,7 @@ class Recordings:
             self._warned_size = picture_size(image)
             log.warning("the frames changed size to %dx%d mid-run: the recording goes on at %dx%d, scaled",
                         *self._warned_size, width, height)
-        if not is_i420(image):
-            return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        out = np.empty(i420_shape(height, width), np.uint8)
-        for src, dst in zip(i420_planes(image), i420_planes(out)):
-            cv2.resize(src, dst.shape[::-1], dst=dst, interpolation=cv2.INTER_AREA)
-        return out
+        return scaled(image, width, height)
 
     def stop(self, complete: bool) -> None:
         """Finalize every output (each stays playable); re-raises the first writer error after all are closed."""
@@ -213,7 +206,3 @@ def _numbered(base: Path, taken: Sequence[Target]) -> Path:
         n += 1
     return candidate
 
-
-def picture_size(image: np.ndarray) -> tuple[int, int]:
-    """``(width, height)`` of a BGR or I420 frame."""
-    return image.shape[1], image.shape[0] * 2 // 3 if is_i420(image) else image.shape[0]
