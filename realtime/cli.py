@@ -238,10 +238,10 @@ def open_live_source(args: argparse.Namespace):
         from realtime.sources.streams import StreamSource
 
         return StreamSource(args.stream, timeout_s=args.stream_timeout, retries=args.reconnect)
-    from realtime.sources.camera import CameraSource, parse_size
+    from realtime.sources.camera import open_camera, parse_size
 
     size = parse_size(args.camera_size) if args.camera_size else None
-    return CameraSource(args.camera if args.camera is not None else 0, size, args.camera_fps)
+    return open_camera(args.camera if args.camera is not None else 0, size, args.camera_fps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from the start of its main function.
     python tools/bench.py --live                   # live preview latency and drops, 720p30, default stages
     python tools/bench.py --live --formats 1080p30,720p60   # also with stabilize and recording
     python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
+    python tools/bench.py --camera                 # a 1080p MJPEG camera's capture cost, OpenCV's input vs vqe's
 
 ``--live`` plays clips of each ``--formats`` (made from ``--source``, by default the bundled sample)
 with ``--file CLIP --live`` and the preview window open (SDL's dummy video driver, so no screen is
@@ -153,13 +154,51 @@ def bench_live(work: Path, stages: str | None, preset: str | None, formats: list
             drops = d["drops"]
             steps = ", ".join(f"{s['name']} {s['active_s']:.1f} s" for s in d.get("governor", {}).get("steps", ())
                               if s["taken"]) or ("none" if governor else "off")
-            rows.append(f"| {fmt} {source.stem} | {label} | {d['capture_fps']:.1f} | {d['processed_fps']:.1f} | "
+            rows.append(f"| {fmt} {source.stem} | {label} | {d['startup_s']:.2f} | {d['capture_fps']:.1f} | "
+                        f"{d['processed_fps']:.1f} | "
                         f"{d['displayed_fps']:.1f} | {d['latency_ms']['mean']:.0f} / {d['latency_ms']['p95']:.0f} | "
                         f"{drops['capture']} / {drops['display']} / {drops['recorder']} | {stage_ms} | {steps} |")
-    head = ("| source (--file --live) | run | capture fps | processed fps | shown fps | latency mean / p95 ms "
-            "| drops capture / display / recorder | stage ms (mean) | governor steps (time in force) |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| source (--file --live) | run | start-up s | capture fps | processed fps | shown fps "
+            "| latency mean / p95 ms | drops capture / display / recorder | stage ms (mean) "
+            "| governor steps (time in force) |\n|---|---|---|---|---|---|---|---|---|---|\n")
     return head + "\n".join(rows)
+
+
+def bench_camera(work: Path, source: Path, frames: int = 150) -> str:
+    """A capture thread's cost per frame of a 1080p MJPEG camera (what most USB cameras send at
+    their full rate): OpenCV's V4L2 input decodes each JPEG to BGR with ``imdecode``; vqe's
+    :class:`~realtime.sources.camera.V4l2Camera` decodes it with libavcodec and repacks it to I420.
+    Both read the same JPEG frames, recorded from ``source`` (4:2:2, as cameras send them)."""
+    import av
+    import cv2
+    import numpy as np
+
+    from realtime.run.ringbuffer import Slot
+    from realtime.sources.camera import V4l2Camera
+
+    clip = work / "camera.avi"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-frames:v",
+                    str(frames), "-vf", "scale=1920:1080", "-an", "-c:v", "mjpeg", "-pix_fmt", "yuvj422p",
+                    "-q:v", "4", str(clip)], check=True)
+    with av.open(str(clip)) as c:
+        jpegs = [bytes(p) for p in c.demux(video=0) if p.size]
+    t0 = time.perf_counter()
+    for jpeg in jpegs:
+        cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    opencv_ms = (time.perf_counter() - t0) * 1e3 / len(jpegs)
+    camera = V4l2Camera(str(clip), demuxer=None)
+    camera.planar, camera.retries = True, 0
+    slot = Slot(np.empty(0, np.uint8))
+    camera.read_into(slot)  # opening and the first frame apart
+    t0 = time.perf_counter()
+    for _ in jpegs[1:]:
+        camera.read_into(slot)
+    vqe_ms = (time.perf_counter() - t0) * 1e3 / (len(jpegs) - 1)
+    camera.close()
+    return ("| 1080p MJPEG camera, capture thread | ms a frame | delivers |\n|---|---|---|\n"
+            f"| OpenCV (`imdecode`) | {opencv_ms:.1f} | BGR |\n"
+            f"| vqe (`V4l2Camera`: libavcodec, repacked) | {vqe_ms:.1f} | I420, video range |\n"
+            f"| ratio | {opencv_ms / vqe_ms:.2f}x | |")
 
 
 def main() -> None:
@@ -180,7 +219,12 @@ def main() -> None:
     ap.add_argument("--source", type=Path, default=DEFAULT_CLIPS[0],
                     help="with --live: the clip each format is made from (scaled, looped to 12 s)")
     ap.add_argument("--no-governor", action="store_true", help="with --live: quality fixed, frames drop instead")
+    ap.add_argument("--camera", action="store_true", help="a 1080p MJPEG camera's capture cost: OpenCV vs vqe")
     args = ap.parse_args()
+    if args.camera:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(bench_camera(Path(tmp), args.source))
+        return
     if args.live:
         formats = args.formats.split(",")
         if unknown := [f for f in formats if f not in LIVE_FORMATS]:

@@ -55,6 +55,8 @@ class Capture:
         self.max_frames = max_frames
         self.transform = transform
         self.frames_read = 0
+        #: ``time.perf_counter()`` when the first frame was read: where a run's start-up ends.
+        self.first_frame_at: float | None = None
         self.decode = Timings()
         self._worker = Worker("vqe-capture", self._loop)
         if hasattr(source, "stop"):  # sources that wait (stream reconnects) give up when capture stops
@@ -75,7 +77,10 @@ class Capture:
                     break
                 if self.transform is not None:
                     self.transform(slot.image)
-                self.decode.add((time.perf_counter() - t0) * 1e3)
+                done = time.perf_counter()
+                self.decode.add((done - t0) * 1e3)
+                if self.first_frame_at is None:
+                    self.first_frame_at = done
                 self.frames_read += 1
                 self.ring.publish(slot)
         except Closed:

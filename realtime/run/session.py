@@ -447,6 +447,14 @@ class Session:
     def _refresh_stats(self) -> None:
         """Bring the run's totals in the stats up to now: at the end, and before each periodic write."""
         wall = max(self.stats.wall_s, 1e-9)
+        # Rates count the intervals after the first frame: start-up (imports, kernels, opening the
+        # outputs) is said apart, so that a short run's figures are the rate a long one holds.
+        first = self.capture.first_frame_at
+        startup = wall if first is None else min(max(first - self.stats.started, 0.0), wall)
+        running = max(wall - startup, 1e-9)
+
+        def rate(count: int) -> float:
+            return round(max(count - 1, 0) / running, 2)
         self.stats.drops.update(self.drops())
         self.stats.io["decode"] = self.capture.decode
         encode = self.recordings.encode_timings()
@@ -457,9 +465,9 @@ class Session:
             frames_as=self.plan.layout, plan=self.plan.as_dict(),
             stage_chain=list(self.pipeline.stage_names), delay_frames=self.pipeline.delay_frames,
             delay_ms=round(1000 * self.pipeline.delay_frames / float(self.source.info.fps), 1),
-            captured_frames=self.capture.frames_read, capture_fps=round(self.capture.frames_read / wall, 2),
-            processed_fps=round(self.stats.frames / wall, 2),
-            displayed_fps=round(self.rates["displayed"].count / wall, 2),
+            startup_s=round(startup, 3), captured_frames=self.capture.frames_read,
+            capture_fps=rate(self.capture.frames_read), processed_fps=rate(self.stats.frames),
+            displayed_fps=rate(self.rates["displayed"].count),
             recordings=[redact(str(p)) for p in self.recordings.written], outputs=self.recordings.summaries(),
             stop_reason=self.stop_reason)
         if self.governor is not None:

@@ -206,7 +206,8 @@ class AvFrameConverter:
         the turned size, and the frame costs no more copies than an unturned one.
         """
         if frame.format.name not in ("yuv420p", "yuvj420p"):
-            frame = frame.reformat(format="yuv420p")
+            # A full-range ("j") frame stays full range: swscale would squeeze it into yuv420p's range.
+            frame = frame.reformat(format="yuvj420p" if frame.format.name.startswith("yuvj") else "yuv420p")
         for src, dst in zip(frame.planes, i420_planes(out)):
             rows = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
             if rotate is None:

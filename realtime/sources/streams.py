@@ -61,6 +61,9 @@ class StreamSource:
     MAX_CLOCK_SKEW_S = 2.0
     #: Deliver I420 (:attr:`realtime.sources.files.Source.planar`); the run's plan sets it.
     planar = False
+    #: What the source is called in messages, and the fix when it cannot be opened.
+    NOUN = "stream"
+    OPEN_FIX = "check the URL and that the sender is running"
 
     def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 5, backoff_s: float = 0.5,
                  stop: threading.Event | None = None) -> None:
@@ -81,20 +84,28 @@ class StreamSource:
         self._index = 0
         self._connect(first=True)
 
-    def _connect(self, first: bool = False) -> None:
+    def _open(self) -> av.container.InputContainer:
+        """One connection's container (raises ``av.FFmpegError`` or ``OSError``)."""
+        if self._url.lower().startswith("srt://"):
+            # The relay ends when the connection stays silent for the timeout, which ends the bytes.
+            self._relay = SrtRelay(self._url, send=False, timeout_s=self.timeout_s)
+            return av.open(self._relay.pipe, format="mpegts", metadata_errors="ignore")
         options = {"rtsp_transport": "tcp"} if self._url.startswith("rtsp") else {}
+        return av.open(self._url, options=options, timeout=(self.timeout_s, self.timeout_s),
+                       metadata_errors="ignore")
+
+    def _describe(self, info: SourceInfo, container: av.container.InputContainer) -> SourceInfo:
+        """The first connection's :class:`SourceInfo` as this source announces it."""
+        info.frame_count = None
+        info.time_base = Fraction(1, 90000)
+        return info
+
+    def _connect(self, first: bool = False) -> None:
         try:
-            if self._url.lower().startswith("srt://"):
-                # The relay ends when the connection stays silent for the timeout, which ends the bytes.
-                self._relay = SrtRelay(self._url, send=False, timeout_s=self.timeout_s)
-                container = av.open(self._relay.pipe, format="mpegts", metadata_errors="ignore")
-            else:
-                container = av.open(self._url, options=options, timeout=(self.timeout_s, self.timeout_s),
-                                    metadata_errors="ignore")
+            container = self._open()
         except (av.FFmpegError, OSError) as exc:
             self._end_relay()
-            raise SourceError(f"stream {self.url} cannot be opened ({_why(exc)}): check the URL and that the "
-                              f"sender is running") from None
+            raise SourceError(f"{self.NOUN} {self.url} cannot be opened ({_why(exc)}): {self.OPEN_FIX}") from None
         try:
             info = video_info(container, self.url)
         except SourceError:
@@ -106,11 +117,9 @@ class StreamSource:
         stream.thread_type = "SLICE"
         sound = container.streams.audio[0] if container.streams.audio else None
         if first:
-            info.frame_count = None
-            info.time_base = Fraction(1, 90000)
-            self.info: SourceInfo = info
-            self._converter = AvFrameConverter(info.fmt.matrix)
-            self._frame_s = 1.0 / float(info.fps)
+            self.info: SourceInfo = self._describe(info, container)
+            self._converter = AvFrameConverter(self.info.fmt.matrix)
+            self._frame_s = 1.0 / float(self.info.fps)
             #: The stream's audio for recordings and network outputs (``None``: the stream has none).
             self.audio = LiveAudio(sound) if sound is not None else None
         self._container = container
@@ -125,14 +134,15 @@ class StreamSource:
             why = "the sender closed the stream"
         except (av.FFmpegError, OSError) as exc:
             why = _why(exc)
-        log.warning("stream %s: no frames (%s)", self.url, why)
+        log.warning("%s %s: no frames (%s)", self.NOUN, self.url, why)
         return None
 
     def _reconnect(self) -> bool:
         self._close_container()
         wait = self.backoff_s
         for attempt in range(1, self.retries + 1):
-            log.warning("stream %s: reconnect attempt %d of %d in %.1f s", self.url, attempt, self.retries, wait)
+            log.warning("%s %s: reconnect attempt %d of %d in %.1f s", self.NOUN, self.url, attempt, self.retries,
+                        wait)
             if self.stop.wait(wait):
                 return False
             try:
@@ -143,7 +153,7 @@ class StreamSource:
                 continue
             self.reconnects += 1
             self._anchor = None
-            log.info("stream %s: reconnected", self.url)
+            log.info("%s %s: reconnected", self.NOUN, self.url)
             return True
         return False
 
@@ -165,7 +175,7 @@ class StreamSource:
             if not self._reconnect():
                 if self.stop.is_set():
                     return False
-                raise StreamLostError(f"stream {self.url} lost: no frames after {self.retries} reconnect "
+                raise StreamLostError(f"{self.NOUN} {self.url} lost: no frames after {self.retries} reconnect "
                                       f"attempts; what was recorded is kept")
         self._converter.into(frame, slot.ensure_shape, self.planar)
         now = time.monotonic()

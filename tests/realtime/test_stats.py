@@ -129,4 +129,7 @@ def test_stats_every_rewrites_the_stats_during_a_live_run(tmp_path):
     assert mid["latency_ms"]["p95_recent"] > 0
     final = json.loads(path.read_text())
     assert final["frames"] == 75 and final["stop_reason"] == "75 frames (--max-frames)"
+    # Rates count from the first frame, start-up apart: the paced 29.97 fps file's own rate (counted
+    # over the whole run, start-up in, these 2.5 s would read about 23).
+    assert final["startup_s"] > 0 and 26 < final["capture_fps"] < 31
     assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]
