@@ -13,16 +13,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, in_order, part_path, report_file
 from realtime.errors import EXIT_INTERNAL
+from realtime.run.process import cpu_cores
 from realtime.run.progress import BatchProgress
 
 
 class BatchStopped(KeyboardInterrupt):
     """The batch is stopping (a signal reached the process that runs it): finish this file's output now."""
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (its affinity, as ``taskset`` or a container limits it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def default_jobs(files: int, cores: int | None = None) -> int:
