@@ -18,6 +18,7 @@ from realtime.run.frames import Frame
 from realtime.run.stats import RunStats
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
+from realtime.stages.base import tell_source
 
 log = logging.getLogger(__name__)
 
@@ -172,22 +173,14 @@ class Pipeline:
     def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 
-        ``info`` is a :class:`~realtime.sources.files.SourceInfo`.  Stages that use source hints or
-        change the stream (a deinterlacer: progressive output, maybe at twice the rate) have a
-        ``set_source(info) -> info`` of their own; the others pass it on unchanged.  With
-        ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
+        ``info`` is a :class:`~realtime.sources.files.SourceInfo` (see :func:`~realtime.stages.base.tell_source`).
+        With ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
         """
         if planar and not self.planar:
             raise ConfigError("planar frames need stages that all take them: "
                               + ", ".join(s.name for s in self.stages if not s.planar))
         self.source = (info, planar)  # what a compile helper (realtime.run.compile_ahead) is told too
-        fmt = info.fmt if planar else None
-        for stage in self.stages:
-            stage.yuv_format = fmt
-            hook = getattr(stage, "set_source", None)
-            if hook is not None:
-                info = hook(info)
-        return info
+        return tell_source(self.stages, info, planar)
 
     def set_plan(self, plans: Mapping[str, Any]) -> None:
         """Give stages their values per shot from a first pass over the whole file (``--analyze``).

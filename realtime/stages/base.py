@@ -123,3 +123,17 @@ class Stage:
             buf = np.empty(tuple(shape), dtype) if host else self.backend.empty(tuple(shape), dtype)
             self._buffers[key] = buf
         return buf
+
+
+def tell_source(stages: Sequence[Stage], info: Any, planar: bool) -> Any:
+    """Tell ``stages`` what the source is (frames I420 in ``info.fmt`` where ``planar``); return what they output.
+
+    Stages that use source hints or change the stream (a deinterlacer: progressive output, maybe at
+    twice the rate) have a ``set_source(info) -> info`` of their own; the others pass it on unchanged.
+    """
+    for stage in stages:
+        stage.yuv_format = info.fmt if planar else None
+        hook = getattr(stage, "set_source", None)
+        if hook is not None:
+            info = hook(info)
+    return info
