@@ -25,17 +25,8 @@ SUPERFAST_PIXEL_RATE = 1280 * 720 * 30
 
 
 def live_preset(width: int, height: int, rate: Fraction, cores: int | None = None) -> str:
-    """``superfast`` up to 720p30's pixel rate per two cores, ``ultrafast`` above it.
-
-    Parameters
-    ----------
-    width, height : int
-        The encoded size.
-    rate : Fraction
-        The frame rate.
-    cores : int, optional
-        Cores this process may run on (default: as the OS says).
-    """
+    """``superfast`` up to 720p30's pixel rate per two cores, ``ultrafast`` above it, for the encoded size
+    and frame rate on ``cores`` (default: those this process may run on)."""
     if cores is None:
         cores = cpu_cores()
     per_two_cores = width * height * float(rate) / max(cores / 2, 0.5)
