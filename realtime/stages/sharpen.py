@@ -3,14 +3,12 @@
 The coring threshold follows the noise measured in the stage's input (``noise_coring`` times its
 sigma, every few frames and smoothed): after a denoiser a frame still carries some grain, and an
 unsharp mask that boosts it costs more than its sharper edges gain (on the corpus's noisy cases,
-1.4 dB of PSNR with the default chain), while a clean soft frame measures next to no noise and is
-sharpened as before.
+1.4 dB of PSNR with the default chain), while a clean soft frame measures next to no noise.
 
 With ``auto`` on (opt-in), the gain follows how soft the frames are (:func:`kernels.sharpen.softness`,
-measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g``
-undoes a blur of variance ``g * v`` at low frequencies, so the gain grows with the square of
-the blur the frame has beyond that of a sharp frame, and a wider detail radius takes over for
-very soft frames.
+measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g`` undoes a
+blur of variance ``g * v`` at low frequencies, so the gain grows with the square of the blur the
+frame has beyond that of a sharp frame, and a wider detail radius takes over for very soft frames.
 """
 from __future__ import annotations
 
@@ -99,8 +97,8 @@ class SharpenStage(Stage):
         return out
 
     def _measure(self, src: Any) -> None:
-        """Update the running noise (and with ``auto`` the softness) now and then (a frame's green
-        channel stands in for its luma: it carries most of it, and blur acts on every channel alike)."""
+        """Update the running noise (and with ``auto`` the softness) now and then (a frame's green channel
+        stands in for its luma: it carries most of it, and blur acts on every channel alike)."""
         if self._frames % MEASURE_EVERY:
             return
         luma, xp = src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1], self.backend.xp
