@@ -50,18 +50,11 @@ class _File:
 class Assembly:
     """The units a batch runs (a file, or a chunk of one) and the files they add up to.
 
-    Runners report each unit's result to :meth:`finish`; a file's result comes when its last chunk
-    is done, after the join.  Chunk files complete before (an interrupted run) are not redone, and
-    their file is joined at once (:meth:`join_ready`).
-
-    Parameters
-    ----------
-    tasks : sequence of FileTask
-        The files to do, by batch index.
-    config : BatchConfig
-        What they are done with (the chunk length, the stages' pre-roll).
-    workers : int
-        Worker processes or cluster CPUs: files are split when there are more of them than files.
+    ``tasks`` are the files to do, by batch index, with ``config``; they are split when there are
+    more ``workers`` (processes or cluster CPUs) than files.  Runners report each unit's result to
+    :meth:`finish`; a file's result comes when its last chunk is done, after the join.  Chunk files
+    complete before (an interrupted run) are not redone, and their file is joined at once
+    (:meth:`join_ready`).
     """
 
     def __init__(self, tasks: Sequence[FileTask], config: BatchConfig, workers: int) -> None:

@@ -62,17 +62,11 @@ class Step:
 
 @dataclass
 class Governor:
-    """Takes and undoes :class:`Step` s, in order, from the load of each processed frame.
+    """Takes and undoes :class:`Step` s, in order, from the load of each processed frame."""
 
-    Parameters
-    ----------
-    steps : sequence of Step
-        Cheapest loss of quality first.
-    interval_s : float
-        The source's frame interval.
-    """
-
+    #: Cheapest loss of quality first.
     steps: Sequence[Step]
+    #: The source's frame interval.
     interval_s: float
     #: Steps in force: ``steps[:level]``.
     level: int = 0

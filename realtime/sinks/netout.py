@@ -169,15 +169,12 @@ class NetworkWriter:
                 self._out.mux(packet)
                 self.bytes_out += packet.size
         except (self._av.FFmpegError, OSError) as exc:
-            self._lost(exc)
+            log.warning("stream to %s lost (%s): reconnecting", redact(self.url), redact(str(exc)))
+            self._close_quietly()
+            self._retry_at = time.monotonic() + self._pause_s
             self.dropped += 1
             return
         self.frames += 1
-
-    def _lost(self, exc: BaseException) -> None:
-        log.warning("stream to %s lost (%s): reconnecting", redact(self.url), redact(str(exc)))
-        self._close_quietly()
-        self._retry_at = time.monotonic() + self._pause_s
 
     def _reconnect(self) -> bool:
         if time.monotonic() < self._retry_at:

@@ -45,29 +45,20 @@ _DEEP = {"h264": "H.264 High 10", "hevc": "HEVC Main 10", "ffv1": "FFV1", None: 
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """How to encode.
+    """How to encode."""
 
-    Attributes
-    ----------
-    codec : str or None
-        Key of :data:`CODECS`; ``None`` picks the container's default.
-    encoder : {"pyav", "opencv"}
-    crf : int
-        Quality for H.264/HEVC (lower is better; 18 is visually lossless).
-    preset : str
-        x264/x265 speed preset.
-    bitrate : int or None
-        Network outputs only: constant bitrate (bits per second) instead of constant quality.
-    hw_encoder : str
-        H.264/HEVC on a hardware encoder: a family of :data:`realtime.sinks.hwenc.FAMILIES`,
-        ``auto`` (the first that opens here) or ``off``; x264/x265 where none opens.
-    """
-
+    #: Key of :data:`CODECS`; ``None`` picks the container's default.
     codec: str | None = None
+    #: ``pyav`` or ``opencv``.
     encoder: str = "pyav"
+    #: Quality for H.264/HEVC (lower is better; 18 is visually lossless).
     crf: int = 18
+    #: x264/x265 speed preset.
     preset: str = "medium"
+    #: Network outputs only: constant bitrate (bits per second) instead of constant quality.
     bitrate: int | None = None
+    #: H.264/HEVC on a hardware encoder: a family of :data:`realtime.sinks.hwenc.FAMILIES`, ``auto`` (the
+    #: first that opens here) or ``off``; x264/x265 where none opens.
     hw_encoder: str = "off"
 
 
