@@ -1,13 +1,12 @@
 """Long files in chunks: split at keyframes, enhanced in parallel, joined without re-encoding.
 
-A chunk is a run of the file's frames that one worker enhances and encodes into its own file.
-It decodes from a keyframe before its first frame and feeds the chain a *pre-roll*
-(:func:`preroll_frames`) that is not written: the temporal stages have finite memory, so after
-the pre-roll they hold the state a whole-file run holds at that frame, and a seam is invisible.
-It also reads the stabilizer's lookahead past its last frame.  Every chunk's encoder starts with
-a keyframe; the chunks' packets are joined by stream copy, with the source's audio muxed once
-(:func:`join`).  Frames keep the whole file's numbers and timestamps, so ``--analyze`` schedules
-and timestamps come out the same as unchunked.
+A chunk is a run of the file's frames that one worker enhances and encodes into its own file.  It decodes
+from a keyframe before its first frame and feeds the chain a *pre-roll* (:func:`preroll_frames`) that is
+not written: the temporal stages have finite memory, so after the pre-roll they hold the state a
+whole-file run holds at that frame, and a seam is invisible.  It also reads the stabilizer's lookahead
+past its last frame.  Every chunk's encoder starts with a keyframe; the chunks' packets are joined by
+stream copy, with the source's audio muxed once (:func:`join`).  Frames keep the whole file's numbers and
+timestamps, so ``--analyze`` schedules and timestamps come out the same as unchunked.
 """
 from __future__ import annotations
 
@@ -66,10 +65,9 @@ class Keyframes:
 class Span:
     """The frames one chunk decodes, feeds the chain and writes.
 
-    Decoding starts at the keyframe ``seek_pts`` (frame ``seek_index``); frames
-    ``first`` to ``start - 1`` are the pre-roll, ``start`` to ``stop - 1`` are
-    written, ``stop`` to ``end - 1`` are the lookahead after it.  With
-    ``origin_pts`` the chunk is written with that source time (its first frame's) as 0.
+    Decoding starts at the keyframe ``seek_pts`` (frame ``seek_index``); frames ``first`` to ``start - 1``
+    are the pre-roll, ``start`` to ``stop - 1`` are written, ``stop`` to ``end - 1`` are the lookahead
+    after it.  With ``origin_pts`` the chunk is written with that source time (its first frame's) as 0.
     """
 
     part: int
@@ -257,9 +255,8 @@ def remove_chunks(output: str | Path) -> None:
 class SpanSource(AvFileSource):
     """A file's frames ``span.first`` to ``span.end - 1``, numbered and timed as in the whole file.
 
-    Decoding starts at the span's keyframe; the frames before ``first`` are decoded
-    and dropped without conversion.  The file's audio is left out: it is muxed once,
-    when the chunks are joined.
+    Decoding starts at the span's keyframe; the frames before ``first`` are decoded and dropped without
+    conversion.  The file's audio is left out: it is muxed once, when the chunks are joined.
     """
 
     def __init__(self, path: str | Path, span: Span) -> None:

@@ -130,11 +130,10 @@ def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progre
     """Run ``tasks`` (files or chunks) as Ray tasks on the cluster ``spec`` names; returns their results in order.
 
     ``progress`` (a :class:`~realtime.run.progress.BatchProgress`) follows the tasks by batch index;
-    ``report`` gets each result as it comes (by default a log line for a file done or failed).
-    ``shared`` says whether the workers see the driver's files: ``None`` finds out (marker files),
-    ``False`` always ships bytes.  On an interrupt the running tasks are cancelled (each finalizes
-    and removes its partial output); the interrupt is re-raised with the results so far in
-    ``exc.results``.
+    ``report`` gets each result as it comes (by default a log line for a file done or failed).  ``shared``
+    says whether the workers see the driver's files: ``None`` finds out (marker files), ``False`` always
+    ships bytes.  On an interrupt the running tasks are cancelled (each finalizes and removes its partial
+    output); the interrupt is re-raised with the results so far in ``exc.results``.
     """
     with connect(spec):
         return _run(import_ray(), tasks, config, progress, shared, report)

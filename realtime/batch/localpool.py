@@ -24,11 +24,10 @@ class BatchStopped(KeyboardInterrupt):
 def default_jobs(files: int, cores: int | None = None) -> int:
     """Worker processes for ``files`` files (or chunks): one per core.
 
-    On 2 cores two processes of one kernel thread each finished 6 files in less
-    time than one process with two kernel threads, in every round measured
-    (24.7 s against 29.4 s, medians, ``tools/bench_batch.py``): decoding,
-    encoding and the Python between kernels run on one thread per process,
-    which a second process overlaps.
+    On 2 cores two processes of one kernel thread each finished 6 files in less time than one process with
+    two kernel threads, in every round measured (24.7 s against 29.4 s, medians,
+    ``tools/bench_batch.py``): decoding, encoding and the Python between kernels run on one thread per
+    process, which a second process overlaps.
     """
     return max(1, min(files, cores or cpu_cores()))
 
@@ -86,11 +85,10 @@ def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progres
 
     Each result goes to ``report`` as it comes (by default a log line for a file done or failed).
 
-    Kernel threads are split between the workers (``NUMBA_NUM_THREADS``), so the
-    processes together use the cores without oversubscribing them.  A worker
-    that dies (killed, out of memory) fails its file and is replaced.  On an
-    interrupt the workers finish their outputs' clean-up first; the interrupt is
-    then re-raised with the results so far in ``exc.results``.
+    Kernel threads are split between the workers (``NUMBA_NUM_THREADS``), so the processes together use
+    the cores without oversubscribing them.  A worker that dies (killed, out of memory) fails its file and
+    is replaced.  On an interrupt the workers finish their outputs' clean-up first; the interrupt is then
+    re-raised with the results so far in ``exc.results``.
     """
     ctx = mp.get_context("spawn")  # not fork: the parent may hold kernel thread pools and PyAV state
     taskq: mp.Queue = ctx.Queue()

@@ -29,9 +29,8 @@ class Capture:
     go to a GPU: see ``Backend.host_empty``); ``transform(image)`` is applied in place to each frame
     on the capture thread as it is read (counted in the decode time).
 
-    Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is recycled
-    ``hold`` frames later, but its image is never written over while anyone holds it
-    (:mod:`realtime.run.buffers`).
+    Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is recycled ``hold``
+    frames later, but its image is never written over while anyone holds it (:mod:`realtime.run.buffers`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,

@@ -212,12 +212,11 @@ class Pipeline:
         """Push every frame of ``frames``, then flush; yield every output frame.
 
         Lazy and depth-first, with no copy: each yielded frame is valid until the next one is requested,
-        so consume it (copy, encode, show) inside the loop.  With ``lookahead``, on a GPU the next
-        frame's upload is queued before the current frame's stages run, so the copy overlaps the
-        kernels.  The iterator must then keep each frame's image valid one step longer
-        (``Capture.frames(hold=2)``); a live source, whose next frame is not there yet, goes without.
-        ``flush`` (or its answer, asked when ``frames`` ends) says whether the frames held by delaying
-        stages come out at the end.
+        so consume it (copy, encode, show) inside the loop.  With ``lookahead``, on a GPU the next frame's
+        upload is queued before the current frame's stages run, so the copy overlaps the kernels.  The
+        iterator must then keep each frame's image valid one step longer (``Capture.frames(hold=2)``); a
+        live source, whose next frame is not there yet, goes without.  ``flush`` (or its answer, asked
+        when ``frames`` ends) says whether the frames held by delaying stages come out at the end.
         """
         ahead = self.backend.is_cuda and lookahead
         staged = None  # with ``ahead``: the frame uploaded, to run once the next one is uploading
@@ -242,8 +241,7 @@ class Pipeline:
         image : ndarray
             ``(H, W, 3) uint8`` in :attr:`channel_order`, or ``(H, W) uint8`` gray.
         t : float, optional
-            The frame's time in seconds (temporal stages use it); default: the time since
-            the first call.
+            The frame's time in seconds (temporal stages use it); default: the time since the first call.
 
         Raises
         ------

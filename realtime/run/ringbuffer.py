@@ -1,10 +1,9 @@
 """A ring of frame slots between one producer and one consumer thread.
 
-Two named policies: ``BLOCK`` (files: the producer waits, nothing is ever dropped) and
-``DROP_OLDEST`` (cameras and streams: the producer never waits; the oldest unread frame is
-overwritten, and a consumer asking for the newest frame skips the stale ones).  Every drop is
-counted.  A slot's buffer comes from a :class:`~realtime.run.buffers.BufferPool`: a frame someone
-still holds is never written over.
+Two named policies: ``BLOCK`` (files: the producer waits, nothing is ever dropped) and ``DROP_OLDEST``
+(cameras and streams: the producer never waits; the oldest unread frame is overwritten, and a consumer
+asking for the newest frame skips the stale ones).  Every drop is counted.  A slot's buffer comes from a
+:class:`~realtime.run.buffers.BufferPool`: a frame someone still holds is never written over.
 """
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """Stop signals end a run the way Ctrl-C does: the recording is finalized, the run reported.
 
-systemd, Docker and ``timeout`` stop a process with SIGTERM, a closed terminal sends SIGHUP.  Each
-of them (and SIGINT) raises :class:`StopSignal` on the main thread, which unwinds through the same
-``finally`` blocks as a ``KeyboardInterrupt``; the process then exits with ``128 + signal`` as
-shells report it.  A second signal while that clean-up runs exits at once: the recording is still
-playable up to its last fragment, because vqe writes crash-safe containers (see
-:mod:`realtime.sinks.avencode`).
+systemd, Docker and ``timeout`` stop a process with SIGTERM, a closed terminal sends SIGHUP.  Each of them
+(and SIGINT) raises :class:`StopSignal` on the main thread, which unwinds through the same ``finally``
+blocks as a ``KeyboardInterrupt``; the process then exits with ``128 + signal`` as shells report it.  A
+second signal while that clean-up runs exits at once: the recording is still playable up to its last
+fragment, because vqe writes crash-safe containers (see :mod:`realtime.sinks.avencode`).
 """
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """Network outputs: the enhanced stream sent live to a server or a receiver, through PyAV/FFmpeg.
 
 ``-o URL`` picks the container from the scheme: FLV for ``rtmp://``/``rtmps://`` (YouTube, Twitch,
-nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for ``rtsp://`` (pushed
-to a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an ``ffmpeg`` process that
-forwards the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is set for low
-latency: x264's ``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a
-receiver that joins late starts within a second, and constant bitrate with a one-second buffer when
-``--bitrate`` is given.
+nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for ``rtsp://`` (pushed to
+a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an ``ffmpeg`` process that forwards
+the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is set for low latency: x264's
+``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a receiver that joins
+late starts within a second, and constant bitrate with a one-second buffer when ``--bitrate`` is given.
 
 A server that goes away does not end the run: the writer closes the connection, counts the frames it
 cannot send as dropped, and reconnects with a growing pause (0.5 s, doubling to 8 s), each attempt

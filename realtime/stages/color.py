@@ -1,15 +1,14 @@
 """``color`` stage: white balance, tone, saturation and a 3D LUT in one fused pass.
 
-Automatic white balance takes, per channel, the median of three illuminant estimates on a small
-thumbnail: shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped
-samples).  A scene's own colour (a field of yellow flowers) fools the estimators in different ways
-while a real cast moves them all together, so the correction fades out as they (and the other
-Minkowski mean) disagree; casts below a tolerance are left alone, so clean footage is not pushed
-around.  The gains keep the luma of gray and then the white point, are smoothed over time in the
-log domain with a one-euro filter, restart on scene cuts, and flashes are kept out of the estimate.
-The gains, the manual temperature/tint and brightness/contrast/gamma are baked into a ``(3, 256)``
-curve table per frame; saturation and the optional ``.cube`` LUT run in the same per-pixel pass
-(:func:`kernels.color.adjust_color`).
+Automatic white balance takes, per channel, the median of three illuminant estimates on a small thumbnail:
+shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped samples).  A
+scene's own colour (a field of yellow flowers) fools the estimators in different ways while a real cast
+moves them all together, so the correction fades out as they (and the other Minkowski mean) disagree;
+casts below a tolerance are left alone, so clean footage is not pushed around.  The gains keep the luma of
+gray and then the white point, are smoothed over time in the log domain with a one-euro filter, restart on
+scene cuts, and flashes are kept out of the estimate.  The gains, the manual temperature/tint and
+brightness/contrast/gamma are baked into a ``(3, 256)`` curve table per frame; saturation and the optional
+``.cube`` LUT run in the same per-pixel pass (:func:`kernels.color.adjust_color`).
 """
 from __future__ import annotations
 
