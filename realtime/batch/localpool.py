@@ -15,6 +15,7 @@ from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, 
 from realtime.errors import EXIT_INTERNAL
 from realtime.run.process import cpu_cores
 from realtime.run.progress import BatchProgress
+from realtime.run.signals import STOP_SIGNALS
 
 
 class BatchStopped(KeyboardInterrupt):
@@ -54,9 +55,8 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stop, config: BatchConfig, p
     group, and the parent stops the workers through ``stop`` so that each
     finalizes its output the same way.  A worker whose parent is gone stops too.
     """
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            signal.signal(sig, signal.SIG_IGN)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(events)]
     root.setLevel(level)
