@@ -22,7 +22,6 @@ class StopSignal(KeyboardInterrupt):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
         self.name = signal.Signals(signum).name
         self.exit_code = 128 + signum
 

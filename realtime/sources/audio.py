@@ -37,7 +37,6 @@ class AudioPassthrough:
         self._shift = round(self.origin_s / source.time_base) if source.time_base else 0
         self._packets = self._input.demux(source)
         self._pending: av.Packet | None = None
-        self.packets = 0
 
     def _next(self) -> av.Packet | None:
         if self._pending is None:
@@ -57,7 +56,6 @@ class AudioPassthrough:
                 packet.dts -= self._shift
             packet.stream = self.stream
             self._output.mux(packet)
-            self.packets += 1
             self._pending = None
 
     def close(self) -> None:
