@@ -8,9 +8,9 @@ walking through or a few odd frames), which the enhancing pass applies from a sh
 frame to its last.  It is cheap: frames are decoded as planar Y'CbCr, and each analysed stage
 reads only its statistics thumbnail from them with its own code, on the CPU.
 
-Stages take part by having ``measure(image) -> (event, reading)``, ``plan_shot(readings, seen)
--> value`` and an ``analysable`` flag (contrast, color); a stage whose fixed value changes what
-later stages measure also has ``through(thumb, value)``.
+Stages take part by having ``measure(image) -> (event, reading)``,
+``plan_shot(readings, seen) -> value`` and an ``analysable`` flag (contrast, color); a stage whose
+fixed value changes what later stages measure also has ``through(thumb, value)``.
 """
 from __future__ import annotations
 
