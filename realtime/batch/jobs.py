@@ -381,18 +381,11 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
         log.error("%d of %d files failed (exit code %d); the others are complete", len(failed), len(every),
                   EXIT_SOME_FAILED)
         code = EXIT_SOME_FAILED
-    if stats_path is not None:
-        write_batch_stats(stats_path, every, wall, jobs if cluster is None else None, cluster)
+    if stats_path is not None:  # each file's outcome and stats, and the batch's totals
+        write_json_atomic(stats_path, {
+            "batch": {"files": len(every), **counts, "frames": frames, "wall_s": round(wall, 3),
+                      "fps": round(frames / wall, 2) if wall else 0.0, "jobs": jobs if cluster is None else None,
+                      "cluster": redact(cluster) if cluster else None},
+            "files": [{k: v for k, v in asdict(r).items() if k != "index"} for r in every],
+        })
     return code
-
-
-def write_batch_stats(path: str | Path, results: Sequence[FileResult], wall_s: float, jobs: int | None,
-                      cluster: str | None) -> None:
-    """The batch's ``--stats`` JSON: each file's outcome and stats, and the batch's totals, written atomically."""
-    frames = sum(r.frames for r in results if r.status == "done")
-    write_json_atomic(path, {
-        "batch": {"files": len(results), **{s: sum(r.status == s for r in results) for s in STATUSES},
-                  "frames": frames, "wall_s": round(wall_s, 3), "fps": round(frames / wall_s, 2) if wall_s else 0.0,
-                  "jobs": jobs, "cluster": redact(cluster) if cluster else None},
-        "files": [{k: v for k, v in asdict(r).items() if k != "index"} for r in results],
-    })
