@@ -144,21 +144,21 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
         raise ConfigError(f"--crf {args.crf} is out of range: use 0 (lossless) to 51")
     if args.live and args.file is None:
         raise ConfigError("--live plays a file like a camera: use it with --file PATH")
+    live = args.file is None or args.live
     if args.stream_timeout <= 0 or args.reconnect < 0:
         raise ConfigError("--stream-timeout must be > 0 and --reconnect >= 0")
-    if args.analyze and (args.file is None or args.live):
+    if args.analyze and live:
         raise ConfigError("--analyze reads the whole input before enhancing it: it needs --file PATH without --live "
                           "(not a camera or a stream)")
-    if args.virtual_camera is not None and args.file is not None and not args.live:
+    if args.virtual_camera is not None and not live:
         raise ConfigError("--virtual-camera shows frames as they happen: use it with a camera, a stream or "
                           "--file PATH --live")
-    if args.audio is not None and args.file is not None and not args.live:
+    if args.audio is not None and not live:
         raise ConfigError("--audio records a microphone beside live video: use it with a camera, a stream or "
                           "--file PATH --live (a file keeps its own sound)")
     if args.stats_every is not None and (args.stats is None or not args.stats_every > 0):
         raise ConfigError("--stats-every S needs --stats PATH and S > 0")
     settings = build_settings(args.preset, args.stages, args.config, tuple(args.overrides), args.backend)
-    live = args.file is None or args.live
     # Live recording must keep up with the camera next to the processing: a faster preset, chosen
     # from the pixel rate and the cores (realtime.sinks.live_preset).
     preset = args.encoder_preset or (AUTO_PRESET if live else "medium")
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace, stats: RunStats) -> int:
                           "or a glob, or -o a folder")
     if args.file is not None:
         args.file = args.file[0]
-    if args.file is not None and not args.live and args.no_display:
+    if not live and args.no_display:
         from realtime.run.filejob import run_file
 
         if args.stats_every is not None:
@@ -287,9 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:  # pragma: no cover - exits the process
     """The ``vqe`` command: :func:`main`, then a quick exit with its code.
 
-    By then every file is closed and every thread joined; skipping the
-    interpreter's teardown (module finalizers of Numba, OpenCV and PyAV)
-    saves about 0.2 s per run.
+    By then every file is closed and every thread joined; skipping the interpreter's teardown (module
+    finalizers of Numba, OpenCV and PyAV) saves about 0.2 s per run.
     """
     code = main()
     logging.shutdown()

@@ -1,8 +1,7 @@
 """Errors users can act on, each with its own process exit code.
 
-Every error is also the builtin it resembles (``ConfigError`` is a
-``ValueError``), so library users can catch either.  The CLI prints ``str(err)``
-as one line and exits with ``err.exit_code``.
+Every error is also the builtin it resembles (``ConfigError`` is a ``ValueError``), so library users can
+catch either.  The CLI prints ``str(err)`` as one line and exits with ``err.exit_code``.
 """
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """Secrets in URLs (camera passwords, tokens, stream keys) masked before any text leaves the process.
 
-IP cameras carry their password in the URL (``rtsp://admin:secret@cam/live``),
-signed HTTP links a token in the query, and RTMP ingest URLs the stream key in
-the last path segment.  Every URL the user gives shows up in errors, logs, the
-preview window and ``--stats``; :func:`redact` masks the secret parts of every
-URL found in a text, and :class:`RedactingFilter` does the same for every log
-record, third-party ones included.
+IP cameras carry their password in the URL (``rtsp://admin:secret@cam/live``), signed HTTP links
+a token in the query, and RTMP ingest URLs the stream key in the last path segment.  Every URL the
+user gives shows up in errors, logs, the preview window and ``--stats``; :func:`redact` masks the
+secret parts of every URL found in a text, and :class:`RedactingFilter` does the same for every
+log record, third-party ones included.
 """
 from __future__ import annotations
 
@@ -41,11 +40,10 @@ _RTMP_SCHEMES = frozenset({"rtmp", "rtmps", "rtmpt", "rtmpts", "rtmpe", "rtmpte"
 def redact(text: str) -> str:
     """``text`` with the secrets of every URL in it masked as ``***``.
 
-    Masks the password of ``user:password@`` (the user name stays: it tells
-    which account), the values of query (and fragment) parameters whose names
-    mean a secret (``token``, ``key``, ``password``, ``sig``, ``secret``,
-    ``auth``, ``access_token``, ``api_key``, ``streamkey``, ...), and the last
-    path segment of ``rtmp(s)://host/app/KEY`` (the stream key).
+    Masks the password of ``user:password@`` (the user name stays: it tells which account), the
+    values of query (and fragment) parameters whose names mean a secret (``token``, ``key``,
+    ``password``, ``sig``, ``secret``, ``auth``, ``access_token``, ``api_key``, ``streamkey``, ...),
+    and the last path segment of ``rtmp(s)://host/app/KEY`` (the stream key).
 
     Parameters
     ----------
@@ -77,18 +75,8 @@ def _redact_match(match: re.Match[str]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """One URL with its secrets masked (see :func:`redact`, which finds the URLs in a text).
-
-    Parameters
-    ----------
-    url : str
-        A whole URL, ``scheme://[user[:password]@]host[/path][?query][#fragment]``.
-
-    Returns
-    -------
-    str
-        The URL with password, secret parameter values and RTMP stream key masked.
-    """
+    """One whole URL, ``scheme://[user[:password]@]host[/path][?query][#fragment]``, with its password,
+    secret parameter values and RTMP stream key masked (:func:`redact` finds the URLs in a text)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
@@ -139,17 +127,7 @@ def _mask_param(match: re.Match[str]) -> str:
 
 
 def is_secret_key(key: str) -> bool:
-    """Whether a URL parameter named ``key`` carries a secret (``access_token``, ``X-Amz-Signature``, ...).
-
-    Parameters
-    ----------
-    key : str
-        The parameter name as it appears in the URL.
-
-    Returns
-    -------
-    bool
-    """
+    """Whether a URL parameter named ``key`` carries a secret (``access_token``, ``X-Amz-Signature``, ...)."""
     name = re.sub(r"[-_.\s]|%2[dD]|%5[fF]", "", key).lower()
     return name in _SECRET_KEYS or name.endswith(_SECRET_SUFFIX) or any(part in name for part in _SECRET_PARTS)
 
@@ -157,9 +135,9 @@ def is_secret_key(key: str) -> bool:
 class RedactingFilter(logging.Filter):
     """A logging filter that masks URL secrets in a record's message and exception text.
 
-    It formats the message once (``record.getMessage()``), masks it and stores
-    the result as ``record.msg`` with no ``args``, so handlers and formatters
-    downstream only ever see the masked text.  It never drops a record.
+    It formats the message once (``record.getMessage()``), masks it and stores the result as
+    ``record.msg`` with no ``args``, so handlers and formatters downstream only ever see the masked
+    text.  It never drops a record.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -184,24 +162,13 @@ VQE_LOGGERS = ("vqe", "realtime", "kernels", "libav")
 
 
 def install_redaction(loggers: Iterable[str] = VQE_LOGGERS) -> RedactingFilter:
-    """Mask URL secrets in everything logged: a :class:`RedactingFilter` on every relevant handler.
+    """Mask URL secrets in everything logged: one :class:`RedactingFilter` (returned) on every relevant handler.
 
-    Handler filters see every record the handler emits, whichever logger it
-    came from, so the root logger's handlers cover third-party loggers that
-    propagate to root.  The filter also goes on the named loggers and their own
-    handlers (records they log directly, handlers that do not propagate).
-    Call it after logging is configured: handlers added later are not covered.
+    Handler filters see every record the handler emits, whichever logger it came from, so the root
+    logger's handlers cover third-party loggers that propagate to root.  The filter also goes on
+    the ``loggers`` named and their own handlers (records they log directly, handlers that do not
+    propagate).  Call it after logging is configured: handlers added later are not covered.
     Installing twice adds nothing.
-
-    Parameters
-    ----------
-    loggers : iterable of str
-        Logger names besides the root logger.
-
-    Returns
-    -------
-    RedactingFilter
-        The filter installed (shared by every handler and logger).
     """
     redacting = RedactingFilter()
     for name in ("", *loggers):

@@ -21,26 +21,21 @@ else:  # pragma: no cover
 
 BACKENDS = ("auto", "cpu", "cuda")
 
-#: Each preset names its stage chain and the parameters it sets.  The chains leave out
-#: ``stabilize`` (it crops and adds latency: asked for with ``--stages``); its entries set the
-#: lookahead each preset would use.  Colour and contrast run automatic (white balance,
-#: levels) and neutral otherwise, so clean input stays as it is; the tone sliders are for
-#: users to move.
+#: The chain every preset runs, and its sharpening.
+_CHAIN, _SHARPEN = ("denoise", "contrast", "color", "sharpen"), {"amount": 1.5, "radius": 2, "threshold": 1.0}
+#: Each preset names its stage chain and the parameters it sets.  The chains leave out ``stabilize`` (it
+#: crops and adds latency: asked for with ``--stages``); its entries set the lookahead each preset would
+#: use.  Colour and contrast run automatic (white balance, levels) and neutral otherwise, so clean input
+#: stays as it is; the tone sliders are for users to move.
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"stages": ("denoise", "contrast", "color", "sharpen"),
+    "fast": {"stages": _CHAIN, "stabilize": {"lookahead": 0}, "sharpen": _SHARPEN,
              # Temporal only: no spatial filter halves the denoise work.  Tuned on the corpus's tuning half.
-             "denoise": {"temporal": 0.25, "motion_threshold": 2.0, "spatial": 0.0, "motion_search": True},
-             "stabilize": {"lookahead": 0},
-             "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
-    "balanced": {"stages": ("denoise", "contrast", "color", "sharpen"),
-                 "denoise": {"temporal": 0.1, "spatial_range": 4.0, "motion_threshold": 1.0, "motion_search": True},
-                 "stabilize": {"lookahead": 3},
-                 "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
-    "quality": {"stages": ("denoise", "contrast", "color", "sharpen"),
+             "denoise": {"temporal": 0.25, "motion_threshold": 2.0, "spatial": 0.0, "motion_search": True}},
+    "balanced": {"stages": _CHAIN, "stabilize": {"lookahead": 3}, "sharpen": _SHARPEN,
+                 "denoise": {"temporal": 0.1, "spatial_range": 4.0, "motion_threshold": 1.0, "motion_search": True}},
+    "quality": {"stages": _CHAIN, "stabilize": {"lookahead": 5}, "sharpen": _SHARPEN,
                 "denoise": {"temporal": 0.1, "spatial_range": 4.0, "luma_strength": 1.5, "motion_threshold": 0.75,
-                            "motion_search": True},
-                "stabilize": {"lookahead": 5},
-                "sharpen": {"amount": 1.5, "radius": 2, "threshold": 1.0}},
+                            "motion_search": True}},
 }
 DEFAULT_PRESET = "balanced"
 

@@ -1,7 +1,7 @@
 """A batch's units of work: whole files, or chunks of long files (:mod:`realtime.batch.chunks`), and their joins.
 
-When a batch has more workers than files, the longest files are split until
-every worker has a chunk (none shorter than ``BatchConfig.chunk_frames``).
+When a batch has more workers than files, the longest files are split until every worker has a
+chunk (none shorter than ``BatchConfig.chunk_frames``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from realtime.batch.chunks import (
     scan_keyframes,
     split_files,
 )
-from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, probe_frames, report_file
+from realtime.batch.jobs import BatchConfig, FileResult, FileTask, part_path, probe_frames, rename_part, report_file
 from realtime.errors import OutputError, SourceError
 from realtime.run.progress import BatchProgress
 
@@ -50,19 +50,11 @@ class _File:
 class Assembly:
     """The units a batch runs (a file, or a chunk of one) and the files they add up to.
 
-    Runners report each unit's result to :meth:`finish`; a file's result comes
-    when its last chunk is done, after the join.  Chunk files that were
-    complete before (an interrupted run) are not redone, and their file is joined
-    at once (:meth:`join_ready`).
-
-    Parameters
-    ----------
-    tasks : sequence of FileTask
-        The files to do, by batch index.
-    config : BatchConfig
-        What they are done with (the chunk length, the stages' pre-roll).
-    workers : int
-        Worker processes or cluster CPUs: files are split when there are more of them than files.
+    ``tasks`` are the files to do, by batch index, with ``config``; they are split when there are
+    more ``workers`` (processes or cluster CPUs) than files.  Runners report each unit's result to
+    :meth:`finish`; a file's result comes when its last chunk is done, after the join.  Chunk files
+    complete before (an interrupted run) are not redone, and their file is joined at once
+    (:meth:`join_ready`).
     """
 
     def __init__(self, tasks: Sequence[FileTask], config: BatchConfig, workers: int) -> None:
@@ -152,7 +144,7 @@ class Assembly:
             self._discard(entry)
             return
         if result.status == "failed":
-            self._fail(entry, result.error or "?", result.exit_code, span)
+            self._fail(entry, result.error or "?", result.exit_code)
         elif len(entry.parts) == len(entry.spans) and all(r.status == "done" for r in entry.parts.values()):
             self._join(entry)
 
@@ -170,7 +162,7 @@ class Assembly:
             out.append(entry.result or entry.task.result("interrupted" if begun else "not started"))
         return out
 
-    def _fail(self, entry: _File, error: str, exit_code: int, span: Span) -> None:
+    def _fail(self, entry: _File, error: str, exit_code: int) -> None:
         task = entry.task
         kept = "" if task.output is None else f"; nothing was written to {task.output}"
         entry.result = task.result("failed", error=f"{error}{kept}", exit_code=exit_code, stats=self._stats(entry))
@@ -192,11 +184,9 @@ class Assembly:
                 complete = entry.spans[-1].stop == entry.frames
                 stats["join_s"] = round(join([(Path(r.output), s) for r, s in zip(parts, entry.spans)], task.input,
                                              part, cut_audio=not complete), 3)
-                os.replace(part, final)
-            except (OutputError, OSError) as exc:  # the chunks are kept: a rerun joins them again
-                error = str(exc) if isinstance(exc, OutputError) else \
-                    f"output {final} cannot be written ({exc.strerror}): check the folder"
-                entry.result = task.result("failed", error=error, exit_code=OutputError.exit_code, stats=stats)
+                rename_part(part, final)
+            except OutputError as exc:  # the chunks are kept: a rerun joins them again
+                entry.result = task.result("failed", error=str(exc), exit_code=exc.exit_code, stats=stats)
                 report_file(entry.result)
                 return
             finally:  # a join that failed or was interrupted leaves no partial output

@@ -1,18 +1,12 @@
 """Long files in chunks: split at keyframes, enhanced in parallel, joined without re-encoding.
 
-A chunk is a run of the file's frames that one worker enhances and encodes into
-its own file.  It decodes from a keyframe before its first frame and feeds the
-chain a *pre-roll* (:func:`preroll_frames`) that is not written: the temporal
-stages (denoise, stabilize, contrast and colour smoothing, deinterlace) have
-finite memory, so after the pre-roll they hold the state a whole-file run holds
-at that frame, and a seam is invisible.  It also reads the stabilizer's
-lookahead past its last frame, so its last frames are smoothed as in a
-whole-file run.  Every chunk's encoder starts with a keyframe; the chunks'
-packets are joined by stream copy into the final output, with the source's
-audio muxed once (:func:`join`).
-
-Frames are numbered as in the whole file, and their timestamps are the file's,
-so ``--analyze`` schedules and timestamps come out the same as unchunked.
+A chunk is a run of the file's frames that one worker enhances and encodes into its own file.  It decodes
+from a keyframe before its first frame and feeds the chain a *pre-roll* (:func:`preroll_frames`) that is
+not written: the temporal stages have finite memory, so after the pre-roll they hold the state a
+whole-file run holds at that frame, and a seam is invisible.  It also reads the stabilizer's lookahead
+past its last frame.  Every chunk's encoder starts with a keyframe; the chunks' packets are joined by
+stream copy, with the source's audio muxed once (:func:`join`).  Frames keep the whole file's numbers and
+timestamps, so ``--analyze`` schedules and timestamps come out the same as unchunked.
 """
 from __future__ import annotations
 
@@ -51,23 +45,15 @@ _REBASED = (".mp4", ".mov", ".avi")
 
 @dataclass(frozen=True)
 class Keyframes:
-    """Where a file's frames and keyframes are, from its packets (nothing decoded).
+    """Where a file's frames and keyframes are, from its packets (nothing decoded)."""
 
-    Attributes
-    ----------
-    frames : int
-        Video frames in the file.
-    indices : tuple of int
-        Frame number (presentation order) of each keyframe, ascending.
-    pts : tuple of int
-        Each keyframe's timestamp in the stream's time base.
-    first_pts : int
-        The first frame's timestamp.
-    """
-
+    #: Video frames in the file.
     frames: int
+    #: Frame number (presentation order) of each keyframe, ascending.
     indices: tuple[int, ...]
+    #: Each keyframe's timestamp in the stream's time base.
     pts: tuple[int, ...]
+    #: The first frame's timestamp.
     first_pts: int = 0
 
     def at_or_before(self, frame: int) -> int:
@@ -79,10 +65,9 @@ class Keyframes:
 class Span:
     """The frames one chunk decodes, feeds the chain and writes.
 
-    Decoding starts at the keyframe ``seek_pts`` (frame ``seek_index``); frames
-    ``first`` to ``start - 1`` are the pre-roll, ``start`` to ``stop - 1`` are
-    written, ``stop`` to ``end - 1`` are the lookahead after it.  With
-    ``origin_pts`` the chunk is written with that source time (its first frame's) as 0.
+    Decoding starts at the keyframe ``seek_pts`` (frame ``seek_index``); frames ``first`` to ``start - 1``
+    are the pre-roll, ``start`` to ``stop - 1`` are written, ``stop`` to ``end - 1`` are the lookahead
+    after it.  With ``origin_pts`` the chunk is written with that source time (its first frame's) as 0.
     """
 
     part: int
@@ -99,10 +84,7 @@ class Span:
 def scan_keyframes(path: str | Path) -> Keyframes:
     """The frame count and keyframes of ``path``'s first video stream, from its packets only.
 
-    Raises
-    ------
-    SourceError
-        The file cannot be read, or has no video.
+    Raises :class:`SourceError` where the file cannot be read or has no video.
     """
     import av
 
@@ -131,10 +113,9 @@ def scan_keyframes(path: str | Path) -> Keyframes:
 def preroll_frames(settings: Settings) -> int:
     """Frames a chunk's chain sees before its first written frame, so that its state is the whole run's.
 
-    Each temporal stage's memory: the recursive denoiser's (its smallest new-frame
-    weight) and its noise estimate's, the sharpener's noise and softness estimates, the levels'
-    and white balance's smoothing, the stabilizer's path window and its border zoom's
-    hold and rate-limited settling.
+    Each temporal stage's memory: the denoiser's (its smallest new-frame weight) and its noise
+    estimate's, the sharpener's estimates, the levels' and white balance's smoothing, the
+    stabilizer's path window and its border zoom's hold and settling.
     """
     from realtime.stages.camera_path import SETTLED_FULL, SETTLED_PER_TAU, auto_smoothing
     from realtime.stages.denoise import SIGMA_EMA
@@ -164,8 +145,8 @@ def preroll_frames(settings: Settings) -> int:
 def cadence_frames(settings: Settings) -> int:
     """Period of the stages' every-few-frames estimates (denoise's noise, sharpen's noise and softness).
 
-    A chunk's pre-roll starts at a multiple of it, so that its stages estimate on the
-    same frames as in a whole-file run (which counts from frame 0).
+    A chunk's pre-roll starts at a multiple of it, so that its stages estimate on the same frames
+    as in a whole-file run (which counts from frame 0).
     """
     from realtime.stages.sharpen import MEASURE_EVERY
 
@@ -193,27 +174,10 @@ def plan_spans(keys: Keyframes, parts: int, preroll: int, lookahead: int, frames
                min_frames: int = MIN_CHUNK_FRAMES, output: str | Path | None = None, cadence: int = 1) -> list[Span]:
     """Split a file into up to ``parts`` chunks of about equal length that start at keyframes.
 
-    Parameters
-    ----------
-    keys : Keyframes
-        From :func:`scan_keyframes`.
-    parts : int
-        Chunks wanted.
-    preroll, lookahead : int
-        Frames read before and after each chunk's own (:func:`preroll_frames`, :func:`lookahead_frames`).
-    frames : int, optional
-        Frames of the file to do (``--max-frames``); all by default.
-    min_frames : int
-        Frames per chunk: at most ``frames // min_frames`` chunks, none shorter than half of it.
-    output : path, optional
-        The final output: its container decides whether chunks start at time 0.
-    cadence : int
-        Pre-rolls start at a multiple of this (:func:`cadence_frames`).
-
-    Returns
-    -------
-    list of Span
-        One span (the whole file) when it cannot be split.
+    Each chunk reads ``preroll`` frames before its own and ``lookahead`` after; pre-rolls start at
+    a multiple of ``cadence``.  ``frames`` limits the frames done (``--max-frames``); there are at
+    most ``frames // min_frames`` chunks, none shorter than half of it; ``output``'s container
+    decides whether chunks start at time 0.  One span (the whole file) when it cannot be split.
     """
     total = min(keys.frames, frames) if frames is not None else keys.frames
     parts = max(1, min(parts, total // max(min_frames, 1)))
@@ -269,10 +233,8 @@ def chunk_path(output: str | Path, tag: str, span: Span) -> Path:
 
 
 def run_tag(input_path: str | Path, config: Any, spans: Sequence[Span]) -> str:
-    """What a chunk's file name carries so that a rerun reuses only chunks made the same way.
-
-    The input's size and time, the settings and output options, and the split.
-    """
+    """What a chunk's file name carries so that a rerun reuses only chunks made the same way: the input's
+    size and time, the settings and output options, and the split."""
     stat = os.stat(input_path)
     what = repr((os.path.abspath(input_path), stat.st_size, stat.st_mtime_ns, config, tuple(spans)))
     return hashlib.sha1(what.encode()).hexdigest()[:10]
@@ -293,9 +255,8 @@ def remove_chunks(output: str | Path) -> None:
 class SpanSource(AvFileSource):
     """A file's frames ``span.first`` to ``span.end - 1``, numbered and timed as in the whole file.
 
-    Decoding starts at the span's keyframe; the frames before ``first`` are decoded
-    and dropped without conversion.  The file's audio is left out: it is muxed once,
-    when the chunks are joined.
+    Decoding starts at the span's keyframe; the frames before ``first`` are decoded and dropped without
+    conversion.  The file's audio is left out: it is muxed once, when the chunks are joined.
     """
 
     def __init__(self, path: str | Path, span: Span) -> None:
@@ -338,12 +299,8 @@ def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, 
     Video packets keep their timestamps (a chunk that starts at 0, :attr:`Span.origin_pts`,
     gets its start back), shifted as a whole-file run shifts them when the audio starts
     before the video.  With ``cut_audio`` (``--max-frames``) the audio ends with the video.
-    ``output`` is written whole (MP4/MOV with its index first).
-
-    Raises
-    ------
-    OutputError
-        A chunk cannot be read or the output cannot be written.
+    ``output`` is written whole (MP4/MOV with its index first).  Raises :class:`OutputError`
+    where a chunk cannot be read or the output cannot be written.
     """
     import av
 

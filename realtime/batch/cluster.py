@@ -1,19 +1,15 @@
 """A batch on a Ray cluster: one task per file or per chunk, each running the per-file code of a local batch.
 
-``--cluster ray`` connects to the cluster ``RAY_ADDRESS`` names (or starts a
-local one); ``--cluster ray://HOST:PORT`` to a remote one through Ray Client.
-vqe must be installed on every node (``pip install "vqe[cluster]"``).
+``--cluster ray`` connects to the cluster ``RAY_ADDRESS`` names (or starts a local one);
+``--cluster ray://HOST:PORT`` to a remote one through Ray Client.  vqe must be installed on every
+node (``pip install "vqe[cluster]"``).
 
-Where the workers see the driver's files (a shared file system: NFS, a local
-cluster), each task reads its input and writes its output there itself, under
-the temporary name and rename of :func:`realtime.batch.jobs.enhance_one`.  The
-driver tells by a marker file it leaves in each output folder.  A task that
-does not see it gets the input's bytes from the driver instead and returns the
-output's bytes, which the driver writes (through the same temporary name).
-
-Ray retries a task whose worker or node is lost; since an output (a file's, or
-a chunk's) only ever appears by an atomic rename of a complete file, a retried
-task's output is written exactly once.
+Where the workers see the driver's files (a shared file system: NFS, a local cluster), each task
+reads its input and writes its output there itself, as :func:`realtime.batch.jobs.enhance_one`
+does; the driver tells by a marker file it leaves in each output folder.  A task that does not
+see it gets the input's bytes from the driver instead and returns the output's bytes, which the
+driver writes.  Ray retries a task whose worker or node is lost; since an output only ever
+appears by an atomic rename of a complete file, a retried task's output is written exactly once.
 """
 from __future__ import annotations
 
@@ -39,13 +35,8 @@ RETRIES = 3
 
 
 def ray_address(spec: str) -> str | None:
-    """The address ``ray.init`` gets for ``--cluster SPEC`` (``None``: RAY_ADDRESS, else a new local cluster).
-
-    Raises
-    ------
-    ConfigError
-        ``SPEC`` is neither ``ray`` nor ``ray://HOST:PORT``.
-    """
+    """The address ``ray.init`` gets for ``--cluster SPEC`` (``None``: RAY_ADDRESS, else a new local cluster);
+    :class:`ConfigError` for a ``SPEC`` that is neither ``ray`` nor ``ray://HOST:PORT``."""
     if spec == "ray":
         return None
     if spec.startswith("ray://") and len(spec) > len("ray://"):
@@ -66,8 +57,8 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
                        data: bytes | None) -> tuple[FileResult | None, bytes | None]:
     """The task: enhance one file on a Ray worker; ``(None, None)`` when it cannot see the driver's files.
 
-    With ``data`` (the input's bytes) the file is processed in a temporary
-    folder and the output's bytes are returned with the result.
+    With ``data`` (the input's bytes) the file is processed in a temporary folder and the output's
+    bytes are returned with the result.
     """
     import numba
     import ray
@@ -108,15 +99,9 @@ def _enhance_on_worker(task: FileTask, config: BatchConfig, marker: str | None, 
 def connect(spec: str) -> Iterator[int]:
     """Connect to (or start) the cluster ``--cluster SPEC`` names for the block; yields its CPUs.
 
-    A cluster started here is stopped at the end of the block; one already
-    connected (``ray.init`` called before) is used and left as it is.
-
-    Raises
-    ------
-    ConfigError
-        A spec vqe does not know, or Ray is not installed.
-    BackendUnavailableError
-        The cluster cannot be reached or started.
+    A cluster started here is stopped at the end of the block; one already connected (``ray.init``
+    called before) is used and left as it is.  Raises :class:`ConfigError` for a spec vqe does not
+    know or without Ray, :class:`BackendUnavailableError` where the cluster cannot be reached or started.
     """
     address = ray_address(spec)
     ray = import_ray()
@@ -142,29 +127,13 @@ def connect(spec: str) -> Iterator[int]:
 
 def run_on_ray(spec: str, tasks: Sequence[FileTask], config: BatchConfig, progress: Any,
                shared: bool | None = None, report: Callable[[FileResult], None] = report_file) -> list[FileResult]:
-    """Run ``tasks`` as Ray tasks; returns their results in task order.
+    """Run ``tasks`` (files or chunks) as Ray tasks on the cluster ``spec`` names; returns their results in order.
 
-    Parameters
-    ----------
-    spec : str
-        ``ray`` or ``ray://HOST:PORT`` (see :func:`ray_address`).
-    tasks : sequence of FileTask
-        The files (or chunks) to do.
-    config : BatchConfig
-        What every file is processed with.
-    progress : BatchProgress-like
-        ``start``, ``update``, ``end``, ``clear``, ``draw``, by batch index.
-    shared : bool, optional
-        Whether the workers see the driver's files; ``None`` finds out (marker files),
-        ``False`` always ships bytes.
-    report : callable
-        Gets each result as it comes (by default a log line for a file done or failed).
-
-    Notes
-    -----
-    On an interrupt the running tasks are cancelled (each finalizes and removes
-    its partial output); the interrupt is re-raised with the results so far in
-    ``exc.results``.
+    ``progress`` (a :class:`~realtime.run.progress.BatchProgress`) follows the tasks by batch index;
+    ``report`` gets each result as it comes (by default a log line for a file done or failed).  ``shared``
+    says whether the workers see the driver's files: ``None`` finds out (marker files), ``False`` always
+    ships bytes.  On an interrupt the running tasks are cancelled (each finalizes and removes its partial
+    output); the interrupt is re-raised with the results so far in ``exc.results``.
     """
     with connect(spec):
         return _run(import_ray(), tasks, config, progress, shared, report)

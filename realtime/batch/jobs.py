@@ -1,16 +1,12 @@
 """Batch mode: many files (paths, folders, globs) enhanced in parallel, resumable, one report at the end.
 
-Each file goes through :func:`realtime.run.filejob.run_file`, the same code path as a
-single ``--file`` run; this module only plans the batch, spreads it over worker
-processes (:mod:`realtime.batch.localpool`, or a Ray cluster, :mod:`realtime.batch.cluster`)
-and reports it.  When there are more workers than files, long files are split
-into chunks that run in parallel and are joined after (:mod:`realtime.batch.chunks`).
-
-Every output is written under a hidden temporary name beside its final name
-(:func:`part_path`) and renamed when complete, so a final name always holds a
-complete file: an interrupted batch resumes by running the same command again
-(outputs that exist are skipped), and a worker retried after a crash never
-leaves a duplicate or half-written output.
+Each file goes through :func:`realtime.run.filejob.run_file`, as a single ``--file`` run; this
+module plans the batch, spreads it over worker processes (:mod:`realtime.batch.localpool`, or a
+Ray cluster, :mod:`realtime.batch.cluster`; long files in chunks, :mod:`realtime.batch.chunks`)
+and reports it.  Every output is written under a hidden name beside its final one
+(:func:`part_path`) and renamed when complete, so a final name always holds a complete file: an
+interrupted batch resumes by running the same command again (outputs that exist are skipped),
+and a worker retried after a crash never leaves a duplicate or half-written output.
 """
 from __future__ import annotations
 
@@ -55,11 +51,8 @@ STATUSES = ("done", "skipped", "failed", "interrupted", "not started")
 
 @dataclass(frozen=True)
 class FileTask:
-    """One file of a batch, or one chunk of it: where it is read and where its result goes.
-
-    ``output`` is ``None`` for processing only; a chunk (``span``) writes its own
-    hidden file, joined into the file's output when every chunk is done.
-    """
+    """One file of a batch, or one chunk of it (``span``, written to a hidden file of its own, joined when
+    every chunk is done): where it is read and where its result goes (``None``: processing only)."""
 
     index: int
     input: str
@@ -85,11 +78,8 @@ class BatchConfig:
 
 @dataclass
 class FileResult:
-    """How one file of a batch ended.
-
-    ``status`` is ``done``, ``skipped`` (its output existed), ``failed``,
-    ``interrupted`` (stopped by a signal; redone by a rerun) or ``not started``.
-    """
+    """How one file of a batch ended: ``status`` is ``done``, ``skipped`` (its output existed), ``failed``,
+    ``interrupted`` (stopped by a signal; redone by a rerun) or ``not started``."""
 
     index: int
     input: str
@@ -107,9 +97,8 @@ class FileResult:
 def is_batch(files: Sequence[str], output: str | None) -> bool:
     """Whether ``--file`` arguments and ``-o`` ask for a batch rather than one file.
 
-    A batch is several paths, a folder or a glob that is not an existing file (unless
-    ``-o`` names one file), or an ``-o`` that is a folder or a pattern; anything else is
-    the single-file run (and a folder there is the error it always was).
+    A batch is several paths, a folder or a glob that is not an existing file (unless ``-o`` names
+    one file), or an ``-o`` that is a folder or a pattern; anything else is the single-file run.
     """
     if len(files) != 1:
         return True
@@ -126,13 +115,9 @@ def _output_is_folder_or_pattern(output: str) -> bool:
 def expand_inputs(items: Sequence[str]) -> list[Path]:
     """The video files named by paths, folders (their videos, sorted; not recursive) and globs, in order.
 
-    A path named twice is processed once.  A path that does not exist stays in
-    the list: it fails on its own with a clear error, the others go on.
-
-    Raises
-    ------
-    ConfigError
-        A folder without videos, or a glob that matches nothing.
+    A path named twice is processed once.  A path that does not exist stays in the list: it fails
+    on its own with a clear error, the others go on.  Raises :class:`ConfigError` for a folder
+    without videos or a glob that matches nothing.
     """
     found: list[Path] = []
     for item in items:
@@ -158,19 +143,13 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
 
 
 def plan_outputs(inputs: Sequence[Path], output: str | None) -> list[Path | None]:
-    """Where each input's result goes, for ``-o`` a folder or a pattern.
+    """Where each input's result goes, for ``-o`` a folder or a pattern; folders are created.
 
-    A folder gets each input under its own name, in its own container where vqe
-    writes it (``.mkv`` otherwise); a pattern may use ``{stem}``, ``{name}``,
-    ``{ext}`` (no dot) and ``{parent}`` (the input's folder name).  Folders are
-    created.
-
-    Raises
-    ------
-    ConfigError
-        A pattern without a file extension, an unknown placeholder, one file
-        for several inputs, two inputs with the same output, or an output that
-        is its own input.
+    A folder gets each input under its own name, in its own container where vqe writes it
+    (``.mkv`` otherwise); a pattern may use ``{stem}``, ``{name}``, ``{ext}`` (no dot) and
+    ``{parent}`` (the input's folder name).  Raises :class:`ConfigError` for a pattern without
+    a file extension, an unknown placeholder, one file for several inputs, two inputs with the
+    same output, or an output that is its own input.
     """
     if output is None:
         return [None] * len(inputs)
@@ -242,9 +221,9 @@ def enhance_one(task: FileTask, config: BatchConfig,
                 on_progress: Callable[[int, int | None], None] | None = None) -> FileResult:
     """Enhance one file of a batch; every outcome becomes a :class:`FileResult`, never an exception.
 
-    A truncated input keeps the frames before the damage under the final name (a rerun
-    cannot do better) and counts as failed; any other failure or an interrupt removes the
-    partial output (:func:`part_path`), and so does a damaged chunk (its file fails whole).
+    A truncated input keeps the frames before the damage under the final name (a rerun cannot do
+    better) and counts as failed; any other failure, an interrupt or a damaged chunk (its file
+    fails whole) removes the partial output (:func:`part_path`).
     """
     from realtime.run.filejob import run_file  # loads the kernels: in the process that runs the file
     from realtime.run.stats import RunStats
@@ -256,7 +235,7 @@ def enhance_one(task: FileTask, config: BatchConfig,
         run_file(task.input, part, config.settings, config.options, config.max_frames, False, stats,
                  analyze=config.analyze, on_progress=on_progress, span=task.span)
         if part is not None:
-            _rename(part, task.output)
+            rename_part(part, task.output)
     except TruncatedInputError as exc:
         result.status, result.exit_code = "failed", exc.exit_code
         result.error = str(exc).replace(str(part), str(task.output))
@@ -265,7 +244,7 @@ def enhance_one(task: FileTask, config: BatchConfig,
             result.error = (f"input {task.input} is truncated or damaged in frames {span.first} to {span.end - 1} "
                             f"(chunk {span.part + 1} of {span.parts})")
         elif part is not None and part.exists():
-            _rename(part, task.output)
+            rename_part(part, task.output)
     except VqeError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
     except KeyboardInterrupt:
@@ -278,13 +257,12 @@ def enhance_one(task: FileTask, config: BatchConfig,
         if part is not None and result.status != "done" and part.exists():
             with contextlib.suppress(OSError):
                 part.unlink()
-    result.frames = stats.frames
-    result.wall_s = round(stats.wall_s, 3)
+    result.frames, result.wall_s = stats.frames, round(stats.wall_s, 3)
     result.stats = stats.as_dict() if stats.frames else {}
     return result
 
 
-def _rename(part: Path, output: str) -> None:
+def rename_part(part: Path, output: str | Path) -> None:
     """Give a complete output its final name (atomic: same folder)."""
     try:
         os.replace(part, output)
@@ -358,7 +336,8 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
 
             workers = stack.enter_context(connect(cluster))
         else:
-            from realtime.batch.localpool import cpu_cores, default_jobs, run_local
+            from realtime.batch.localpool import default_jobs, run_local
+            from realtime.run.process import cpu_cores
 
             workers = jobs or cpu_cores()
         from realtime.batch.assembly import Assembly
@@ -402,18 +381,11 @@ def run_batch(files: Sequence[str], output: str | None, config: BatchConfig, job
         log.error("%d of %d files failed (exit code %d); the others are complete", len(failed), len(every),
                   EXIT_SOME_FAILED)
         code = EXIT_SOME_FAILED
-    if stats_path is not None:
-        write_batch_stats(stats_path, every, wall, jobs if cluster is None else None, cluster)
+    if stats_path is not None:  # each file's outcome and stats, and the batch's totals
+        write_json_atomic(stats_path, {
+            "batch": {"files": len(every), **counts, "frames": frames, "wall_s": round(wall, 3),
+                      "fps": round(frames / wall, 2) if wall else 0.0, "jobs": jobs if cluster is None else None,
+                      "cluster": redact(cluster) if cluster else None},
+            "files": [{k: v for k, v in asdict(r).items() if k != "index"} for r in every],
+        })
     return code
-
-
-def write_batch_stats(path: str | Path, results: Sequence[FileResult], wall_s: float, jobs: int | None,
-                      cluster: str | None) -> None:
-    """The batch's ``--stats`` JSON: each file's outcome and stats, and the batch's totals, written atomically."""
-    frames = sum(r.frames for r in results if r.status == "done")
-    write_json_atomic(path, {
-        "batch": {"files": len(results), **{s: sum(r.status == s for r in results) for s in STATUSES},
-                  "frames": frames, "wall_s": round(wall_s, 3), "fps": round(frames / wall_s, 2) if wall_s else 0.0,
-                  "jobs": jobs, "cluster": redact(cluster) if cluster else None},
-        "files": [{k: v for k, v in asdict(r).items() if k != "index"} for r in results],
-    })

@@ -13,26 +13,22 @@ from typing import Any, Callable, Iterator, Sequence
 
 from realtime.batch.jobs import BatchConfig, FileResult, FileTask, enhance_one, in_order, part_path, report_file
 from realtime.errors import EXIT_INTERNAL
+from realtime.run.process import cpu_cores
 from realtime.run.progress import BatchProgress
+from realtime.run.signals import STOP_SIGNALS
 
 
 class BatchStopped(KeyboardInterrupt):
     """The batch is stopping (a signal reached the process that runs it): finish this file's output now."""
 
 
-def cpu_cores() -> int:
-    """Cores this process may run on (its affinity, as ``taskset`` or a container limits it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def default_jobs(files: int, cores: int | None = None) -> int:
     """Worker processes for ``files`` files (or chunks): one per core.
 
-    On 2 cores two processes of one kernel thread each finished 6 files in less
-    time than one process with two kernel threads, in every round measured
-    (24.7 s against 29.4 s, medians, ``tools/bench_batch.py``): decoding,
-    encoding and the Python between kernels run on one thread per process,
-    which a second process overlaps.
+    On 2 cores two processes of one kernel thread each finished 6 files in less time than one process with
+    two kernel threads, in every round measured (24.7 s against 29.4 s, medians,
+    ``tools/bench_batch.py``): decoding, encoding and the Python between kernels run on one thread per
+    process, which a second process overlaps.
     """
     return max(1, min(files, cores or cpu_cores()))
 
@@ -59,9 +55,8 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stop, config: BatchConfig, p
     group, and the parent stops the workers through ``stop`` so that each
     finalizes its output the same way.  A worker whose parent is gone stops too.
     """
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            signal.signal(sig, signal.SIG_IGN)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(events)]
     root.setLevel(level)
@@ -90,11 +85,10 @@ def run_local(tasks: Sequence[FileTask], config: BatchConfig, jobs: int, progres
 
     Each result goes to ``report`` as it comes (by default a log line for a file done or failed).
 
-    Kernel threads are split between the workers (``NUMBA_NUM_THREADS``), so the
-    processes together use the cores without oversubscribing them.  A worker
-    that dies (killed, out of memory) fails its file and is replaced.  On an
-    interrupt the workers finish their outputs' clean-up first; the interrupt is
-    then re-raised with the results so far in ``exc.results``.
+    Kernel threads are split between the workers (``NUMBA_NUM_THREADS``), so the processes together use
+    the cores without oversubscribing them.  A worker that dies (killed, out of memory) fails its file and
+    is replaced.  On an interrupt the workers finish their outputs' clean-up first; the interrupt is then
+    re-raised with the results so far in ``exc.results``.
     """
     ctx = mp.get_context("spawn")  # not fork: the parent may hold kernel thread pools and PyAV state
     taskq: mp.Queue = ctx.Queue()

@@ -1,20 +1,16 @@
 """``--analyze``: a first pass over a whole file that fixes levels and white balance per shot.
 
-A single pass has to estimate as it goes: it smooths its per-frame estimates over time
-(so a shot's start lags, and a long shot drifts with its content) and restarts on each
-cut.  With the whole file at hand, the first pass reads every frame's statistics, cuts
-the file into shots with the same scene-cut logic, and gives each shot one value from
-all of its frames (the median: robust to a person walking through or a few odd frames).
-The enhancing pass then applies each frame's shot value: right from a shot's first
-frame, and unchanged until its last.
+A single pass has to estimate as it goes: it smooths its per-frame estimates over time (so a
+shot's start lags, and a long shot drifts with its content) and restarts on each cut.  The
+first pass reads every frame's statistics, cuts the file into shots with the same scene-cut
+logic, and gives each shot one value from all of its frames (the median: robust to a person
+walking through or a few odd frames), which the enhancing pass applies from a shot's first
+frame to its last.  It is cheap: frames are decoded as planar Y'CbCr, and each analysed stage
+reads only its statistics thumbnail from them with its own code, on the CPU.
 
-The first pass is cheap: frames are decoded as planar Y'CbCr (no conversion to BGR), and
-each analysed stage reads only its statistics thumbnail from them, with its own code
-(:meth:`measure`, the same statistics and estimators as its online path) on the CPU.
 Stages take part by having ``measure(image) -> (event, reading)``,
-``plan_shot(readings, seen) -> value`` and an ``analysable`` flag (:class:`ContrastStage
-<realtime.stages.contrast.ContrastStage>`, :class:`ColorStage <realtime.stages.color.ColorStage>`);
-a stage whose fixed value changes what later stages measure also has ``through(thumb, value)``.
+``plan_shot(readings, seen) -> value`` and an ``analysable`` flag (contrast, color); a stage whose
+fixed value changes what later stages measure also has ``through(thumb, value)``.
 """
 from __future__ import annotations
 
@@ -32,6 +28,7 @@ from realtime.run.ringbuffer import Slot
 from realtime.settings import Settings
 from realtime.sources.files import delivers_i420, open_source
 from realtime.stages import STAGES, Stage
+from realtime.stages.base import tell_source
 from realtime.stages.temporal import SceneWatch
 
 log = logging.getLogger(__name__)
@@ -41,8 +38,8 @@ log = logging.getLogger(__name__)
 class Schedule:
     """Values that hold per shot, looked up by frame index.
 
-    Shot ``k`` covers frames ``starts[k]`` up to ``starts[k + 1] - 1``; the first shot
-    also covers any frame before its start, the last any frame after.
+    Shot ``k`` covers frames ``starts[k]`` up to ``starts[k + 1] - 1``; the first shot also covers
+    any frame before its start, the last any frame after.
     """
 
     starts: tuple[int, ...]
@@ -63,23 +60,15 @@ class Schedule:
 
 @dataclass
 class Analysis:
-    """What the first pass found: the shots, and each analysed stage's value per shot.
+    """What the first pass found: the shots, and each analysed stage's value per shot."""
 
-    Attributes
-    ----------
-    frames : int
-        Frames read.
-    starts : tuple of int
-        First frame of each shot.
-    plans : dict of str to Schedule
-        Stage name -> its values per shot.
-    seconds : float
-        Wall time of the pass.
-    """
-
+    #: Frames read.
     frames: int = 0
+    #: First frame of each shot.
     starts: tuple[int, ...] = ()
+    #: Stage name -> its values per shot.
     plans: dict[str, Schedule] = field(default_factory=dict)
+    #: Wall time of the pass.
     seconds: float = 0.0
 
     @property
@@ -94,8 +83,8 @@ class Analysis:
 class EvenSample:
     """At most ``cap`` items of a stream, evenly spread over it (every item while there is room).
 
-    When full, every other item is dropped and from then on only every second one is
-    taken, and so on: memory stays bounded however long the stream.
+    When full, every other item is dropped and from then on only every second one is taken, and
+    so on: memory stays bounded however long the stream.
     """
 
     def __init__(self, cap: int | None) -> None:
@@ -127,23 +116,10 @@ def analysed_stages(settings: Settings) -> list[Stage]:
 
 def analyze(path: str | Path, settings: Settings, *, max_frames: int | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> Analysis:
-    """Read a whole file once and fix each analysed stage's value per shot.
+    """Read a whole file (the first ``max_frames``, as the enhancing pass will) and fix each analysed stage's
+    value per shot; empty (no plans) when no stage of ``settings``' chain has anything to fix.
 
-    Parameters
-    ----------
-    path : path
-        The input file (what :func:`~realtime.sources.files.open_source` opens).
-    settings : Settings
-        The run's stages and parameters.
-    max_frames : int, optional
-        Read only this many frames (as the enhancing pass will).
-    should_stop : callable, optional
-        Polled per frame; ``True`` ends the pass early (a preview window closed).
-
-    Returns
-    -------
-    Analysis
-        Empty (no plans) when no stage of the chain has anything to fix.
+    ``should_stop`` is polled per frame; ``True`` ends the pass early (a preview window closed).
     """
     stages = analysed_stages(settings)
     if not stages:
@@ -154,11 +130,7 @@ def analyze(path: str | Path, settings: Settings, *, max_frames: int | None = No
     source = open_source(path)
     try:
         source.planar = delivers_i420(source.info)  # the statistics come straight from the decoded planes
-        for stage in stages:
-            stage.yuv_format = source.info.fmt if source.planar else None
-            hook = getattr(stage, "set_source", None)
-            if hook is not None:
-                hook(source.info)
+        tell_source(stages, source.info, source.planar)
         shots = _Shots(stages)
         slot = Slot(np.empty(0, np.uint8))
         while (max_frames is None or shots.frames < max_frames) and not should_stop() and source.read_into(slot):

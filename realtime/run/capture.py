@@ -22,27 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class Capture:
-    """Reads ``source`` on its own thread into a ring of preallocated slots.
+    """Reads ``source`` on its own thread into a ring of ``slots`` preallocated slots, up to ``max_frames``.
 
-    Parameters
-    ----------
-    source : Source
-    policy : DropPolicy
-        ``BLOCK`` for files (every frame), ``DROP_OLDEST`` for live sources.
-    slots : int
-        Ring capacity.
-    max_frames : int, optional
-        Stop after this many frames.
-    allocate : callable, optional
-        ``allocate(shape) -> uint8 array`` for the ring's slots (page-locked
-        memory when the frames go to a GPU: see ``Backend.host_empty``).
-    transform : callable, optional
-        ``transform(image)``, applied in place to each frame on the capture
-        thread as it is read (counted in the decode time).
+    ``policy`` is ``BLOCK`` for files (every frame), ``DROP_OLDEST`` for live sources.
+    ``allocate(shape) -> uint8 array`` makes the slots' buffers (page-locked memory when the frames
+    go to a GPU: see ``Backend.host_empty``); ``transform(image)`` is applied in place to each frame
+    on the capture thread as it is read (counted in the decode time).
 
-    Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is
-    recycled ``hold`` frames later, but its image is never written over while anyone holds
-    it (:mod:`realtime.run.buffers`).
+    Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is recycled ``hold``
+    frames later, but its image is never written over while anyone holds it (:mod:`realtime.run.buffers`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,
@@ -99,18 +87,15 @@ class Capture:
     def wait(self, timeout_s: float = 5.0) -> None:
         """Wait (up to ``timeout_s``) for the capture thread to leave the source, after :meth:`stop`.
 
-        The owner closes the source next: a decoder closed under a thread still
-        reading from it crashes the process.  Errors are left for :meth:`check`.
+        The owner closes the source next: a decoder closed under a thread still reading from it
+        crashes the process.  Errors are left for :meth:`check`.
         """
         if self._worker.alive:  # never started, or already done: nothing to wait for
             self._worker.join(timeout_s=timeout_s, reraise=False)
 
     def frames(self, newest: bool = False, hold: int = 1) -> Iterator[Frame]:
-        """Yield frames until the source ends; re-raises capture errors here.
-
-        A yielded frame's slot is recycled once ``hold`` more frames have been
-        requested (``hold=2`` lets a consumer look one frame ahead).
-        """
+        """Yield frames until the source ends; re-raises capture errors here.  A yielded frame's slot is
+        recycled once ``hold`` more frames have been requested (``hold=2``: a look one frame ahead)."""
         if not 1 <= hold < self.ring.capacity:
             raise ValueError(f"hold must be 1..{self.ring.capacity - 1}")
         held: deque[Slot] = deque()

@@ -21,15 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def start(pipeline: "Pipeline", shape: tuple[int, ...]) -> tuple[Any, int]:
-    """Start a helper compiling the later half of ``pipeline``'s stages at frame ``shape``.
+    """Start a helper compiling the later half of ``pipeline``'s stages at frame ``shape``; return it and the
+    index of the first stage it took.
 
-    Returns
-    -------
-    (process or None, int)
-        The helper, and the index of the first stage it took; ``(None, len(stages))`` where it
-        would not help: one kernel thread (a batch worker: the other cores run other files), a
-        GPU, fewer than two stages, a source not set yet, or a stage before the split that
-        resizes the frames (the helper's would see another shape).
+    ``(None, len(stages))`` where it would not help: one kernel thread (a batch worker: the other
+    cores run other files), a GPU, fewer than two stages, a source not set yet, or a stage before
+    the split that resizes the frames (the helper's would see another shape).
     """
     stages = pipeline.stages
     split = len(stages) // 2

@@ -41,9 +41,8 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
     stats : RunStats, optional
         Filled in as the run goes, so a caller still has it after an interrupt.
     planar : bool, optional
-        Keep frames in the file's own planar Y'CbCr from decoder to encoder (no BGR
-        conversion).  Default: wherever the stages, the input and the output allow it;
-        ``False`` forces BGR.
+        Keep frames in the file's own planar Y'CbCr from decoder to encoder (no BGR conversion).  Default:
+        wherever the stages, the input and the output allow it; ``False`` forces BGR.
     analyze : bool
         First read the whole file and fix levels and white balance per shot (:mod:`realtime.run.analysis`);
         its time and shot count go into ``stats.extra`` (``analysis_s``, ``shots``).

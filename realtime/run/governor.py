@@ -48,16 +48,9 @@ LADDER: tuple[tuple[str, dict[str, Any] | None, str], ...] = (
 
 @dataclass
 class Step:
-    """One way to make the chain cheaper, with its way back.
+    """One way to make the chain cheaper, with its way back (``apply``, ``revert``: called between frames)."""
 
-    Attributes
-    ----------
-    name : str
-        What it does, as the HUD and ``--stats`` say it (``"denoise: temporal only"``).
-    apply, revert : callable
-        Take the step, undo it; called between frames.
-    """
-
+    #: What it does, as the HUD and ``--stats`` say it (``"denoise: temporal only"``).
     name: str
     apply: Callable[[], None]
     revert: Callable[[], None]
@@ -69,17 +62,11 @@ class Step:
 
 @dataclass
 class Governor:
-    """Takes and undoes :class:`Step` s, in order, from the load of each processed frame.
+    """Takes and undoes :class:`Step` s, in order, from the load of each processed frame."""
 
-    Parameters
-    ----------
-    steps : sequence of Step
-        Cheapest loss of quality first.
-    interval_s : float
-        The source's frame interval.
-    """
-
+    #: Cheapest loss of quality first.
     steps: Sequence[Step]
+    #: The source's frame interval.
     interval_s: float
     #: Steps in force: ``steps[:level]``.
     level: int = 0
@@ -93,20 +80,8 @@ class Governor:
     _high_since_s: float | None = None
 
     def observe(self, busy_s: float, now_s: float) -> str | None:
-        """Account one processed frame; take or undo a step where the load says so.
-
-        Parameters
-        ----------
-        busy_s : float
-            Time the processing thread spent on the frame.
-        now_s : float
-            When it finished (a monotonic clock).
-
-        Returns
-        -------
-        str or None
-            A line saying what changed, or ``None``.
-        """
+        """Account one processed frame (``busy_s`` of the processing thread's time, finished at monotonic
+        ``now_s``); take or undo a step where the load says so, and return a line saying what changed."""
         dt = self.interval_s if self._last_frame_s is None else max(now_s - self._last_frame_s, 0.0)
         self._last_frame_s = now_s
         weight = 1.0 - math.exp(-max(dt, self.interval_s) / SMOOTHING_S)
@@ -165,8 +140,8 @@ class Governor:
 def chain_steps(pipeline: "Pipeline") -> list[Step]:
     """The :data:`LADDER` steps that apply to ``pipeline``'s chain.
 
-    A parameter step is left out where the stage already has those values; an off step that finds
-    its stage switched off (by the user's key) changes nothing, and its undo leaves it off.
+    A parameter step is left out where the stage already has those values; an off step that finds its
+    stage switched off (by the user's key) changes nothing, and its undo leaves it off.
     """
     stages = {stage.name: stage for stage in pipeline.stages}
     steps = []

@@ -18,6 +18,7 @@ from realtime.run.frames import Frame
 from realtime.run.stats import RunStats
 from realtime.settings import Settings, build_settings
 from realtime.stages import STAGES, Stage
+from realtime.stages.base import tell_source
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,8 @@ GPU_HINT = "install a CUDA 12 driver and `pip install vqe[gpu]`, or use --backen
 
 
 def resolve_backend(name: str) -> Backend:
-    """Pick the compute backend once, and say which.
-
-    ``auto`` takes CUDA when a real GPU and CuPy are present, else the CPU;
-    ``cuda`` without a usable GPU is an error, never a silent fallback.
-    """
+    """Pick the compute backend once, and say which: ``auto`` takes CUDA when a real GPU and CuPy are
+    present, else the CPU; ``cuda`` without a usable GPU is an error, never a silent fallback."""
     if name == "cpu":
         return CPU
     ok, why = cuda_status()
@@ -172,29 +170,21 @@ class Pipeline:
     def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 
-        ``info`` is a :class:`~realtime.sources.files.SourceInfo`.  Stages that use source hints or
-        change the stream (a deinterlacer: progressive output, maybe at twice the rate) have a
-        ``set_source(info) -> info`` of their own; the others pass it on unchanged.  With
-        ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
+        ``info`` is a :class:`~realtime.sources.files.SourceInfo` (see :func:`~realtime.stages.base.tell_source`).
+        With ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
         """
         if planar and not self.planar:
             raise ConfigError("planar frames need stages that all take them: "
                               + ", ".join(s.name for s in self.stages if not s.planar))
         self.source = (info, planar)  # what a compile helper (realtime.run.compile_ahead) is told too
-        fmt = info.fmt if planar else None
-        for stage in self.stages:
-            stage.yuv_format = fmt
-            hook = getattr(stage, "set_source", None)
-            if hook is not None:
-                info = hook(info)
-        return info
+        return tell_source(self.stages, info, planar)
 
     def set_plan(self, plans: Mapping[str, Any]) -> None:
         """Give stages their values per shot from a first pass over the whole file (``--analyze``).
 
-        ``plans`` maps stage names to :class:`~realtime.run.analysis.Schedule` objects keyed by source
-        frame index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor``
-        times as fast, and gets its schedule scaled to match.
+        ``plans`` maps stage names to :class:`~realtime.run.analysis.Schedule` objects keyed by source frame
+        index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor`` times as fast,
+        and gets its schedule scaled to match.
         """
         factor = 1
         for stage in self.stages:
@@ -206,11 +196,10 @@ class Pipeline:
     def push(self, frame: Frame, *, to_host: bool = True) -> list[Frame]:
         """Run one frame through every stage now; return the frames ready for output (often one).
 
-        A delaying stage (a stabilizer's lookahead) returns none at first and its frames
-        later; a field-rate deinterlacer two per frame.  Each frame's image is the caller's
-        to keep (:mod:`realtime.run.buffers`), not to write into.  ``frame.image`` may already
-        be a device array of this backend; with ``to_host=False`` the results stay on the
-        device too (frames resident).
+        A delaying stage (a stabilizer's lookahead) returns none at first and its frames later; a
+        field-rate deinterlacer two per frame.  Each frame's image is the caller's to keep
+        (:mod:`realtime.run.buffers`), not to write into.  ``frame.image`` may already be a device array
+        of this backend; with ``to_host=False`` the results stay on the device too (frames resident).
         """
         return list(self._through(self._uploaded(frame), 0, to_host))
 
@@ -222,26 +211,25 @@ class Pipeline:
             flush: bool | Callable[[], bool] = True) -> Iterator[Frame]:
         """Push every frame of ``frames``, then flush; yield every output frame.
 
-        Lazy and depth-first, with no copy: each yielded frame is valid until the next one
-        is requested, so consume it (copy, encode, show) inside the loop.  With ``lookahead``,
-        on a GPU the next frame's upload is queued before the current frame's stages run, so
-        the copy overlaps the kernels.  The iterator must then keep each frame's image valid
-        one step longer (``Capture.frames(hold=2)``); a live source, whose next frame is not
-        there yet, goes without.  ``flush`` (or its answer, asked when ``frames`` ends) says
-        whether the frames held by delaying stages come out at the end.
+        Lazy and depth-first, with no copy: each yielded frame is valid until the next one is requested,
+        so consume it (copy, encode, show) inside the loop.  With ``lookahead``, on a GPU the next frame's
+        upload is queued before the current frame's stages run, so the copy overlaps the kernels.  The
+        iterator must then keep each frame's image valid one step longer (``Capture.frames(hold=2)``); a
+        live source, whose next frame is not there yet, goes without.  ``flush`` (or its answer, asked
+        when ``frames`` ends) says whether the frames held by delaying stages come out at the end.
         """
         ahead = self.backend.is_cuda and lookahead
         staged = None  # with ``ahead``: the frame uploaded, to run once the next one is uploading
         for frame in frames:
             uploaded = self._uploaded(frame)
             if not ahead:
-                yield from self._through(uploaded, 0, True)
+                yield from self._through(uploaded, 0)
                 continue
             if staged is not None:
-                yield from self._through(staged, 0, True)
+                yield from self._through(staged, 0)
             staged = uploaded
         if staged is not None:
-            yield from self._through(staged, 0, True)
+            yield from self._through(staged, 0)
         if flush is True or callable(flush) and flush():
             yield from self._flushed()
 
@@ -253,8 +241,7 @@ class Pipeline:
         image : ndarray
             ``(H, W, 3) uint8`` in :attr:`channel_order`, or ``(H, W) uint8`` gray.
         t : float, optional
-            The frame's time in seconds (temporal stages use it); default: the time since
-            the first call.
+            The frame's time in seconds (temporal stages use it); default: the time since the first call.
 
         Raises
         ------
@@ -277,8 +264,8 @@ class Pipeline:
         """Enhance a sequence of pictures; yield every enhanced one (then those a delaying stage held).
 
         ``video`` is an iterable of arrays (layout as for :meth:`__call__`) or an opened
-        :func:`~realtime.sources.video.open_video`, whose frames bring their own timestamps.  Each
-        yielded array is new: keep it as long as you like.
+        :func:`~realtime.sources.video.open_video`, whose frames bring their own timestamps.  Each yielded
+        array is new: keep it as long as you like.
 
         Examples
         --------
@@ -305,8 +292,8 @@ class Pipeline:
             yield self._from_chain(out.image, gray)
 
     def _to_chain(self, image: np.ndarray) -> np.ndarray:
-        """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8, in a buffer of the
-        chain's (stages may keep a frame, and the caller may write into its array next)."""
+        """A caller's picture as the chain's frame: BGR ``(H, W, 3)`` uint8, in a buffer of the chain's
+        (stages may keep a frame, and the caller may write into its array next)."""
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] != 3:
             raise ValueError(f"frames must be (H, W, 3) or (H, W) uint8; got shape {image.shape} dtype {image.dtype}")
@@ -334,17 +321,17 @@ class Pipeline:
     def warm_up(self, shape: tuple[int, ...], on_stage: Callable[[str, int], None] | None = None) -> tuple[int, ...]:
         """Run a few frames through every stage, then forget them; return the output frame shape.
 
-        Compiles or loads every kernel before the first real frame (a live source's would be
-        late and dropped), stage by stage: ``on_stage(name, n)`` is told as the ``n``-th
-        stage starts (a first run's progress).  Timings are not recorded.  The shape out
-        differs from ``shape`` after a resizing stage (upscale).
+        Compiles or loads every kernel before the first real frame (a live source's would be late and
+        dropped), stage by stage: ``on_stage(name, n)`` is told as the ``n``-th stage starts (a first
+        run's progress).  Timings are not recorded.  The shape out differs from ``shape`` after a
+        resizing stage (upscale).
         """
         stats, self.stats = self.stats, RunStats()
         height = shape[0] if len(shape) == 3 else shape[0] * 2 // 3  # (an I420 frame: kernels.planes)
         log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], height)
         t0 = time.perf_counter()
-        # Enough moving frames for every stage to take its steady-state path (temporal
-        # history, motion, a lookahead that fills and flushes), not only its first-frame one.
+        # Enough moving frames for every stage to take its steady-state path (temporal history, motion,
+        # a lookahead that fills and flushes), not only its first-frame one.
         frames = [self._uploaded(Frame(image, i, i / 30, time.monotonic()))
                   for i, image in enumerate(_moving_pattern(shape, self.delay_frames + 3))]
         helper, split = compile_ahead.start(self, shape) if not kernels_compiled() else (None, len(self.stages))
@@ -385,8 +372,8 @@ class Pipeline:
                 yield from self._through(held, i + 1)
 
     def _through(self, frame: Frame, first: int, to_host: bool = True) -> Iterator[Frame]:
-        # Depth first: each frame a stage emits (a lookahead flush emits several) leaves the
-        # chain before the next is made, so a frame's buffers are held no longer than needed.
+        # Depth first: each frame a stage emits (a lookahead flush emits several) leaves the chain before
+        # the next is made, so a frame's buffers are held no longer than needed.
         for i in range(first, len(self.stages)):
             stage = self.stages[i]
             if stage.name in self.disabled:
@@ -439,8 +426,8 @@ def _check_frame(image: np.ndarray) -> None:
 
 
 def _moving_pattern(shape: tuple[int, ...], n: int) -> list[np.ndarray]:
-    """``n`` frames of a textured pattern sliding a pixel a frame (something for motion analysis to find),
-    dim and flat, so that the automatic levels correct it: a frame a stage would leave alone skips its pass."""
+    """``n`` frames of a textured pattern sliding a pixel a frame (something for motion analysis to find), dim
+    and flat, so that the automatic levels correct it: a frame a stage would leave alone skips its pass."""
     rows, cols = np.indices(shape[:2])
     base = ((rows * 7 + cols * 3) % 64 + (rows // 8 + cols // 8) % 2 * 20 + 40).astype(np.uint8)
     # A warm tint, so that the white balance has something to correct too.

@@ -23,30 +23,21 @@ from realtime.sources.files import Source, SourceInfo, delivers_i420
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Plan:
-    """How one run's frames travel, from the capture thread to every output.
+    """How one run's frames travel, from the capture thread to every output."""
 
-    Attributes
-    ----------
-    layout : {"I420", "BGR"}
-        The frames' layout from the capture ring to the outputs.
-    source : SourceInfo
-        The input as the chain sees it: in I420, its matrix may be the outputs' (see ``convert``).
-    output : SourceInfo
-        What the chain makes: rate, field order and time base after a deinterlacer, the
-        source's colour format.
-    size : (int, int)
-        ``(width, height)`` of the chain's output frames (an upscale changes it).
-    convert : callable, optional
-        ``convert(image)`` applied in place by the capture thread to each frame as it is read:
-        I420 frames re-expressed in the matrix the outputs store (a resized ``.y4m``).
-    """
-
+    #: ``I420`` or ``BGR``: the frames' layout from the capture ring to the outputs.
     layout: str
+    #: The input as the chain sees it: in I420, its matrix may be the outputs' (see ``convert``).
     source: SourceInfo
+    #: What the chain makes: rate, field order and time base after a deinterlacer, the source's colour format.
     output: SourceInfo
+    #: ``(width, height)`` of the chain's output frames (an upscale changes it).
     size: tuple[int, int]
+    #: Applied in place by the capture thread to each frame as it is read: I420 frames re-expressed in
+    #: the matrix the outputs store (a resized ``.y4m``).
     convert: Callable[[np.ndarray], None] | None = None
 
     @property
@@ -70,8 +61,8 @@ class Plan:
                fit: tuple[int, int] | None = None) -> np.ndarray:
         """A frame of this plan as BGR, for a picture to look at (the preview, a snapshot).
 
-        ``fit`` ``(width, height)``, smaller than the frame: the planes are scaled down to about it
-        first, so only what is shown is converted (the preview's window).
+        ``fit`` ``(width, height)``, smaller than the frame: the planes are scaled down to about it first,
+        so only what is shown is converted (the preview's window).
         """
         if not self.planar:
             return image
@@ -103,19 +94,10 @@ class Plan:
 
 def negotiate(pipeline: Pipeline, source: Source, outputs: Sequence[Path | str], options: OutputOptions, *,
               planar: bool | None = None) -> Plan:
-    """Decide a run's :class:`Plan` and set the source and the chain up for it.
+    """Decide a run's :class:`Plan` and set the source (``source.planar``) and the chain up for it.
 
-    Parameters
-    ----------
-    pipeline : Pipeline
-        The chain; told the source (:meth:`Pipeline.set_source`).
-    source : Source
-        Told whether to deliver I420 (``source.planar``).
-    outputs : sequence of path or str
-        Every output the frames go to (files; a network URL keeps frames BGR).
-    options : OutputOptions
-    planar : bool, optional
-        ``False`` forces BGR; default: I420 wherever the chain, the input and every output allow.
+    Frames are I420 wherever the chain, the input and every output (a network URL keeps them BGR)
+    allow; ``planar=False`` forces BGR.
     """
     info = source.info
     height, width = pipeline.output_size(info.height, info.width)
@@ -151,9 +133,9 @@ def _in_output_matrix(info: SourceInfo, size: tuple[int, int], output: Path | st
                       options: OutputOptions) -> tuple[SourceInfo, Callable[[np.ndarray], None] | None]:
     """The input's info in the matrix ``output`` is written in, and the in-place I420 conversion to it.
 
-    A resized ``.y4m`` (an upscale to HD) is written in the matrix its height implies.  The
-    frames are re-expressed in it as they are read, at the input's size: the output of an
-    upscale has several times the pixels.  ``(info, None)`` when the matrices agree.
+    A resized ``.y4m`` (an upscale to HD) is written in the matrix its height implies.  The frames
+    are re-expressed in it as they are read, at the input's size: the output of an upscale has
+    several times the pixels.  ``(info, None)`` when the matrices agree.
     """
     matrix = written_matrix(output, info, size, options)
     if matrix == info.fmt.matrix:

@@ -14,6 +14,11 @@ import sys
 log = logging.getLogger(__name__)
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity, as ``taskset`` or a container limits it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def tune_process() -> None:
     """Set vqe's thread and runtime choices for this process (an explicit setting wins).
 

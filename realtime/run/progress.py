@@ -56,8 +56,8 @@ def _clock(seconds: float) -> str:
 class CompileProgress:
     """A line that says whose kernels a first run is compiling, and for how long it has waited.
 
-    Numba compiles on the calling thread, for tens of seconds per stage, so the line is redrawn
-    from a thread of its own.  Use as a context manager; :meth:`stage` as each stage starts.
+    Numba compiles on the calling thread, for tens of seconds per stage, so the line is redrawn from
+    a thread of its own.  Use as a context manager; :meth:`stage` as each stage starts.
     """
 
     def __init__(self, stages: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
@@ -94,28 +94,14 @@ class CompileProgress:
 
 
 class BatchProgress:
-    """One display for a batch: a bar per running file and an overall line with the batch's ETA.
+    """One display for a batch: a bar per running file (named by ``names``) and an overall line with the ETA.
 
-    The ETA is the frames left in the batch (files not started count with
-    the frame count their container states) over the rate measured so far:
-    frames done by all workers together per second of wall time since the
-    first file began, so it follows the parallelism the batch really gets
-    and includes each file's set-up.  Silent when ``enabled``
-    is false; other output (log lines) goes through :meth:`clear` first, so
-    the display redraws below it instead of mixing with it.
-
-    Parameters
-    ----------
-    totals : list of (int or None)
-        Expected frames of each file, ``None`` where unknown.
-    names : list of str
-        How each file is named on its bar.
-    enabled : bool
-        Draw (terminals only).
-    stream : text stream
-        Where to draw (stderr).
-    on_start : callable, optional
-        Told the index of each file as it begins.
+    The ETA is the frames left in the batch (``totals``: each file's expected frames, ``None`` where
+    unknown) over the rate measured so far: frames done by all workers together per second of wall
+    time since the first file began, so it follows the parallelism the batch really gets and
+    includes each file's set-up.  Silent when ``enabled`` is false; other output (log lines) goes
+    through :meth:`clear` first, so the display redraws below it instead of mixing with it.
+    ``on_start`` is told the index of each file as it begins.
     """
 
     def __init__(self, totals: list[int | None], names: list[str], enabled: bool,

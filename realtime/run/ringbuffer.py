@@ -1,9 +1,8 @@
 """A ring of frame slots between one producer and one consumer thread.
 
-Two named policies: ``BLOCK`` (files: the producer waits, nothing is ever
-dropped) and ``DROP_OLDEST`` (cameras and streams: the producer never waits; the
-oldest unread frame is overwritten, and a consumer asking for the newest frame
-skips the stale ones).  Every drop is counted.  A slot's buffer comes from a
+Two named policies: ``BLOCK`` (files: the producer waits, nothing is ever dropped) and ``DROP_OLDEST``
+(cameras and streams: the producer never waits; the oldest unread frame is overwritten, and a consumer
+asking for the newest frame skips the stale ones).  Every drop is counted.  A slot's buffer comes from a
 :class:`~realtime.run.buffers.BufferPool`: a frame someone still holds is never written over.
 """
 from __future__ import annotations
@@ -41,9 +40,9 @@ class Slot:
     allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default_factory=lambda: BufferPool().acquire, repr=False)
 
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is
-        the slot's last one unless that frame is still held (kept by a stage, queued for an
-        encoder): a held frame is never written over."""
+        """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is the
+        slot's last one unless that frame is still held (kept by a stage, queued for an encoder): a held
+        frame is never written over."""
         self.image = _NOTHING  # (the slot's own reference would make its last buffer look held)
         self.image = self.allocate(shape)
         return self.image
@@ -58,19 +57,12 @@ class Closed(Exception):
 
 
 class RingBuffer:
-    """Fixed slots cycling free -> writing -> ready -> reading -> free.
+    """``capacity`` (>= 2) fixed slots cycling free -> writing -> ready -> reading -> free.
 
-    Parameters
-    ----------
-    capacity : int
-        Number of slots (>= 2).
-    shape : tuple of int or None
-        Initial frame shape of every slot; ``None``: slots start empty (their consumer keeps
-        the frames it is given by reference, see :meth:`Slot.let_go`).
-    policy : DropPolicy
-        What the producer does when no slot is free.
-    allocate : callable, optional
-        ``allocate(shape) -> uint8 array`` for the pool the slots' buffers come from (default ``np.empty``).
+    ``shape`` is every slot's initial frame shape; ``None``: slots start empty (their consumer keeps
+    the frames it is given by reference, see :meth:`Slot.let_go`).  ``policy`` says what the producer
+    does when no slot is free; ``allocate(shape) -> uint8 array`` makes the slots' buffers
+    (default ``np.empty``).
     """
 
     def __init__(self, capacity: int, shape: tuple[int, ...] | None, policy: DropPolicy = DropPolicy.BLOCK,
@@ -93,11 +85,8 @@ class RingBuffer:
             return len(self._ready)
 
     def acquire_write(self, timeout_s: float | None = None) -> Slot | None:
-        """A slot for the producer to fill; ``None`` on timeout.
-
-        Under ``DROP_OLDEST`` this never waits while a frame is ready to be
-        overwritten.  Raises :class:`Closed` after :meth:`close`.
-        """
+        """A slot for the producer to fill; ``None`` on timeout.  Under ``DROP_OLDEST`` this never waits
+        while a frame is ready to be overwritten.  Raises :class:`Closed` after :meth:`close`."""
         with self._cond:
             while True:
                 if self._closed:
@@ -123,10 +112,8 @@ class RingBuffer:
             self._cond.notify_all()
 
     def acquire_read(self, timeout_s: float | None = None, newest: bool = False) -> Slot | None:
-        """The oldest ready slot (or the newest, dropping older ones); ``None`` on timeout.
-
-        Raises :class:`Closed` once closed and drained.
-        """
+        """The oldest ready slot (or the newest, dropping older ones); ``None`` on timeout; :class:`Closed`
+        once closed and drained."""
         with self._cond:
             while not self._ready:
                 if self._closed:

@@ -1,12 +1,10 @@
 """Stop signals end a run the way Ctrl-C does: the recording is finalized, the run reported.
 
-systemd, Docker and ``timeout`` stop a process with SIGTERM, a closed terminal
-sends SIGHUP.  Each of them (and SIGINT) raises :class:`StopSignal` on the
-main thread, which unwinds through the same ``finally`` blocks as a
-``KeyboardInterrupt``; the process then exits with ``128 + signal`` as shells
-report it.  A second signal while that clean-up runs exits at once: the
-recording is still playable up to its last fragment, because vqe writes
-crash-safe containers (see :mod:`realtime.sinks.writers`).
+systemd, Docker and ``timeout`` stop a process with SIGTERM, a closed terminal sends SIGHUP.  Each of them
+(and SIGINT) raises :class:`StopSignal` on the main thread, which unwinds through the same ``finally``
+blocks as a ``KeyboardInterrupt``; the process then exits with ``128 + signal`` as shells report it.  A
+second signal while that clean-up runs exits at once: the recording is still playable up to its last
+fragment, because vqe writes crash-safe containers (see :mod:`realtime.sinks.avencode`).
 """
 from __future__ import annotations
 
@@ -24,7 +22,6 @@ class StopSignal(KeyboardInterrupt):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
         self.name = signal.Signals(signum).name
         self.exit_code = 128 + signum
 
@@ -33,9 +30,9 @@ class StopSignal(KeyboardInterrupt):
 def stop_signals_raise() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`StopSignal` (the second exits at once).
 
-    Signals the process was started with ignored (``nohup`` ignores SIGHUP, a
-    background job SIGINT) stay ignored.  Only the main thread can install
-    handlers: elsewhere the block runs with the handlers as they are.
+    Signals the process was started with ignored (``nohup`` ignores SIGHUP, a background job SIGINT)
+    stay ignored.  Only the main thread can install handlers: elsewhere the block runs with the
+    handlers as they are.
     """
     stopping: list[int] = []
 

@@ -42,9 +42,8 @@ class Worker:
     def join(self, timeout_s: float | None = None, reraise: bool = True) -> None:
         """Wait for the worker to finish (or ``timeout_s``), then re-raise its error.
 
-        Waits on an Event, not ``Thread.join``: a Ctrl-C that interrupts
-        ``Thread.join`` leaves the thread looking finished on Python < 3.13,
-        and the clean-up after it would then not wait.
+        Waits on an Event, not ``Thread.join``: a Ctrl-C that interrupts ``Thread.join`` leaves the thread
+        looking finished on Python < 3.13, and the clean-up after it would then not wait.
         """
         if self.done.wait(timeout_s) and self._thread.is_alive():
             self._thread.join()

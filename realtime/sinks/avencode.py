@@ -54,9 +54,9 @@ _WHOLE_CHROMA_SIZE = ("h264", "hevc")
 def _encoded_size(codec: str, fmt: YuvFormat, width: int, height: int) -> tuple[int, int]:
     """The frame size ``codec`` encodes a ``width`` x ``height`` picture in ``fmt`` at.
 
-    libx264 and libx265 refuse sizes that are not a multiple of the chroma subsampling
-    (odd sizes are common: 853x480 is 16:9 480p), so the last column or row is cropped off;
-    FFV1, VP9, MPEG-4, MJPEG (and .y4m) store odd sizes as they are.
+    libx264 and libx265 refuse sizes that are not a multiple of the chroma subsampling (odd sizes are
+    common: 853x480 is 16:9 480p), so the last column or row is cropped off; FFV1, VP9, MPEG-4, MJPEG
+    (and .y4m) store odd sizes as they are.
     """
     if codec not in _WHOLE_CHROMA_SIZE:
         return width, height
@@ -68,14 +68,10 @@ def add_video_stream(out: "av.container.OutputContainer", codec: str, width: int
                      codec_options: dict[str, str | None] | None = None) -> tuple["av.VideoStream", tuple[int, int]]:
     """Add the video stream every PyAV output encodes into: codec, size, pixel format, colour tags.
 
-    Returns the stream and the size it encodes at (``width`` x ``height``, or one pixel less
-    where the codec needs whole chroma samples).  ``codec_options`` add to (or replace) the
-    x264/x265 options (a network output's low-latency settings; ``None`` removes one).
-
-    Raises
-    ------
-    EncoderError
-        The codec's encoder is not in this FFmpeg build.
+    Returns the stream and the size it encodes at (``width`` x ``height``, or one pixel less where the
+    codec needs whole chroma samples).  ``codec_options`` add to (or replace) the x264/x265 options (a
+    network output's low-latency settings; ``None`` removes one).  Raises :class:`EncoderError` where
+    the codec's encoder is not in this FFmpeg build.
     """
     import av
 
@@ -220,9 +216,9 @@ class AvWriter:
     def close(self, complete: bool = True) -> None:
         """Flush the encoder, copy the remaining audio and finalize the file.
 
-        With ``complete=False`` (the run stopped early) audio is cut where the video ends.
-        After a write failure nothing more can be kept: the file is closed as
-        it stands, playable up to its last complete fragment.
+        With ``complete=False`` (the run stopped early) audio is cut where the video ends.  After a write
+        failure nothing more can be kept: the file is closed as it stands, playable up to its last
+        complete fragment.
         """
         failed = self._file.failed is not None  # already reported: the clean-up may only fail again
         try:
@@ -249,11 +245,10 @@ class AvWriter:
 def fast_start(path: Path) -> bool:
     """Rewrite a finished fragmented MP4/MOV as a plain one with its index first; whether it was.
 
-    Fragments keep a recording playable while it is written; a finished file
-    is better whole: every player and editor reads it and shows its duration
-    at once.  The packets are copied (no re-encoding) to a temporary file that
-    replaces the original only when complete, so an interrupted rewrite (a
-    full disk, a signal) leaves the fragmented recording as it was.
+    Fragments keep a recording playable while it is written; a finished file is better whole: every
+    player and editor reads it and shows its duration at once.  The packets are copied (no
+    re-encoding) to a temporary file that replaces the original only when complete, so an
+    interrupted rewrite (a full disk, a signal) leaves the fragmented recording as it was.
     """
     import av
 

@@ -56,16 +56,10 @@ def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int, int, int
 
 
 class Display:
-    """A resizable window showing the enhanced video, optionally against the original.
+    """A resizable window (captioned ``title``) showing the enhanced video, optionally against the original.
 
-    Parameters
-    ----------
-    stage_names : sequence of str
-        Stages in the chain, in key order (key 1 toggles the first).
-    frame_size : (width, height)
-        Video size; the window starts fitted to it (within the desktop).
-    title : str
-        Window caption.
+    The window starts fitted to ``frame_size`` (width, height; within the desktop); keys 1-9 toggle
+    ``stage_names`` in order.
     """
 
     def __init__(self, stage_names: Sequence[str], frame_size: tuple[int, int], title: str = "vqe") -> None:
@@ -166,9 +160,9 @@ class Display:
     def frame_point(self, pos: tuple[int, int]) -> tuple[int, int] | None:
         """The input-frame pixel ``(x, y)`` shown at window position ``pos``; ``None`` off the picture.
 
-        Undoes the fit into the window, then the compare layout (side by side shows the frame
-        twice: either half gives the same pixel), then a resizing stage (the picture has the
-        chain's output size, the point is in pixels of the input).
+        Undoes the fit into the window, then the compare layout (side by side shows the frame twice:
+        either half gives the same pixel), then a resizing stage (the picture has the chain's output
+        size, the point is in pixels of the input).
         """
         if self._picture_size is None:
             return None

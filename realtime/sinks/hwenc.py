@@ -39,21 +39,12 @@ class HardwareEncoder(NamedTuple):
 
 def encoder_options(family: str, crf: int, preset: str, low_latency: bool = False,
                     bitrate: int | None = None) -> dict[str, str]:
-    """The hardware encoder's options for x264's quality, speed preset, latency and rate settings.
+    """The options of the hardware encoder ``family`` (a key of :data:`FAMILIES`) for x264's settings.
 
-    Parameters
-    ----------
-    family : str
-        A key of :data:`FAMILIES`.
-    crf : int
-        x264's constant quality; each family's constant-quality mode takes the same number (their
-        scales differ a little: about the same picture, not the same size).
-    preset : str
-        x264 speed preset, mapped to the family's nearest.
-    low_latency : bool
-        No reordering and no lookahead (network outputs).
-    bitrate : int, optional
-        Constant bitrate, bits per second, instead of constant quality.
+    ``crf``: each family's constant-quality mode takes the same number (their scales differ a little:
+    about the same picture, not the same size); ``preset`` maps to the family's nearest;
+    ``low_latency``: no reordering and no lookahead (network outputs); ``bitrate``: constant bitrate,
+    bits per second, instead of constant quality.
     """
     if family == "nvenc":
         opts = {"preset": _NVENC_PRESETS.get(preset, "p4"), "rc": "vbr", "cq": str(crf)}
@@ -78,20 +69,9 @@ def encoder_options(family: str, crf: int, preset: str, low_latency: bool = Fals
 
 def pick(choice: str, codec: str, width: int, height: int, rate: Fraction, crf: int, preset: str,
          low_latency: bool = False, bitrate: int | None = None) -> HardwareEncoder | None:
-    """The first hardware encoder of ``choice`` that opens here for ``codec`` at this size; ``None``: x264/x265.
-
-    Parameters
-    ----------
-    choice : str
-        One of :data:`CHOICES`.
-    codec : {"h264", "hevc"}
-        Other codecs have no hardware encoder here (``None``).
-    width, height : int
-        The encoded size.
-    rate : Fraction
-        The frame rate.
-    crf, preset, low_latency, bitrate
-        As for :func:`encoder_options`.
+    """The first hardware encoder of ``choice`` (one of :data:`CHOICES`) that opens here for ``codec`` at
+    this size and rate; ``None``: x264/x265 (always for codecs other than h264 and hevc).  ``crf``,
+    ``preset``, ``low_latency`` and ``bitrate`` as for :func:`encoder_options`.
     """
     if choice == "off" or codec not in ("h264", "hevc"):
         return None

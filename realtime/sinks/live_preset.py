@@ -12,8 +12,9 @@ picture costs says little of the camera's (threefold apart here between two tria
 from __future__ import annotations
 
 import logging
-import os
 from fractions import Fraction
+
+from realtime.run.process import cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +25,10 @@ SUPERFAST_PIXEL_RATE = 1280 * 720 * 30
 
 
 def live_preset(width: int, height: int, rate: Fraction, cores: int | None = None) -> str:
-    """``superfast`` up to 720p30's pixel rate per two cores, ``ultrafast`` above it.
-
-    Parameters
-    ----------
-    width, height : int
-        The encoded size.
-    rate : Fraction
-        The frame rate.
-    cores : int, optional
-        Cores this process may run on (default: as the OS says).
-    """
+    """``superfast`` up to 720p30's pixel rate per two cores, ``ultrafast`` above it, for the encoded size
+    and frame rate on ``cores`` (default: those this process may run on)."""
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = cpu_cores()
     per_two_cores = width * height * float(rate) / max(cores / 2, 0.5)
     preset = "superfast" if per_two_cores <= SUPERFAST_PIXEL_RATE else "ultrafast"
     log.info("live recording at %dx%d, %.4g fps on %d cores: x264 %s", width, height, float(rate), cores, preset)

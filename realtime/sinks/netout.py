@@ -1,17 +1,16 @@
 """Network outputs: the enhanced stream sent live to a server or a receiver, through PyAV/FFmpeg.
 
-``-o URL`` picks the container from the scheme: FLV for ``rtmp://``/``rtmps://`` (YouTube,
-Twitch, nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for
-``rtsp://`` (pushed to a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an
-``ffmpeg`` process that forwards the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is set for low latency: x264's
-``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a
-receiver that joins late starts within a second, and constant bitrate with a one-second
-buffer when ``--bitrate`` is given.
+``-o URL`` picks the container from the scheme: FLV for ``rtmp://``/``rtmps://`` (YouTube, Twitch,
+nginx-rtmp, MediaMTX), MPEG-TS for ``srt://``, ``udp://`` and ``tcp://``, RTSP for ``rtsp://`` (pushed to
+a server).  PyAV's own FFmpeg has no SRT, so ``srt://`` goes through an ``ffmpeg`` process that forwards
+the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is set for low latency: x264's
+``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a receiver that joins
+late starts within a second, and constant bitrate with a one-second buffer when ``--bitrate`` is given.
 
-A server that goes away does not end the run: the writer closes the connection, counts the
-frames it cannot send as dropped, and reconnects with a growing pause (0.5 s, doubling to
-8 s), each attempt bounded by a short network timeout.  It writes from the recorder's thread,
-whose bounded queue keeps the processing thread from ever waiting on the network.
+A server that goes away does not end the run: the writer closes the connection, counts the frames it
+cannot send as dropped, and reconnects with a growing pause (0.5 s, doubling to 8 s), each attempt
+bounded by a short network timeout.  It writes from the recorder's thread, whose bounded queue keeps
+the processing thread from ever waiting on the network.
 """
 from __future__ import annotations
 
@@ -68,25 +67,12 @@ def check_network_output(url: str, options: OutputOptions) -> str:
 
 
 class NetworkWriter:
-    """Encodes frames and sends them to ``url``, reconnecting when the connection is lost.
+    """Encodes frames of ``width`` x ``height`` and sends them to ``url`` (``rtmp(s)://``, ``srt://``,
+    ``udp://``, ``tcp://`` or ``rtsp://``), reconnecting when the connection is lost.
 
-    Parameters
-    ----------
-    url : str
-        ``rtmp(s)://``, ``srt://``, ``udp://``, ``tcp://`` or ``rtsp://``.
-    width, height : int
-        The frames' size.
-    info : SourceInfo
-        The stream's rate and colour format.
-    options : OutputOptions
-        Codec (H.264 by default), CRF, x264 preset and bitrate.
-    live_audio : LiveAudio, optional
-        The source's audio, sent beside the video.
-
-    Raises
-    ------
-    OutputError
-        The first connection fails (the server is not there): nothing to stream to.
+    ``info`` gives the stream's rate and colour format, ``options`` the codec (H.264 by default),
+    CRF, x264 preset and bitrate; ``live_audio``, the source's audio, is sent beside the video.
+    Raises :class:`OutputError` when the first connection fails (the server is not there).
     """
 
     def __init__(self, url: str, width: int, height: int, info: SourceInfo, options: OutputOptions,
@@ -182,15 +168,12 @@ class NetworkWriter:
                 self._out.mux(packet)
                 self.bytes_out += packet.size
         except (self._av.FFmpegError, OSError) as exc:
-            self._lost(exc)
+            log.warning("stream to %s lost (%s): reconnecting", redact(self.url), redact(str(exc)))
+            self._close_quietly()
+            self._retry_at = time.monotonic() + self._pause_s
             self.dropped += 1
             return
         self.frames += 1
-
-    def _lost(self, exc: BaseException) -> None:
-        log.warning("stream to %s lost (%s): reconnecting", redact(self.url), redact(str(exc)))
-        self._close_quietly()
-        self._retry_at = time.monotonic() + self._pause_s
 
     def _reconnect(self) -> bool:
         if time.monotonic() < self._retry_at:

@@ -21,12 +21,10 @@ BITRATE_FRAMES = 120
 class Recorder:
     """Feeds a :class:`~realtime.sinks.writers.Writer` from its own thread through a bounded ring.
 
-    :meth:`write` queues the frame itself (no copy: nobody writes into a frame's buffer
-    while it is held, :mod:`realtime.run.buffers`) and returns: under ``BLOCK`` (files) it
-    waits for room so nothing is lost; under ``DROP_OLDEST`` (live) it never waits and
-    counts what it drops.
-    :meth:`close` drains the queue and finalizes the file, also after an error
-    or an interrupt, so what was written stays playable.
+    :meth:`write` queues the frame itself (no copy: nobody writes into a frame's buffer while it is held,
+    :mod:`realtime.run.buffers`) and returns: under ``BLOCK`` (files) it waits for room so nothing is
+    lost; under ``DROP_OLDEST`` (live) it never waits and counts what it drops.  :meth:`close` drains the
+    queue and finalizes the file, also after an error or an interrupt, so what was written stays playable.
     """
 
     def __init__(self, writer: Writer, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 8) -> None:

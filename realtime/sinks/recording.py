@@ -1,9 +1,9 @@
 """A run's outputs: files and network streams, each written by its own recorder thread.
 
-Every output has its own bounded queue, thread and drop count, so a slow network never holds
-up a recording beside it, nor the processing.  Live outputs carry the source's real timeline
-from their first frame (they play at real speed across drops and gaps) and the source's own
-audio; a file processed whole keeps every frame and the input's audio.
+Every output has its own bounded queue, thread and drop count, so a slow network never holds up a
+recording beside it, nor the processing.  Live outputs carry the source's real timeline from their
+first frame (they play at real speed across drops and gaps) and the source's own audio; a file
+processed whole keeps every frame and the input's audio.
 """
 from __future__ import annotations
 
@@ -47,16 +47,9 @@ def check_target(target: str | Path, options: OutputOptions) -> Target:
 class Recordings:
     """The outputs of a session, started and stopped together.
 
-    Parameters
-    ----------
-    targets : sequence of path or str
-        Where to write from the start (checked with :func:`check_target`); may be empty (the
-        preview's ``r`` key starts a recording to ``vqe-DATE-TIME.mp4``).
-    options : OutputOptions
-    live : bool
-        Live outputs: newest-frame queues (drops counted), the capture timeline, the source's audio.
-    audio : LiveAudio, optional
-        The live source's own audio, for every output that can carry it.
+    ``targets`` are written from the start (checked with :func:`check_target`); without any, the
+    preview's ``r`` key starts a recording to ``vqe-DATE-TIME.mp4``.  ``live`` outputs have
+    newest-frame queues (drops counted), the capture timeline and the source's own ``audio``.
     """
 
     def __init__(self, targets: Sequence[Target], options: OutputOptions, live: bool, audio: Any = None) -> None:

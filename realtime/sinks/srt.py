@@ -47,8 +47,8 @@ def ffmpeg_binary() -> str | None:
 def _widen(pipe: IO[bytes]) -> None:
     """Give ``pipe`` a buffer of :data:`PIPE_BYTES` where the system allows (Linux).
 
-    The relay connects once the first bytes arrive; meanwhile the writer must not block on a
-    full pipe of 64 KiB (a keyframe or two), or its output's queue overflows.
+    The relay connects once the first bytes arrive; meanwhile the writer must not block on a full
+    pipe of 64 KiB (a keyframe or two), or its output's queue overflows.
     """
     if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
         with contextlib.suppress(OSError):  # above the system's limit (/proc/sys/fs/pipe-max-size): the default stays
@@ -63,26 +63,12 @@ def _with_option(url: str, key: str, value: str) -> str:
 
 
 class SrtRelay:
-    """An ``ffmpeg`` process sending the bytes written to :attr:`pipe` to an SRT URL, or (``send=False``)
-    receiving from one into :attr:`pipe`.
+    """An ``ffmpeg`` process sending the bytes written to :attr:`pipe` to ``srt://HOST:PORT[?OPTIONS]``
+    (``send``: an output), or receiving from it into :attr:`pipe` (an input).
 
     It is the SRT caller unless the URL says ``mode=``.  A connection that fails, drops, or (when
-    receiving) brings nothing for ``timeout_s`` ends the process; vqe sees that as a failed write
-    or the end of the bytes, and reconnects as for any stream.
-
-    Parameters
-    ----------
-    url : str
-        ``srt://HOST:PORT[?OPTIONS]``.
-    send : bool
-        Send to the URL (an output) or receive from it (an input).
-    timeout_s : float
-        Receiving: how long the connection may stay silent before it counts as lost.
-
-    Raises
-    ------
-    OSError
-        No ``ffmpeg`` program was found.
+    receiving) brings nothing for ``timeout_s`` ends the process; vqe sees that as a failed write or
+    the end of the bytes, and reconnects as for any stream.  Raises ``OSError`` without an ``ffmpeg``.
     """
 
     def __init__(self, url: str, send: bool, timeout_s: float = 5.0) -> None:

@@ -1,11 +1,10 @@
 """The enhanced frames as a virtual camera, for video-call apps, OBS and browsers.
 
-Frames go out through ``pyvirtualcam`` (v4l2loopback on Linux, OBS Virtual Camera on Windows
-and macOS) from a thread of their own: the processing thread leaves each frame in a mailbox
-that keeps only the newest (a slow consumer drops frames and counts them, it never holds up
-processing), and the sender paces itself at the camera's rate with
-``sleep_until_next_frame``, sending the newest frame again when no new one came in time (a
-call app expects a steady camera).
+Frames go out through ``pyvirtualcam`` (v4l2loopback on Linux, OBS Virtual Camera on Windows and macOS)
+from a thread of their own: the processing thread leaves each frame in a mailbox that keeps only the
+newest (a slow consumer drops frames and counts them, it never holds up processing), and the sender paces
+itself at the camera's rate with ``sleep_until_next_frame``, sending the newest frame again when no new
+one came in time (a call app expects a steady camera).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Video writers: ``.y4m`` (raw), PyAV (H.264/HEVC/FFV1/... with audio, :mod:`realtime.sinks.avencode`),
 OpenCV (fallback), and network streams (:mod:`realtime.sinks.netout`); the checks on an output before a run.
 
-Every writer takes BGR frames with their presentation time and is finalized by
-``close()``, which is also what makes an interrupted recording playable.
+Every writer takes frames with their presentation time and is finalized by ``close()``, which is also
+what makes an interrupted recording playable.
 """
 from __future__ import annotations
 
@@ -45,30 +45,20 @@ _DEEP = {"h264": "H.264 High 10", "hevc": "HEVC Main 10", "ffv1": "FFV1", None: 
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """How to encode.
+    """How to encode."""
 
-    Attributes
-    ----------
-    codec : str or None
-        Key of :data:`CODECS`; ``None`` picks the container's default.
-    encoder : {"pyav", "opencv"}
-    crf : int
-        Quality for H.264/HEVC (lower is better; 18 is visually lossless).
-    preset : str
-        x264/x265 speed preset.
-    bitrate : int or None
-        Network outputs only: constant bitrate (bits per second) instead of constant quality.
-    hw_encoder : str
-        H.264/HEVC on a hardware encoder: a family of :data:`realtime.sinks.hwenc.FAMILIES`,
-        ``auto`` (the first that opens here) or ``off``; x264/x265 where none opens.
-    """
-
+    #: Key of :data:`CODECS`; ``None`` picks the container's default.
     codec: str | None = None
+    #: ``pyav`` or ``opencv``.
     encoder: str = "pyav"
+    #: Quality for H.264/HEVC (lower is better; 18 is visually lossless).
     crf: int = 18
+    #: x264/x265 speed preset.
     preset: str = "medium"
-    #: Constant bitrate in bits per second for network outputs (``None``: constant quality, ``crf``).
+    #: Network outputs only: constant bitrate (bits per second) instead of constant quality.
     bitrate: int | None = None
+    #: H.264/HEVC on a hardware encoder: a family of :data:`realtime.sinks.hwenc.FAMILIES`, ``auto`` (the
+    #: first that opens here) or ``off``; x264/x265 where none opens.
     hw_encoder: str = "off"
 
 
@@ -94,10 +84,8 @@ def is_network_output(target: str | Path) -> bool:
 
 
 def check_output_path(path: str | Path, input_path: str | Path | None = None) -> Path:
-    """Fail before any work on an output file that cannot be written, naming the fix.
-
-    A network output (``rtmp://...``) is no path: :func:`realtime.sinks.netout.check_network_output`.
-    """
+    """Fail before any work on an output file that cannot be written, naming the fix (a network output is
+    checked by :func:`realtime.sinks.netout.check_network_output`)."""
     p = Path(path)
     ext = p.suffix.lower()
     if ext != ".y4m" and ext not in CONTAINERS:
@@ -147,21 +135,11 @@ def output_format(info: SourceInfo, codec: str | None) -> YuvFormat:
 
 def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions,
                 keep_audio: bool = True, live_audio: LiveAudio | None = None) -> Writer:
-    """Open the writer that fits ``path``'s extension and ``options``.
+    """Open the writer that fits ``path``'s extension (a file checked by :func:`check_output_path`, or a
+    network URL) and ``options``, for frames of ``size`` (width, height) of the input ``info`` describes.
 
-    Parameters
-    ----------
-    path : path or str
-        Output file, already checked with :func:`check_output_path`, or a network URL
-        (:mod:`realtime.sinks.netout`).
-    info : SourceInfo
-        The input's properties (rate, colour format, audio).
-    size : (width, height)
-        Output frame size (stages may resize).
-    keep_audio : bool
-        Copy the input file's audio (files).
-    live_audio : LiveAudio, optional
-        A live source's audio, muxed beside the video (PyAV outputs).
+    ``keep_audio`` copies the input file's audio; ``live_audio``, a live source's, is muxed beside
+    the video (PyAV outputs).
     """
     if is_network_output(path):
         from realtime.sinks.netout import NetworkWriter  # (imports this module)
@@ -184,9 +162,9 @@ def open_writer(path: str | Path, info: SourceInfo, size: tuple[int, int], optio
 def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> bool:
     """Whether the writer for ``path`` stores I420 frames of ``info``'s layout and range as they are.
 
-    Then frames that stayed planar through the pipeline need no conversion on the way out, once
-    they are in :func:`written_matrix` (a resized ``.y4m`` may imply another matrix than the
-    input's: the caller re-expresses the frames, with :func:`kernels.colorspace.change_matrix_i420`).
+    Then frames that stayed planar through the pipeline need no conversion on the way out, once they
+    are in :func:`written_matrix` (a resized ``.y4m`` may imply another matrix than the input's: the
+    caller re-expresses the frames, with :func:`kernels.colorspace.change_matrix_i420`).
     """
     fmt = info.fmt
     if options.encoder == "opencv" or (fmt.bit_depth, fmt.sub_x, fmt.sub_y) != (8, 2, 2):
@@ -195,20 +173,17 @@ def writes_i420_of(path: str | Path, info: SourceInfo, size: tuple[int, int], op
 
 
 def written_matrix(path: str | Path, info: SourceInfo, size: tuple[int, int], options: OutputOptions) -> str:
-    """The matrix the writer for ``path`` stores frames of ``size`` (width, height) in.
-
-    The input's, except for a resized ``.y4m``, whose readers assume a matrix from its height.
-    """
+    """The matrix the writer for ``path`` stores frames of ``size`` (width, height) in: the input's, except
+    for a resized ``.y4m``, whose readers assume a matrix from its height."""
     return _written_format(Path(path), info, size, options).matrix
 
 
 def _note_precision(info: SourceInfo, codec: str | None, encoder: str) -> None:
     """Say, once per output, what it keeps of a deeper-than-8-bit or HDR input: never silently SDR.
 
-    ``codec`` is ``None`` for raw ``.y4m``; with ``encoder="opencv"``, OpenCV picks its own codec and
-    writes no colour tags.
+    ``codec`` is ``None`` for raw ``.y4m`` (written by vqe itself whatever the encoder, with no colour
+    tags); with ``encoder="opencv"``, OpenCV picks its own codec and writes no colour tags.
     """
-    # Raw .y4m is written by vqe itself whatever the encoder; it has no colour tags either.
     by_pyav = codec is not None and encoder == "pyav"
     bits = info.fmt.bit_depth
     if bits > 8:

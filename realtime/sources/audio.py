@@ -17,20 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class AudioPassthrough:
-    """Remuxes the first audio stream of ``input_path`` into an output container.
+    """Remuxes the first audio stream of ``input_path`` into ``output`` (before its header is written).
 
-    Packets are copied bit for bit (no re-encode).  Timestamps move by the same
-    offset as the video's, so the two stay in sync; :meth:`mux_until` keeps the
-    muxer's interleaving queue short.
-
-    Parameters
-    ----------
-    input_path : path
-        File whose audio is kept.
-    output : av.container.OutputContainer
-        Container being written (before its header is written).
-    video_start_s : float
-        When the input's video starts, seconds on its clock.
+    Packets are copied bit for bit (no re-encode).  Timestamps move by the same offset as the video's
+    (which starts at ``video_start_s`` on the input's clock), so the two stay in sync;
+    :meth:`mux_until` keeps the muxer's interleaving queue short.
     """
 
     def __init__(self, input_path: str | Path, output: av.container.OutputContainer, video_start_s: float) -> None:
@@ -46,7 +37,6 @@ class AudioPassthrough:
         self._shift = round(self.origin_s / source.time_base) if source.time_base else 0
         self._packets = self._input.demux(source)
         self._pending: av.Packet | None = None
-        self.packets = 0
 
     def _next(self) -> av.Packet | None:
         if self._pending is None:
@@ -66,7 +56,6 @@ class AudioPassthrough:
                 packet.dts -= self._shift
             packet.stream = self.stream
             self._output.mux(packet)
-            self.packets += 1
             self._pending = None
 
     def close(self) -> None:
@@ -89,8 +78,8 @@ def demux_video(container: "av.container.InputContainer", video: "av.video.strea
                 timeline: "Callable[[float], float | None]") -> "Iterator[av.VideoFrame]":
     """Decoded frames of ``video``; ``sound``'s packets go to ``audio`` at ``timeline(packet time)``.
 
-    ``timeline`` puts a packet's time (seconds on the source's clock) on the frames' timeline,
-    as the source stamps its frames; ``None`` drops the packet (no frame has fixed the timeline yet).
+    ``timeline`` puts a packet's time (seconds on the source's clock) on the frames' timeline, as the
+    source stamps its frames; ``None`` drops the packet (no frame has fixed the timeline yet).
     """
     for packet in container.demux(*(s for s in (video, sound) if s is not None)):
         if packet.stream.type == "video":
@@ -104,23 +93,15 @@ def demux_video(container: "av.container.InputContainer", video: "av.video.strea
 class LiveAudio:
     """A live source's audio packets, stamped on the source's timeline, for the outputs of a run.
 
-    The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same
-    timeline as the video frames' ``pts_s`` (the stream's own clock, anchored to the arrival
-    clock at each connection), so the two stay in sync across drops, reconnections and a
-    stabilizer's lookahead delay.  Each output (a recording, a network stream) :meth:`attach`\\ es
-    and gets every packet from then on, plus the last few seconds, in its own queue; it muxes
-    them between its video frames (:meth:`AudioOutput.mux_until`) from the time :meth:`start_at`
-    sets (the outputs' first frame).  Packets are copied bit for bit (no re-encode).
-
-    Parameters
-    ----------
-    template : av.AudioStream
-        The source's audio stream (its codec parameters make the outputs' streams).
-    keep_s : float
-        How much of the recent past a newly attached output is given (a bounded buffer).
-    capture_clock : bool
-        The packets are stamped on the monotonic clock of the frames' ``capture_s`` (a
-        microphone's), not on the frames' ``pts_s`` timeline (a stream's own audio).
+    The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same timeline
+    as the video frames' ``pts_s`` (the stream's own clock, anchored to the arrival clock at each
+    connection), so the two stay in sync across drops, reconnections and a stabilizer's lookahead delay.
+    Each output (a recording, a network stream) :meth:`attach`\\ es and gets every packet from then on,
+    plus the last ``keep_s`` seconds, in its own queue; it muxes them between its video frames
+    (:meth:`AudioOutput.mux_until`) from the time :meth:`start_at` sets (the outputs' first frame).
+    Packets are copied bit for bit (no re-encode); the outputs' streams are made from ``template``, the
+    source's audio stream.  With ``capture_clock`` the packets are stamped on the monotonic clock of the
+    frames' ``capture_s`` (a microphone's), not on their ``pts_s`` timeline (a stream's own audio).
     """
 
     def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0,
@@ -145,9 +126,9 @@ class LiveAudio:
     def attach(self, output: "av.container.OutputContainer") -> "AudioOutput | None":
         """An audio stream in ``output`` like the source's (before the output's header is written).
 
-        ``None`` (the output gets video only, a warning says why) for AAC framed as MPEG-TS
-        senders frame it (ADTS) whose configuration cannot be told: MP4 and FLV need it in
-        their header, and the stream carries it only in each packet's ADTS header.
+        ``None`` (the output gets video only, a warning says why) for AAC framed as MPEG-TS senders
+        frame it (ADTS) whose configuration cannot be told: MP4 and FLV need it in their header, and
+        the stream carries it only in each packet's ADTS header.
         """
         stream = output.add_stream_from_template(self.template)
         ctx = self.template.codec_context
@@ -224,10 +205,8 @@ class AudioOutput:
         self.origin_s: float | None = None
 
     def mux_until(self, t_s: float, shift_s: float = 0.0) -> int:
-        """Mux every packet up to ``t_s`` seconds after the output's start; return how many.
-
-        ``shift_s`` is added to every packet's time, as the writer adds it to the video's.
-        """
+        """Mux every packet up to ``t_s`` seconds after the output's start; return how many.  ``shift_s`` is
+        added to every packet's time, as the writer adds it to the video's."""
         n = 0
         while self.origin_s is not None and self.queue and self.queue[0][0] - self.origin_s <= t_s:
             at, data, time_base = self.queue.popleft()  # (deque ends are thread-safe against put)

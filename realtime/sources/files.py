@@ -1,9 +1,8 @@
 """Frame sources behind one small protocol: ``info``, ``read_into(slot)``, ``close()``.
 
-Files are decoded with PyAV, never with OpenCV: OpenCV 5's FFmpeg backend
-returns all-black frames for interlaced-flagged streams.  Planar Y'CbCr comes
-straight from the decoder and is converted to BGR by our own kernel with the
-stream's matrix and range, so no colour is lost at the boundary.
+Files are decoded with PyAV, never with OpenCV: OpenCV 5's FFmpeg backend returns all-black frames
+for interlaced-flagged streams.  Planar Y'CbCr comes straight from the decoder and is converted to
+BGR by our own kernel with the stream's matrix and range, so no colour is lost at the boundary.
 """
 from __future__ import annotations
 
@@ -137,6 +136,7 @@ class Y4mSource:
         r = self._reader
         self.info = SourceInfo(str(path), r.width, r.height, r.fps, r.frame_count(), r.fmt, r.field_order, r.sar,
                                time_base=Fraction(1, r.fps.numerator))
+        self._interlaced = r.field_order in ("tff", "bff")
         self._index = 0
 
     def warm_up(self) -> None:
@@ -144,7 +144,7 @@ class Y4mSource:
         if not self.planar:
             fmt, (h, w) = self._reader.fmt, (self.info.height, self.info.width)
             blank = (np.zeros((h, w), fmt.dtype),) + tuple(np.zeros(fmt.chroma_shape(h, w), fmt.dtype) for _ in "uv")
-            yuv_to_bgr(blank, fmt, out=np.empty((h, w, 3), np.uint8), interlaced=self.info.field_order in ("tff", "bff"))
+            yuv_to_bgr(blank, fmt, out=np.empty((h, w, 3), np.uint8), interlaced=self._interlaced)
 
     def read_into(self, slot: Slot) -> bool:
         if self.planar:
@@ -155,7 +155,7 @@ class Y4mSource:
             if planes is None:
                 return False
             yuv_to_bgr(planes, self._reader.fmt, out=slot.ensure_shape((self.info.height, self.info.width, 3)),
-                       interlaced=self.info.field_order in ("tff", "bff"))
+                       interlaced=self._interlaced)
         slot.index, slot.pts_s, slot.capture_s = self._index, self._index / float(self.info.fps), time.monotonic()
         self._index += 1
         return True
@@ -183,8 +183,8 @@ class AvFrameConverter:
              rotate: int | None = None) -> None:
         """``frame`` into ``allocate(shape)``: I420 where ``planar`` and its size allow, else BGR.
 
-        With ``rotate`` (a ``cv2.ROTATE_*`` code) it is turned upright on the way.  A planar run may
-        still get BGR frames (a stream that reconnects at an odd size): stages take both.
+        With ``rotate`` (a ``cv2.ROTATE_*`` code) it is turned upright on the way.  A planar run may still
+        get BGR frames (a stream that reconnects at an odd size): stages take both.
         """
         height, width = frame.height, frame.width
         if rotate in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
@@ -202,8 +202,8 @@ class AvFrameConverter:
     def to_i420(self, frame: av.VideoFrame, out: np.ndarray, rotate: int | None = None) -> None:
         """Copy an 8-bit 4:2:0 frame's planes into the I420 array ``out`` (converted if it is not one).
 
-        With ``rotate`` (a ``cv2.ROTATE_*`` code) each plane is turned as it is copied: ``out`` has
-        the turned size, and the frame costs no more copies than an unturned one.
+        With ``rotate`` (a ``cv2.ROTATE_*`` code) each plane is turned as it is copied: ``out`` has the
+        turned size, and the frame costs no more copies than an unturned one.
         """
         if frame.format.name not in ("yuv420p", "yuvj420p"):
             # A full-range ("j") frame stays full range: swscale would squeeze it into yuv420p's range.
@@ -281,23 +281,12 @@ def _colour_tag(code: int | None) -> int | None:
 
 
 def display_rotation(frame: av.VideoFrame, name: str) -> int:
-    """Clockwise degrees (0, 90, 180, 270) that turn ``frame`` upright, from its display matrix.
+    """Clockwise degrees (0, 90, 180, 270) that turn a decoded ``frame`` upright, from the display matrix
+    FFmpeg copies into its side data; 0 when there is none, or one that is not applied.
 
-    Phones store the sensor's landscape picture and a display matrix saying how to turn it
-    (the old ``rotate=90`` tag).  Matrices that mirror, or turn by other angles, are not
-    applied: a warning says so and the frame is taken as it is stored.
-
-    Parameters
-    ----------
-    frame : av.VideoFrame
-        A decoded frame: FFmpeg copies the stream's display matrix into its side data.
-    name : str
-        The input, for the warning.
-
-    Returns
-    -------
-    int
-        0 when there is no matrix, or one that is not applied.
+    Phones store the sensor's landscape picture and a display matrix saying how to turn it (the old
+    ``rotate=90`` tag).  Matrices that mirror, or turn by other angles, are not applied: a warning
+    (naming the input ``name``) says so and the frame is taken as it is stored.
     """
     from av.sidedata.sidedata import Type
 
@@ -415,8 +404,8 @@ class AvFileSource:
 class PacedSource:
     """Plays a file source at its own frame rate, as if it were a camera (``--file PATH --live``).
 
-    Frames are stamped when their time comes, so a slow consumer sees drops
-    and latency exactly as it would with a real camera.
+    Frames are stamped when their time comes, so a slow consumer sees drops and latency exactly as
+    it would with a real camera.
     """
 
     def __init__(self, source: Source) -> None:

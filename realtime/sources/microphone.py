@@ -1,14 +1,13 @@
 """A microphone for live runs: its sound, encoded to AAC, in every output beside the enhanced video.
 
-``--audio DEVICE`` opens a sound input through PyAV's capture devices (ALSA on Linux,
-AVFoundation on macOS, DirectShow on Windows; ``FORMAT:NAME`` picks another, such as
-``lavfi:sine`` for a test tone).  A thread reads it as the device delivers, encodes AAC and
-hands each packet to a :class:`~realtime.sources.audio.LiveAudio`, which the outputs mux as they do a
-stream's own audio.
+``--audio DEVICE`` opens a sound input through PyAV's capture devices (ALSA on Linux, AVFoundation
+on macOS, DirectShow on Windows; ``FORMAT:NAME`` picks another, such as ``lavfi:sine`` for a test
+tone).  A thread reads it as the device delivers, encodes AAC and hands each packet to a
+:class:`~realtime.sources.audio.LiveAudio`, which the outputs mux as they do a stream's own audio.
 
-Timing: a device delivers its samples in chunks as they are recorded, so a chunk's first
-sample was taken one chunk's duration before it arrived.  The sound is placed on the monotonic
-clock, the clock of the video frames' capture times, by :class:`SampleClock`.
+Timing: a device delivers its samples in chunks as they are recorded, so a chunk's first sample was
+taken one chunk's duration before it arrived.  The sound is placed on the monotonic clock, the
+clock of the video frames' capture times, by :class:`SampleClock`.
 """
 from __future__ import annotations
 
@@ -39,8 +38,8 @@ FALLBACK_RATE = 48000
 def parse_device(spec: str) -> tuple[str, str]:
     """``FORMAT:NAME`` (or a bare ``NAME`` in the platform's format) -> ``(format, name)``.
 
-    AVFoundation's own names start with a colon (``:0``, the first audio device), so a
-    name in that format is written ``avfoundation::0``.
+    AVFoundation's own names start with a colon (``:0``, the first audio device), so a name in that
+    format is written ``avfoundation::0``.
     """
     fmt, sep, name = spec.partition(":")
     if sep and (fmt in av.formats_available or fmt in LISTED_FORMATS):
@@ -73,11 +72,11 @@ def list_devices() -> list[str]:
 class SampleClock:
     """Where a device's chunks of sound sit on the monotonic clock.
 
-    The first chunk's arrival anchors the clock; each next chunk starts where the samples
-    counted so far end (an even timeline, free of the arrivals' jitter).  When the count and
-    the arrivals part by more than :data:`RESYNC_S`, a late chunk moves the anchor on (the
-    device lost samples: the gap stays in the timeline) and an early one is dropped (the
-    device's clock runs fast: the sound must not run ahead of the video).
+    The first chunk's arrival anchors the clock; each next chunk starts where the samples counted so
+    far end (an even timeline, free of the arrivals' jitter).  When the count and the arrivals part
+    by more than :data:`RESYNC_S`, a late chunk moves the anchor on (the device lost samples: the gap
+    stays in the timeline) and an early one is dropped (the device's clock runs fast: the sound must
+    not run ahead of the video).
     """
 
     def __init__(self) -> None:
@@ -107,23 +106,11 @@ def _use_system_alsa_config() -> None:
 
 
 class Microphone:
-    """A sound input read on its own thread, as AAC packets for a run's outputs.
+    """A sound input (``spec``: see :func:`parse_device`) read on its own thread, as AAC packets for a run's
+    outputs, which attach to :attr:`audio` (stamped on the monotonic clock of the frames' ``capture_s``).
 
-    Parameters
-    ----------
-    spec : str
-        ``FORMAT:NAME`` or a device name in the platform's format (see :func:`parse_device`).
-
-    Attributes
-    ----------
-    audio : LiveAudio
-        What the outputs attach to; its packets are stamped on the monotonic clock
-        (``capture_clock``), the clock of the video frames' ``capture_s``.
-
-    Raises
-    ------
-    SourceError
-        The device cannot be opened or has no sound, with the hint to list the devices.
+    Raises :class:`SourceError` where the device cannot be opened or has no sound, with the hint to
+    list the devices.
     """
 
     def __init__(self, spec: str) -> None:

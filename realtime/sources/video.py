@@ -1,9 +1,8 @@
 """Reading a video file's frames as numpy arrays, for the Python API.
 
-The command line reads files through its capture thread and ring buffer; a script that
-wants the frames of a file, in order, as arrays, opens it here.  The frames are decoded by
-the same sources (PyAV, or ``.y4m`` natively), upright and in the stream's own colour
-matrix, as every ``vqe --file`` run sees them.
+The command line reads files through its capture thread and ring buffer; a script that wants the frames of
+a file, in order, as arrays, opens it here.  The frames are decoded by the same sources (PyAV, or ``.y4m``
+natively), upright and in the stream's own colour matrix, as every ``vqe --file`` run sees them.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """YUV4MPEG2 (``.y4m``) reading and writing: raw planes, no codec in between.
 
-Frames are read with ``readinto`` into one reusable buffer and returned as
-plane views, so a lossless test pipeline costs one copy per frame.
+Frames are read with ``readinto`` into one reusable buffer and returned as plane views, so a
+lossless test pipeline costs one copy per frame.
 """
 from __future__ import annotations
 
@@ -27,20 +27,9 @@ def default_matrix(height: int) -> str:
 
 
 class Y4mReader:
-    """Sequential reader of a ``.y4m`` file.
-
-    Attributes
-    ----------
-    width, height : int
-    fps : Fraction
-    field_order : str
-        ``progressive``, ``tff``, ``bff``, ``mixed`` or ``unknown`` (header ``I`` tag).
-    sar : Fraction
-        Sample aspect ratio (header ``A`` tag; 1 when unknown).
-    fmt : YuvFormat
-    mono : bool
-        Luma only; chroma reads as neutral gray.
-    """
+    """Sequential reader of a ``.y4m`` file: its ``width``, ``height``, ``fps``, ``fmt``, ``field_order``
+    (``progressive``, ``tff``, ``bff``, ``mixed`` or ``unknown``: the ``I`` tag), ``sar`` (the ``A`` tag;
+    1 when unknown) and ``mono`` (luma only; chroma reads as neutral gray)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -90,10 +79,8 @@ class Y4mReader:
             self._neutral = (gray, gray)
 
     def read_raw(self, out: np.ndarray | None = None) -> np.ndarray | None:
-        """The next frame's bytes, planes one after the other, into ``out`` (default: a reused buffer).
-
-        Returns ``None`` at the end.  For 8-bit 4:2:0 this is an I420 frame (:mod:`kernels.planes`).
-        """
+        """The next frame's bytes, planes one after the other, into ``out`` (default: a reused buffer), or
+        ``None`` at the end.  For 8-bit 4:2:0 this is an I420 frame (:mod:`kernels.planes`)."""
         marker = self._fh.readline(4096)
         if not marker:
             return None

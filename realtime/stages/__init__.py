@@ -1,9 +1,8 @@
 """The stage registry: every stage the CLI and the pipeline can name.
 
-A stage module loads its kernels (Numba dispatchers, OpenCV) when imported,
-which takes a noticeable share of start-up; so :data:`STAGES` imports a stage
-only when it is looked up, and :data:`PARAMS` gives every stage's parameters
-without importing any stage.
+A stage module loads its kernels (Numba dispatchers, OpenCV) when imported, which takes a noticeable
+share of start-up; so :data:`STAGES` imports a stage only when it is looked up, and :data:`PARAMS`
+gives every stage's parameters without importing any stage.
 """
 from __future__ import annotations
 
@@ -31,9 +30,9 @@ text read these without importing any stage)."""
 class _StageRegistry(Mapping[str, type[Stage]]):
     """Read-only mapping of stage name -> :class:`Stage` class that imports a stage on first lookup.
 
-    Keys, their order, ``in`` and ``len`` come from :data:`PARAMS` and import nothing;
-    ``STAGES[name]`` imports ``realtime.stages.<name>`` once and returns its
-    ``<Name>Stage`` class.  ``values()`` and ``items()`` import every stage.
+    Keys, their order, ``in`` and ``len`` come from :data:`PARAMS` and import nothing; ``STAGES[name]``
+    imports ``realtime.stages.<name>`` once and returns its ``<Name>Stage`` class.  ``values()`` and
+    ``items()`` import every stage.
     """
 
     def __init__(self) -> None:

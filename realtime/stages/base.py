@@ -17,16 +17,15 @@ log = logging.getLogger(__name__)
 class Stage:
     """One enhancement step of the pipeline.
 
-    A stage allocates its buffers once (again only when the frame size changes)
-    and calls a kernel per frame.  Most stages map one frame to one frame and
-    only implement :meth:`apply`; stages that delay or multiply frames (a
-    stabilizer with lookahead, a field-rate deinterlacer) override
+    A stage allocates its buffers once (again only when the frame size changes) and calls a kernel
+    per frame.  Most stages map one frame to one frame and only implement :meth:`apply`; stages that
+    delay or multiply frames (a stabilizer with lookahead, a field-rate deinterlacer) override
     :meth:`push` and :meth:`flush`.
 
-    A stage writes each output into a fresh buffer from :meth:`output`, and its state into
-    buffers of its own (:meth:`buffer`).  An output is never written over while anyone holds
-    it (:mod:`realtime.run.buffers`): a consumer keeps a frame by keeping the array, and a
-    stage may keep its inputs or outputs as history the same way.
+    A stage writes each output into a fresh buffer from :meth:`output`, and its state into buffers
+    of its own (:meth:`buffer`).  An output is never written over while anyone holds it
+    (:mod:`realtime.run.buffers`): a consumer keeps a frame by keeping the array, and a stage may keep
+    its inputs or outputs as history the same way.
     """
 
     name: ClassVar[str]
@@ -51,10 +50,8 @@ class Stage:
         self._outputs = BufferPool(backend.empty)
 
     def push(self, frame: Frame) -> Sequence[Frame]:
-        """Take one frame; return the frames that are ready (usually exactly one).
-
-        With a :attr:`plan`, :meth:`apply` gets the planned value of the frame's shot too.
-        """
+        """Take one frame; return the frames that are ready (usually exactly one).  With a :attr:`plan`,
+        :meth:`apply` gets the planned value of the frame's shot too."""
         planned = () if self.plan is None else (self.plan.at(frame.index),)
         return (frame.with_image(self.apply(frame.image, *planned)),)
 
@@ -72,9 +69,9 @@ class Stage:
     def set_plan(self, plan: Any) -> None:
         """Take per-shot values from a first pass over the whole clip instead of estimating online.
 
-        ``plan`` is a :class:`~realtime.run.analysis.Schedule` keyed by the index of the frames this
-        stage receives; each frame's value reaches :meth:`apply` as its second argument.  Only
-        stages that :mod:`realtime.run.analysis` can measure (``measure``, ``plan_shot``) take one.
+        ``plan`` is a :class:`~realtime.run.analysis.Schedule` keyed by the index of the frames this stage
+        receives; each frame's value reaches :meth:`apply` as its second argument.  Only stages that
+        :mod:`realtime.run.analysis` can measure (``measure``, ``plan_shot``) take one.
         """
         if not callable(getattr(self, "plan_shot", None)):
             raise TypeError(f"stage {self.name} takes no analysis plan")
@@ -102,8 +99,8 @@ class Stage:
         return dev
 
     def yuv_coefficients(self) -> tuple[Any, np.ndarray, Any]:
-        """The stream's Y'CbCr -> BGR coefficients on the backend and on the host, and its BGR -> Y'CbCr
-        ones on the backend (:attr:`yuv_format`'s, kept until it changes)."""
+        """The stream's Y'CbCr -> BGR coefficients on the backend and on the host, and its BGR -> Y'CbCr ones
+        on the backend (:attr:`yuv_format`'s, kept until it changes)."""
         fmt = self.yuv_format
         if fmt is None:
             raise ValueError(f"{self.name}: an I420 frame without the stage's yuv_format")
@@ -115,11 +112,24 @@ class Stage:
         return got[1:]
 
     def buffer(self, key: str, shape: tuple[int, ...], dtype: Any = "uint8", *, host: bool = False) -> Any:
-        """A persistent buffer for the stage's state, reallocated only on a shape change: on the
-        stage's backend, or with ``host`` in host memory on any backend (small results copied
-        from the GPU, host scratch)."""
+        """A persistent buffer for the stage's state, reallocated only on a shape change: on the stage's
+        backend, or with ``host`` in host memory (small results copied from the GPU, host scratch)."""
         buf = self._buffers.get(key)
         if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
             buf = np.empty(tuple(shape), dtype) if host else self.backend.empty(tuple(shape), dtype)
             self._buffers[key] = buf
         return buf
+
+
+def tell_source(stages: Sequence[Stage], info: Any, planar: bool) -> Any:
+    """Tell ``stages`` what the source is (frames I420 in ``info.fmt`` where ``planar``); return what they output.
+
+    Stages that use source hints or change the stream (a deinterlacer: progressive output, maybe at
+    twice the rate) have a ``set_source(info) -> info`` of their own; the others pass it on unchanged.
+    """
+    for stage in stages:
+        stage.yuv_format = info.fmt if planar else None
+        hook = getattr(stage, "set_source", None)
+        if hook is not None:
+            info = hook(info)
+    return info

@@ -1,17 +1,14 @@
 """``color`` stage: white balance, tone, saturation and a 3D LUT in one fused pass.
 
-Automatic white balance takes, per channel, the median of three illuminant
-estimates on a small thumbnail: shades-of-gray (or gray-world), gray-edge and
-the white patch (the brightest unclipped samples).  A scene's own colour (a
-field of yellow flowers) fools the estimators in different ways while a real
-cast moves them all together, so the correction fades out as they (and the
-other Minkowski mean) disagree; casts below a tolerance are left alone, so clean footage is not
-pushed around.  The gains keep the luma of gray and then the white point, are
-smoothed over time in the log domain with a one-euro filter, restart on scene
-cuts, and flashes are kept out of the estimate.  The gains, the manual
-temperature/tint and brightness/contrast/gamma are baked into a ``(3, 256)``
-curve table per frame; saturation and the optional ``.cube`` LUT run in the
-same per-pixel pass (:func:`kernels.color.adjust_color`).
+Automatic white balance takes, per channel, the median of three illuminant estimates on a small thumbnail:
+shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped samples).  A
+scene's own colour (a field of yellow flowers) fools the estimators in different ways while a real cast
+moves them all together, so the correction fades out as they (and the other Minkowski mean) disagree;
+casts below a tolerance are left alone, so clean footage is not pushed around.  The gains keep the luma of
+gray and then the white point, are smoothed over time in the log domain with a one-euro filter, restart on
+scene cuts, and flashes are kept out of the estimate.  The gains, the manual temperature/tint and
+brightness/contrast/gamma are baked into a ``(3, 256)`` curve table per frame; saturation and the optional
+``.cube`` LUT run in the same per-pixel pass (:func:`kernels.color.adjust_color`).
 """
 from __future__ import annotations
 
@@ -50,10 +47,9 @@ MAX_POINT_GAIN = 8.0
 class ColorStage(Stage):
     """Per frame: (automatic gains), curves baked on the host, one fused per-pixel pass.
 
-    Takes I420 frames unless a ``.cube`` LUT is set: the curves and saturation
-    then run on the planes (:func:`kernels.color_i420.adjust_color_i420`, a colour
-    conversion there and back per sample, in registers); a user LUT keeps the
-    BGR path, whose interpolation is checked against a float64 reference.
+    Takes I420 frames unless a ``.cube`` LUT is set: the curves and saturation then run on the planes
+    (:func:`kernels.color_i420.adjust_color_i420`, a colour conversion there and back per sample, in
+    registers); a user LUT keeps the BGR path, whose interpolation is checked against a float64 reference.
     """
 
     name = "color"
@@ -106,8 +102,8 @@ class ColorStage(Stage):
         return self._point
 
     def reset(self) -> None:
-        """Forget the temporal state; a white point is measured again on the next frame (a new source,
-        or the real frames after a warm-up's)."""
+        """Forget the temporal state; a white point is measured again on the next frame (a new source, or
+        the real frames after a warm-up's)."""
         self._gains.reset()
         self._watch.reset()
         self._point_measured = False
@@ -120,11 +116,9 @@ class ColorStage(Stage):
         return info
 
     def pick_white_point(self, point: tuple[int, int] | None) -> None:
-        """Set the white balance from the colour around ``point`` in the next frame, for good.
-
-        ``point`` is ``(x, y)`` in pixels of the input frame; ``None`` returns to the automatic
-        white balance.  Call from the thread that pushes frames.
-        """
+        """Set the white balance from the colour around ``point`` (``(x, y)`` pixels of the input frame) in
+        the next frame, for good; ``None`` returns to the automatic white balance.  Call from the
+        thread that pushes frames."""
         if point is not None and self._source_size is not None:
             _check_point(point, self._source_size)
         self._point, self._point_measured = point, False
@@ -144,11 +138,8 @@ class ColorStage(Stage):
                 else "white balance: auto"]
 
     def apply(self, image: Any, planned: np.ndarray | None = None) -> Any:
-        """Enhance one frame.
-
-        ``planned`` log gains (BGR; a whole-clip analysis's, for this frame's shot) replace the
-        online white-balance estimate and its smoothing.
-        """
+        """Enhance one frame; ``planned`` log gains (BGR; a whole-clip analysis's, for this frame's shot)
+        replace the online white-balance estimate and its smoothing."""
         self.follow_size(image)
         p = self.params
         wb = self._white_balance(image, planned)
@@ -169,10 +160,8 @@ class ColorStage(Stage):
                             backend=self.backend)
 
     def _white_balance(self, image: Any, planned: np.ndarray | None) -> tuple[float, float, float] | None:
-        """This frame's white-balance gains (BGR), or ``None`` where there is none (off, curves as baked).
-
-        A white point rules; then a whole-clip plan; then the online automatic estimate.
-        """
+        """This frame's white-balance gains (BGR), or ``None`` where there is none (off, curves as baked):
+        a white point's, else a whole-clip plan's, else the online automatic estimate."""
         if self._point is not None:
             if not self._point_measured:
                 self._point_gains, self._point_measured = self._gains_at_point(image, self._point), True
@@ -186,9 +175,9 @@ class ColorStage(Stage):
         return self.gains
 
     def _unchanged(self) -> bool:
-        """Whether the pass would give every sample back: gains within 1/1024 of one (under half a level
-        at white), no tone change, no saturation change, no LUT.  (The I420 pass takes each sample to
-        BGR and back, which would clip out-of-gamut samples.)"""
+        """Whether the pass would give every sample back: gains within 1/1024 of one (under half a level at
+        white), no tone or saturation change, no LUT.  (The I420 pass takes each sample to BGR and back,
+        which would clip out-of-gamut samples.)"""
         p = self.params
         return (self._lut is None and p.saturation == 1.0 and (p.brightness, p.contrast, p.gamma) == (0.0, 1.0, 1.0)
                 and all(abs(g - 1.0) < 1.0 / 1024 for g in self._gains_now))
@@ -210,8 +199,8 @@ class ColorStage(Stage):
     def measure(self, image: Any) -> tuple[str, np.ndarray]:
         """One frame's scene event and white-balance thumbnail (a copy; the first pass of ``--analyze``).
 
-        The thumbnail, not an estimate: what this stage sees of a shot depends on the levels
-        the contrast stage before it fixes for the whole shot (:meth:`plan_shot`).
+        The thumbnail, not an estimate: what this stage sees of a shot depends on the levels the
+        contrast stage before it fixes for the whole shot (:meth:`plan_shot`).
         """
         self.follow_size(image)
         thumb, event = self._observe(image)
@@ -238,19 +227,10 @@ class ColorStage(Stage):
             self._gains(np.zeros(3) if log_gains is None else log_gains)
 
     def estimate(self, thumb: np.ndarray) -> np.ndarray | None:
-        """The white-balance correction one frame's thumbnail calls for: log gains (BGR), unsmoothed.
-
-        The online path smooths these over time; a whole-clip analysis takes a shot's median.
-
-        Parameters
-        ----------
-        thumb : ndarray
-            ``(h, w, 3) float32`` BGR statistics thumbnail on the host (levels 0..255).
-
-        Returns
-        -------
-        ndarray or None
-            ``float64[3]``; ``None`` when the frame tells nothing (all black, all white, empty).
+        """The white-balance correction a frame's ``(h, w, 3) float32`` BGR thumbnail (host, levels 0..255)
+        calls for: ``float64[3]`` log gains (BGR), unsmoothed; ``None`` when the frame tells nothing (all
+        black, all white, empty).  The online path smooths these over time; a whole-clip analysis
+        takes a shot's median.
         """
         p = self.params
         opinions = cast_opinions(thumb, p.white_balance)
@@ -269,14 +249,14 @@ class ColorStage(Stage):
         """``(h, w, 3) float32`` BGR block means of ``image``, on the host (reused per frame)."""
         planar = is_i420(image)
         height, width = i420_size(image) if planar else image.shape[:2]
-        # White balance needs far fewer samples than the tile histograms: a
-        # coarser thumbnail (80x45 at 720p) keeps the host-side estimators cheap.
+        # White balance needs far fewer samples than the tile histograms: a coarser thumbnail (80x45
+        # at 720p) keeps the host-side estimators cheap.
         factor = 4 * thumbnail_factor(height, width, STATS_WIDTH)
         if height < factor or width < factor:
             factor = 1
         tshape = (height // factor, width // factor, 3)
-        # Half of each block's side: a quarter of the reads, and enough averaging
-        # that gray-edge sees edges rather than sensor noise.
+        # Half of each block's side: a quarter of the reads, and enough averaging that gray-edge sees
+        # edges rather than sensor noise.
         taps = max(factor // 2, 1)
         if planar:
             thumb = i420_bgr_thumbnail(i420_planes(image), self.yuv_coefficients()[0], factor, taps=taps,
@@ -290,10 +270,8 @@ class ColorStage(Stage):
 
     # --- white point ------------------------------------------------------------------------------
     def _gains_at_point(self, image: Any, point: tuple[int, int]) -> tuple[float, float, float] | None:
-        """Gains that make the colour around ``point`` neutral: gray keeps its luma, whites stay white.
-
-        ``None`` (and a warning) where every sample there is clipped: its colour is lost.
-        """
+        """Gains that make the colour around ``point`` neutral: gray keeps its luma, whites stay white;
+        ``None`` (and a warning) where every sample there is clipped: its colour is lost."""
         colour = self._colour_at(image, point)
         if colour is None:
             log.warning("color: the white point %d,%d is clipped (black or white) in the frame: "
@@ -325,10 +303,8 @@ class ColorStage(Stage):
         return kept.mean(axis=0).astype(np.float64) if len(kept) else None
 
     def _i420_patch(self, image: Any, x0: int, x1: int, y0: int, y1: int) -> np.ndarray:
-        """BGR (float32, 0..255) of the pixels ``[y0:y1, x0:x1]`` of an I420 frame.
-
-        Each pixel with the chroma sample it lies on, converted as the statistics thumbnails are.
-        """
+        """BGR (float32, 0..255) of the pixels ``[y0:y1, x0:x1]`` of an I420 frame: each pixel with the
+        chroma sample it lies on, converted as the statistics thumbnails are."""
         ex, ey = x0 - x0 % 2, y0 - y0 % 2  # even corners: a pixel's chroma sample is at half its position
         luma, cb, cr = i420_planes(image)
         rows, cols = slice(ey // 2, (y1 + 1) // 2), slice(ex // 2, (x1 + 1) // 2)
@@ -344,8 +320,8 @@ class ColorStage(Stage):
         if p.wb_agreement <= 0:
             return 1.0
         if "gray-edge" not in opinions:
-            # No edges (a flat or single-colour frame): nothing tells the
-            # light's colour from the surface's, so nothing is corrected.
+            # No edges (a flat or single-colour frame): nothing tells the light's colour from the
+            # surface's, so nothing is corrected.
             return 0.0
         spread = float(np.max(np.ptp(np.array(list(opinions.values())), axis=0)))
         return float(np.clip(2.5 - 1.5 * spread / p.wb_agreement, 0.0, 1.0))
@@ -354,9 +330,9 @@ class ColorStage(Stage):
 def _keep_gray_and_white(log_gains: np.ndarray, thumb: np.ndarray, lim: float) -> np.ndarray:
     """White-balance log gains (BGR) rescaled so that gray keeps its luma and the frame its white point.
 
-    Gains that pull the cast channel down would leave the brightest whites gray instead of
-    white, so after the luma is kept all three rise until the brightest channel's 99.5th
-    percentile (in ``thumb``) is back where it was, by at most ``lim``.
+    Gains that pull the cast channel down would leave the brightest whites gray instead of white, so
+    after the luma is kept all three rise until the brightest channel's 99.5th percentile (in
+    ``thumb``) is back where it was, by at most ``lim``.
     """
     log_gains = log_gains - math.log(float(np.dot(LUMA709_BGR, np.exp(log_gains))))
     if np.any(np.abs(log_gains) > 1e-6):
@@ -371,11 +347,10 @@ def _keep_gray_and_white(log_gains: np.ndarray, thumb: np.ndarray, lim: float) -
 def dead_zone(log_gains: np.ndarray, tolerance: float) -> np.ndarray:
     """A cast correction (log gains, BGR) with the scene's own colour left alone.
 
-    An apparent cast below ``tolerance`` is usually the scene's own colour and is left alone;
-    above twice the tolerance it is corrected in full; in between the correction fades in (no
-    jump).  Each chroma axis (amber-blue, green-magenta) is judged on its own: a warm scene with
-    no green tint keeps its green untouched.  The common part (brightness) is dropped: the
-    caller restores the luma.
+    An apparent cast below ``tolerance`` is usually the scene's own colour and is left alone; above
+    twice the tolerance it is corrected in full; in between the correction fades in (no jump).  Each
+    chroma axis (amber-blue, green-magenta) is judged on its own: a warm scene with no green tint
+    keeps its green untouched.  The common part (brightness) is dropped: the caller restores the luma.
     """
     g = np.asarray(log_gains, np.float64)
     amber = 0.5 * (g[0] - g[2])  # + : the frame needs blue (it looks amber)
@@ -397,9 +372,9 @@ def _check_point(point: tuple[int, int], size: tuple[int, int]) -> None:
 def cast_opinions(thumb: np.ndarray, method: str) -> dict[str, np.ndarray] | None:
     """Log gains (BGR) that each white-balance estimator proposes for ``thumb``; ``None`` without the main one.
 
-    ``method``'s Minkowski mean is the main estimate; the other mean (gray-world or
-    shades-of-gray), gray-edge and the white patch are the second opinions.  A real cast
-    moves them all alike; a scene's own colour fools each in its own way.
+    ``method``'s Minkowski mean is the main estimate; the other mean (gray-world or shades-of-gray),
+    gray-edge and the white patch are the second opinions.  A real cast moves them all alike; a
+    scene's own colour fools each in its own way.
     """
     main = shades_of_gray_gains(thumb, WB_NORMS[method])
     if main is None:

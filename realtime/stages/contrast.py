@@ -1,17 +1,15 @@
 """``contrast`` stage: automatic levels and CLAHE on luma, smoothed over time.
 
-Per-frame automatics flicker: a person walking through a static shot moves
-the percentiles and the tile histograms, and a per-frame mapping makes the
-whole picture pump.  Here the black and white points follow the scene through
-a one-euro filter and the CLAHE tile mappings through an exponential moving
-average, both restarted on a scene cut (and on a frame-size change).  Short
-flashes (a sudden, brief brightening of the same picture) are held out of the
-statistics.
+Per-frame automatics flicker: a person walking through a static shot moves the percentiles and
+the tile histograms, and a per-frame mapping makes the whole picture pump.  Here the black and
+white points follow the scene through a one-euro filter and the CLAHE tile mappings through an
+exponential moving average, both restarted on a scene cut (and on a frame-size change).  Short
+flashes (a sudden, brief brightening of the same picture) are held out of the statistics.
 
-The black and white points are percentiles of the darkest and brightest channel, so the
-stretch clips no channel of a colour cast (the color stage after this one balances them);
-:func:`level_targets` keeps a scene's own range.  The change is applied on luma and moves
-all three channels alike, which keeps hue.  The pixel work is in :mod:`kernels.contrast`.
+The black and white points are percentiles of the darkest and brightest channel, so the stretch
+clips no channel of a colour cast (the color stage after this one balances them);
+:func:`level_targets` keeps a scene's own range.  The change is applied on luma and moves all
+three channels alike, which keeps hue.  The pixel work is in :mod:`kernels.contrast`.
 """
 from __future__ import annotations
 
@@ -45,17 +43,16 @@ def _ramp(x: float, start: float, end: float) -> float:
 
 
 def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float, float]:
-    """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black``
-    and whose brightest ends at ``white``.
+    """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black`` and
+    whose brightest ends at ``white``.
 
-    Clean footage keeps its range: natural pictures have blacks up to about 45 (haze, a bright
-    room, a pale page) and whites down to about 180 (no pure white in the shot, a dim
-    broadcast), so blacks below
-    ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose range is
-    clearly squeezed (a lifted black past ``black_lifted``, a white below ``white_dimmed``:
-    under-exposure, a veiling haze) is stretched to the full range, with a linear fade between.
-    A night scene keeps its bright lights, hence its white point: it is not turned into day.
-    The stretch never exceeds ``max_gain``.
+    Clean footage keeps its range: natural pictures have blacks up to about 45 (haze, a bright room,
+    a pale page) and whites down to about 180 (no pure white in the shot, a dim broadcast), so
+    blacks below ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose
+    range is clearly squeezed (a lifted black past ``black_lifted``, a white below ``white_dimmed``:
+    under-exposure, a veiling haze) is stretched to the full range, with a linear fade between.  A
+    night scene keeps its bright lights, hence its white point: it is not turned into day.  The
+    stretch never exceeds ``max_gain``.
     """
     # A narrow range (a flat or single-colour frame) is widened about its middle first: no stretch
     # beyond max_gain, and a uniform frame keeps its level.
@@ -77,8 +74,8 @@ def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float,
 class ContrastStage(Stage):
     """Per frame: luma thumbnail, tile histograms, smoothed levels and tile mappings, one fused pass.
 
-    On I420 frames the statistics come from a BGR thumbnail of the planes and
-    the pass maps Y' and scales Cb, Cr (:func:`kernels.contrast.apply_contrast_i420`).
+    On I420 frames the statistics come from a BGR thumbnail of the planes and the pass maps Y' and
+    scales Cb, Cr (:func:`kernels.contrast.apply_contrast_i420`).
     """
 
     name = "contrast"
@@ -110,11 +107,8 @@ class ContrastStage(Stage):
         self._watch.reset()
 
     def apply(self, image: Any, planned: tuple[float, float] | None = None) -> Any:
-        """Enhance one frame.
-
-        ``planned`` ``(black, white)`` levels (a whole-clip analysis's, for this frame's shot)
-        replace the online estimate and its smoothing.
-        """
+        """Enhance one frame; ``planned`` ``(black, white)`` levels (a whole-clip analysis's, for this frame's
+        shot) replace the online estimate and its smoothing."""
         self.follow_size(image)
         p = self.params
         # Read by the pass only where CLAHE is on (strength > 0).
@@ -159,8 +153,8 @@ class ContrastStage(Stage):
     def measure(self, image: Any) -> tuple[str, tuple[float, float] | None]:
         """One frame's scene event and raw level targets, unsmoothed (the first pass of ``--analyze``).
 
-        The same statistics and :func:`level_targets` as the online path; the levels are
-        ``None`` where the frame has no statistics (a frame smaller than a thumbnail block).
+        The same statistics and :func:`level_targets` as the online path; the levels are ``None``
+        where the frame has no statistics (a frame smaller than a thumbnail block).
         """
         self.follow_size(image)
         stats, event = self._observe(image)
@@ -170,9 +164,9 @@ class ContrastStage(Stage):
                   seen: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
         """The levels of a whole shot: the median of its frames' black and white targets.
 
-        The median keeps a person walking through, or a few odd frames, from moving the
-        shot's levels; ``seen`` (what earlier stages do to a thumbnail) is not needed: the
-        levels are measured on the stage's input statistics.
+        The median keeps a person walking through, or a few odd frames, from moving the shot's
+        levels; ``seen`` (what earlier stages do to a thumbnail) is not needed: the levels are
+        measured on the stage's input statistics.
         """
         del seen
         targets = [r for r in readings if r is not None]
@@ -186,9 +180,9 @@ class ContrastStage(Stage):
         """A BGR statistics thumbnail (host, levels 0..255) as these fixed levels leave it.
 
         Without CLAHE the stage maps every channel by the same ``(c - black) * scale``
-        (:func:`kernels.contrast.apply_contrast`), so a later stage's statistics of the
-        output are this map of its statistics of the input, up to clipping inside a block;
-        CLAHE's local part (off by default) is left out.
+        (:func:`kernels.contrast.apply_contrast`), so a later stage's statistics of the output are this
+        map of its statistics of the input, up to clipping inside a block; CLAHE's local part (off by
+        default) is left out.
         """
         black, white = levels
         return np.clip((thumb - np.float32(black)) * np.float32(255.0 / (white - black)), 0.0, 255.0)
@@ -220,8 +214,8 @@ class ContrastStage(Stage):
         p = self.params
         if not p.levels:
             return None
-        # Black point from the darkest channel, white point from the
-        # brightest: the stretch then clips no channel of a colour cast.
+        # Black point from the darkest channel, white point from the brightest: the stretch then clips
+        # no channel of a colour cast.
         lo = tile_histograms(stats[1], out=self.buffer("hist_lo", (1, 1, BINS), "int32"), backend=self.backend)
         hi = tile_histograms(stats[2], out=self.buffer("hist_hi", (1, 1, BINS), "int32"), backend=self.backend)
         if self.backend.xp is not np:

@@ -1,9 +1,8 @@
 """Reading ``.cube`` 3D LUT files (the Adobe / DaVinci Resolve text format).
 
-A ``.cube`` file has keyword lines (``TITLE``, ``LUT_3D_SIZE N``,
-``DOMAIN_MIN r g b``, ``DOMAIN_MAX r g b``, Resolve's ``LUT_3D_INPUT_RANGE lo
-hi``), ``#`` comments, then ``N**3`` rows of three numbers ``r g b`` with red
-varying fastest, then green, then blue.  Every problem raises
+A ``.cube`` file has keyword lines (``TITLE``, ``LUT_3D_SIZE N``, ``DOMAIN_MIN r g b``,
+``DOMAIN_MAX r g b``, Resolve's ``LUT_3D_INPUT_RANGE lo hi``), ``#`` comments, then ``N**3`` rows of
+three numbers ``r g b`` with red varying fastest, then green, then blue.  Every problem raises
 :class:`~realtime.errors.ConfigError` naming the file and the line.
 """
 from __future__ import annotations
@@ -29,27 +28,18 @@ _KEYWORD = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 @dataclass(frozen=True)
 class CubeLut:
-    """A parsed 3D LUT.
+    """A parsed 3D LUT."""
 
-    Attributes
-    ----------
-    path : Path
-        Where it was read from.
-    title : str
-        The ``TITLE`` line, or ``""``.
-    size : int
-        Lattice nodes per axis.
-    table : ndarray
-        ``(size, size, size, 3) float32`` indexed ``[b, g, r]`` (file order
-        reshaped), values ``(r, g, b)`` as written in the file.
-    domain_min, domain_max : tuple of 3 floats
-        Input domain in RGB order.
-    """
-
+    #: Where it was read from.
     path: Path
+    #: The ``TITLE`` line, or ``""``.
     title: str
+    #: Lattice nodes per axis.
     size: int
+    #: ``(size, size, size, 3) float32`` indexed ``[b, g, r]`` (file order reshaped), values ``(r, g, b)``
+    #: as written in the file.
     table: np.ndarray
+    #: Input domain in RGB order.
     domain_min: tuple[float, float, float]
     domain_max: tuple[float, float, float]
 
@@ -87,25 +77,11 @@ def _size(path: Path, lineno: int, words: list[str]) -> int:
 
 
 def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
-    """Parse the text of a ``.cube`` file.
+    """Parse the text of a ``.cube`` file (``path`` names it in error messages).
 
-    Parameters
-    ----------
-    text : str
-        File contents.
-    path : str or Path
-        Name used in error messages.
-
-    Returns
-    -------
-    CubeLut
-
-    Raises
-    ------
-    ConfigError
-        On a missing, repeated or out-of-range size line, a 1D LUT, bad domain,
-        non-numeric or non-finite values, rows with other than three numbers,
-        or too few / too many rows; the message names the file and line.
+    Raises :class:`ConfigError`, naming the file and line, on a missing, repeated or out-of-range
+    size line, a 1D LUT, bad domain, non-numeric or non-finite values, rows with other than three
+    numbers, or too few / too many rows.
     """
     path = Path(path)
     size = size_line = domain_line = rows = last_line = 0
@@ -162,13 +138,8 @@ def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
 
 
 def load_cube(path: str | Path) -> CubeLut:
-    """Read and parse a ``.cube`` file.
-
-    Raises
-    ------
-    ConfigError
-        When the file is missing, unreadable, not text, or malformed (see :func:`parse_cube`).
-    """
+    """Read and parse a ``.cube`` file; :class:`ConfigError` when it is missing, unreadable, not text, or
+    malformed (see :func:`parse_cube`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

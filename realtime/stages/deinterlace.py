@@ -2,33 +2,28 @@
 
 Per frame (see :mod:`kernels.deinterlace` for the pixel work):
 
-1. **Which frames.** With ``frames=auto`` a source flagged interlaced (``tff``/``bff``,
-   given by :meth:`DeinterlaceStage.set_source`) has every frame deinterlaced; any
-   other source goes through a combing detector.  ``all`` deinterlaces every frame,
-   ``combed`` trusts only the detector.  Frames judged progressive leave untouched
-   (the very same image).
-2. **The detector** (:class:`FieldDetector`) compares a few sampled rows of this frame
-   and the previous one: progressive frames weave best with themselves and pair
-   their fields symmetrically with the previous frame; woven fields of a moving
-   scene zig-zag within the frame and pair best with the previous frame's field
-   that is next in time, which also names the field order.  One clear vote turns
-   interlaced mode on; ``release`` progressive votes in a row turn it off
-   (hysteresis: no flapping, and a still scene, which cannot tell, keeps the mode).
-3. **Field order.** ``order=tff|bff`` is used as given; ``auto`` takes the source's
-   flag, else the detector's running vote (top field first until it knows).
-4. **Modes.** ``adaptive`` (default) keeps the first field and interpolates the
-   second, motion-adaptively, with one field of lookahead (no added latency);
-   ``bob`` outputs every field as a frame (twice the frame rate; the second field
-   of a frame leaves with the next input, one frame late); ``blend`` averages the
-   fields (no motion artefacts, half the vertical detail).
+1. **Which frames.** With ``frames=auto`` a source flagged interlaced (``tff``/``bff``, given by
+   :meth:`DeinterlaceStage.set_source`) has every frame deinterlaced; any other source goes
+   through a combing detector.  ``all`` deinterlaces every frame, ``combed`` trusts only the
+   detector.  Frames judged progressive leave untouched (the very same image).
+2. **The detector** (:class:`FieldDetector`) compares a few sampled rows of this frame and the
+   previous one: progressive frames weave best with themselves and pair their fields
+   symmetrically with the previous frame; woven fields of a moving scene zig-zag within the frame
+   and pair best with the previous frame's field that is next in time, which also names the field
+   order.  One clear vote turns interlaced mode on; ``release`` progressive votes in a row turn it
+   off (hysteresis: no flapping, and a still scene, which cannot tell, keeps the mode).
+3. **Field order.** ``order=tff|bff`` is used as given; ``auto`` takes the source's flag, else the
+   detector's running vote (top field first until it knows).
+4. **Modes.** ``adaptive`` (default) keeps the first field and interpolates the second,
+   motion-adaptively, with one field of lookahead (no added latency); ``bob`` outputs every field
+   as a frame (twice the frame rate; the second field of a frame leaves with the next input, one
+   frame late); ``blend`` averages the fields (no motion artefacts, half the vertical detail).
 
-The first frame (and the first after progressive frames) has no previous field, so
-it is interpolated spatially.  Frames under two rows pass unchanged.
-
-I420 frames (:attr:`Stage.planar`) are deinterlaced plane by plane with the same field
-parity (in interlaced 4:2:0 the chroma rows alternate fields too, as ffmpeg's bwdif and
-yadif treat them); detection looks at the Y plane.  History and motion memory are kept
-as whole I420 arrays, so each plane has its own.
+The first frame (and the first after progressive frames) has no previous field, so it is
+interpolated spatially.  Frames under two rows pass unchanged.  I420 frames are deinterlaced plane
+by plane with the same field parity (in interlaced 4:2:0 the chroma rows alternate fields too, as
+ffmpeg's bwdif and yadif treat them); detection looks at the Y plane.  History and motion memory
+are kept as whole I420 arrays, so each plane has its own.
 """
 from __future__ import annotations
 
@@ -79,20 +74,11 @@ class Vote:
 
 
 def classify(measures: np.ndarray, has_prev: bool) -> tuple[str, float]:
-    """One frame's vote and its field-order evidence from :func:`kernels.comb.comb_measures`.
+    """One frame's :class:`Vote` and its field-order evidence from :func:`kernels.comb.comb_measures`.
 
-    Parameters
-    ----------
-    measures : ndarray
-        ``(own, tff, bff, field)``; ``tff``/``bff`` are meaningless without a previous frame.
-    has_prev : bool
-
-    Returns
-    -------
-    vote : str
-        A :class:`Vote`.
-    order : float
-        ``log(bff / tff)``: positive says top field first, negative bottom field first, 0 no evidence.
+    ``measures`` are ``(own, tff, bff, field)``; ``tff``/``bff`` are meaningless without a previous
+    frame (``has_prev``).  The evidence is ``log(bff / tff)``: positive says top field first,
+    negative bottom field first, 0 no evidence.
     """
     own, tff, bff, field = (float(v) for v in measures)
     zigzag = own / field if field > 0 else (math.inf if own > MIN_ACTIVITY else 0.0)
@@ -112,13 +98,8 @@ def classify(measures: np.ndarray, has_prev: bool) -> tuple[str, float]:
 
 
 class FieldDetector:
-    """Per-frame votes turned into a steady interlaced/progressive state and a field order.
-
-    Parameters
-    ----------
-    release : int
-        Progressive votes in a row that end interlaced mode.
-    """
+    """Per-frame votes turned into a steady interlaced/progressive state and a field order (``release``:
+    progressive votes in a row that end interlaced mode)."""
 
     def __init__(self, release: int) -> None:
         self.release = release
@@ -175,11 +156,8 @@ class DeinterlaceStage(Stage):
 
     # --- source hint ---------------------------------------------------------------------------
     def set_source(self, info: Any) -> Any:
-        """Take the source's description (its field-order flag and rate); return the output's.
-
-        The output is progressive, at ``rate_factor`` times the rate, with a time base fine
-        enough for field-rate timestamps.
-        """
+        """Take the source's description (its field-order flag and rate); return the output's: progressive,
+        at ``rate_factor`` times the rate, with a time base fine enough for field-rate timestamps."""
         order = getattr(info, "field_order", None)
         self._flag = order if order in FIRST_FIELD_PARITY else None
         if self._flag:
@@ -278,40 +256,36 @@ class DeinterlaceStage(Stage):
             self._rows = self.backend.asarray(rows)
         return self._rows
 
-    def _history_key(self, age: int) -> str:
-        """Key of the history buffer for the frame ``age`` frames before the current one (0: the current one)."""
-        return f"hist{(self._count - age) % (3 if self.bob else 2)}"
+    def _history_slot(self, age: int) -> int:
+        """History slot of the frame ``age`` frames before the current one (0: the current one)."""
+        return (self._count - age) % (3 if self.bob else 2)
 
     def _saved_frame(self, age: int, shape: tuple[int, ...]) -> Any:
         """The frame ``age`` frames back, if it was saved to history (it was deinterlaced), else None."""
-        frame = self._count - age
-        slot = frame % (3 if self.bob else 2)
-        return self.buffer(self._history_key(age), shape) if frame >= 0 and self._saved.get(slot) == frame else None
+        frame, slot = self._count - age, self._history_slot(age)
+        return self.buffer(f"hist{slot}", shape) if frame >= 0 and self._saved.get(slot) == frame else None
 
     def _pass(self, frame: Frame) -> Frame:
         self._memory_ok = [False, False]  # the next interlaced frame starts without history
         return frame
 
     def _first_field(self, frame: Frame, parity: int, out: Any) -> Any:
-        """Interpolate the second field of ``frame`` (first field kept), keeping the frame as history.
-
-        The frame itself is kept, not a copy: nobody writes into a frame's buffer while it is
-        held (:mod:`realtime.run.buffers`).
-        """
+        """Interpolate the second field of ``frame`` (first field kept), keeping the frame itself as history
+        (nobody writes into a frame's buffer while it is held, :mod:`realtime.run.buffers`)."""
         image = frame.image
         prev = self._saved_frame(1, image.shape)
-        self._buffers[self._history_key(0)] = image
+        self._buffers[f"hist{self._history_slot(0)}"] = image
         self._interpolate(image, parity, before=prev, after=image if prev is not None else None, kept_prev=prev,
                           kept_next=None, out=out)
-        self._saved[self._count % (3 if self.bob else 2)] = self._count
+        self._saved[self._history_slot(0)] = self._count
         self._memory_ok[parity] = prev is not None
         return out
 
     def _interpolate(self, image: Any, parity: int, **frames: Any) -> None:
         """:func:`interpolate_field` on a BGR image, or on each plane of an I420 frame (same parity).
 
-        ``frames``: the other array arguments, whole images (or None) like ``image``.  The motion
-        memory is one buffer of the image's shape, so each plane has its own.
+        ``frames``: the other array arguments, whole images (or None) like ``image``.  The motion memory
+        is one buffer of the image's shape, so each plane has its own.
         """
         frames["memory"] = self.buffer("memory", image.shape)
         views = {name: kernel_arrays(value) if value is not None else None for name, value in frames.items()}
@@ -328,15 +302,13 @@ class DeinterlaceStage(Stage):
                                         pts_s=frame.pts_s + self._field_period())]
         image = frame.image
         first = self._first_field(frame, parity, self.output(image.shape))
-        self._held = frame.with_image(self.buffer(self._history_key(0), image.shape))
+        self._held = frame.with_image(self.buffer(f"hist{self._history_slot(0)}", image.shape))
         self._held_parity = parity
         return [dataclasses.replace(frame, image=first, index=2 * frame.index)]
 
     def _emit_second(self, following: Frame | None) -> list[Frame]:
-        """The held frame's second field, timed between it and ``following`` (the next frame), if given.
-
-        Called while ``following`` is being pushed, or at the end: the held frame is one frame back.
-        """
+        """The held frame's second field, timed between it and ``following`` (the next frame), if given;
+        called while ``following`` is being pushed, or at the end: the held frame is one frame back."""
         held, self._held = self._held, None
         image = held.image
         parity = 1 - self._held_parity

@@ -1,13 +1,10 @@
 """``denoise`` stage: motion-adaptive recursive temporal filter plus edge-preserving spatial filter.
 
-Temporal state (two ping-pong history buffers, the previous luma thumbnail,
-the smoothed noise estimate) lives here; the pixel work is in
-:mod:`kernels.denoise`.  The history is dropped on a scene cut (large mean
-change of a luma thumbnail) and on a frame-size change.
-
-BGR frames are split into Y, B-Y, R-Y planes; I420 frames are filtered in
-their own Y, Cb, Cr planes and code values (no conversion either way), so noise
-sigmas and thresholds are in those units there.
+Temporal state (two ping-pong history buffers, the previous luma thumbnail, the smoothed noise
+estimate) lives here; the pixel work is in :mod:`kernels.denoise`.  The history is dropped on a
+scene cut (large mean change of a luma thumbnail) and on a frame-size change.  BGR frames are split
+into Y, B-Y, R-Y planes; I420 frames are filtered in their own Y, Cb, Cr planes and code values (no
+conversion either way), so noise sigmas and thresholds are in those units there.
 """
 from __future__ import annotations
 
@@ -52,16 +49,9 @@ MAX_AUTO_SIGMA = 40.0
 def plane_noise_gains(fmt: YuvFormat | None) -> tuple[float, float, float]:
     """Noise sigma of the three planes the stage filters, for unit-sigma independent noise in B, G, R.
 
-    Parameters
-    ----------
-    fmt : YuvFormat or None
-        ``None`` for BGR frames (planes Y, B-Y, R-Y: :data:`PLANE_NOISE_GAIN`); else
-        the format of I420 frames, whose Y, Cb, Cr planes are filtered in code values
-        (chroma assumed box-subsampled, as :data:`PLANE_NOISE_GAIN` does).
-
-    Returns
-    -------
-    tuple of 3 floats
+    ``fmt`` is ``None`` for BGR frames (planes Y, B-Y, R-Y: :data:`PLANE_NOISE_GAIN`), else the format of
+    I420 frames, whose Y, Cb, Cr planes are filtered in code values (chroma assumed box-subsampled, as
+    :data:`PLANE_NOISE_GAIN` does).
     """
     if fmt is None:
         return PLANE_NOISE_GAIN
@@ -148,8 +138,8 @@ class DenoiseStage(Stage):
                            motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], slopes=slopes,
                            out=self._coeffs_host)
         self._coeffs = self.to_device(self._coeffs_host, self._coeffs)
-        # Ping-pong histories: the pass reads shifted history neighbourhoods
-        # while writing the new ones, so it may not work in place.
+        # Ping-pong histories: the pass reads shifted history neighbourhoods while writing the new ones,
+        # so it may not work in place.
         flip = self._frames % 2
         hist = (self.buffer(f"luma_hist{flip}", (height, width), "float32"),
                 self.buffer(f"chroma_hist{flip}", cshape, "float32"))

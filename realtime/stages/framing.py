@@ -13,9 +13,9 @@ import numpy as np
 class CorrectionReadout:
     """Per-frame correction figures of a stabilizer, for ``--stats`` and the HUD.
 
-    The stage adds one sample per output frame (:meth:`add`) and the path restarts
-    (:meth:`reset_by`); :meth:`record` moves what came since its last call into a run's
-    stats, so frames of a warm-up (which records into a throw-away stats) never count.
+    The stage adds one sample per output frame (:meth:`add`) and the path restarts (:meth:`reset_by`);
+    :meth:`record` moves what came since its last call into a run's stats, so frames of a warm-up
+    (which records into a throw-away stats) never count.
     """
 
     #: A frame counts as clamped when the margin took off more than this, px.
@@ -79,9 +79,9 @@ def size_px(corr: np.ndarray, shape: tuple[int, int]) -> float:
 def needed_zoom(corr: np.ndarray, shape: tuple[int, ...]) -> float:
     """Smallest zoom (>= 1) about the centre that hides every border of the corrected frame.
 
-    The corrected frame is ``x_out = c + A (x_src - c) + t``; an output corner ``c + d``
-    seen through zoom ``z`` comes from ``c + A^-1 (d / z - t)``, which must stay in the frame.
-    Returns ``inf`` when no zoom can hide the borders (the translation alone leaves the frame).
+    The corrected frame is ``x_out = c + A (x_src - c) + t``; an output corner ``c + d`` seen through
+    zoom ``z`` comes from ``c + A^-1 (d / z - t)``, which must stay in the frame.  ``inf`` when no
+    zoom can hide the borders (the translation alone leaves the frame).
     """
     h, w = shape[0], shape[1]
     hx, hy = (w - 1) / 2.0, (h - 1) / 2.0

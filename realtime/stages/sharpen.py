@@ -3,14 +3,12 @@
 The coring threshold follows the noise measured in the stage's input (``noise_coring`` times its
 sigma, every few frames and smoothed): after a denoiser a frame still carries some grain, and an
 unsharp mask that boosts it costs more than its sharper edges gain (on the corpus's noisy cases,
-1.4 dB of PSNR with the default chain), while a clean soft frame measures next to no noise and is
-sharpened as before.
+1.4 dB of PSNR with the default chain), while a clean soft frame measures next to no noise.
 
 With ``auto`` on (opt-in), the gain follows how soft the frames are (:func:`kernels.sharpen.softness`,
-measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g``
-undoes a blur of variance ``g * v`` at low frequencies, so the gain grows with the square of
-the blur the frame has beyond that of a sharp frame, and a wider detail radius takes over for
-very soft frames.
+measured every few frames and smoothed): an unsharp mask of variance ``v`` and gain ``g`` undoes a
+blur of variance ``g * v`` at low frequencies, so the gain grows with the square of the blur the
+frame has beyond that of a sharp frame, and a wider detail radius takes over for very soft frames.
 """
 from __future__ import annotations
 
@@ -53,19 +51,11 @@ class SharpenStage(Stage):
         self._wide_taps = backend.asarray(binomial_taps(min(params.radius + 1, MAX_RADIUS)))
         self.reset()
 
-    @property
-    def softness(self) -> float:
-        """The running blur measurement (pixels; 0 before the first frame or without ``auto``)."""
-        return self._softness
-
-    @property
-    def noise(self) -> float:
-        """The running noise sigma of the input's luma (levels; 0 before the first frame)."""
-        return self._noise
-
     def reset(self) -> None:
-        self._softness = 0.0
-        self._noise = 0.0
+        #: The running blur measurement (pixels; 0 before the first frame or without ``auto``).
+        self.softness = 0.0
+        #: The running noise sigma of the input's luma (levels; 0 before the first frame).
+        self.noise = 0.0
         self._frames = 0
 
     def gain(self) -> tuple[float, bool]:
@@ -73,7 +63,7 @@ class SharpenStage(Stage):
         p = self.params
         if not p.auto:
             return p.amount, False
-        s = self._softness
+        s = self.softness
         # ``amount`` is the gain at a measured blur of 1 pixel.
         excess = max(s * s - SHARP_SOFTNESS ** 2, 0.0) / (1.0 - SHARP_SOFTNESS ** 2)
         return min(p.amount * excess, MAX_AUTO_AMOUNT), s >= WIDE_SOFTNESS
@@ -92,23 +82,23 @@ class SharpenStage(Stage):
         self._measure(src)
         amount, wide = self.gain()
         work = self.buffer("work", (3, src.shape[0], src.shape[1]), "float32")
-        threshold = max(p.threshold, p.noise_coring * self._noise)
+        threshold = max(p.threshold, p.noise_coring * self.noise)
         sharpen(src, self._wide_taps if wide else self._taps, amount=amount, threshold=threshold,
                 overshoot=p.overshoot, out=dst, work=work, backend=self.backend)
         self._frames += 1
         return out
 
     def _measure(self, src: Any) -> None:
-        """Update the running noise (and with ``auto`` the softness) now and then (a frame's green
-        channel stands in for its luma: it carries most of it, and blur acts on every channel alike)."""
+        """Update the running noise (and with ``auto`` the softness) now and then (a frame's green channel
+        stands in for its luma: it carries most of it, and blur acts on every channel alike)."""
         if self._frames % MEASURE_EVERY:
             return
         luma, xp = src[:, :, 0] if src.shape[2] == 1 else src[:, :, 1], self.backend.xp
         running = self._frames > 0
         if self.params.noise_coring > 0:
             n = luma_sigma(luma, xp=xp)
-            self._noise = self._noise + MEASURE_EMA * (n - self._noise) if running else n
+            self.noise = self.noise + MEASURE_EMA * (n - self.noise) if running else n
         if self.params.auto:
             s = softness(luma, xp=xp)
-            self._softness = self._softness + MEASURE_EMA * (s - self._softness) if running else s
-        log.debug("sharpen: noise %.2f, softness %.2f px (running)", self._noise, self._softness)
+            self.softness = self.softness + MEASURE_EMA * (s - self.softness) if running else s
+        log.debug("sharpen: noise %.2f, softness %.2f px (running)", self.noise, self.softness)

@@ -1,8 +1,5 @@
-"""Temporal smoothing and shot boundaries for per-frame estimates (levels, white balance).
-
-A one-euro filter smooths a small vector of estimates frame to frame; a scene watch tells a cut
-(start afresh) and a flash (hold the estimate) from consecutive luma thumbnails.  The contrast
-and colour stages and the whole-clip analysis share them.
+"""Temporal smoothing and shot boundaries for per-frame estimates (levels, white balance), shared by the
+contrast and colour stages and the whole-clip analysis.
 """
 from __future__ import annotations
 
@@ -16,16 +13,10 @@ from kernels.thumbnail import thumbnail_difference
 class OneEuro:
     """Causal one-euro filter on a small vector, one step per frame.
 
-    A low-pass filter whose cut-off rises with the signal's speed: slow drifts
-    are smoothed heavily (no flicker), fast sustained changes are followed
-    with little lag.
-
-    Parameters
-    ----------
-    smoothing_frames : float
-        Time constant at rest, in frames (0 or below 1: no smoothing).
-    beta : float
-        Cut-off increase per unit of speed (signal units per frame).
+    A low-pass filter whose cut-off rises with the signal's speed: slow drifts are smoothed heavily
+    (no flicker), fast sustained changes are followed with little lag.  ``smoothing_frames`` is the
+    time constant at rest (0 or below 1: no smoothing), ``beta`` the cut-off increase per unit of
+    speed (signal units per frame).
     """
 
     def __init__(self, smoothing_frames: float, beta: float) -> None:
@@ -57,9 +48,9 @@ class OneEuro:
 class SceneWatch:
     """Scene-cut and flash detection on consecutive luma thumbnails (host arrays).
 
-    A cut is a large change of the brightness-normalised thumbnail; a flash is
-    a sudden brightening by ``flash_ratio`` or more that is not a cut, held for
-    at most ``max_flash_frames`` (longer is a new lighting, handled as a cut).
+    A cut is a large change of the brightness-normalised thumbnail; a flash is a sudden brightening
+    by ``flash_ratio`` or more that is not a cut, held for at most ``max_flash_frames`` (longer is a
+    new lighting, handled as a cut).
     """
 
     NORMAL, CUT, FLASH = "normal", "cut", "flash"

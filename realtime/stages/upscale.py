@@ -3,11 +3,10 @@
 The output size comes from ``factor``, or ``width`` / ``height`` (:func:`output_size`: at most 8K).  Methods:
 
 * ``bicubic``, ``lanczos``: :func:`kernels.resize.resize` (OpenCV on the CPU);
-* ``edge``: :func:`kernels.upscale.upscale_edge`: deblur at the input's
-  resolution, edge-adaptive luma interpolation, RCAS sharpen, bilinear chroma;
-* ``learned``: :func:`kernels.superres.upscale_learned`, x2 and x4 only; a
-  missing or corrupt weights file is an error, or with ``fallback=lanczos`` a
-  logged switch to Lanczos.
+* ``edge``: :func:`kernels.upscale.upscale_edge`: deblur at the input's resolution, edge-adaptive
+  luma interpolation, RCAS sharpen, bilinear chroma;
+* ``learned``: :func:`kernels.superres.upscale_learned`, x2 and x4 only; a missing or corrupt
+  weights file is an error, or with ``fallback=lanczos`` a logged switch to Lanczos.
 
 No temporal state: buffers and tap tables follow the input size.
 """
@@ -27,14 +26,10 @@ from realtime.stages.params import MAX_OUTPUT, UpscaleParams
 
 log = logging.getLogger(__name__)
 
-def output_size(height: int, width: int, params: UpscaleParams) -> tuple[int, int]:
-    """Output ``(height, width)`` for an input of ``height x width``.
 
-    Raises
-    ------
-    ConfigError
-        For a target smaller than the input or an output above 8K.
-    """
+def output_size(height: int, width: int, params: UpscaleParams) -> tuple[int, int]:
+    """Output ``(height, width)`` for an input of ``height x width``; :class:`ConfigError` for a target
+    smaller than the input or an output above 8K."""
     if params.width or params.height:
         scale_w = params.width / width if params.width else params.height / height
         scale_h = params.height / height if params.height else scale_w
