@@ -36,6 +36,12 @@ class Frame:
     pts_s: float
     capture_s: float
 
+    @property
+    def layout(self) -> str:
+        """:data:`I420` or :data:`BGR`: the run's plan (:mod:`realtime.run.plan`) chose it for every
+        frame, and the array's shape says it (2-D is I420; gray frames become BGR on the way in)."""
+        return I420 if self.image.ndim == 2 else BGR
+
     def with_image(self, image: np.ndarray) -> "Frame":
         """The same moment in time carrying another picture."""
         return replace(self, image=image)

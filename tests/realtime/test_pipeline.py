@@ -232,3 +232,8 @@ def test_cuda_smoke_test_passes_on_a_working_backend():
     from kernels.backend import cuda_smoke_test, make_cuda_backend
 
     assert cuda_smoke_test(make_cuda_backend()) is None
+
+
+def test_a_frame_says_its_layout():
+    assert Frame(np.zeros((6, 4), np.uint8), 0, 0.0, 0.0).layout == "I420"  # (H*3/2, W): planar
+    assert Frame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, 0.0).layout == "BGR"
