@@ -24,18 +24,12 @@ RECENT_S = 10.0
 class Timings:
     """Millisecond samples of one measured thing: running mean and p95 of the recent samples.
 
-    Memory is fixed from the first sample on: the last ``window`` samples live
-    in a float32 ring allocated whole at the first :meth:`add` (a recorder that
-    runs for days must not grow), and the mean over every sample comes from a
-    running total and count.  Making one costs nothing until then (callers
-    build throwaway ones, as in ``dict.setdefault(name, Timings())``).
-    One thread adds; others may read at any time (a reader racing a writer
-    sees at worst one sample from before or after, never an error).
-
-    Parameters
-    ----------
-    window : int
-        Samples kept for :meth:`recent_mean`, :meth:`recent_p95` and the p95 of :meth:`summary`.
+    Memory is fixed from the first sample on: the last ``window`` samples (those of :meth:`recent_mean`,
+    :meth:`recent_p95` and the p95 of :meth:`summary`) live in a float32 ring allocated whole at the first
+    :meth:`add` (a recorder that runs for days must not grow), and the mean over every sample comes from a
+    running total and count.  Making one costs nothing until then (callers build throwaway ones, as in
+    ``dict.setdefault(name, Timings())``).  One thread adds; others may read at any time (a reader racing a
+    writer sees at worst one sample from before or after, never an error).
     """
 
     def __init__(self, window: int = WINDOW) -> None:
@@ -141,20 +135,16 @@ class RunStats:
     def as_dict(self, live: bool = False) -> dict[str, Any]:
         """The stats as the ``--stats`` JSON; may be called while the run goes on (periodic stats).
 
-        With ``live``, ``latency_ms`` has the ``mean`` and ``p95`` of the run and
-        ``p95_recent``, the p95 of about the last :data:`RECENT_S` seconds.
+        With ``live``, ``latency_ms`` has the ``mean`` and ``p95`` of the run and ``p95_recent``, the p95 of
+        about the last :data:`RECENT_S` seconds.
         """
         wall = self.wall_s
         # Copies first: the processing thread may add a stage or an I/O timing meanwhile.
         stages, io = dict(self.stages), dict(self.io)
         out: dict[str, Any] = {
-            "frames": self.frames,
-            "wall_s": round(wall, 3),
-            "fps": round(self.frames / wall, 2) if wall > 0 else 0.0,
+            "frames": self.frames, "wall_s": round(wall, 3), "fps": round(self.frames / wall, 2) if wall > 0 else 0.0,
             "stages": {name: t.summary() for name, t in stages.items()},
-            "io": {name: t.summary() for name, t in io.items()},
-            "drops": dict(self.drops),
-        }
+            "io": {name: t.summary() for name, t in io.items()}, "drops": dict(self.drops)}
         if live:
             lat = self.latency.summary()
             recent = self.latency.recent_p95(self.recent_samples(self.latency))
