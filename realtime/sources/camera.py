@@ -39,9 +39,9 @@ def parse_size(text: str) -> tuple[int, int]:
 def open_camera(index: int, size: tuple[int, int] | None = None, fps: float | None = None) -> Source:
     """Camera ``index``, asked for ``size`` and ``fps``: through FFmpeg's V4L2 input where it has one.
 
-    :class:`V4l2Camera` hands the chain the camera's own Y'CbCr (MJPEG decoded by libavcodec, raw
-    YUYV or NV12 repacked), so a planar run never converts to BGR and back; elsewhere, or when
-    FFmpeg cannot open a camera that OpenCV may, :class:`CameraSource` (OpenCV, BGR) reads it.
+    :class:`V4l2Camera` hands the chain the camera's own Y'CbCr (MJPEG decoded by libavcodec, raw YUYV or
+    NV12 repacked), so a planar run never converts to BGR and back; elsewhere, or when FFmpeg cannot open a
+    camera that OpenCV may, :class:`CameraSource` (OpenCV, BGR) reads it.
     """
     import av
 
@@ -64,23 +64,15 @@ def _absent(index: int) -> SourceError:
 
 
 class V4l2Camera(StreamSource):
-    """A V4L2 camera read by FFmpeg, asked for MJPEG (most USB cameras' full rate) or its own format.
+    """The V4L2 camera at ``device`` (e.g. ``/dev/video0``) read by FFmpeg, asked for ``size`` and ``fps``
+    (the log line says what it gave) and for MJPEG (most USB cameras' full rate) or else its own format.
+    ``demuxer`` is FFmpeg's input format, ``None`` to let FFmpeg probe ``device`` (a recorded file);
+    setting ``stop`` abandons reopening at once.
 
-    Frames keep the camera's Y'CbCr.  In a planar run each one is brought to video-range I420 in
-    one swscale pass as it is read (about 1-3 ms at 1080p): MJPEG's full-range 4:2:2, raw YUYV and
-    NV12 alike, so the frames reach the encoder, which stores video range, without a BGR round
-    trip.  A camera that stops delivering (unplugged) is reopened like a stream.
-
-    Parameters
-    ----------
-    device : str
-        The device node, e.g. ``/dev/video0``.
-    size, fps : optional
-        What to ask the camera for; the log line says what it gave.
-    demuxer : str or None
-        FFmpeg's input format: ``"v4l2"``, or ``None`` to let FFmpeg probe ``device`` (a recorded file).
-    stop : threading.Event, optional
-        Set by the owner to abandon reopening at once.
+    Frames keep the camera's Y'CbCr.  In a planar run each one is brought to video-range I420 in one swscale
+    pass as it is read (about 1-3 ms at 1080p): MJPEG's full-range 4:2:2, raw YUYV and NV12 alike, so the
+    frames reach the encoder, which stores video range, without a BGR round trip.  A camera that stops
+    delivering (unplugged) is reopened like a stream.
     """
 
     NOUN = "camera"

@@ -32,29 +32,17 @@ def _why(exc: Exception) -> str:
 
 
 class StreamSource:
-    """A live stream with reconnect and exponential backoff.
+    """A live stream at ``url`` (anything FFmpeg opens: ``rtsp://``, ``http(s)://``, ``udp://``, ``tcp://``,
+    ``srt://``) with reconnect and exponential backoff: a stream with no data for ``timeout_s`` counts as
+    stalled, and after a loss ``retries`` reconnect attempts follow, the first ``backoff_s`` later, each wait
+    doubling up to 8 s.  Setting ``stop`` abandons waits and reconnects at once.
 
-    Parameters
-    ----------
-    url : str
-        Anything FFmpeg opens: ``rtsp://``, ``http(s)://``, ``udp://``, ``tcp://``, ``srt://``.
-    timeout_s : float
-        A stream with no data for this long counts as stalled.
-    retries : int
-        Reconnect attempts after a loss before giving up.
-    backoff_s : float
-        First wait between attempts; doubles each time, capped at 8 s.
-    stop : threading.Event, optional
-        Set by the owner to abandon waits and reconnects at once.
+    The URL itself is kept private (it may hold a password, a token or a stream key): :attr:`url`,
+    ``info.path``, every message and log line carry its :func:`~realtime.redact.redact` form.
 
-    The URL itself is kept private (it may hold a password, a token or a
-    stream key): :attr:`url`, ``info.path``, every message and log line carry
-    its :func:`~realtime.redact.redact` form.
-
-    Frames carry their arrival time (``capture_s``, for latency) and a ``pts_s``
-    that keeps the sender's frame spacing (network bursts do not squeeze the
-    timeline) anchored to the arrival clock at each (re)connection, so a
-    recording plays at real speed and spans the gaps.
+    Frames carry their arrival time (``capture_s``, for latency) and a ``pts_s`` that keeps the sender's
+    frame spacing (network bursts do not squeeze the timeline) anchored to the arrival clock at each
+    (re)connection, so a recording plays at real speed and spans the gaps.
     """
 
     #: Sender timestamps further than this from the arrival clock are not trusted.
@@ -138,7 +126,7 @@ class StreamSource:
         return None
 
     def _reconnect(self) -> bool:
-        self._close_container()
+        self.close()
         wait = self.backoff_s
         for attempt in range(1, self.retries + 1):
             log.warning("%s %s: reconnect attempt %d of %d in %.1f s", self.NOUN, self.url, attempt, self.retries,
@@ -196,7 +184,7 @@ class StreamSource:
         self._index += 1
         return True
 
-    def _close_container(self) -> None:
+    def close(self) -> None:
         if self._container is not None:
             self._container.close()
             self._container = None
@@ -207,6 +195,3 @@ class StreamSource:
         if self._relay is not None:
             self._relay.close()
             self._relay = None
-
-    def close(self) -> None:
-        self._close_container()
