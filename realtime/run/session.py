@@ -3,10 +3,9 @@ capture, processing and display on their own threads.
 
 Threads and what they own:
 
-- capture thread: the source; fills the capture ring (newest-frame policy for
-  live sources, blocking for files);
-- processing thread: the pipeline (and, on the GPU, every device call); hands
-  results to the display mailbox and the recorder without ever waiting on them;
+- capture thread: the source; fills the capture ring (newest-frame policy for live sources, blocking for files);
+- processing thread: the pipeline (and, on the GPU, every device call); hands results to the display mailbox
+  and the recorder without ever waiting on them;
 - main thread: the pygame window (or, headless, just waits), keys, Ctrl-C.
 """
 from __future__ import annotations
@@ -58,8 +57,8 @@ class Session:
         Camera, stream, paced file (``live=True``) or plain file (``live=False``).
     settings : Settings
     live : bool
-        Newest-frame policy everywhere (stale frames dropped and counted) and
-        recordings timed by capture clock; ``False`` processes and records every frame.
+        Newest-frame policy everywhere (stale frames dropped and counted) and recordings timed by capture
+        clock; ``False`` processes and records every frame.
     output : path, str or sequence of them, optional
         Write from the start to these outputs: files and network URLs (``rtmp://``, ``srt://``,
         ...), each on its own thread (:mod:`realtime.sinks.recording`).
@@ -68,8 +67,8 @@ class Session:
     max_frames : int, optional
         Stop after this many frames: read from a file (``live=False``), processed from a live source.
     stats_path, stats_every_s : path and float, optional
-        Together: rewrite the stats JSON at ``stats_path`` every ``stats_every_s``
-        seconds while the session runs (atomically), for monitoring unattended runs.
+        Together: rewrite the stats JSON at ``stats_path`` every ``stats_every_s`` seconds while the
+        session runs (atomically), for monitoring unattended runs.
     analyze : bool
         A file (``live=False``) only: first read it whole and fix levels and white balance
         per shot (:mod:`realtime.run.analysis`), on the processing thread before the first frame.
@@ -77,14 +76,12 @@ class Session:
         Also send the enhanced frames to a virtual camera (:mod:`realtime.sinks.vcam`): this device,
         or ``""`` for the backend's first free one.
     audio : LiveAudio, optional
-        Sound for the live outputs in place of the source's own (a microphone's,
-        :mod:`realtime.sources.microphone`).
+        Sound for the live outputs in place of the source's own (a microphone's, :mod:`realtime.sources.microphone`).
     planar : bool, optional
         ``False`` keeps a file's frames BGR; default: planar wherever the plan allows
         (:func:`realtime.run.plan.negotiate`).
     show_progress : bool
-        Progress on stderr (:mod:`realtime.run.progress`): a first run's kernel compilation, and
-        a file's frames.
+        Progress on stderr (:mod:`realtime.run.progress`): a first run's kernel compilation, and a file's frames.
     on_progress : callable, optional
         A file's progress callback, :func:`realtime.run.filejob.run_file`'s.
     span : Span, optional
@@ -428,21 +425,19 @@ class Session:
         if self.stats_path is None or self.stats_every_s is None:
             return
         now = time.monotonic()
-        if self._stats_due is None:
-            self._stats_due = now + self.stats_every_s
+        self._stats_due = self._stats_due or now + self.stats_every_s
         if now < self._stats_due:
             return
         self._stats_due = now + self.stats_every_s
         self._refresh_stats()
         try:
             self.stats.write_json(self.stats_path, live=self.live)
+            self._stats_written = True
         except OutputError as exc:
             # Only the monitor's copy is lost: the recording goes on, and the next write tries again.
             if self._stats_written:
                 log.warning("%s; retrying every %g s", exc, self.stats_every_s)
             self._stats_written = False
-        else:
-            self._stats_written = True
 
     def _refresh_stats(self) -> None:
         """Bring the run's totals in the stats up to now: at the end, and before each periodic write."""
