@@ -133,8 +133,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Drop the stages' state and buffers (device memory too); the pipeline is not used after this."""
-        for stage in self.stages:
-            stage.reset()
+        self.reset()
         self.stages = []
         for pool in (self._device_in, self._host_out, self._taken_in):
             pool.clear()
@@ -170,9 +169,8 @@ class Pipeline:
     def set_source(self, info: Any, *, planar: bool = False) -> Any:
         """Tell the stages what the source is (e.g. its field order); return what the chain outputs.
 
-        ``info`` is a :class:`~realtime.sources.files.SourceInfo` (see :func:`~realtime.stages.base.tell_source`).
-        With ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`).
-        """
+        ``info`` is a :class:`~realtime.sources.files.SourceInfo` (see :func:`~realtime.stages.base.tell_source`);
+        with ``planar`` the frames will be I420 in ``info.fmt`` (needs :attr:`planar`)."""
         if planar and not self.planar:
             raise ConfigError("planar frames need stages that all take them: "
                               + ", ".join(s.name for s in self.stages if not s.planar))
@@ -183,9 +181,8 @@ class Pipeline:
         """Give stages their values per shot from a first pass over the whole file (``--analyze``).
 
         ``plans`` maps stage names to :class:`~realtime.run.analysis.Schedule` objects keyed by source frame
-        index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor`` times as fast,
-        and gets its schedule scaled to match.
-        """
+        index; a stage after a field-rate deinterlacer numbers its frames ``rate_factor`` times as fast, and
+        gets its schedule scaled to match."""
         factor = 1
         for stage in self.stages:
             plan = plans.get(stage.name)
@@ -196,11 +193,10 @@ class Pipeline:
     def push(self, frame: Frame, *, to_host: bool = True) -> list[Frame]:
         """Run one frame through every stage now; return the frames ready for output (often one).
 
-        A delaying stage (a stabilizer's lookahead) returns none at first and its frames later; a
-        field-rate deinterlacer two per frame.  Each frame's image is the caller's to keep
-        (:mod:`realtime.run.buffers`), not to write into.  ``frame.image`` may already be a device array
-        of this backend; with ``to_host=False`` the results stay on the device too (frames resident).
-        """
+        A delaying stage (a stabilizer's lookahead) returns none at first and its frames later; a field-rate
+        deinterlacer two per frame.  Each frame's image is the caller's to keep (:mod:`realtime.run.buffers`),
+        not to write into.  ``frame.image`` may already be a device array of this backend; with
+        ``to_host=False`` the results stay on the device too (frames resident)."""
         return list(self._through(self._uploaded(frame), 0, to_host))
 
     def flush(self) -> list[Frame]:
@@ -216,8 +212,7 @@ class Pipeline:
         upload is queued before the current frame's stages run, so the copy overlaps the kernels.  The
         iterator must then keep each frame's image valid one step longer (``Capture.frames(hold=2)``); a
         live source, whose next frame is not there yet, goes without.  ``flush`` (or its answer, asked
-        when ``frames`` ends) says whether the frames held by delaying stages come out at the end.
-        """
+        when ``frames`` ends) says whether the frames held by delaying stages come out at the end."""
         ahead = self.backend.is_cuda and lookahead
         staged = None  # with ``ahead``: the frame uploaded, to run once the next one is uploading
         for frame in frames:
@@ -285,8 +280,7 @@ class Pipeline:
             nonlocal gray
             for index, (image, pts) in enumerate(items):
                 gray = image.ndim == 2
-                now = time.monotonic()
-                yield Frame(self._to_chain(image), index, index / 30.0 if pts is None else pts, now)
+                yield Frame(self._to_chain(image), index, index / 30.0 if pts is None else pts, time.monotonic())
 
         for out in self.run(chain_frames()):
             yield self._from_chain(out.image, gray)
@@ -321,11 +315,9 @@ class Pipeline:
     def warm_up(self, shape: tuple[int, ...], on_stage: Callable[[str, int], None] | None = None) -> tuple[int, ...]:
         """Run a few frames through every stage, then forget them; return the output frame shape.
 
-        Compiles or loads every kernel before the first real frame (a live source's would be late and
-        dropped), stage by stage: ``on_stage(name, n)`` is told as the ``n``-th stage starts (a first
-        run's progress).  Timings are not recorded.  The shape out differs from ``shape`` after a
-        resizing stage (upscale).
-        """
+        Compiles or loads every kernel before the first real frame (a live source's would be late and dropped),
+        stage by stage: ``on_stage(name, n)`` is told as the ``n``-th stage starts (a first run's progress).
+        Timings are not recorded.  The shape out differs from ``shape`` after a resizing stage (upscale)."""
         stats, self.stats = self.stats, RunStats()
         height = shape[0] if len(shape) == 3 else shape[0] * 2 // 3  # (an I420 frame: kernels.planes)
         log.info("warming up the %s kernels at %dx%d ...", self.backend.name, shape[1], height)
@@ -352,10 +344,8 @@ class Pipeline:
         return out_shape
 
     def set_enabled(self, name: str, enabled: bool) -> None:
-        """Switch a stage off (frames pass it untouched) or back on (with fresh state).
-
-        Call from the thread that pushes frames, between frames.
-        """
+        """Switch a stage off (frames pass it untouched) or back on (with fresh state), from the thread that
+        pushes frames, between frames."""
         stage = next((s for s in self.stages if s.name == name), None)
         if stage is None:
             raise ConfigError(f"stage {name!r} is not in this pipeline ({', '.join(self.stage_names) or 'none'})")
@@ -402,8 +392,11 @@ class Pipeline:
                 stage.record_stats(self.stats)
 
     def _uploaded(self, frame: Frame) -> Frame:
-        _check_frame(frame.image)
         image = frame.image
+        if image.dtype != np.uint8 or not (image.ndim == 3 and image.shape[2] == 3 or image.ndim == 2
+                                           and image.shape[0] % 3 == 0 and image.shape[1] % 2 == 0):
+            raise ValueError(f"frames must be (H, W, 3) uint8 BGR or (H*3/2, W) uint8 I420; got shape {image.shape} "
+                             f"dtype {image.dtype}")
         if not self.backend.is_cuda:
             return frame
         self.backend.use_in_this_thread()
@@ -415,14 +408,6 @@ class Pipeline:
         if not self.backend.is_cuda:
             return frame
         return frame.with_image(self.backend.to_host(frame.image, out=self._host_out.acquire(frame.image.shape)))
-
-
-def _check_frame(image: np.ndarray) -> None:
-    if image.dtype == np.uint8 and (image.ndim == 3 and image.shape[2] == 3
-                                    or image.ndim == 2 and image.shape[0] % 3 == 0 and image.shape[1] % 2 == 0):
-        return
-    raise ValueError(f"frames must be (H, W, 3) uint8 BGR or (H*3/2, W) uint8 I420; got shape {image.shape} "
-                     f"dtype {image.dtype}")
 
 
 def _moving_pattern(shape: tuple[int, ...], n: int) -> list[np.ndarray]:
