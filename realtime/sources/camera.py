@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from fractions import Fraction
 
+import av
 import cv2
 
 from kernels.colorspace import YuvFormat
@@ -43,8 +44,6 @@ def open_camera(index: int, size: tuple[int, int] | None = None, fps: float | No
     NV12 repacked), so a planar run never converts to BGR and back; elsewhere, or when FFmpeg cannot open a
     camera that OpenCV may, :class:`CameraSource` (OpenCV, BGR) reads it.
     """
-    import av
-
     if sys.platform.startswith("linux") and any("v4l2" in name for name in av.formats_available):
         device = f"/dev/video{index}"
         if device not in list_cameras():
@@ -87,8 +86,6 @@ class V4l2Camera(StreamSource):
         super().__init__(device, stop=stop)
 
     def _open(self):
-        import av
-
         if self._demuxer is None:
             return av.open(self._url)
         try:
@@ -118,13 +115,12 @@ class V4l2Camera(StreamSource):
 class CameraSource:
     """A camera by index through OpenCV, asked for a size, rate and MJPG; reports what it actually gave."""
 
-    def __init__(self, index: int, size: tuple[int, int] | None = None, fps: float | None = None,
-                 mjpg: bool = True) -> None:
+    def __init__(self, index: int, size: tuple[int, int] | None = None, fps: float | None = None) -> None:
         self._cap = cv2.VideoCapture(index, cv2.CAP_V4L2) if hasattr(cv2, "CAP_V4L2") else cv2.VideoCapture(index)
         if not self._cap.isOpened():
             raise _absent(index)
-        if mjpg:  # most USB cameras give their full rate only as MJPG
-            self._cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        # Most USB cameras give their full rate only as MJPG.
+        self._cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
         if size:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])

@@ -62,7 +62,6 @@ class StreamSource:
         self.retries = retries
         self.backoff_s = backoff_s
         self.stop = stop or threading.Event()
-        self.reconnects = 0
         self._container: av.container.InputContainer | None = None
         self._relay: SrtRelay | None = None
         self._frames = None
@@ -139,7 +138,6 @@ class StreamSource:
                 log.warning("%s", exc)
                 wait = min(wait * 2, 8.0)
                 continue
-            self.reconnects += 1
             self._anchor = None
             log.info("%s %s: reconnected", self.NOUN, self.url)
             return True
@@ -170,14 +168,12 @@ class StreamSource:
         if self._t0 is None:
             self._t0 = now
         arrival = now - self._t0
-        if frame.time is None:
+        pts = -1.0 if frame.time is None or self._anchor is None else self._anchor + frame.time
+        # Untimed frames go by arrival; timed ones (re)anchor at a new connection, a sender clock jump, or a drift
+        # past what jitter explains; never earlier than the frame before, so the timeline stays monotonic.
+        if pts <= self._last_pts or abs(pts - arrival) > self.MAX_CLOCK_SKEW_S:
             pts = max(arrival, self._last_pts + self._frame_s)
-        else:
-            pts = self._anchor + frame.time if self._anchor is not None else -1.0
-            # (Re)anchor at a new connection, a sender clock jump, or a drift past what jitter explains;
-            # never earlier than the frame before, so the timeline stays monotonic across gaps.
-            if pts <= self._last_pts or abs(pts - arrival) > self.MAX_CLOCK_SKEW_S:
-                pts = max(arrival, self._last_pts + self._frame_s)
+            if frame.time is not None:
                 self._anchor = pts - frame.time
         self._last_pts = pts
         slot.index, slot.pts_s, slot.capture_s = self._index, pts, now
