@@ -131,10 +131,6 @@ class Capture:
         return TruncatedInputError(f"input {self.source.info.path} is truncated or damaged: {self.frames_read} of "
                                    f"{self.source.info.frame_count or '?'} frames decoded{kept}")
 
-    @property
-    def drops(self) -> int:
-        return self.ring.drops
-
     def __enter__(self) -> "Capture":
         return self.start()
 

@@ -266,29 +266,26 @@ class Session:
         span = self.span  # a chunk writes only its own frames: not its pre-roll, nor the lookahead after it
         if span is None or span.start * self._rate_factor <= out.index < span.stop * self._rate_factor:
             t0 = time.perf_counter()
-            self._hand_off(out)
+            self.stats.frames += 1
+            self.rates["processed"].tick()
+            if self.recordings.active:
+                self.recordings.write(out)
+            if self.virtual_camera is not None:
+                self.virtual_camera.give(out)
+            if self.show:
+                slot = self.mailbox.acquire_write(timeout_s=0)
+                if slot is not None:
+                    slot.image, slot.extra["original"] = out.image, self._originals.get(out.index, out.image)
+                    slot.index, slot.capture_s = out.index, out.capture_s
+                    self.mailbox.publish(slot)
+            else:
+                self.stats.latency.add((time.monotonic() - out.capture_s) * 1e3)
             # What the processing thread spends passing a frame on (copies only: it never waits).
             self.stats.io.setdefault("handoff", Timings()).add((time.perf_counter() - t0) * 1e3)
         if self.progress is not None:
             self.progress.update(self.capture.frames_read)
         if self.on_progress is not None:
             self.on_progress(self.capture.frames_read, self.total_frames)
-
-    def _hand_off(self, out: Frame) -> None:
-        self.stats.frames += 1
-        self.rates["processed"].tick()
-        if self.recordings.active:
-            self.recordings.write(out)
-        if self.virtual_camera is not None:
-            self.virtual_camera.give(out)
-        if self.show:
-            slot = self.mailbox.acquire_write(timeout_s=0)
-            if slot is not None:
-                slot.image, slot.extra["original"] = out.image, self._originals.get(out.index, out.image)
-                slot.index, slot.capture_s = out.index, out.capture_s
-                self.mailbox.publish(slot)
-        else:
-            self.stats.latency.add((time.monotonic() - out.capture_s) * 1e3)
 
     def _stop_virtual_camera(self) -> None:
         camera, self.virtual_camera = self.virtual_camera, None
@@ -414,7 +411,7 @@ class Session:
         return lines
 
     def drops(self) -> dict[str, int]:
-        drops = {"capture": self.capture.drops, "display": self.mailbox.drops if self.show else 0,
+        drops = {"capture": self.capture.ring.drops, "display": self.mailbox.drops if self.show else 0,
                  **self.recordings.drops()}
         if self._camera is not None:
             drops["virtual_camera"] = self._camera.drops
