@@ -249,14 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     stats = RunStats()
     args = None
-    live = False
     try:
         args = build_parser().parse_args(argv)
         args.output = args.outputs[0] if args.outputs else None  # the one output of a file job or a batch
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="vqe: %(message)s", stream=sys.stderr)
         install_redaction()  # no password, token or stream key of a URL in any log line, ours or FFmpeg's
-        live = args.file is None or args.live
         with stop_signals_raise():  # SIGTERM and SIGHUP finalize the recording like Ctrl-C
             code = run(args, stats)
     except VqeError as exc:
@@ -277,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_INTERNAL
     if args is not None and args.stats and stats.frames:
         try:
-            stats.write_json(args.stats, live=live)
+            stats.write_json(args.stats, live=args.file is None or args.live)
         except VqeError as exc:
             print(redact(f"vqe: error: {exc}"), file=sys.stderr)
             code = code or exc.exit_code

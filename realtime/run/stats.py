@@ -158,10 +158,8 @@ class RunStats:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: a reader sees the previous file or this one, never half.
-
-    Raises :class:`~realtime.errors.OutputError` when it cannot.
-    """
+    """Write ``data`` as JSON to ``path`` atomically: a reader sees the previous file or this one, never half;
+    raises :class:`~realtime.errors.OutputError` when it cannot."""
     path = Path(path)
     # Beside the target, so the rename stays on one file system (atomic); named per process and
     # thread so concurrent writers never share one; created like any file (the umask applies).
