@@ -52,9 +52,8 @@ class Capture:
     def _loop(self) -> None:
         serial_kernels_in_this_thread()
         try:
-            while not self._worker.stop_requested.is_set():
-                if self.max_frames is not None and self.frames_read >= self.max_frames:
-                    break
+            while not self._worker.stop_requested.is_set() and (self.max_frames is None
+                                                                 or self.frames_read < self.max_frames):
                 slot = self.ring.acquire_write(timeout_s=0.1)
                 if slot is None:
                     continue

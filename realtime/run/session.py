@@ -93,11 +93,11 @@ class Session:
     """
 
     def __init__(self, source: Source, settings: Settings | None = None, *, live: bool = True,
-                 output: str | Path | Sequence[str | Path] | None = None, options: OutputOptions = OutputOptions(), display: bool = True,
-                 max_frames: int | None = None, stats: RunStats | None = None, snapshot_dir: str | Path = ".",
-                 stats_path: str | Path | None = None, stats_every_s: float | None = None,
-                 analyze: bool = False, virtual_camera: str | None = None, audio: Any = None,
-                 planar: bool | None = None, show_progress: bool = False,
+                 output: str | Path | Sequence[str | Path] | None = None, options: OutputOptions = OutputOptions(),
+                 display: bool = True, max_frames: int | None = None, stats: RunStats | None = None,
+                 snapshot_dir: str | Path = ".", stats_path: str | Path | None = None,
+                 stats_every_s: float | None = None, analyze: bool = False, virtual_camera: str | None = None,
+                 audio: Any = None, planar: bool | None = None, show_progress: bool = False,
                  on_progress: Callable[[int, int | None], None] | None = None, span: Span | None = None,
                  governor: bool = True) -> None:
         if analyze and live:

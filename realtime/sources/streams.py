@@ -152,13 +152,8 @@ class StreamSource:
 
     def read_into(self, slot: Slot) -> bool:
         """Next frame; reconnects when the stream dies; raises StreamLostError when it stays dead."""
-        while True:
-            frame = self._next_frame() if self._frames is not None else None
-            if frame is not None:
-                break
-            if self.stop.is_set():
-                return False
-            if not self._reconnect():
+        while (frame := self._next_frame() if self._frames is not None else None) is None:
+            if self.stop.is_set() or not self._reconnect():
                 if self.stop.is_set():
                     return False
                 raise StreamLostError(f"{self.NOUN} {self.url} lost: no frames after {self.retries} reconnect "
