@@ -283,11 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - exits the process
-    """The ``vqe`` command: :func:`main`, then a quick exit with its code.
-
-    By then every file is closed and every thread joined; skipping the interpreter's teardown (module
-    finalizers of Numba, OpenCV and PyAV) saves about 0.2 s per run.
-    """
+    """The ``vqe`` command: :func:`main`, then a quick exit with its code: by then every file is closed and every
+    thread joined; skipping the interpreter's teardown (module finalizers of Numba, OpenCV and PyAV) saves about
+    0.2 s per run."""
     code = main()
     logging.shutdown()
     sys.stdout.flush()

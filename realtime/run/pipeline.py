@@ -63,9 +63,8 @@ class Pipeline:
     Parameters
     ----------
     stages : sequence of str, str, or Settings, optional
-        The stage names in order (``["denoise", "color"]``, or ``"denoise,color"``), or
-        complete :class:`~realtime.settings.Settings` (as the command line builds them).
-        Default: the preset's chain.
+        The stage names in order (``["denoise", "color"]``, or ``"denoise,color"``), or complete
+        :class:`~realtime.settings.Settings` (as the command line builds them).  Default: the preset's chain.
     preset : {"fast", "balanced", "quality"}, optional
         Defaults the parameters start from (default ``balanced``).
     backend : {"auto", "cpu", "cuda"}, optional

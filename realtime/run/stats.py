@@ -133,11 +133,9 @@ class RunStats:
         return max(1, math.ceil(RECENT_S * timings.count / max(self.wall_s, 1e-9)))
 
     def as_dict(self, live: bool = False) -> dict[str, Any]:
-        """The stats as the ``--stats`` JSON; may be called while the run goes on (periodic stats).
-
-        With ``live``, ``latency_ms`` has the ``mean`` and ``p95`` of the run and ``p95_recent``, the p95 of
-        about the last :data:`RECENT_S` seconds.
-        """
+        """The stats as the ``--stats`` JSON; may be called while the run goes on (periodic stats).  With ``live``,
+        ``latency_ms`` has the ``mean`` and ``p95`` of the run and ``p95_recent``, the p95 of about the last
+        :data:`RECENT_S` seconds."""
         wall = self.wall_s
         # Copies first: the processing thread may add a stage or an I/O timing meanwhile.
         stages, io = dict(self.stages), dict(self.io)

@@ -56,8 +56,7 @@ def open_camera(index: int, size: tuple[int, int] | None = None, fps: float | No
 
 
 def _absent(index: int) -> SourceError:
-    found = list_cameras()
-    listed = ", ".join(found) if found else "none (no /dev/video* devices)"
+    listed = ", ".join(list_cameras()) or "none (no /dev/video* devices)"
     return SourceError(f"camera {index} cannot be opened (absent or busy); cameras found: {listed}: "
                        f"use --camera N with one of them, or --file/--stream")
 
@@ -143,8 +142,7 @@ class CameraSource:
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
-        out = slot.ensure_shape(image.shape)
-        out[...] = image
+        slot.ensure_shape(image.shape)[...] = image
         slot.index, slot.pts_s, slot.capture_s = self._index, now - self._t0, now
         self._index += 1
         return True
