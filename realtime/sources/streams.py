@@ -91,13 +91,13 @@ class StreamSource:
         try:
             container = self._open()
         except (av.FFmpegError, OSError) as exc:
-            self._end_relay()
+            self.close()
             raise SourceError(f"{self.NOUN} {self.url} cannot be opened ({_why(exc)}): {self.OPEN_FIX}") from None
+        self._container = container
         try:
             info = video_info(container, self.url)
         except SourceError:
-            container.close()
-            self._end_relay()
+            self.close()
             raise
         stream = container.streams.video[0]
         # Slice threads only: frame threads would hold each frame back by a frame per extra thread.
@@ -109,7 +109,6 @@ class StreamSource:
             self._frame_s = 1.0 / float(self.info.fps)
             #: The stream's audio for recordings and network outputs (``None``: the stream has none).
             self.audio = LiveAudio(sound) if sound is not None else None
-        self._container = container
         # The stream's clock, anchored like the video's: audio and video stay in sync in every output.
         self._frames = demux_video(container, stream, sound, self.audio,
                                    lambda t: None if self._anchor is None else self._anchor + t)
@@ -180,9 +179,6 @@ class StreamSource:
             self._container.close()
             self._container = None
             self._frames = None
-        self._end_relay()
-
-    def _end_relay(self) -> None:
         if self._relay is not None:
             self._relay.close()
             self._relay = None
