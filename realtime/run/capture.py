@@ -117,18 +117,15 @@ class Capture:
         """Re-raise a capture-thread error on the caller's thread."""
         self._worker.check()
 
-    @property
-    def truncated(self) -> bool:
-        """Whether the source ended before its announced end: a damaged or cut-off input file."""
+    def check_complete(self, output: Path | None) -> None:
+        """Raise :class:`~realtime.errors.TruncatedInputError`, saying what was kept, when the source ended before
+        its announced end: a damaged or cut-off input file."""
         expected = self.source.info.frame_count
-        return getattr(self.source, "truncated", False) or (
-            self.max_frames is None and expected is not None and self.frames_read < expected)
-
-    def truncation_error(self, output: Path | None) -> TruncatedInputError:
-        """The error a run reports after a :attr:`truncated` input, saying what was kept."""
-        kept = f"; those frames were written to {output}" if output else ""
-        return TruncatedInputError(f"input {self.source.info.path} is truncated or damaged: {self.frames_read} of "
-                                   f"{self.source.info.frame_count or '?'} frames decoded{kept}")
+        if getattr(self.source, "truncated", False) or (
+                self.max_frames is None and expected is not None and self.frames_read < expected):
+            kept = f"; those frames were written to {output}" if output else ""
+            raise TruncatedInputError(f"input {self.source.info.path} is truncated or damaged: {self.frames_read} of "
+                                      f"{expected or '?'} frames decoded{kept}")
 
     def __enter__(self) -> "Capture":
         return self.start()

@@ -168,7 +168,7 @@ class Session:
             if warm_up_source is not None:
                 warm_up_source()
         if self.recordings.targets:
-            self._start_recording()
+            self.recordings.start(self.plan.output, self.plan.size, self.plan.frame_shape)
         if self.on_progress is not None:
             self.on_progress(0, self.total_frames)
         try:
@@ -235,7 +235,7 @@ class Session:
                 log.info("stage %s %s", value, "on" if on else "off")
             elif kind == "record":
                 if not self.recordings.active:
-                    self._start_recording()
+                    self.recordings.start(self.plan.output, self.plan.size, self.plan.frame_shape)
                 else:
                     self.recordings.stop(complete=False)
             elif kind == "white_point":
@@ -293,9 +293,6 @@ class Session:
             camera.close()
             log.info("virtual camera %s closed: %d frames sent", camera.device, camera.sent)
 
-    def _start_recording(self) -> None:
-        self.recordings.start(self.plan.output, self.plan.size, self.plan.frame_shape)
-
     # --- main thread -----------------------------------------------------------------------
     def run(self) -> RunStats:
         """Run until the input ends, ``max_frames``, the window closes, or Ctrl-C; re-raises worker errors."""
@@ -334,9 +331,9 @@ class Session:
             self._refresh_stats()
         self._worker.check()
         self.capture.check()
-        if not self.live and self.stop_reason == "end of input" and self.capture.truncated:
+        if not self.live and self.stop_reason == "end of input":
             written = self.recordings.written
-            raise self.capture.truncation_error(written[-1] if written else None)
+            self.capture.check_complete(written[-1] if written else None)
         return self.stats
 
     def _display_loop(self, display) -> None:
