@@ -78,8 +78,7 @@ class Session:
     audio : LiveAudio, optional
         Sound for the live outputs in place of the source's own (a microphone's, :mod:`realtime.sources.microphone`).
     planar : bool, optional
-        ``False`` keeps a file's frames BGR; default: planar wherever the plan allows
-        (:func:`realtime.run.plan.negotiate`).
+        ``False`` keeps a file's frames BGR; default: planar if the plan allows (:func:`realtime.run.plan.negotiate`).
     show_progress : bool
         Progress on stderr (:mod:`realtime.run.progress`): a first run's kernel compilation, and a file's frames.
     on_progress : callable, optional

@@ -80,9 +80,8 @@ class Timings:
 
     def summary(self) -> dict[str, float]:
         """``mean_ms`` over every sample and ``p95_ms`` over the kept window, rounded to microseconds."""
-        if not self.count:
-            return {"mean_ms": 0.0, "p95_ms": 0.0}
-        return {"mean_ms": round(self._total_ms / self.count, 3), "p95_ms": round(self.recent_p95(), 3)}
+        mean = round(self._total_ms / self.count, 3) if self.count else 0.0
+        return {"mean_ms": mean, "p95_ms": round(self.recent_p95(), 3)}
 
 
 class RateMeter:
