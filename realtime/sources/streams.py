@@ -164,7 +164,7 @@ class StreamSource:
         arrival = now - self._t0
         pts = -1.0 if frame.time is None or self._anchor is None else self._anchor + frame.time
         # Untimed frames go by arrival; timed ones (re)anchor at a new connection, a sender clock jump, or a drift
-        # past what jitter explains; never earlier than the frame before, so the timeline stays monotonic.
+        # past what jitter explains; never earlier than the last frame: the timeline stays monotonic across gaps.
         if pts <= self._last_pts or abs(pts - arrival) > self.MAX_CLOCK_SKEW_S:
             pts = max(arrival, self._last_pts + self._frame_s)
             if frame.time is not None:
