@@ -16,6 +16,7 @@ from realtime.run.ringbuffer import Slot
 from realtime.run.session import Session
 from realtime.sources import camera
 from realtime.sources.camera import V4l2Camera, open_camera
+from realtime.sources.files import PacedSource
 from realtime.sources.streams import StreamLostError
 
 from conftest import textured_frames
@@ -110,8 +111,9 @@ def test_a_live_run_keeps_the_camera_planar(mjpeg, tmp_path):
     cam = V4l2Camera(str(mjpeg), demuxer=None)
     cam.retries = 0  # the file's end is a camera unplugged for good (reopening would replay it)
     out = tmp_path / "rec.mp4"
-    session = Session(cam, build_settings(stages="denoise,color", backend="cpu"), live=True, display=False,
-                      output=out)
+    # At the camera's own rate, as a camera sends (read at the file's speed, a live run drops frames).
+    session = Session(PacedSource(cam), build_settings(stages="denoise,color", backend="cpu"), live=True,
+                      display=False, output=out)
     try:
         with pytest.raises(StreamLostError, match="lost"):
             session.run()
