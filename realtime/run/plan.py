@@ -102,8 +102,8 @@ def negotiate(pipeline: Pipeline, source: Source, outputs: Sequence[Path | str],
     info = source.info
     height, width = pipeline.output_size(info.height, info.width)
     if planar is None:
-        # A source that can deliver I420 has a ``planar`` switch (files, .y4m, a file played live);
-        # cameras and streams convert to BGR as they read.
+        # A source that can deliver I420 has a ``planar`` switch (files, .y4m, streams, V4L2 cameras);
+        # OpenCV's camera input converts to BGR as it reads.
         planar = hasattr(source, "planar") and _can_stay_planar(pipeline, info, (width, height), outputs, options)
     if hasattr(source, "planar"):
         source.planar = planar
