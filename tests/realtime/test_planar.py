@@ -108,3 +108,22 @@ def test_y4m_writer_refuses_i420_frames_in_another_matrix(tmp_path):
     with pytest.raises(ValueError, match="re-express"):
         writer.write(np.zeros(i420_shape(720, 32), np.uint8), 0.0)
     writer.close()
+
+
+def test_a_full_range_frame_repacked_to_i420_keeps_its_levels():
+    """A 4:2:2 "j" frame without a range tag (swscale reads it as video range) stays full range in I420."""
+    import av
+
+    from kernels.planes import i420_planes, i420_shape
+    from realtime.sources.files import AvFrameConverter
+
+    frame = av.VideoFrame(64, 32, "yuvj422p")
+    levels = np.resize(np.arange(0, 256, 4, dtype=np.uint8), 64)
+    for k, plane in enumerate(frame.planes):
+        rows = np.full((plane.height, plane.line_size), 128, np.uint8)
+        if k == 0:
+            rows[:, :64] = levels
+        plane.update(rows.tobytes())
+    out = np.empty(i420_shape(32, 64), np.uint8)
+    AvFrameConverter("bt601").to_i420(frame, out)
+    np.testing.assert_array_equal(i420_planes(out)[0], np.broadcast_to(levels, (32, 64)))  # 0..252, not 16..232
