@@ -46,13 +46,16 @@ def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float,
     """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black`` and
     whose brightest ends at ``white``.
 
-    Clean footage keeps its range: natural pictures have blacks up to about 45 (haze, a bright room,
-    a pale page) and whites down to about 180 (no pure white in the shot, a dim broadcast), so
-    blacks below ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose
-    range is clearly squeezed (a lifted black past ``black_lifted``, a white below ``white_dimmed``:
-    under-exposure, a veiling haze) is stretched to the full range, with a linear fade between.  A
-    night scene keeps its bright lights, hence its white point: it is not turned into day.  The
-    stretch never exceeds ``max_gain``.
+    Clean footage keeps its range: natural pictures have blacks up to about 35 (haze, a bright room,
+    a pale page) and nearly all have something close to white (the brightest channel's 99.5th
+    percentile at 235 or more), so blacks below ``black_kept`` and whites above ``white_kept`` stay
+    where they are.  A frame whose range is clearly squeezed (a lifted black past ``black_lifted``,
+    a white below ``white_dimmed``: under-exposure, a veiling haze) is stretched to the full range,
+    with a linear fade between: a white of 200 is taken halfway to 255.  A picture that is dim on
+    its own (a dim broadcast peaking at 180) is brightened too; no statistic of one frame tells it
+    from an under-exposed one, and under-exposure is by far the more common.  A night scene keeps
+    its bright lights, hence its white point: it is not turned into day.  The stretch never
+    exceeds ``max_gain``.
     """
     # A narrow range (a flat or single-colour frame) is widened about its middle first: no stretch
     # beyond max_gain, and a uniform frame keeps its level.

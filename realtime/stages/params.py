@@ -89,11 +89,11 @@ class ContrastParams(StageParams):
                              doc="percentile of the darkest channel taken as the black point")
     white_pct: float = param(99.5, low=80.0, high=100.0,
                              doc="percentile of the brightest channel taken as the white point")
-    black_kept: float = param(45.0, low=0.0, high=255.0,
+    black_kept: float = param(35.0, low=0.0, high=255.0,
                               doc="black points up to this level are the scene's own and kept")
-    black_lifted: float = param(90.0, low=0.0, high=255.0,
+    black_lifted: float = param(60.0, low=0.0, high=255.0,
                                 doc="black points from this level on are a lift (haze, flat tone), taken to 0")
-    white_kept: float = param(178.0, low=0.0, high=255.0,
+    white_kept: float = param(235.0, low=0.0, high=255.0,
                               doc="white points from this level on are the scene's own and kept")
     white_dimmed: float = param(160.0, low=0.0, high=255.0,
                                 doc="white points up to this level are under-exposure, taken to 255")

@@ -318,13 +318,21 @@ def test_one_euro_follows_steps_and_smooths_noise():
     assert OneEuro(0.0, 0.0)(np.array([3.0]))[0] == 3.0
 
 
-def test_clean_footage_without_pure_white_is_left_alone_but_a_flat_one_is_stretched():
+def test_clean_footage_is_left_alone_a_dim_one_stretched_partway_and_a_flat_one_fully():
     truth = walker_clip(3)
-    dimmer = [(f.astype(np.float64) * 0.86).astype(np.uint8) for f in truth]  # whites near 219: the scene's own
+    near_white = [(f.astype(np.float64) * 0.95).astype(np.uint8) for f in truth]  # whites near 242: the scene's own
     stage = ContrastStage(ContrastParams(), CPU)
-    for f in dimmer:
+    for f in near_white:
         out = stage.apply(f)
-    assert np.array_equal(out, dimmer[-1]) and stage.levels == pytest.approx((0.0, 255.0))
+    assert np.array_equal(out, near_white[-1]) and stage.levels == pytest.approx((0.0, 255.0))
+    # Whites near 200: halfway between white_kept (235) and white_dimmed (160), so about halfway to 255.
+    dim = [(f.astype(np.float64) * 200 / 255).astype(np.uint8) for f in truth]
+    stage = ContrastStage(ContrastParams(), CPU)
+    for f in dim:
+        stage.apply(f)
+    black, white = stage.levels
+    assert black == pytest.approx(0.0, abs=1.0)
+    assert 255 * 200 / 235 < white < 255 * 200 / 215  # the white maps to about 225: neither kept nor full
     flat = [degrade(f) for f in truth]  # 0.5 x + 30: a stretch of 2
     stage = ContrastStage(ContrastParams(), CPU)
     for f in flat:
