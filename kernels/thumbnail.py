@@ -1,7 +1,7 @@
 """Box-averaged thumbnails: the small pictures every automatic decision is taken on.
 
 - :func:`luma_thumbnail`: the temporal stages compare two for a scene cut (:func:`thumbnail_difference`)
-  and phase-correlate them for a camera pan (:func:`estimate_shift`);
+  and phase-correlate them for a camera pan (:func:`estimate_motion`);
 - :func:`bgr_thumbnail`, :func:`i420_bgr_thumbnail`: each block's colour, for the white balance;
 - :func:`bgr_stats_thumbnail`: luma, darkest and brightest channel, for the contrast stage's levels.
 
@@ -90,9 +90,9 @@ def luma_thumbnail(luma, factor: int, *, out, backend: Backend = CPU):
     return out
 
 
-def estimate_shift(previous: np.ndarray, current: np.ndarray, factor: int, window: np.ndarray | None = None,
-                   max_shift: int = 64) -> tuple[int, int]:
-    """Global content motion ``(dy, dx)`` in full-frame pixels, by phase correlation of thumbnails.
+def estimate_motion(previous: np.ndarray, current: np.ndarray, factor: int, window: np.ndarray | None = None,
+                    max_shift: int = 64) -> tuple[float, float] | None:
+    """Global content motion ``(dy, dx)`` in full-frame pixels, sub-pixel, by phase correlation of thumbnails.
 
     Parameters
     ----------
@@ -107,18 +107,18 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray, factor: int, windo
 
     Returns
     -------
-    (int, int)
-        ``(0, 0)`` when the thumbnails are too small or the peak is weak (no
-        single dominant translation) or too large.
+    (float, float) or None
+        ``None`` when the thumbnails are too small or the peak is weak (no single dominant
+        translation) or too large.
     """
     if previous.shape[0] < 8 or previous.shape[1] < 8:
-        return 0, 0
+        return None
     (sx, sy), response = cv2.phaseCorrelate(previous, current, window)
     if response < 0.1 or not (math.isfinite(sx) and math.isfinite(sy)):
-        return 0, 0
-    dy, dx = int(round(sy * factor)), int(round(sx * factor))
-    if abs(dy) > max_shift or abs(dx) > max_shift:
-        return 0, 0
+        return None
+    dy, dx = sy * factor, sx * factor
+    if abs(dy) > max_shift + 0.5 or abs(dx) > max_shift + 0.5:
+        return None
     return dy, dx
 
 

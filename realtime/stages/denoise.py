@@ -9,6 +9,7 @@ conversion either way), so noise sigmas and thresholds are in those units there.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,7 @@ from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
 from kernels.denoise_i420 import denoise_i420
 from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model
 from kernels.planes import i420_luma_chroma, i420_size, is_i420
-from kernels.thumbnail import estimate_shift, luma_thumbnail, thumbnail_difference, thumbnail_factor
+from kernels.thumbnail import estimate_motion, luma_thumbnail, thumbnail_difference, thumbnail_factor
 from realtime.stages.base import Stage
 from realtime.stages.params import DenoiseParams
 
@@ -43,6 +44,12 @@ MOTION_SCALE = (0.25, 4.0)
 #: Largest noise sigma (levels) the automatic mode acts on: pure noise or a frame of fine texture
 #: must not drive the filter to wipe the picture out.
 MAX_AUTO_SIGMA = 40.0
+#: Global motion (full-frame pixels, the larger axis) up to which the camera counts as still, and from
+#: which it moves, with a linear fade between: a still camera's noisy frames measure 0.05-0.2 (the phase
+#: correlation's own scatter), a pan 0.5 or more.
+STILL_WITHIN = (0.2, 0.4)
+#: The motion judged is the largest of this many frames': a still camera's stays small on every frame.
+STILL_FRAMES = 3
 
 
 @lru_cache(maxsize=16)
@@ -108,6 +115,8 @@ class DenoiseStage(Stage):
         self._fresh = True
         self._frames = 0
         self._have_thumb = False
+        #: The last frames' global motion, larger axis (``None``: not measured, or no clear motion).
+        self._recent_motion: deque[float | None] = deque(maxlen=STILL_FRAMES)
         self._model = np.zeros((3, 3))
         self._model_known = False
 
@@ -132,9 +141,10 @@ class DenoiseStage(Stage):
         base, slopes = self._noise_sigmas(luma, chroma, plane_noise_gains(fmt))
         strengths = (p.luma_strength, p.chroma_strength, p.chroma_strength)
         scale = motion_scale(base[0] / _luma_code_gain(fmt))
+        threshold = self._motion_threshold()
         plane_coefficients([b * g for b, g in zip(base, strengths)], temporal=p.temporal, spatial=p.spatial,
                            spatial_range=p.spatial_range,
-                           motion_threshold=(p.motion_threshold * scale, p.motion_threshold, p.motion_threshold),
+                           motion_threshold=(threshold * scale, threshold, threshold),
                            motion_sigmas=[b * min(g, 1.0) for b, g in zip(base, strengths)], slopes=slopes,
                            out=self._coeffs_host)
         self._coeffs = self.to_device(self._coeffs_host, self._coeffs)
@@ -155,6 +165,19 @@ class DenoiseStage(Stage):
         self._frames += 1
         return out
 
+    def _motion_threshold(self) -> float:
+        """This frame's motion threshold: ``still_threshold`` while the camera holds still (the history
+        then lines up with the frame, and only what really moves differs), else ``motion_threshold``
+        (a pan's history is aligned to the whole pixel only, so every edge differs a little and a
+        lenient test would blur it)."""
+        p = self.params
+        recent = self._recent_motion
+        if p.still_threshold <= 0 or len(recent) < STILL_FRAMES or None in recent:
+            return p.motion_threshold
+        low, high = STILL_WITHIN
+        still = min(max((high - max(recent)) / (high - low), 0.0), 1.0)  # type: ignore[type-var]
+        return p.motion_threshold + (p.still_threshold - p.motion_threshold) * still
+
     def _scene_and_motion(self, luma: Any, height: int, width: int, scene_cut: float) -> tuple[int, int]:
         """Global shift to apply to the history; sets ``_fresh`` on a scene cut (``scene_cut`` in luma units)."""
         p = self.params
@@ -170,7 +193,12 @@ class DenoiseStage(Stage):
         if not self._have_thumb or prev is None or prev.shape != tshape:
             self._have_thumb = True
             return 0, 0
-        shift = estimate_shift(prev, thumb, factor) if p.motion_search else (0, 0)
+        shift, moved = (0, 0), None
+        if p.motion_search:
+            motion = estimate_motion(prev, thumb, factor)
+            if motion is not None:
+                shift, moved = (int(round(motion[0])), int(round(motion[1]))), max(abs(motion[0]), abs(motion[1]))
+        self._recent_motion.append(moved)
         if scene_cut > 0 and not self._fresh:
             mad = thumbnail_difference(prev, thumb, (round(shift[0] / factor), round(shift[1] / factor)))
             if mad > scene_cut:

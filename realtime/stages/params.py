@@ -50,6 +50,10 @@ class DenoiseParams(StageParams):
                                         "sigmas (higher = more temporal smoothing, more ghosting risk); on luma "
                                         "at a noise sigma of 8 levels, scaled with the noise (x0.25 to x4)")
     motion_search: bool = param(False, doc="follow global camera pans (phase correlation on a thumbnail)")
+    still_threshold: float = param(0.0, low=0.0, high=20.0,
+                                   doc="with motion_search: motion_threshold while the camera holds still (its "
+                                       "history lines up with the frame, so only what really moves differs); "
+                                       "0 = always motion_threshold")
     scene_cut: float = param(30.0, low=0.0, high=255.0,
                              doc="mean luma change (levels) that counts as a scene cut; 0 = never reset")
     estimate_every: int = param(8, low=1, high=10000, doc="frames between noise estimates in auto mode")
