@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from numba import prange
 
-from kernels.backend import CPU, Backend, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel
+from kernels.backend import CPU, Backend, bind, cpu_device, cpu_kernel, cuda, cuda_device, cuda_kernel, twin
 from kernels.pixel import LUMA601_BGR
 from kernels.pixel import u8_px as _u8_px
 from kernels.planes import i420_planes
@@ -59,9 +59,14 @@ def _tap_px(src, row, col, ch, replicate, fill):
     return np.float32(src[row, col, ch])
 
 
+def _level_px(v):
+    # A float32 plane keeps the interpolated value as it is.
+    return v
+
+
 def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     # One output pixel, every channel (3 for BGR, 1 for a plane).  _tap_i/_u8_i are bound per
-    # target (kernels.backend.bind).
+    # target (kernels.backend.bind); _u8_i stores the value (rounded to uint8, or as it is for float32).
     height = src.shape[0]
     width = src.shape[1]
     x = np.float32(col)
@@ -102,32 +107,32 @@ def _thumb_px(frame, i, j, factor, wb, wg, wr):
     return acc / np.float32(factor * factor)
 
 
-# The names the math calls, bound per target below; the module-level ones are the CPU's.
-_tap_i = _tap_cpu = cpu_device(_tap_px)
-_u8_i = _u8_cpu = cpu_device(_u8_px)
-_warp_cpu_px = cpu_device(_warp_px, _tap_i=_tap_cpu, _u8_i=_u8_cpu)
+# The math per target, each wrapping calling its own target's callees (kernels.backend.twin).
+_tap, _u8, _level = twin(_tap_px), twin(_u8_px), twin(_level_px)
+#: The pixel warp per output type: uint8 frames and planes, and float32 planes (a denoiser's history).
+_WARP_PX = {np.dtype(np.uint8): twin(_warp_px, _tap_i=_tap, _u8_i=_u8),
+            np.dtype(np.float32): twin(_warp_px, _tap_i=_tap, _u8_i=_level)}
 _thumb_cpu_px = cpu_device(_thumb_px)
-_tap_cuda = cuda_device(_tap_px)
-_u8_cuda = cuda_device(_u8_px)
-_warp_cuda_px = cuda_device(_warp_px, _tap_i=_tap_cuda, _u8_i=_u8_cuda)
 _thumb_cuda_px = cuda_device(_thumb_px)
 
 
 # --- whole-frame loops -------------------------------------------------------------
 
-@cpu_kernel
-def _warp_cpu(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
+def _warp_rows(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     for row in prange(out.shape[0]):
         for col in range(out.shape[1]):
-            _warp_cpu_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)
+            _warp_i(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)  # noqa: F821
 
 
-@cuda_kernel
-def _warp_cuda(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
+def _warp_threads(src, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     col, row = cuda.grid(2)
     if row >= out.shape[0] or col >= out.shape[1]:
         return
-    _warp_cuda_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)
+    _warp_i(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out)  # noqa: F821
+
+
+_WARP_CPU = {dtype: cpu_kernel(bind(_warp_rows, _warp_i=px.cpu)) for dtype, px in _WARP_PX.items()}
+_WARP_CUDA = {dtype: cuda_kernel(bind(_warp_threads, _warp_i=px.cuda)) for dtype, px in _WARP_PX.items()}
 
 
 @cpu_kernel
@@ -170,13 +175,14 @@ def warp_affine(frame, matrix, *, out=None, border: str = "replicate", border_va
     Parameters
     ----------
     frame : ndarray
-        ``(H, W, 3) uint8`` BGR or a ``(H, W) uint8`` plane, rows contiguous, on ``backend``.
+        ``(H, W, 3) uint8`` BGR, or a ``(H, W)`` plane, uint8 or float32 (kept unrounded), rows
+        contiguous, on ``backend``.
     matrix : array_like
         ``(2, 3)`` host matrix mapping output pixel coordinates (x = column,
         y = row) to source coordinates.  Must be finite.
     out : ndarray, optional
-        Destination of the frame's kind (``(H', W', 3)`` or ``(H', W')`` uint8, any
-        size; default the frame's) on ``backend``; must not alias ``frame``.
+        Destination of the frame's kind and type (``(H', W', 3)`` or ``(H', W')``, any size;
+        default the frame's) on ``backend``; must not alias ``frame``.
     border : {"black", "replicate"}
         Value of source pixels outside the frame.
     border_value : float
@@ -202,19 +208,22 @@ def warp_affine(frame, matrix, *, out=None, border: str = "replicate", border_va
     if border not in BORDERS:
         raise ValueError(f"unknown border mode {border!r}: use one of {', '.join(BORDERS)}")
     m = _check_matrix(matrix)
+    if frame.dtype not in _WARP_CPU:
+        raise ValueError(f"frame is {frame.dtype}: warp a uint8 frame or plane, or a float32 plane")
     if out is None:
-        out = backend.empty(frame.shape)
-    if out.ndim != frame.ndim or out.shape[2:] != frame.shape[2:]:
-        raise ValueError(f"out {tuple(out.shape)} is not the same kind of image as frame {tuple(frame.shape)}")
+        out = backend.empty(frame.shape, frame.dtype)
+    if out.ndim != frame.ndim or out.shape[2:] != frame.shape[2:] or out.dtype != frame.dtype:
+        raise ValueError(f"out {tuple(out.shape)} {out.dtype} is not the same kind of image as frame "
+                         f"{tuple(frame.shape)} {frame.dtype}")
     if out.shape[0] == 0 or out.shape[1] == 0 or frame.shape[0] == 0 or frame.shape[1] == 0:
         return out
     replicate = border == "replicate"
     if backend.is_cuda or not use_opencv:
         args = tuple(np.float32(v) for v in m.ravel()) + (replicate, np.float32(border_value), _as_hwc(out))
         if backend.is_cuda:
-            backend.launch_2d(_warp_cuda, out.shape[0], out.shape[1])(_as_hwc(frame), *args)
+            backend.launch_2d(_WARP_CUDA[frame.dtype], out.shape[0], out.shape[1])(_as_hwc(frame), *args)
         else:
-            _warp_cpu(_as_hwc(frame), *args)
+            _WARP_CPU[frame.dtype](_as_hwc(frame), *args)
         return out
     mode = cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT
     cv2.warpAffine(frame, m, (out.shape[1], out.shape[0]), dst=out,

@@ -38,7 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                              "motion_search": True}},
     "quality": {"stages": _CHAIN, "stabilize": {"lookahead": 5}, "sharpen": _SHARPEN,
                 "denoise": {"temporal": 0.1, "spatial_range": 4.0, "luma_strength": 1.5, "motion_threshold": 0.75,
-                            "still_threshold": 3.0, "motion_search": True}},
+                            "still_threshold": 3.0, "motion_search": True, "subpixel": True}},
 }
 DEFAULT_PRESET = "balanced"
 

@@ -23,6 +23,7 @@ from kernels.denoise_i420 import denoise_i420
 from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model
 from kernels.planes import i420_luma_chroma, i420_size, is_i420
 from kernels.thumbnail import estimate_motion, luma_thumbnail, thumbnail_difference, thumbnail_factor
+from kernels.warp import warp_affine
 from realtime.stages.base import Stage
 from realtime.stages.params import DenoiseParams
 
@@ -50,6 +51,14 @@ MAX_AUTO_SIGMA = 40.0
 STILL_WITHIN = (0.2, 0.4)
 #: The motion judged is the largest of this many frames': a still camera's stays small on every frame.
 STILL_FRAMES = 3
+#: A part of the motion below a whole pixel (pixels) under which a history plane is not moved
+#: (``subpixel``): a still camera's measurement scatter, which moving would only blur.
+SUBPIXEL_MIN = 0.1
+
+
+def _translation(part: tuple[float, float]) -> np.ndarray:
+    """The inverse map of :func:`kernels.warp.warp_affine` that moves a plane by ``(dy, dx)`` pixels."""
+    return np.array([[1.0, 0.0, -part[1]], [0.0, 1.0, -part[0]]])
 
 
 @lru_cache(maxsize=16)
@@ -117,6 +126,8 @@ class DenoiseStage(Stage):
         self._have_thumb = False
         #: The last frames' global motion, larger axis (``None``: not measured, or no clear motion).
         self._recent_motion: deque[float | None] = deque(maxlen=STILL_FRAMES)
+        #: This frame's global motion ``(dy, dx)`` (``None``: not measured, or no clear motion).
+        self._motion: tuple[float, float] | None = None
         self._model = np.zeros((3, 3))
         self._model_known = False
 
@@ -151,8 +162,8 @@ class DenoiseStage(Stage):
         # Ping-pong histories: the pass reads shifted history neighbourhoods while writing the new ones,
         # so it may not work in place.
         flip = self._frames % 2
-        hist = (self.buffer(f"luma_hist{flip}", (height, width), "float32"),
-                self.buffer(f"chroma_hist{flip}", cshape, "float32"))
+        hist = self._aligned_history(self.buffer(f"luma_hist{flip}", (height, width), "float32"),
+                                     self.buffer(f"chroma_hist{flip}", cshape, "float32"), shift)
         hist_out = dict(luma_out=self.buffer(f"luma_hist{1 - flip}", (height, width), "float32"),
                         chroma_out=self.buffer(f"chroma_hist{1 - flip}", cshape, "float32"))
         if planar:
@@ -165,22 +176,50 @@ class DenoiseStage(Stage):
         self._frames += 1
         return out
 
+    def _aligned_history(self, luma: Any, chroma: Any, shift: tuple[int, int]) -> tuple[Any, Any]:
+        """The history planes moved by the pan's part below a whole pixel (``subpixel``), into scratch
+        planes; the pass then moves them by the whole pixels of ``shift``.  A plane whose part is too
+        small to matter, or any plane without ``subpixel`` or after a reset, is given as it is."""
+        motion = self._motion
+        if not self.params.subpixel or self._fresh or motion is None or self._stillness() == 1.0:
+            return luma, chroma  # (a still camera's measured motion is scatter: moving would only blur)
+        # The chroma planes' whole-pixel shift is the luma's halved and rounded (kernels.denoise._shifts).
+        luma_part = (motion[0] - shift[0], motion[1] - shift[1])
+        chroma_part = (motion[0] / 2 - round(shift[0] / 2), motion[1] / 2 - round(shift[1] / 2))
+        if max(abs(v) for v in luma_part) >= SUBPIXEL_MIN:
+            luma = warp_affine(luma, _translation(luma_part), out=self.buffer("luma_moved", luma.shape, "float32"),
+                               backend=self.backend)
+        if max(abs(v) for v in chroma_part) >= SUBPIXEL_MIN:
+            moved = self.buffer("chroma_moved", chroma.shape, "float32")
+            for plane in range(chroma.shape[0]):
+                warp_affine(chroma[plane], _translation(chroma_part), out=moved[plane], backend=self.backend)
+            chroma = moved
+        return luma, chroma
+
+    def _stillness(self) -> float:
+        """1 while the camera holds still (global motion within ``STILL_WITHIN[0]`` on each of the last
+        ``STILL_FRAMES`` frames), 0 once it moves by ``STILL_WITHIN[1]``, a linear fade between; 0 when
+        the motion was not measured on all of them."""
+        recent = self._recent_motion
+        if len(recent) < STILL_FRAMES or None in recent:
+            return 0.0
+        low, high = STILL_WITHIN
+        return min(max((high - max(recent)) / (high - low), 0.0), 1.0)  # type: ignore[type-var]
+
     def _motion_threshold(self) -> float:
         """This frame's motion threshold: ``still_threshold`` while the camera holds still (the history
         then lines up with the frame, and only what really moves differs), else ``motion_threshold``
         (a pan's history is aligned to the whole pixel only, so every edge differs a little and a
         lenient test would blur it)."""
         p = self.params
-        recent = self._recent_motion
-        if p.still_threshold <= 0 or len(recent) < STILL_FRAMES or None in recent:
+        if p.still_threshold <= 0:
             return p.motion_threshold
-        low, high = STILL_WITHIN
-        still = min(max((high - max(recent)) / (high - low), 0.0), 1.0)  # type: ignore[type-var]
-        return p.motion_threshold + (p.still_threshold - p.motion_threshold) * still
+        return p.motion_threshold + (p.still_threshold - p.motion_threshold) * self._stillness()
 
     def _scene_and_motion(self, luma: Any, height: int, width: int, scene_cut: float) -> tuple[int, int]:
         """Global shift to apply to the history; sets ``_fresh`` on a scene cut (``scene_cut`` in luma units)."""
         p = self.params
+        self._motion = None
         if scene_cut <= 0 and not p.motion_search:
             return 0, 0
         factor = thumbnail_factor(height, width)
@@ -195,9 +234,10 @@ class DenoiseStage(Stage):
             return 0, 0
         shift, moved = (0, 0), None
         if p.motion_search:
-            motion = estimate_motion(prev, thumb, factor)
-            if motion is not None:
-                shift, moved = (int(round(motion[0])), int(round(motion[1]))), max(abs(motion[0]), abs(motion[1]))
+            self._motion = estimate_motion(prev, thumb, factor)
+            if self._motion is not None:
+                dy, dx = self._motion
+                shift, moved = (int(round(dy)), int(round(dx))), max(abs(dy), abs(dx))
         self._recent_motion.append(moved)
         if scene_cut > 0 and not self._fresh:
             mad = thumbnail_difference(prev, thumb, (round(shift[0] / factor), round(shift[1] / factor)))

@@ -50,6 +50,9 @@ class DenoiseParams(StageParams):
                                         "sigmas (higher = more temporal smoothing, more ghosting risk); on luma "
                                         "at a noise sigma of 8 levels, scaled with the noise (x0.25 to x4)")
     motion_search: bool = param(False, doc="follow global camera pans (phase correlation on a thumbnail)")
+    subpixel: bool = param(False, doc="with motion_search: move the history by the pan's part below a whole pixel "
+                                      "too (bilinear), so that it lines up with the frame: more averaging on "
+                                      "pans, a little softer; costs a resampling of the history per frame")
     still_threshold: float = param(0.0, low=0.0, high=20.0,
                                    doc="with motion_search: motion_threshold while the camera holds still (its "
                                        "history lines up with the frame, so only what really moves differs); "

@@ -186,3 +186,21 @@ def test_denoise_stage_parity_on_i420_frames(gpu):
         a = cpu_stage.apply(f)
         b = host(gpu, dev_stage.apply(on(gpu, f)))
         assert a.shape == f.shape and np.abs(a.astype(int) - b).max() <= 1
+
+
+@pytest.mark.cuda
+def test_denoise_stage_parity_with_the_history_moved_below_a_pixel(gpu):
+    import cv2
+
+    rng = np.random.default_rng(9)
+    base = cv2.resize(rng.integers(0, 256, (10, 12, 3)).astype(np.uint8), (72, 60), interpolation=cv2.INTER_CUBIC)
+    frames = [cv2.warpAffine(base, np.float32([[1, 0, -1.4 * t], [0, 1, -0.6 * t]]), (48, 40)) for t in range(4)]
+    params = DenoiseParams(sigma=8.0, motion_search=True, subpixel=True)
+    cpu_stage, dev_stage = DenoiseStage(params, CPU), DenoiseStage(params, gpu)
+    for f in frames:
+        a = cpu_stage.apply(f)
+        b = host(gpu, dev_stage.apply(on(gpu, f)))
+        # The CPU moves the history through OpenCV (positions to 1/32 px), the device exactly.
+        assert np.abs(a.astype(int) - b).max() <= 2
+    # The history was moved on both (the scratch planes exist only then).
+    assert {"luma_moved", "chroma_moved"} & set(cpu_stage._buffers) & set(dev_stage._buffers)

@@ -29,6 +29,25 @@ def warp_ref(frame, m, border):
                           borderMode=mode, borderValue=(0, 0, 0))
 
 
+def shift_ref(plane, sx, sy, border, fill):
+    """Exact bilinear ``plane(x + sx, y + sy)`` in float64, each tap read through the border mode."""
+    h, w = plane.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    x, y = xs + sx, ys + sy
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    ax, ay = x - x0, y - y0
+
+    def tap(r, c):
+        if border == "replicate":
+            return plane[np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)]
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        return np.where(inside, plane[np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], fill)
+
+    top = tap(y0, x0) * (1 - ax) + tap(y0, x0 + 1) * ax
+    bottom = tap(y0 + 1, x0) * (1 - ax) + tap(y0 + 1, x0 + 1) * ax
+    return top * (1 - ay) + bottom * ay
+
+
 MATRICES = [similarity(0, 1, 0.5, -0.25), similarity(7, 1.05, 3.3, -2.7), similarity(-20, 0.9, -4.1, 6.6),
             np.array([[1.02, 0.05, -1.5], [-0.03, 0.97, 2.25]])]
 
@@ -180,6 +199,27 @@ def test_i420_black_border_is_ycbcr_black(use_opencv, full_range):
     assert (u[:, :3] == 128).all() and (v[-2:] == 128).all()
     assert np.array_equal(y[:-4, 6:], y0[4:, :-6])
     assert np.array_equal(u[:-2, 3:], u0[2:, :-3]) and np.array_equal(v[:-2, 3:], v0[2:, :-3])
+
+
+@pytest.mark.parametrize("border", ["black", "replicate"])
+def test_float_plane_keeps_its_values_unrounded(border):
+    plane = smooth_image(37, 53)[..., 1].astype(np.float32) + np.float32(0.25)
+    m = np.array([[1.0, 0.0, -0.3], [0.0, 1.0, 0.45]])  # a sub-pixel shift, as a denoiser's history gets
+    twin = warp_affine(plane, m, border=border, border_value=16.0, use_opencv=False)
+    cv = warp_affine(plane, m, border=border, border_value=16.0)
+    assert twin.dtype == cv.dtype == np.float32
+    ref = shift_ref(plane.astype(np.float64), -0.3, 0.45, border, 16.0)
+    # Exact bilinear math in float32; OpenCV quantises the position to 1/32 px.
+    assert np.abs(twin - ref).max() < 1e-3
+    assert np.abs(cv - ref).max() < 1.0 and np.abs(cv - ref).mean() < 0.1
+    assert np.any(twin != np.round(twin))  # not rounded to levels
+
+
+def test_a_float_frame_of_three_channels_or_another_type_is_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        warp_affine(np.zeros((6, 6), np.float32), MATRICES[0], out=np.empty((6, 6), np.uint8))
+    with pytest.raises(ValueError, match="float32 plane"):
+        warp_affine(np.zeros((6, 6), np.float64), MATRICES[0])
 
 
 def test_plane_out_of_another_kind_is_rejected():

@@ -38,6 +38,16 @@ def test_plane_warp_parity(cuda_backend, m, border):
 
 
 @pytest.mark.parametrize("border", ["black", "replicate"])
+def test_float_plane_warp_parity(cuda_backend, border):
+    plane = np.random.default_rng(20).uniform(0, 255, (11, 15)).astype(np.float32)
+    cpu = warp_affine(plane, MATRICES[1], border=border, border_value=16.0, backend=CPU, use_opencv=False)
+    gpu = warp_affine(on(cuda_backend, plane), MATRICES[1], out=cuda_backend.empty((11, 15), "float32"),
+                      border=border, border_value=16.0, backend=cuda_backend)
+    # The same float32 math; fused multiply-adds on a GPU move the last bits only.
+    assert np.abs(cuda_backend.to_host(gpu) - cpu).max() < 1e-3
+
+
+@pytest.mark.parametrize("border", ["black", "replicate"])
 def test_i420_warp_parity(cuda_backend, border):
     frame = np.random.default_rng(3).integers(0, 256, i420_shape(10, 14)).astype(np.uint8)
     cpu = warp_i420(frame, MATRICES[1], out=np.empty_like(frame), border=border, black=(16, 128, 128),
