@@ -364,7 +364,7 @@ def test_any_size_keeps_shape_dtype_and_input(h, w, seed):
     rng = np.random.default_rng(seed)
     frames = [rng.integers(0, 256, (h, w, 3)).astype(np.uint8) for _ in range(3)]
     before = [f.copy() for f in frames]
-    _, outs = run_stage(frames, motion_search=True)
+    _, outs = run_stage(frames, motion_search=True, still_threshold=3.0, subpixel=True)
     for f, b, o in zip(frames, before, outs):
         assert o.shape == f.shape and o.dtype == np.uint8 and np.array_equal(f, b)
 
@@ -433,6 +433,20 @@ def test_a_sub_pixel_pan_lines_the_history_up_with_subpixel():
     gain = np.mean([np.subtract(psnr_420(a, c), psnr_420(b, c)) for a, b, c in zip(lined[6:], whole[6:], clean[6:])],
                    axis=0)
     assert gain[0] > 0.2 and gain[1] > 0.4  # measured 0.36 and 0.80 dB
+
+
+def test_subpixel_follows_a_size_change_and_a_cut():
+    rng = np.random.default_rng(13)
+    big, small = texture(96, 160), texture(64, 96, seed=1)
+    frames = [np.ascontiguousarray(big[t:t + 80, 2 * t:2 * t + 120]) for t in range(4)]
+    frames += [np.ascontiguousarray(small[t:t + 48, t:t + 80]) for t in range(4)]  # another size
+    frames += [np.ascontiguousarray(255 - small[t:t + 48, t:t + 80]) for t in range(3)]  # a cut
+    clean, frames = frames, [noisy(f, 6.0, rng) for f in frames]
+    stage, outs = run_stage(frames, sigma=6.0, motion_search=True, subpixel=True)
+    assert [o.shape for o in outs] == [f.shape for f in frames]
+    assert stage.cuts >= 1
+    # Right after the cut: the new picture, no trace of the old one moved into it.
+    assert np.abs(outs[8].astype(int) - clean[8]).mean() < 6
 
 
 def test_a_still_camera_is_not_moved_by_subpixel():
