@@ -17,7 +17,7 @@ import numpy as np
 
 from kernels.backend import Backend
 from kernels.colorspace import MATRICES, YuvFormat
-from kernels.denoise import N_COEFFS, NOISE_REF_LEVEL, plane_coefficients
+from kernels.denoise import N_COEFFS, NOISE_REF_LEVEL, _shifts, plane_coefficients
 from kernels.denoise_bgr import chroma_shape, denoise_planes, to_planes
 from kernels.denoise_i420 import denoise_i420
 from kernels.noise import NOISE_BINS, NOISE_LEVELS, noise_histogram, noise_model
@@ -183,9 +183,10 @@ class DenoiseStage(Stage):
         motion = self._motion
         if not self.params.subpixel or self._fresh or motion is None or self._stillness() == 1.0:
             return luma, chroma  # (a still camera's measured motion is scatter: moving would only blur)
-        # The chroma planes' whole-pixel shift is the luma's halved and rounded (kernels.denoise._shifts).
-        luma_part = (motion[0] - shift[0], motion[1] - shift[1])
-        chroma_part = (motion[0] / 2 - round(shift[0] / 2), motion[1] / 2 - round(shift[1] / 2))
+        # The whole-pixel shifts the pass applies to the luma and (halved, rounded) chroma planes.
+        dy, dx, cdy, cdx = _shifts(shift)
+        luma_part = (motion[0] - dy, motion[1] - dx)
+        chroma_part = (motion[0] / 2 - cdy, motion[1] / 2 - cdx)
         if max(abs(v) for v in luma_part) >= SUBPIXEL_MIN:
             luma = warp_affine(luma, _translation(luma_part), out=self.buffer("luma_moved", luma.shape, "float32"),
                                backend=self.backend)
