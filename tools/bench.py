@@ -21,6 +21,15 @@ from the start of its main function.
     python tools/bench.py --live --formats 1080p30,720p60   # also with stabilize and recording
     python tools/bench.py --backend cuda           # kernels and chain on the GPU vs the CPU (tools/bench_backend.py)
     python tools/bench.py --camera                 # a 1080p30 MJPEG camera, live: OpenCV's camera input vs vqe's
+    python tools/bench.py --stages denoise --preset fast --against 5bcbf7f --repeat 10   # this tree vs a revision
+
+``--against REV`` runs a ``git archive`` of REV beside this checkout: in each round the old tree, this
+one (alternating which goes first) and the peer, and reports both trees' ratio of medians to the peer
+and the median of each round's wall-time ratio (this tree / REV), the steadiest figure on a busy
+machine.  ``--set`` passes settings to this checkout only, to turn off what changed on purpose since
+REV so that both trees do the same work.  Run it with the bytecode cache on (a normal install has it):
+with ``PYTHONDONTWRITEBYTECODE`` set, every run compiles each module it imports and the tree that
+imports more modules pays for it.
 
 ``--live`` plays clips of each ``--formats`` (made from ``--source``, by default the bundled sample)
 with ``--file CLIP --live`` and the preview window open (SDL's dummy video driver, so no screen is
@@ -55,9 +64,9 @@ PEERS = {"color": "eq=contrast=1.2:saturation=1.3:gamma=1.1:brightness=0.02", "n
          "contrast,color": "normalize=smoothing=10,format=yuv420p"}  # (normalize works in RGB)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], cwd: Path | None = None) -> float:
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         sys.exit(f"bench: command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.strip()[-2000:]}")
@@ -94,6 +103,37 @@ def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, pres
     return {"clip": clip.name, "frames": frames, "vqe_fps": frames / min(vqe_s), "peer_fps": frames / min(ff_s),
             "median_ratio": statistics.median(ff_s) / statistics.median(vqe_s),
             "run_fps": best["fps"], "stages": best["stages"], "io": best["io"]}
+
+
+def bench_against(clip: Path, stages: str, peer: str, repeat: int, work: Path, old_tree: Path, preset: str | None,
+                  sets: list[str]) -> dict:
+    """Whole-process time of ``clip`` through REV's tree and this one, alternating, with the peer each round."""
+    def vqe(tree: Path, extra: list[str]) -> list[str]:
+        cmd = vqe_command("--file", str(clip), "-o", str(work / "out.y4m"), "--no-display", "--backend", "cpu",
+                          "--stages", stages, "--no-progress", *(["--preset", preset] if preset else []), *extra)
+        return cmd + [a for s in COLOR_SETTINGS for a in ("--set", s)] if stages == "color" else cmd
+    trees = {"before": (old_tree, vqe(old_tree, [])),
+             "today": (ROOT, vqe(ROOT, [a for s in sets for a in ("--set", s)]))}
+    ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-an", "-vf", peer, "-f", "yuv4mpegpipe",
+          "-strict", "-1", str(work / "out.y4m")]
+    for tree, cmd in trees.values():
+        timed(cmd, tree)  # warm-up: compiles or loads each tree's kernels, writes its bytecode cache
+    times: dict[str, list[float]] = {"before": [], "today": [], "peer": []}
+    for i in range(max(repeat, 1)):
+        for name in (["before", "today"] if i % 2 == 0 else ["today", "before"]):
+            times[name].append(timed(trees[name][1], trees[name][0]))
+        times["peer"].append(timed(ff))
+    peer_s = statistics.median(times["peer"])
+    return {"clip": clip.name, "frames": count_frames(clip),
+            "before": peer_s / statistics.median(times["before"]), "today": peer_s / statistics.median(times["today"]),
+            "paired": statistics.median(t / b for b, t in zip(times["before"], times["today"]))}
+
+
+def against_table(rows: list[dict], rev: str, stages: str, peer: str, repeat: int) -> str:
+    head = (f"| clip | frames | {rev}: ratio to {peer.split('=')[0]} | this tree | change | this tree / {rev}, "
+            f"wall per round (median of {repeat}) |\n|---|---|---|---|---|---|\n")
+    return head + "\n".join(f"| {r['clip']} | {r['frames']} | {r['before']:.3f} | {r['today']:.3f} | "
+                            f"{r['today'] / r['before'] - 1:+.1%} | {r['paired']:.3f} |" for r in rows)
 
 
 def table(rows: list[dict], stages: str, peer: str) -> str:
@@ -272,6 +312,9 @@ def main() -> None:
     ap.add_argument("--no-governor", action="store_true", help="with --live: quality fixed, frames drop instead")
     ap.add_argument("--camera", action="store_true",
                     help="a 1080p30 MJPEG camera enhanced and recorded live: OpenCV's camera input vs vqe's")
+    ap.add_argument("--against", metavar="REV", help="also time a git revision's tree, same rounds (see above)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --against: a vqe setting for this checkout only")
     args = ap.parse_args()
     if args.camera:
         with tempfile.TemporaryDirectory() as tmp:
@@ -293,12 +336,23 @@ def main() -> None:
         sys.exit(f"bench: no default ffmpeg peer for --stages {args.stages}; give --peer FILTER")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        old_tree = None
+        if args.against:
+            from identity import export_rev
+
+            (old := Path(tmp, "old").resolve()).mkdir()
+            old_tree = export_rev(args.against, old)
         for clip in args.clips:
             if not clip.exists():
                 print(f"bench: skipping {clip} (not found)", file=sys.stderr)
                 continue
-            rows.append(bench_clip(clip, args.stages, peer, args.repeat, Path(tmp), args.preset))
-    text = table(rows, args.stages, peer)
+            if old_tree is not None:
+                rows.append(bench_against(clip.resolve(), args.stages, peer, args.repeat, Path(tmp), old_tree,
+                                          args.preset, args.set))
+            else:
+                rows.append(bench_clip(clip, args.stages, peer, args.repeat, Path(tmp), args.preset))
+    text = (against_table(rows, args.against, args.stages, peer, args.repeat) if old_tree is not None
+            else table(rows, args.stages, peer))
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")
