@@ -48,6 +48,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 from qualitylib import MEDIA, ROOT, ffmpeg_exe, vqe_command
 
@@ -80,18 +81,23 @@ def count_frames(path: Path) -> int:
         return sum(1 for _ in c.demux(video=0) if _.size)
 
 
-def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, preset: str | None = None) -> dict:
-    frames = count_frames(clip)
-    out = work / "out.y4m"
-    stats = work / "stats.json"
-    vqe = vqe_command("--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu",
-                      "--stages", stages, "--stats", str(stats), "--no-progress")
-    vqe += ["--preset", preset] if preset else []
-    if stages == "color":
-        for s in COLOR_SETTINGS:
-            vqe += ["--set", s]
+def commands(clip: Path, out: Path, stages: str, peer: str, preset: str | None,
+             sets: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """The vqe command (``--set`` for each of ``sets``) and the ffmpeg peer's, both writing ``out``."""
+    settings = [*(COLOR_SETTINGS if stages == "color" else ()), *sets]
+    vqe = vqe_command("--file", str(clip), "-o", str(out), "--no-display", "--backend", "cpu", "--stages", stages,
+                      "--no-progress", *(["--preset", preset] if preset else []),
+                      *(a for s in settings for a in ("--set", s)))
     ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-an", "-vf", peer, "-f", "yuv4mpegpipe",
           "-strict", "-1", str(out)]
+    return vqe, ff
+
+
+def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, preset: str | None = None) -> dict:
+    frames = count_frames(clip)
+    stats = work / "stats.json"
+    vqe, ff = commands(clip, work / "out.y4m", stages, peer, preset)
+    vqe += ["--stats", str(stats)]
     timed(vqe)  # warm-up: compiles or loads the cached kernels, fills the page cache
     # Rounds of one run each, not back-to-back repeats: both tools see the same drift in machine load.
     vqe_s, ff_s, best = [], [], None
@@ -108,14 +114,10 @@ def bench_clip(clip: Path, stages: str, peer: str, repeat: int, work: Path, pres
 def bench_against(clip: Path, stages: str, peer: str, repeat: int, work: Path, old_tree: Path, preset: str | None,
                   sets: list[str]) -> dict:
     """Whole-process time of ``clip`` through REV's tree and this one, alternating, with the peer each round."""
-    def vqe(tree: Path, extra: list[str]) -> list[str]:
-        cmd = vqe_command("--file", str(clip), "-o", str(work / "out.y4m"), "--no-display", "--backend", "cpu",
-                          "--stages", stages, "--no-progress", *(["--preset", preset] if preset else []), *extra)
-        return cmd + [a for s in COLOR_SETTINGS for a in ("--set", s)] if stages == "color" else cmd
-    trees = {"before": (old_tree, vqe(old_tree, [])),
-             "today": (ROOT, vqe(ROOT, [a for s in sets for a in ("--set", s)]))}
-    ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-an", "-vf", peer, "-f", "yuv4mpegpipe",
-          "-strict", "-1", str(work / "out.y4m")]
+    old, ff = commands(clip, work / "out.y4m", stages, peer, preset)
+    today, _ = commands(clip, work / "out.y4m", stages, peer, preset, sets)
+    # Each tree runs from its own folder: ``python -m realtime`` takes the package from there first.
+    trees = {"before": (old_tree, old), "today": (ROOT, today)}
     for tree, cmd in trees.values():
         timed(cmd, tree)  # warm-up: compiles or loads each tree's kernels, writes its bytecode cache
     times: dict[str, list[float]] = {"before": [], "today": [], "peer": []}
@@ -316,6 +318,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="with --against: a vqe setting for this checkout only")
     args = ap.parse_args()
+    if args.set and not args.against:
+        sys.exit("bench: --set applies to this checkout beside --against REV; give --against or drop --set")
     if args.camera:
         with tempfile.TemporaryDirectory() as tmp:
             print(bench_camera(Path(tmp), args.source))
@@ -341,7 +345,10 @@ def main() -> None:
             from identity import export_rev
 
             (old := Path(tmp, "old").resolve()).mkdir()
-            old_tree = export_rev(args.against, old)
+            try:
+                old_tree = export_rev(args.against, old)
+            except subprocess.CalledProcessError:
+                sys.exit(f"bench: --against {args.against}: not a revision of this repository (git log shows them)")
         for clip in args.clips:
             if not clip.exists():
                 print(f"bench: skipping {clip} (not found)", file=sys.stderr)
