@@ -40,7 +40,12 @@ def vqe_process(*args, cwd=None) -> subprocess.Popen:
 def wait_for_bytes(path: Path, size: int, proc: subprocess.Popen, timeout_s: float = 120) -> None:
     """Wait until ``path`` holds ``size`` bytes (the writer is past its start-up)."""
     deadline = time.monotonic() + timeout_s
-    while not (path.exists() and path.stat().st_size >= size):
+    while True:
+        try:
+            if path.stat().st_size >= size:
+                return
+        except FileNotFoundError:  # not yet, or the start-up's write check removing its empty probe
+            pass
         assert proc.poll() is None, proc.stderr.read()
         assert time.monotonic() < deadline, f"{path} never reached {size} bytes"
         time.sleep(0.02)
