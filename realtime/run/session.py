@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from kernels.backend import kernels_compiled
+from kernels.backend import kernels_compiled, load_cpu_compiler
 from realtime.errors import ConfigError, OutputError
 from realtime.redact import redact
 from realtime.run.capture import Capture
@@ -150,6 +150,8 @@ class Session:
 
     # --- processing thread -----------------------------------------------------------------
     def _process_loop(self) -> None:
+        if not self.pipeline.backend.is_cuda:
+            load_cpu_compiler()  # here, at the bottom of this thread's stack (see its docstring)
         if self.analyze:
             from realtime.run.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked
 
