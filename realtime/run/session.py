@@ -150,7 +150,7 @@ class Session:
 
     # --- processing thread -----------------------------------------------------------------
     def _process_loop(self) -> None:
-        if not self.pipeline.backend.is_cuda:
+        if not self.pipeline.backend.is_cuda and any(stage.cpu_kernels for stage in self.pipeline.stages):
             load_cpu_compiler()  # here, at the bottom of this thread's stack (see its docstring)
         if self.analyze:
             from realtime.run.analysis import plan_pipeline  # loads the analysed stages' kernels: only when asked

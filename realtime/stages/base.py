@@ -37,6 +37,9 @@ class Stage:
     #: Whether the stage also takes I420 frames (``(H*3/2, W)`` planar Y'CbCr 4:2:0, see
     #: :mod:`kernels.planes`).  A file whose every stage does is processed without BGR conversions.
     planar: ClassVar[bool] = False
+    #: Whether the stage runs Numba kernels on a CPU backend (the processing thread then loads Numba's
+    #: compiler before the first frame, see :func:`kernels.backend.load_cpu_compiler`).
+    cpu_kernels: ClassVar[bool] = True
     #: The Y'CbCr format of I420 frames (matrix, range), set by the pipeline; ``None`` for BGR.
     yuv_format: Any = None
     #: Values fixed per shot by a first pass over the whole clip (a :class:`~realtime.run.analysis.Schedule`

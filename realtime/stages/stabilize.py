@@ -134,6 +134,7 @@ class StabilizeStage(Stage):
     name = "stabilize"
     Params = StabilizeParams
     planar = True
+    cpu_kernels = False  # OpenCV only: motion search and warp
 
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
