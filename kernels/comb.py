@@ -93,13 +93,8 @@ def comb_probe(frame, rows, col_step: int, *, out, backend: Backend = CPU):
         Centre rows from :func:`probe_layout`, on ``backend``.
     col_step : int
     out : ndarray
-        ``(G, PROBE_ROWS, cols) float32`` on ``backend``.
+        ``(G, PROBE_ROWS, cols) float32`` on ``backend``. Returned.
     backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out.shape[0] == 0 or out.shape[2] == 0:
         return out

@@ -204,14 +204,9 @@ def apply_contrast(frame, maps, coef, *, out=None, backend: Backend = CPU):
     coef : ndarray
         ``(N_COEFFS,) float32`` from :func:`contrast_coefficients`, on ``backend``.
     out : ndarray, optional
-        ``(H, W, 3) uint8`` destination; may not alias ``frame`` on the GPU.
+        ``(H, W, 3) uint8`` destination; may not alias ``frame`` on the GPU. Returned.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out is None:
         out = backend.empty(frame.shape)
@@ -297,16 +292,11 @@ def apply_contrast_i420(frame, maps, coef, y_offset: float, y_gain: float, *, ou
         Y' code value of black and the factor to 0..255 levels
         (the first two :meth:`kernels.colorspace.YuvFormat.to_bgr_coefficients`).
     out : ndarray
-        ``(H * 3 / 2, W) uint8`` destination; may not alias ``frame``.
+        ``(H * 3 / 2, W) uint8`` destination; may not alias ``frame``. Returned.
     backend : Backend
         Where to run.
     tables : ndarray, optional
         ``(2, 1, 256) uint8`` host scratch for the CPU's levels-only tables.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     y_off, gain = np.float32(y_offset), np.float32(y_gain)
     height = frame.shape[0] * 2 // 3

@@ -89,14 +89,9 @@ def tile_histograms(thumb, *, out, backend: Backend = CPU):
     thumb : ndarray
         ``(h, w) float32`` levels in [0, 255] (a plane of :func:`bgr_stats_thumbnail`).
     out : ndarray
-        ``(gy, gx, 256) int32``; overwritten.
+        ``(gy, gx, 256) int32``; overwritten. Returned.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     out[...] = 0
     if thumb.shape[0] == 0 or thumb.shape[1] == 0:

@@ -407,13 +407,8 @@ def blend_fields(frame, *, out=None, backend: Backend = CPU):
     frame : ndarray
         ``(H, W, C) uint8`` woven frame (BGR, or an I420 plane as an ``(h, w, 1)`` view).
     out : ndarray, optional
-        ``(H, W, C) uint8`` destination; must not alias ``frame``.
+        ``(H, W, C) uint8`` destination; must not alias ``frame``. Returned.
     backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if out is None:
         out = backend.empty(frame.shape)

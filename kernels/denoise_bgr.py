@@ -211,16 +211,11 @@ def denoise_planes(frame, luma, chroma, luma_hist, chroma_hist, coeffs, *, shift
         ``True`` after a reset: the history is not used and every pixel is
         filtered as moving (spatially).
     out : ndarray
-        ``(H, W, 3) uint8`` denoised BGR frame.
+        ``(H, W, 3) uint8`` denoised BGR frame. Returned.
     luma_out, chroma_out : ndarray
         New history planes; must not alias the inputs.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     dy, dx, cdy, cdx = _shifts(shift)
     if fresh:

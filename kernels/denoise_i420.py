@@ -169,16 +169,11 @@ def denoise_i420(frame, luma_hist, chroma_hist, coeffs, *, shift: tuple[int, int
     fresh : bool
         ``True`` after a reset: the history is not used, every sample is filtered spatially.
     out : ndarray
-        ``(H * 3 // 2, W) uint8`` denoised I420 frame; must not alias ``frame``.
+        ``(H * 3 // 2, W) uint8`` denoised I420 frame; must not alias ``frame``. Returned.
     luma_out, chroma_out : ndarray
         New history planes; must not alias the inputs.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     luma, chroma = i420_luma_chroma(frame)
     out_luma, out_chroma = i420_luma_chroma(out)

@@ -119,14 +119,9 @@ def noise_histogram(luma, chroma, *, step: int | None = None, out, backend: Back
         :func:`noise_step` of each plane.
     out : ndarray
         ``(3, NOISE_LEVELS, NOISE_BINS) int32``; overwritten (plane 0 luma, 1-2 chroma; level
-        bins of ``256 / NOISE_LEVELS`` luma levels).
+        bins of ``256 / NOISE_LEVELS`` luma levels). Returned.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     out[...] = 0
     inv_bin = np.float32(1.0 / NOISE_BIN_WIDTH)

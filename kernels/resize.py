@@ -138,7 +138,7 @@ def resize(frame, *, out, method: str = "bicubic", tables: ResizeTables | None =
     frame : ndarray
         ``(h, w, C) uint8`` on ``backend``: BGR (C = 3) or a plane (C = 1).
     out : ndarray
-        ``(H, W, C) uint8`` destination on ``backend``; its shape sets the output size.
+        ``(H, W, C) uint8`` destination on ``backend``; its shape sets the output size. Returned.
     method : {"bilinear", "bicubic", "lanczos"}
         Kernel: the triangle (2x2 taps), Keys' cubic (``a = -0.75``, 4x4 taps) or Lanczos-4 (8x8 taps).
     tables : ResizeTables, optional
@@ -148,11 +148,6 @@ def resize(frame, *, out, method: str = "bicubic", tables: ResizeTables | None =
     use_opencv : bool
         On the CPU, use ``cv2.resize`` (fast); False runs the Numba twin of the CUDA kernel.
         Ignored on CUDA.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if method not in TAPS:
         raise ValueError(f"unknown resize method {method!r}: use one of {', '.join(METHODS)}")

@@ -284,16 +284,11 @@ def sharpen(frame, taps, *, amount: float = 1.0, threshold: float = 2.0, oversho
     overshoot : float
         How far (levels) the result may leave the input's 3x3 range; 0 = no halos at all.
     out : ndarray, optional
-        Destination shaped like ``frame``; must not alias it.
+        Destination shaped like ``frame``; must not alias it. Returned.
     work : ndarray, optional
         ``(3, H, W) float32`` scratch (luma, horizontal and vertical blur); allocated when not given.
     backend : Backend
         Where to run.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     height, width = frame.shape[0], frame.shape[1]
     if out is None:

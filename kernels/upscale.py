@@ -109,16 +109,11 @@ def easu(luma_pad, coef, *, out, backend: Backend = CPU, vectorized: bool = True
     luma_pad, coef : ndarray
         From :func:`analyse` of an ``(h, w)`` frame.
     out : ndarray
-        ``(H, W) float32`` destination, ``H >= h`` and ``W >= w``; values stay in the input's range.
+        ``(H, W) float32`` destination, ``H >= h`` and ``W >= w``; values stay in the input's range. Returned.
     backend : Backend
     vectorized : bool
         On the CPU, take the vectorized path when ``H / h == W / w`` is an integer (same result);
         False always runs the per-sample twin of the CUDA kernel.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     factor = _integer_factor(coef.shape[1:], out.shape)
     if vectorized and factor and not backend.is_cuda:
@@ -143,13 +138,8 @@ def rcas_compose(luma, chroma_pad, *, amount: float = 1.0, out, backend: Backend
     amount : float
         Sharpening in [0, 1]: the share of RCAS's strongest lobe (0 = the luma as is).
     out : ndarray
-        ``(H, W, 3) uint8`` BGR destination, or ``(H, W, 1)``: the sharpened luma alone.
+        ``(H, W, 3) uint8`` BGR destination, or ``(H, W, 1)``: the sharpened luma alone. Returned.
     backend : Backend
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     height, width = luma.shape
     backend.run_2d(_rcas_compose_cpu, _rcas_compose_cuda, height, width, luma, chroma_pad, np.float32(amount), out)
@@ -206,7 +196,7 @@ def upscale_edge(frame, *, out, deblur: float = 0.0, sharpness: float = 1.0, wor
         chroma planes are smooth: resize them bilinearly).
     out : ndarray
         ``(H, W, C) uint8`` destination, C as ``frame``'s, ``H >= h``, ``W >= w`` (any factor; integer factors are
-        fastest on the CPU); must not alias ``frame``.
+        fastest on the CPU); must not alias ``frame``. Returned.
     deblur : float
         Gain of the unsharp mask applied at the input's resolution before upscaling (0 = none).
     sharpness : float
@@ -217,11 +207,6 @@ def upscale_edge(frame, *, out, deblur: float = 0.0, sharpness: float = 1.0, wor
     vectorized : bool
         On the CPU, fuse EASU, RCAS and the colour for integer factors (same result); False
         runs the per-sample twins of the CUDA kernels.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     (h, w), (oh, ow) = frame.shape[:2], out.shape[:2]
     if h == 0 or w == 0 or oh == 0 or ow == 0:

@@ -268,7 +268,7 @@ def warp_i420(frame, matrix, *, out, border: str = "replicate", black: tuple[int
     matrix : array_like
         ``(2, 3)`` output -> source map in luma pixel coordinates, finite.
     out : ndarray
-        I420 destination of the same shape on ``backend``; must not alias ``frame``.
+        I420 destination of the same shape on ``backend``; must not alias ``frame``. Returned.
     border : {"black", "replicate"}
         As :func:`warp_affine`; ``"black"`` fills each plane with its value of ``black``.
     black : tuple of int
@@ -276,11 +276,6 @@ def warp_i420(frame, matrix, *, out, border: str = "replicate", black: tuple[int
     backend : Backend
     use_opencv : bool
         On the CPU, ``cv2.warpAffine`` per plane; False runs the Numba kernel.
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     if tuple(out.shape) != tuple(frame.shape):
         raise ValueError(f"out {tuple(out.shape)} must have the frame's shape {tuple(frame.shape)}")
@@ -316,15 +311,10 @@ def gray_thumbnail(frame, factor: int, *, out, backend: Backend = CPU, use_openc
     factor : int
         Box size >= 1; the last ``H % factor`` rows and ``W % factor`` columns are ignored.
     out : ndarray
-        ``(H // factor, W // factor) float32`` on ``backend``; levels in [0, 255].
+        ``(H // factor, W // factor) float32`` on ``backend``; levels in [0, 255]. Returned.
     backend : Backend
     use_opencv : bool
         On the CPU, use ``cv2.resize(INTER_AREA)`` and ``cv2.cvtColor`` (fast).
-
-    Returns
-    -------
-    ndarray
-        ``out``.
     """
     th, tw = out.shape
     if th == 0 or tw == 0:
