@@ -156,3 +156,18 @@ def test_a_file_with_the_preview_open_is_written_as_without_it(make_y4m, tmp_pat
         assert report["frames_as"] == "I420" and report["plan"]["layout"] == "I420", report
         outputs[name] = out.read_bytes()
     assert outputs["preview"] == outputs["headless"]
+
+
+@pytest.mark.parametrize("stages, loads", [("denoise", True), ("stabilize", False), ("none", False)])
+def test_numba_compiler_is_loaded_up_front_only_for_cpu_kernels(make_y4m, tmp_path, monkeypatch, stages, loads):
+    """The processing thread loads Numba's compiler before the first frame where a stage runs CPU kernels
+    (kernels.backend.load_cpu_compiler), and not for a chain that runs none: that would cost 0.3 s."""
+    import realtime.run.session as session
+    from realtime.cli import main
+
+    calls = []
+    monkeypatch.setattr(session, "load_cpu_compiler", lambda: calls.append(stages))
+    src = make_y4m(textured_frames(3, 48, 64))
+    out = tmp_path / "o.y4m"
+    assert main(["--file", str(src), "-o", str(out), "--no-display", "--no-progress", "--stages", stages]) == 0
+    assert bool(calls) == loads
