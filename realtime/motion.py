@@ -1,34 +1,27 @@
 """Online global motion estimation between consecutive frames, on a small gray thumbnail.
 
-One :class:`MotionEstimator` per stream.  Per frame it takes the float32 luma
-thumbnail of the new frame and returns the similarity transform (translation,
-rotation, scale) that carries the previous frame's content onto the new one,
-in full-resolution pixels, with a confidence and a scene-cut flag:
+One :class:`MotionEstimator` per stream.  Per frame it takes the float32 luma thumbnail of the new frame and returns the
+similarity transform (translation, rotation, scale) that carries the previous frame's content onto the new one, in
+full-resolution pixels, with a confidence and a scene-cut flag:
 
-1. corners (``goodFeaturesToTrack``) of the previous thumbnail, spread over a
-   grid so that no textured object can own the whole estimate.  The points
-   tracked into the previous frame are reused there, and a grid cell is searched
-   again only where too few of them survived (a pan brings new cells in; a
-   search per cell per frame cost about a third of the estimate);
-2. pyramidal Lucas-Kanade to the new thumbnail, with a forward-backward check
-   (a point must come back to where it started) that drops occlusions and
-   points on the moving foreground's edges;
-3. a RANSAC similarity fit.  When a large moving foreground takes the
-   majority of the tracks, the background is usually still the set that
-   spans the frame: a second model is fitted to the outliers and the one
-   whose inliers spread wider wins; where neither spreads clearly wider (a
-   textured pet over a plain wall), the one that continues the camera's
-   previous motion wins (temporal consistency).  The chosen motion is then
-   refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed
-   from the camera's motion the same way over the last frames: texture that
-   moves on its own by a fraction of a pixel a frame (running water, leaves)
-   passes the loose fit and would pull the estimate along with it;
+1. corners (``goodFeaturesToTrack``) of the previous thumbnail, spread over a grid so that no textured object can own
+   the whole estimate.  The points tracked into the previous frame are reused there, and a grid cell is searched again
+   only where too few of them survived (a pan brings new cells in; a search per cell per frame cost about a third of the
+   estimate);
+2. pyramidal Lucas-Kanade to the new thumbnail, with a forward-backward check (a point must come back to where it
+   started) that drops occlusions and points on the moving foreground's edges;
+3. a RANSAC similarity fit.  When a large moving foreground takes the majority of the tracks, the background is usually
+   still the set that spans the frame: a second model is fitted to the outliers and the one whose inliers spread wider
+   wins; where neither spreads clearly wider (a textured pet over a plain wall), the one that continues the camera's
+   previous motion wins (temporal consistency).  The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its
+   tracks that have not strayed from the camera's motion the same way over the last frames: texture that moves on its
+   own by a fraction of a pixel a frame (running water, leaves) passes the loose fit and would pull the estimate along
+   with it;
 4. where there are too few corners (low texture), phase correlation of the
    two thumbnails gives a translation, trusted only with a clear peak.
 
-A scene cut is a frame whose thumbnail's histogram no longer resembles the
-previous one while almost no track survives; the caller then restarts its path.
-Nothing here raises on bad input: black, flat, repeated or tiny frames give an
+A scene cut is a frame whose thumbnail's histogram no longer resembles the previous one while almost no track survives;
+the caller then restarts its path.  Nothing here raises on bad input: black, flat, repeated or tiny frames give an
 invalid (zero-confidence) or identity motion, never a NaN.
 """
 from __future__ import annotations
@@ -65,9 +58,8 @@ PERSIST_PX = 0.45
 class Motion:
     """Global motion from the previous frame to this one.
 
-    The transform maps a point of the previous frame to the same scene point
-    in this frame, about the frame centre ``c``:
-    ``p_now - c = scale * R(angle_rad) @ (p_prev - c) + (dx_px, dy_px)``.
+    The transform maps a point of the previous frame to the same scene point in this frame, about the frame centre
+    ``c``: ``p_now - c = scale * R(angle_rad) @ (p_prev - c) + (dx_px, dy_px)``.
 
     Attributes
     ----------
@@ -130,8 +122,7 @@ class MotionEstimator:
     max_corners : int
         Corners tracked per frame.
     cut_threshold : float
-        Histogram correlation below which (with few surviving tracks) a frame is a scene cut;
-        0 disables cut detection.
+        Histogram correlation below which (with few surviving tracks) a frame is a scene cut; 0 disables cut detection.
     min_confidence : float
         Estimates below this confidence are reported invalid.
     """
@@ -293,11 +284,10 @@ class MotionEstimator:
         """The camera's motion from the tracks on rigid ground: ``model`` refitted on its inliers
         that agree to :data:`TIGHT_PX` and have not strayed the same way over recent frames.
 
-        The loose fit takes in texture that moves on its own by a few tenths of a pixel a frame
-        (running water, leaves) and is pulled along with it.  Such tracks stray from the camera's
-        motion in the same direction frame after frame, so their residual memory ``mem`` (carried
-        with the tracks) grows while the background's stays at the noise; the tight fit leaves
-        them out.  The memory is then updated against the motion found.  Returns the loose
+        The loose fit takes in texture that moves on its own by a few tenths of a pixel a frame (running water, leaves)
+        and is pulled along with it.  Such tracks stray from the camera's motion in the same direction frame after
+        frame, so their residual memory ``mem`` (carried with the tracks) grows while the background's stays at the
+        noise; the tight fit leaves them out.  The memory is then updated against the motion found.  Returns the loose
         ``(model, inl)`` where too few tracks are left for a trustworthy fit.
         """
         steady = inl & (np.hypot(mem[:, 0], mem[:, 1]) < PERSIST_PX)

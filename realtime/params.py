@@ -1,8 +1,7 @@
 """Declarative, validated stage parameters.
 
-Each stage declares a frozen dataclass whose fields are made with :func:`param`
-(default, range or choices, one-line help).  Values are checked once, when the
-dataclass is built, and errors name the ``stage.param`` and the valid range.
+Each stage declares a frozen dataclass whose fields are made with :func:`param` (default, range or choices, one-line
+help).  Values are checked once, when the dataclass is built, and errors name the ``stage.param`` and the valid range.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """Secrets in URLs (camera passwords, tokens, stream keys) masked before any text leaves the process.
 
-IP cameras carry their password in the URL (``rtsp://admin:secret@cam/live``), signed HTTP links
-a token in the query, and RTMP ingest URLs the stream key in the last path segment.  Every URL the
-user gives shows up in errors, logs, the preview window and ``--stats``; :func:`redact` masks the
-secret parts of every URL found in a text, and :class:`RedactingFilter` does the same for every
-log record, third-party ones included.
+IP cameras carry their password in the URL (``rtsp://admin:secret@cam/live``), signed HTTP links a token in the query,
+and RTMP ingest URLs the stream key in the last path segment.  Every URL the user gives shows up in errors, logs, the
+preview window and ``--stats``; :func:`redact` masks the secret parts of every URL found in a text, and
+:class:`RedactingFilter` does the same for every log record, third-party ones included.
 """
 from __future__ import annotations
 
@@ -135,9 +134,8 @@ def is_secret_key(key: str) -> bool:
 class RedactingFilter(logging.Filter):
     """A logging filter that masks URL secrets in a record's message and exception text.
 
-    It formats the message once (``record.getMessage()``), masks it and stores the result as
-    ``record.msg`` with no ``args``, so handlers and formatters downstream only ever see the masked
-    text.  It never drops a record.
+    It formats the message once (``record.getMessage()``), masks it and stores the result as ``record.msg`` with no
+    ``args``, so handlers and formatters downstream only ever see the masked text.  It never drops a record.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -164,11 +162,10 @@ VQE_LOGGERS = ("vqe", "realtime", "kernels", "libav")
 def install_redaction(loggers: Iterable[str] = VQE_LOGGERS) -> RedactingFilter:
     """Mask URL secrets in everything logged: one :class:`RedactingFilter` (returned) on every relevant handler.
 
-    Handler filters see every record the handler emits, whichever logger it came from, so the root
-    logger's handlers cover third-party loggers that propagate to root.  The filter also goes on
-    the ``loggers`` named and their own handlers (records they log directly, handlers that do not
-    propagate).  Call it after logging is configured: handlers added later are not covered.
-    Installing twice adds nothing.
+    Handler filters see every record the handler emits, whichever logger it came from, so the root logger's handlers
+    cover third-party loggers that propagate to root.  The filter also goes on the ``loggers`` named and their own
+    handlers (records they log directly, handlers that do not propagate).  Call it after logging is configured: handlers
+    added later are not covered.  Installing twice adds nothing.
     """
     redacting = RedactingFilter()
     for name in ("", *loggers):

@@ -50,11 +50,10 @@ class _File:
 class Assembly:
     """The units a batch runs (a file, or a chunk of one) and the files they add up to.
 
-    ``tasks`` are the files to do, by batch index, with ``config``; they are split when there are
-    more ``workers`` (processes or cluster CPUs) than files.  Runners report each unit's result to
-    :meth:`finish`; a file's result comes when its last chunk is done, after the join.  Chunk files
-    complete before (an interrupted run) are not redone, and their file is joined at once
-    (:meth:`join_ready`).
+    ``tasks`` are the files to do, by batch index, with ``config``; they are split when there are more ``workers``
+    (processes or cluster CPUs) than files.  Runners report each unit's result to :meth:`finish`; a file's result comes
+    when its last chunk is done, after the join.  Chunk files complete before (an interrupted run) are not redone, and
+    their file is joined at once (:meth:`join_ready`).
     """
 
     def __init__(self, tasks: Sequence[FileTask], config: BatchConfig, workers: int) -> None:

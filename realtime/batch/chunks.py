@@ -1,12 +1,11 @@
 """Long files in chunks: split at keyframes, enhanced in parallel, joined without re-encoding.
 
-A chunk is a run of the file's frames that one worker enhances and encodes into its own file.  It decodes
-from a keyframe before its first frame and feeds the chain a *pre-roll* (:func:`preroll_frames`) that is
-not written: the temporal stages have finite memory, so after the pre-roll they hold the state a
-whole-file run holds at that frame, and a seam is invisible.  It also reads the stabilizer's lookahead
-past its last frame.  Every chunk's encoder starts with a keyframe; the chunks' packets are joined by
-stream copy, with the source's audio muxed once (:func:`join`).  Frames keep the whole file's numbers and
-timestamps, so ``--analyze`` schedules and timestamps come out the same as unchunked.
+A chunk is a run of the file's frames that one worker enhances and encodes into its own file.  It decodes from a
+keyframe before its first frame and feeds the chain a *pre-roll* (:func:`preroll_frames`) that is not written: the
+temporal stages have finite memory, so after the pre-roll they hold the state a whole-file run holds at that frame, and
+a seam is invisible.  It also reads the stabilizer's lookahead past its last frame.  Every chunk's encoder starts with a
+keyframe; the chunks' packets are joined by stream copy, with the source's audio muxed once (:func:`join`).  Frames keep
+the whole file's numbers and timestamps, so ``--analyze`` schedules and timestamps come out the same as unchunked.
 """
 from __future__ import annotations
 
@@ -292,15 +291,13 @@ class SpanSource(AvFileSource):
         return True
 
 
-def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, keep_audio: bool = True,
-         cut_audio: bool = False) -> float:
+def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, cut_audio: bool = False) -> float:
     """Join chunk files into ``output`` by stream copy; the source's audio is muxed once; returns seconds taken.
 
-    Video packets keep their timestamps (a chunk that starts at 0, :attr:`Span.origin_pts`,
-    gets its start back), shifted as a whole-file run shifts them when the audio starts
-    before the video.  With ``cut_audio`` (``--max-frames``) the audio ends with the video.
-    ``output`` is written whole (MP4/MOV with its index first).  Raises :class:`OutputError`
-    where a chunk cannot be read or the output cannot be written.
+    Video packets keep their timestamps (a chunk that starts at 0, :attr:`Span.origin_pts`, gets its start back),
+    shifted as a whole-file run shifts them when the audio starts before the video.  With ``cut_audio``
+    (``--max-frames``) the audio ends with the video.  ``output`` is written whole (MP4/MOV with its index first).
+    Raises :class:`OutputError` where a chunk cannot be read or the output cannot be written.
     """
     import av
 
@@ -315,7 +312,7 @@ def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, 
                       for path, span in chunks]
             dst = stack.enter_context(av.open(str(output), "w", format=_MUXERS[suffix], options=options))
             video = dst.add_stream_from_template(inputs[0][0].streams.video[0])
-            source_base, origin_s, audio = _source_clock(source, dst, keep_audio)
+            source_base, origin_s, audio = _source_clock(source, dst)
             if audio is not None:
                 stack.callback(audio.close)
             end_s = 0.0
@@ -344,10 +341,10 @@ def join(chunks: Sequence[tuple[Path, Span]], source: str | Path, output: Path, 
     return time.perf_counter() - t0
 
 
-def _source_clock(source: str | Path, dst: Any, keep_audio: bool) -> tuple[Fraction, float, Any]:
+def _source_clock(source: str | Path, dst: Any) -> tuple[Fraction, float, Any]:
     """The source video's time base, the origin a whole-file run gives the output (see AvWriter), its audio.
 
-    The origin is the earlier of the video's and the audio's start when the audio is kept, else 0.
+    The origin is the earlier of the video's and the audio's start when there is audio, else 0.
     """
     import av
 
@@ -355,5 +352,5 @@ def _source_clock(source: str | Path, dst: Any, keep_audio: bool) -> tuple[Fract
 
     with av.open(str(source), metadata_errors="ignore") as probe:
         info = video_info(probe, str(source))
-    audio = copy_audio(source, dst, info.start_s, dst.name) if keep_audio and info.has_audio else None
+    audio = copy_audio(source, dst, info.start_s, dst.name) if info.has_audio else None
     return info.time_base or Fraction(1, 90000), audio.origin_s if audio is not None else 0.0, audio

@@ -1,14 +1,12 @@
 """A batch on a Ray cluster: one task per file or per chunk, each running the per-file code of a local batch.
 
-``--cluster ray`` connects to the cluster ``RAY_ADDRESS`` names (or starts a local one);
-``--cluster ray://HOST:PORT`` to a remote one through Ray Client.  vqe must be installed on every
-node (``pip install "vqe[cluster]"``).
+``--cluster ray`` connects to the cluster ``RAY_ADDRESS`` names (or starts a local one); ``--cluster ray://HOST:PORT``
+to a remote one through Ray Client.  vqe must be installed on every node (``pip install "vqe[cluster]"``).
 
-Where the workers see the driver's files (a shared file system: NFS, a local cluster), each task
-reads its input and writes its output there itself, as :func:`realtime.batch.jobs.enhance_one`
-does; the driver tells by a marker file it leaves in each output folder.  A task that does not
-see it gets the input's bytes from the driver instead and returns the output's bytes, which the
-driver writes.  Ray retries a task whose worker or node is lost; since an output only ever
+Where the workers see the driver's files (a shared file system: NFS, a local cluster), each task reads its input and
+writes its output there itself, as :func:`realtime.batch.jobs.enhance_one` does; the driver tells by a marker file it
+leaves in each output folder.  A task that does not see it gets the input's bytes from the driver instead and returns
+the output's bytes, which the driver writes.  Ray retries a task whose worker or node is lost; since an output only ever
 appears by an atomic rename of a complete file, a retried task's output is written exactly once.
 """
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Batch mode: many files (paths, folders, globs) enhanced in parallel, resumable, one report at the end.
 
-Each file goes through :func:`realtime.run.filejob.run_file`, as a single ``--file`` run; this
-module plans the batch, spreads it over worker processes (:mod:`realtime.batch.localpool`, or a
-Ray cluster, :mod:`realtime.batch.cluster`; long files in chunks, :mod:`realtime.batch.chunks`)
-and reports it.  Every output is written under a hidden name beside its final one
-(:func:`part_path`) and renamed when complete, so a final name always holds a complete file: an
-interrupted batch resumes by running the same command again (outputs that exist are skipped),
-and a worker retried after a crash never leaves a duplicate or half-written output.
+Each file goes through :func:`realtime.run.filejob.run_file`, as a single ``--file`` run; this module plans the batch,
+spreads it over worker processes (:mod:`realtime.batch.localpool`, or a Ray cluster, :mod:`realtime.batch.cluster`; long
+files in chunks, :mod:`realtime.batch.chunks`) and reports it.  Every output is written under a hidden name beside its
+final one (:func:`part_path`) and renamed when complete, so a final name always holds a complete file: an interrupted
+batch resumes by running the same command again (outputs that exist are skipped), and a worker retried after a crash
+never leaves a duplicate or half-written output.
 """
 from __future__ import annotations
 
@@ -145,11 +144,10 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
 def plan_outputs(inputs: Sequence[Path], output: str | None) -> list[Path | None]:
     """Where each input's result goes, for ``-o`` a folder or a pattern; folders are created.
 
-    A folder gets each input under its own name, in its own container where vqe writes it
-    (``.mkv`` otherwise); a pattern may use ``{stem}``, ``{name}``, ``{ext}`` (no dot) and
-    ``{parent}`` (the input's folder name).  Raises :class:`ConfigError` for a pattern without
-    a file extension, an unknown placeholder, one file for several inputs, two inputs with the
-    same output, or an output that is its own input.
+    A folder gets each input under its own name, in its own container where vqe writes it (``.mkv`` otherwise); a
+    pattern may use ``{stem}``, ``{name}``, ``{ext}`` (no dot) and ``{parent}`` (the input's folder name).  Raises
+    :class:`ConfigError` for a pattern without a file extension, an unknown placeholder, one file for several inputs,
+    two inputs with the same output, or an output that is its own input.
     """
     if output is None:
         return [None] * len(inputs)

@@ -25,10 +25,9 @@ class BatchStopped(KeyboardInterrupt):
 def default_jobs(files: int, cores: int | None = None) -> int:
     """Worker processes for ``files`` files (or chunks): one per core.
 
-    On 2 cores two processes of one kernel thread each finished 6 files in less time than one process with
-    two kernel threads, in every round measured (24.7 s against 29.4 s, medians,
-    ``tools/bench_batch.py``): decoding, encoding and the Python between kernels run on one thread per
-    process, which a second process overlaps.
+    On 2 cores two processes of one kernel thread each finished 6 files in less time than one process with two kernel
+    threads, in every round measured (24.7 s against 29.4 s, medians, ``tools/bench_batch.py``): decoding, encoding and
+    the Python between kernels run on one thread per process, which a second process overlaps.
     """
     return max(1, min(files, cores or cpu_cores()))
 
@@ -51,9 +50,8 @@ def _environ(**values: str) -> Iterator[None]:
 def _worker_main(tasks: mp.Queue, events: mp.Queue, stop, config: BatchConfig, parent: int, level: int) -> None:
     """A worker process: files from ``tasks`` until a ``None``; progress, logs and results to ``events``.
 
-    Signals are the parent's business: a Ctrl-C reaches the whole process
-    group, and the parent stops the workers through ``stop`` so that each
-    finalizes its output the same way.  A worker whose parent is gone stops too.
+    Signals are the parent's business: a Ctrl-C reaches the whole process group, and the parent stops the workers
+    through ``stop`` so that each finalizes its output the same way.  A worker whose parent is gone stops too.
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)

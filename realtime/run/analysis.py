@@ -1,12 +1,11 @@
 """``--analyze``: a first pass over a whole file that fixes levels and white balance per shot.
 
-A single pass has to estimate as it goes: it smooths its per-frame estimates over time (so a
-shot's start lags, and a long shot drifts with its content) and restarts on each cut.  The
-first pass reads every frame's statistics, cuts the file into shots with the same scene-cut
-logic, and gives each shot one value from all of its frames (the median: robust to a person
-walking through or a few odd frames), which the enhancing pass applies from a shot's first
-frame to its last.  It is cheap: frames are decoded as planar Y'CbCr, and each analysed stage
-reads only its statistics thumbnail from them with its own code, on the CPU.
+A single pass has to estimate as it goes: it smooths its per-frame estimates over time (so a shot's start lags, and a
+long shot drifts with its content) and restarts on each cut.  The first pass reads every frame's statistics, cuts the
+file into shots with the same scene-cut logic, and gives each shot one value from all of its frames (the median: robust
+to a person walking through or a few odd frames), which the enhancing pass applies from a shot's first frame to its
+last.  It is cheap: frames are decoded as planar Y'CbCr, and each analysed stage reads only its statistics thumbnail
+from them with its own code, on the CPU.
 
 Stages take part by having ``measure(image) -> (event, reading)``,
 ``plan_shot(readings, seen) -> value`` and an ``analysable`` flag (contrast, color); a stage whose

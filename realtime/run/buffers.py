@@ -1,11 +1,10 @@
 """Frame buffers with one ownership rule: a buffer is reused only once nobody holds it.
 
-Every frame in a run lives in a buffer from a pool: the capture ring's slots, each stage's outputs,
-a GPU upload or download.  Whoever keeps a frame (a recorder queueing it for its encoder, a
-deinterlacer keeping it as history, a stabilizer's lookahead) simply keeps the array; the pool
-hands a buffer out again only when no reference to it (nor to a view of it) is left.  No copy to
-keep a frame, and a stage that keeps its own output as state cannot have it overwritten under it
-(GStreamer's buffer pools count references explicitly; Python counts them already).
+Every frame in a run lives in a buffer from a pool: the capture ring's slots, each stage's outputs, a GPU upload or
+download.  Whoever keeps a frame (a recorder queueing it for its encoder, a deinterlacer keeping it as history, a
+stabilizer's lookahead) simply keeps the array; the pool hands a buffer out again only when no reference to it (nor to a
+view of it) is left.  No copy to keep a frame, and a stage that keeps its own output as state cannot have it overwritten
+under it (GStreamer's buffer pools count references explicitly; Python counts them already).
 """
 from __future__ import annotations
 

@@ -24,12 +24,11 @@ log = logging.getLogger(__name__)
 class Capture:
     """Reads ``source`` on its own thread into a ring of ``slots`` preallocated slots, up to ``max_frames``.
 
-    ``policy`` is ``BLOCK`` for files (every frame), ``DROP_OLDEST`` for live sources.  ``allocate(shape) ->
-    uint8 array`` makes the slots' buffers (page-locked memory when the frames go to a GPU: see
-    ``Backend.host_empty``); ``transform(image)`` is applied in place to each frame on the capture thread as
-    it is read (counted in the decode time).  Use as a context manager and iterate :meth:`frames`; each
-    yielded frame's slot is recycled ``hold`` frames later, but its image is never written over while
-    anyone holds it (:mod:`realtime.run.buffers`).
+    ``policy`` is ``BLOCK`` for files (every frame), ``DROP_OLDEST`` for live sources.  ``allocate(shape) -> uint8
+    array`` makes the slots' buffers (page-locked memory when the frames go to a GPU: see ``Backend.host_empty``);
+    ``transform(image)`` is applied in place to each frame on the capture thread as it is read (counted in the decode
+    time).  Use as a context manager and iterate :meth:`frames`; each yielded frame's slot is recycled ``hold`` frames
+    later, but its image is never written over while anyone holds it (:mod:`realtime.run.buffers`).
     """
 
     def __init__(self, source: Source, policy: DropPolicy = DropPolicy.BLOCK, slots: int = 4,

@@ -1,9 +1,8 @@
 """A first run's kernels compiled on two cores.
 
-Numba compiles on one core.  On a first run (an empty kernel cache) a helper process compiles
-the later half of the chain while this process compiles the earlier half; both write Numba's
-disk cache, so this process then loads what the helper made.  Measured on the README's demo
-(2 cores): the whole first run in 22 s instead of 33 s.
+Numba compiles on one core.  On a first run (an empty kernel cache) a helper process compiles the later half of the
+chain while this process compiles the earlier half; both write Numba's disk cache, so this process then loads what the
+helper made.  Measured on the README's demo (2 cores): the whole first run in 22 s instead of 33 s.
 """
 from __future__ import annotations
 

@@ -47,10 +47,9 @@ def run_file(input_path: str | Path, output_path: str | Path | None = None, sett
         First read the whole file and fix levels and white balance per shot (:mod:`realtime.run.analysis`);
         its time and shot count go into ``stats.extra`` (``analysis_s``, ``shots``).
     on_progress : callable, optional
-        Called as ``on_progress(frames_read, total)`` before the first frame and after each
-        output frame (``total`` is ``None`` when the file does not say); an exception it
-        raises stops the run like an interrupt, the output finalized.  A batch follows
-        and stops its files with it (:mod:`realtime.batch.jobs`).
+        Called as ``on_progress(frames_read, total)`` before the first frame and after each output frame (``total`` is
+        ``None`` when the file does not say); an exception it raises stops the run like an interrupt, the output
+        finalized.  A batch follows and stops its files with it (:mod:`realtime.batch.jobs`).
     span : Span, optional
         Enhance one chunk of the file (:mod:`realtime.batch.chunks`): its frames from a keyframe
         before it, writing only its own frames (video only; the chunks' join adds the audio).

@@ -19,10 +19,9 @@ class Frame:
     Attributes
     ----------
     image : ndarray
-        ``(H, W, 3) uint8`` BGR, or ``(H*3/2, W) uint8`` I420 (:mod:`kernels.planes`) where the
-        run's plan keeps frames planar (:mod:`realtime.run.plan`).  A buffer from a pool
-        (:mod:`realtime.run.buffers`): nobody writes into it while anyone holds it, so keep
-        the array itself to keep the frame, and never write into a frame you were given.
+        ``(H, W, 3) uint8`` BGR, or ``(H*3/2, W) uint8`` I420 (:mod:`kernels.planes`) where the run's plan keeps frames
+        planar (:mod:`realtime.run.plan`).  A buffer from a pool (:mod:`realtime.run.buffers`): nobody writes into it
+        while anyone holds it, so keep the array itself to keep the frame, and never write into a frame you were given.
     index : int
         0-based position in the source.
     pts_s : float

@@ -1,11 +1,10 @@
 """The real-time governor: a live run that cannot hold its source's rate degrades in declared steps
 before it drops frames, and restores quality when there is headroom again.
 
-The load is the time the processing thread was busy with a frame over the source's frame interval,
-smoothed over about half a second of frames.  Above :data:`HIGH` the next step is taken; below
-:data:`LOW` for a while the last one is undone.  As WebRTC's overuse detector does (its
-``overuse_frame_detector.cc``: 85% and 42% of the frame interval), with two changes for a whole
-chain: it reacts within about a second, not ten, and a step undone that brings the overload back
+The load is the time the processing thread was busy with a frame over the source's frame interval, smoothed over about
+half a second of frames.  Above :data:`HIGH` the next step is taken; below :data:`LOW` for a while the last one is
+undone.  As WebRTC's overuse detector does (its ``overuse_frame_detector.cc``: 85% and 42% of the frame interval), with
+two changes for a whole chain: it reacts within about a second, not ten, and a step undone that brings the overload back
 doubles the wait before the next try, so it does not oscillate.
 """
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """A run's frame plan: how frames travel from the source to every output, decided once.
 
-Files keep the decoder's own planar Y'CbCr (I420) from decoder to encoder wherever the chain,
-the input and every output allow it: at 1080p the two BGR conversions cost more than most
-stages.  The plan is negotiated from the source, the chain and the outputs before the first
-frame, logged in one line and stored in ``--stats``; nothing re-decides it later.
+Files keep the decoder's own planar Y'CbCr (I420) from decoder to encoder wherever the chain, the input and every output
+allow it: at 1080p the two BGR conversions cost more than most stages.  The plan is negotiated from the source, the
+chain and the outputs before the first frame, logged in one line and stored in ``--stats``; nothing re-decides it later.
 """
 from __future__ import annotations
 

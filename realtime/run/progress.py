@@ -96,12 +96,11 @@ class CompileProgress:
 class BatchProgress:
     """One display for a batch: a bar per running file (named by ``names``) and an overall line with the ETA.
 
-    The ETA is the frames left in the batch (``totals``: each file's expected frames, ``None`` where
-    unknown) over the rate measured so far: frames done by all workers together per second of wall
-    time since the first file began, so it follows the parallelism the batch really gets and
-    includes each file's set-up.  Silent when ``enabled`` is false; other output (log lines) goes
-    through :meth:`clear` first, so the display redraws below it instead of mixing with it.
-    ``on_start`` is told the index of each file as it begins.
+    The ETA is the frames left in the batch (``totals``: each file's expected frames, ``None`` where unknown) over the
+    rate measured so far: frames done by all workers together per second of wall time since the first file began, so it
+    follows the parallelism the batch really gets and includes each file's set-up.  Silent when ``enabled`` is false;
+    other output (log lines) goes through :meth:`clear` first, so the display redraws below it instead of mixing with
+    it.  ``on_start`` is told the index of each file as it begins.
     """
 
     def __init__(self, totals: list[int | None], names: list[str], enabled: bool,

@@ -40,9 +40,8 @@ class Slot:
     allocate: Callable[[tuple[int, ...]], np.ndarray] = field(default_factory=lambda: BufferPool().acquire, repr=False)
 
     def ensure_shape(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is the
-        slot's last one unless that frame is still held (kept by a stage, queued for an encoder): a held
-        frame is never written over."""
+        """The buffer to write a frame of ``shape`` into: a free one from the slot's pool, which is the slot's last one
+        unless that frame is still held (kept by a stage, queued for an encoder): a held frame is never written over."""
         self.image = _NOTHING  # (the slot's own reference would make its last buffer look held)
         self.image = self.allocate(shape)
         return self.image
@@ -59,10 +58,9 @@ class Closed(Exception):
 class RingBuffer:
     """``capacity`` (>= 2) fixed slots cycling free -> writing -> ready -> reading -> free.
 
-    ``shape`` is every slot's initial frame shape; ``None``: slots start empty (their consumer keeps
-    the frames it is given by reference, see :meth:`Slot.let_go`).  ``policy`` says what the producer
-    does when no slot is free; ``allocate(shape) -> uint8 array`` makes the slots' buffers
-    (default ``np.empty``).
+    ``shape`` is every slot's initial frame shape; ``None``: slots start empty (their consumer keeps the frames it is
+    given by reference, see :meth:`Slot.let_go`).  ``policy`` says what the producer does when no slot is free;
+    ``allocate(shape) -> uint8 array`` makes the slots' buffers (default ``np.empty``).
     """
 
     def __init__(self, capacity: int, shape: tuple[int, ...] | None, policy: DropPolicy = DropPolicy.BLOCK,

@@ -30,9 +30,8 @@ class StopSignal(KeyboardInterrupt):
 def stop_signals_raise() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`StopSignal` (the second exits at once).
 
-    Signals the process was started with ignored (``nohup`` ignores SIGHUP, a background job SIGINT)
-    stay ignored.  Only the main thread can install handlers: elsewhere the block runs with the
-    handlers as they are.
+    Signals the process was started with ignored (``nohup`` ignores SIGHUP, a background job SIGINT) stay ignored.  Only
+    the main thread can install handlers: elsewhere the block runs with the handlers as they are.
     """
     stopping: list[int] = []
 

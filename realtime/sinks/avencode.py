@@ -216,9 +216,8 @@ class AvWriter:
     def close(self, complete: bool = True) -> None:
         """Flush the encoder, copy the remaining audio and finalize the file.
 
-        With ``complete=False`` (the run stopped early) audio is cut where the video ends.  After a write
-        failure nothing more can be kept: the file is closed as it stands, playable up to its last
-        complete fragment.
+        With ``complete=False`` (the run stopped early) audio is cut where the video ends.  After a write failure
+        nothing more can be kept: the file is closed as it stands, playable up to its last complete fragment.
         """
         failed = self._file.failed is not None  # already reported: the clean-up may only fail again
         try:

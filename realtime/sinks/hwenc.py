@@ -1,10 +1,9 @@
 """Hardware H.264/HEVC encoders through PyAV (NVENC, Quick Sync, AMF), with x264/x265 as the fallback.
 
-A live recording shares two cores with the capture and the chain; a GPU's or an iGPU's encoder
-does the same work beside them for free.  An encoder FFmpeg was built with may still not open
-here (no device, no driver), so each is tried once per size by opening it with the options it
-will get; the first that opens is used, and the fallback to x264/x265 is said in one log line.
-VAAPI is not offered: its encoders take frames in GPU surfaces only, which PyAV does not upload.
+A live recording shares two cores with the capture and the chain; a GPU's or an iGPU's encoder does the same work beside
+them for free.  An encoder FFmpeg was built with may still not open here (no device, no driver), so each is tried once
+per size by opening it with the options it will get; the first that opens is used, and the fallback to x264/x265 is said
+in one log line.  VAAPI is not offered: its encoders take frames in GPU surfaces only, which PyAV does not upload.
 """
 from __future__ import annotations
 
@@ -41,10 +40,9 @@ def encoder_options(family: str, crf: int, preset: str, low_latency: bool = Fals
                     bitrate: int | None = None) -> dict[str, str]:
     """The options of the hardware encoder ``family`` (a key of :data:`FAMILIES`) for x264's settings.
 
-    ``crf``: each family's constant-quality mode takes the same number (their scales differ a little:
-    about the same picture, not the same size); ``preset`` maps to the family's nearest;
-    ``low_latency``: no reordering and no lookahead (network outputs); ``bitrate``: constant bitrate,
-    bits per second, instead of constant quality.
+    ``crf``: each family's constant-quality mode takes the same number (their scales differ a little: about the same
+    picture, not the same size); ``preset`` maps to the family's nearest; ``low_latency``: no reordering and no
+    lookahead (network outputs); ``bitrate``: constant bitrate, bits per second, instead of constant quality.
     """
     if family == "nvenc":
         opts = {"preset": _NVENC_PRESETS.get(preset, "p4"), "rc": "vbr", "cq": str(crf)}

@@ -1,13 +1,12 @@
 """The x264/x265 speed preset of a live recording, from its pixel rate and the cores it shares.
 
-A live run shares its cores between capture, the chain and the encoder.  ``superfast`` keeps
-files small and fits beside the default chain at 720p30 on two cores (12 ms a frame of the 33,
-measured over a 20-minute soak, where ``veryfast`` took 30 ms and dropped frames in bursts).  An
-encoder's cost grows with the pixels it encodes a second: at 1080p30 ``superfast`` takes about
-twice as long, most of a core, and the chain then drops frames, while ``ultrafast`` takes half
-of ``superfast``'s time for files about a sixth larger.  So a live recording above 720p30's pixel
-rate per two cores is encoded ``ultrafast``.  A rule, not a trial encode at start-up: what a trial
-picture costs says little of the camera's (threefold apart here between two trial pictures).
+A live run shares its cores between capture, the chain and the encoder.  ``superfast`` keeps files small and fits beside
+the default chain at 720p30 on two cores (12 ms a frame of the 33, measured over a 20-minute soak, where ``veryfast``
+took 30 ms and dropped frames in bursts).  An encoder's cost grows with the pixels it encodes a second: at 1080p30
+``superfast`` takes about twice as long, most of a core, and the chain then drops frames, while ``ultrafast`` takes half
+of ``superfast``'s time for files about a sixth larger.  So a live recording above 720p30's pixel rate per two cores is
+encoded ``ultrafast``.  A rule, not a trial encode at start-up: what a trial picture costs says little of the camera's
+(threefold apart here between two trial pictures).
 """
 from __future__ import annotations
 

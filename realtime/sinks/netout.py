@@ -7,10 +7,9 @@ the MPEG-TS unchanged (:class:`~realtime.sinks.srt.SrtRelay`).  The encoder is s
 ``zerolatency`` tune (no frame lookahead, no B-frames), a keyframe every second so a receiver that joins
 late starts within a second, and constant bitrate with a one-second buffer when ``--bitrate`` is given.
 
-A server that goes away does not end the run: the writer closes the connection, counts the frames it
-cannot send as dropped, and reconnects with a growing pause (0.5 s, doubling to 8 s), each attempt
-bounded by a short network timeout.  It writes from the recorder's thread, whose bounded queue keeps
-the processing thread from ever waiting on the network.
+A server that goes away does not end the run: the writer closes the connection, counts the frames it cannot send as
+dropped, and reconnects with a growing pause (0.5 s, doubling to 8 s), each attempt bounded by a short network timeout.
+It writes from the recorder's thread, whose bounded queue keeps the processing thread from ever waiting on the network.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """The file a recording is written to: write errors named for the user, a deleted output salvaged.
 
-Writers hand this file object to their muxer (PyAV takes Python file objects) instead of a path, so
-that every failure of the disk reaches vqe as an ``OSError`` with its errno, which becomes one
-:class:`~realtime.errors.OutputError` line (exit code 4) that says what happened and what to do.
-What was written before the failure stays playable: the containers vqe writes are readable up to
-their last complete fragment (see :mod:`realtime.sinks.avencode`).
+Writers hand this file object to their muxer (PyAV takes Python file objects) instead of a path, so that every failure
+of the disk reaches vqe as an ``OSError`` with its errno, which becomes one :class:`~realtime.errors.OutputError` line
+(exit code 4) that says what happened and what to do.  What was written before the failure stays playable: the
+containers vqe writes are readable up to their last complete fragment (see :mod:`realtime.sinks.avencode`).
 """
 from __future__ import annotations
 
@@ -26,10 +25,9 @@ _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 class OutputFile(io.FileIO):
     """A write-only recording file at ``path`` (created or truncated) whose failures raise :class:`OutputError`.
 
-    A file whose directory is removed mid-run (``rm -r`` of the folder) stays writable through the
-    open descriptor, but nobody could ever open it again.  Each write checks that the file still has
-    a name; when it has none, what was written is copied to a new file (see :func:`salvage_paths`)
-    and the run stops with an error that names it.
+    A file whose directory is removed mid-run (``rm -r`` of the folder) stays writable through the open descriptor, but
+    nobody could ever open it again.  Each write checks that the file still has a name; when it has none, what was
+    written is copied to a new file (see :func:`salvage_paths`) and the run stops with an error that names it.
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -1,9 +1,8 @@
 """A run's outputs: files and network streams, each written by its own recorder thread.
 
-Every output has its own bounded queue, thread and drop count, so a slow network never holds up a
-recording beside it, nor the processing.  Live outputs carry the source's real timeline from their
-first frame (they play at real speed across drops and gaps) and the source's own audio; a file
-processed whole keeps every frame and the input's audio.
+Every output has its own bounded queue, thread and drop count, so a slow network never holds up a recording beside it,
+nor the processing.  Live outputs carry the source's real timeline from their first frame (they play at real speed
+across drops and gaps) and the source's own audio; a file processed whole keeps every frame and the input's audio.
 """
 from __future__ import annotations
 
@@ -156,8 +155,7 @@ class Recordings:
         return self._finished + [_summary(t, r, self.live) for t, r in list(self.active)]
 
     def hud_lines(self) -> list[str]:
-        """A line per output being written: where, how many frames, its recent bitrate and latency,
-        and what it lost."""
+        """A line per output being written: where, how many frames, its recent bitrate and latency, and what it lost."""
         lines = []
         for target, recorder in list(self.active):
             name = redact(target) if isinstance(target, str) else target.name

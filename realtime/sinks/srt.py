@@ -1,8 +1,7 @@
 """SRT through an ``ffmpeg`` program: PyAV's own FFmpeg is built without it.
 
-:class:`SrtRelay` runs ``ffmpeg`` as a byte pipe between vqe and an SRT peer, in either
-direction.  The bytes (MPEG-TS) pass as they are, in FFmpeg's ``data`` format: nothing is
-demuxed, so no packet waits in the relay for the one after it.
+:class:`SrtRelay` runs ``ffmpeg`` as a byte pipe between vqe and an SRT peer, in either direction.  The bytes (MPEG-TS)
+pass as they are, in FFmpeg's ``data`` format: nothing is demuxed, so no packet waits in the relay for the one after it.
 """
 from __future__ import annotations
 

@@ -46,8 +46,7 @@ class VirtualCamera:
     Raises
     ------
     OutputError
-        ``pyvirtualcam`` is not installed, or no virtual-camera backend is there (the message
-        says how to install it).
+        ``pyvirtualcam`` is not installed, or no virtual-camera backend is there (the message says how to install it).
     """
 
     def __init__(self, width: int, height: int, fps: float, name: str | None = None, *,
@@ -88,8 +87,7 @@ class VirtualCamera:
         return self
 
     def give(self, frame: Frame) -> None:
-        """Leave ``frame`` for the camera (the frame itself: no copy); never waits.  Call from the
-        processing thread."""
+        """Leave ``frame`` for the camera (the frame itself: no copy); never waits.  Call from the processing thread."""
         slot = self._mailbox.acquire_write(timeout_s=0)
         if slot is None:
             return

@@ -93,15 +93,14 @@ def demux_video(container: "av.container.InputContainer", video: "av.video.strea
 class LiveAudio:
     """A live source's audio packets, stamped on the source's timeline, for the outputs of a run.
 
-    The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same timeline
-    as the video frames' ``pts_s`` (the stream's own clock, anchored to the arrival clock at each
-    connection), so the two stay in sync across drops, reconnections and a stabilizer's lookahead delay.
-    Each output (a recording, a network stream) :meth:`attach`\\ es and gets every packet from then on,
-    plus the last ``keep_s`` seconds, in its own queue; it muxes them between its video frames
-    (:meth:`AudioOutput.mux_until`) from the time :meth:`start_at` sets (the outputs' first frame).
-    Packets are copied bit for bit (no re-encode); the outputs' streams are made from ``template``, the
-    source's audio stream.  With ``capture_clock`` the packets are stamped on the monotonic clock of the
-    frames' ``capture_s`` (a microphone's), not on their ``pts_s`` timeline (a stream's own audio).
+    The capture thread :meth:`put`\\ s each audio packet of the stream with its time on the same timeline as the video
+    frames' ``pts_s`` (the stream's own clock, anchored to the arrival clock at each connection), so the two stay in
+    sync across drops, reconnections and a stabilizer's lookahead delay.  Each output (a recording, a network stream)
+    :meth:`attach`\\ es and gets every packet from then on, plus the last ``keep_s`` seconds, in its own queue; it muxes
+    them between its video frames (:meth:`AudioOutput.mux_until`) from the time :meth:`start_at` sets (the outputs'
+    first frame).  Packets are copied bit for bit (no re-encode); the outputs' streams are made from ``template``, the
+    source's audio stream.  With ``capture_clock`` the packets are stamped on the monotonic clock of the frames'
+    ``capture_s`` (a microphone's), not on their ``pts_s`` timeline (a stream's own audio).
     """
 
     def __init__(self, template: "av.audio.stream.AudioStream", keep_s: float = 5.0,

@@ -62,10 +62,9 @@ def _absent(index: int) -> SourceError:
 
 
 class V4l2Camera(StreamSource):
-    """The V4L2 camera at ``device`` (e.g. ``/dev/video0``) read by FFmpeg, asked for ``size`` and ``fps``
-    (the log line says what it gave) and for MJPEG (most USB cameras' full rate) or else its own format.
-    ``demuxer`` is FFmpeg's input format, ``None`` to let FFmpeg probe ``device`` (a recorded file);
-    setting ``stop`` abandons reopening at once.
+    """The V4L2 camera at ``device`` (e.g. ``/dev/video0``) read by FFmpeg, asked for ``size`` and ``fps`` (the log line
+    says what it gave) and for MJPEG (most USB cameras' full rate) or else its own format.  ``demuxer`` is FFmpeg's input
+    format, ``None`` to let FFmpeg probe ``device`` (a recorded file); setting ``stop`` abandons reopening at once.
 
     Frames keep the camera's Y'CbCr.  In a planar run each one is brought to video-range I420 in one swscale
     pass as it is read (about 1-3 ms at 1080p): MJPEG's full-range 4:2:2, raw YUYV and NV12 alike, so the

@@ -72,11 +72,10 @@ def list_devices() -> list[str]:
 class SampleClock:
     """Where a device's chunks of sound sit on the monotonic clock.
 
-    The first chunk's arrival anchors the clock; each next chunk starts where the samples counted so
-    far end (an even timeline, free of the arrivals' jitter).  When the count and the arrivals part
-    by more than :data:`RESYNC_S`, a late chunk moves the anchor on (the device lost samples: the gap
-    stays in the timeline) and an early one is dropped (the device's clock runs fast: the sound must
-    not run ahead of the video).
+    The first chunk's arrival anchors the clock; each next chunk starts where the samples counted so far end (an even
+    timeline, free of the arrivals' jitter).  When the count and the arrivals part by more than :data:`RESYNC_S`, a late
+    chunk moves the anchor on (the device lost samples: the gap stays in the timeline) and an early one is dropped (the
+    device's clock runs fast: the sound must not run ahead of the video).
     """
 
     def __init__(self) -> None:
@@ -109,8 +108,7 @@ class Microphone:
     """A sound input (``spec``: see :func:`parse_device`) read on its own thread, as AAC packets for a run's
     outputs, which attach to :attr:`audio` (stamped on the monotonic clock of the frames' ``capture_s``).
 
-    Raises :class:`SourceError` where the device cannot be opened or has no sound, with the hint to
-    list the devices.
+    Raises :class:`SourceError` where the device cannot be opened or has no sound, with the hint to list the devices.
     """
 
     def __init__(self, spec: str) -> None:

@@ -17,15 +17,13 @@ log = logging.getLogger(__name__)
 class Stage:
     """One enhancement step of the pipeline.
 
-    A stage allocates its buffers once (again only when the frame size changes) and calls a kernel
-    per frame.  Most stages map one frame to one frame and only implement :meth:`apply`; stages that
-    delay or multiply frames (a stabilizer with lookahead, a field-rate deinterlacer) override
-    :meth:`push` and :meth:`flush`.
+    A stage allocates its buffers once (again only when the frame size changes) and calls a kernel per frame.  Most
+    stages map one frame to one frame and only implement :meth:`apply`; stages that delay or multiply frames (a
+    stabilizer with lookahead, a field-rate deinterlacer) override :meth:`push` and :meth:`flush`.
 
-    A stage writes each output into a fresh buffer from :meth:`output`, and its state into buffers
-    of its own (:meth:`buffer`).  An output is never written over while anyone holds it
-    (:mod:`realtime.run.buffers`): a consumer keeps a frame by keeping the array, and a stage may keep
-    its inputs or outputs as history the same way.
+    A stage writes each output into a fresh buffer from :meth:`output`, and its state into buffers of its own
+    (:meth:`buffer`).  An output is never written over while anyone holds it (:mod:`realtime.run.buffers`): a consumer
+    keeps a frame by keeping the array, and a stage may keep its inputs or outputs as history the same way.
     """
 
     name: ClassVar[str]

@@ -23,12 +23,11 @@ WHITE_SHARE = 0.05
 PATH_DEGREE = 2
 #: Window of the path smoother in frames per frame of ``smoothing`` (its time constant).
 WINDOW_PER_TAU = 5
-#: The settled path's smoother: a window this many frames per frame of ``smoothing`` (90 frames
-#: without lookahead), a cubic move and less broadband noise in the shake model.  Over a longer
-#: window a cubic takes out more shake *and* lags a pan that speeds up less than the quadratic of
-#: :data:`WINDOW_PER_TAU` (signal level, 720p pan of the corpus: without lookahead 1.84 -> 1.43 px
-#: of strong-shake jitter and 4.7 -> 3.0 px of lag; with 5 frames 1.57 -> 1.12 px and 1.2 -> 0.9 px).
-#: It needs a full window of the path's own samples, so a young path keeps the quadratic.
+#: The settled path's smoother: a window this many frames per frame of ``smoothing`` (90 frames without lookahead), a
+#: cubic move and less broadband noise in the shake model.  Over a longer window a cubic takes out more shake *and* lags
+#: a pan that speeds up less than the quadratic of :data:`WINDOW_PER_TAU` (signal level, 720p pan of the corpus:
+#: without lookahead 1.84 -> 1.43 px of strong-shake jitter and 4.7 -> 3.0 px of lag; with 5 frames 1.57 -> 1.12 px
+#: and 1.2 -> 0.9 px).  It needs a full window of the path's own samples, so a young path keeps the quadratic.
 SETTLED_PER_TAU = 7.5
 SETTLED_DEGREE = 3
 SETTLED_WHITE_SHARE = 0.02
@@ -37,7 +36,7 @@ SETTLED_WHITE_SHARE = 0.02
 #: the hand-over is slow and smooth; tuned on the tune half).
 SETTLED_FROM = 45
 SETTLED_FULL = 90
-#: Frames per independent shake sample when a young path estimates its speed (see _start_velocity).
+#: Frames per independent shake sample when a young path estimates its speed (see start_velocity).
 START_SHAKE_CORRELATION = 200.0
 
 
@@ -46,11 +45,10 @@ def path_weights(past: int, future: int, fps: float = 30.0, max_degree: int = PA
                  white: float = WHITE_SHARE) -> np.ndarray:
     """Weights of the raw path samples ``t - past .. t + future`` that give the smoothed path at ``t``.
 
-    The intended move is taken as a polynomial of degree ``max_degree`` over the window
-    (lower with few samples) and the shake as a random signal with its power spread evenly
-    over :data:`SHAKE_LOW_HZ` .. ``fps / 2`` plus ``white`` of white noise.  The
-    weights are the best linear unbiased estimate of the move: exact for any such polynomial,
-    with the least shake left (generalised least squares, ``w = R^-1 V (V^T R^-1 V)^-1 e0``).
+    The intended move is taken as a polynomial of degree ``max_degree`` over the window (lower with few samples) and the
+    shake as a random signal with its power spread evenly over :data:`SHAKE_LOW_HZ` .. ``fps / 2`` plus ``white`` of
+    white noise.  The weights are the best linear unbiased estimate of the move: exact for any such polynomial, with the
+    least shake left (generalised least squares, ``w = R^-1 V (V^T R^-1 V)^-1 e0``).
 
     Parameters
     ----------
@@ -92,9 +90,8 @@ def path_weights(past: int, future: int, fps: float = 30.0, max_degree: int = PA
 def auto_smoothing(lookahead: int) -> float:
     """Path time constant (frames) that suits ``lookahead``: the window is :data:`WINDOW_PER_TAU` times it.
 
-    A causal window (no lookahead) must be long to average the shake out, and so
-    must a short lookahead; the future frames of a longer lookahead take out the
-    shake with a shorter window, which lags less on a pan that changes speed
+    A causal window (no lookahead) must be long to average the shake out, and so must a short lookahead; the future
+    frames of a longer lookahead take out the shake with a shorter window, which lags less on a pan that changes speed
     (tuned on the tune half of ``tools/quality_stabilize.py corpus``).
     """
     return 12.0 - 0.2 * lookahead if lookahead <= 5 else 11.0

@@ -1,14 +1,13 @@
 """``color`` stage: white balance, tone, saturation and a 3D LUT in one fused pass.
 
 Automatic white balance takes, per channel, the median of three illuminant estimates on a small thumbnail:
-shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped samples).  A
-scene's own colour (a field of yellow flowers) fools the estimators in different ways while a real cast
-moves them all together, so the correction fades out as they (and the other Minkowski mean) disagree;
-casts below a tolerance are left alone, so clean footage is not pushed around.  The gains keep the luma of
-gray and then the white point, are smoothed over time in the log domain with a one-euro filter, restart on
-scene cuts, and flashes are kept out of the estimate.  The gains, the manual temperature/tint and
-brightness/contrast/gamma are baked into a ``(3, 256)`` curve table per frame; saturation and the optional
-``.cube`` LUT run in the same per-pixel pass (:func:`kernels.color.adjust_color`).
+shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped samples).  A scene's own colour
+(a field of yellow flowers) fools the estimators in different ways while a real cast moves them all together, so the
+correction fades out as they (and the other Minkowski mean) disagree; casts below a tolerance are left alone, so clean
+footage is not pushed around.  The gains keep the luma of gray and then the white point, are smoothed over time in the
+log domain with a one-euro filter, restart on scene cuts, and flashes are kept out of the estimate.  The gains, the
+manual temperature/tint and brightness/contrast/gamma are baked into a ``(3, 256)`` curve table per frame; saturation
+and the optional ``.cube`` LUT run in the same per-pixel pass (:func:`kernels.color.adjust_color`).
 """
 from __future__ import annotations
 
@@ -116,9 +115,8 @@ class ColorStage(Stage):
         return info
 
     def pick_white_point(self, point: tuple[int, int] | None) -> None:
-        """Set the white balance from the colour around ``point`` (``(x, y)`` pixels of the input frame) in
-        the next frame, for good; ``None`` returns to the automatic white balance.  Call from the
-        thread that pushes frames."""
+        """Set the white balance from the colour around ``point`` (``(x, y)`` pixels of the input frame) in the next
+        frame, for good; ``None`` returns to the automatic white balance.  Call from the thread that pushes frames."""
         if point is not None and self._source_size is not None:
             _check_point(point, self._source_size)
         self._point, self._point_measured = point, False
@@ -227,10 +225,9 @@ class ColorStage(Stage):
             self._gains(np.zeros(3) if log_gains is None else log_gains)
 
     def estimate(self, thumb: np.ndarray) -> np.ndarray | None:
-        """The white-balance correction a frame's ``(h, w, 3) float32`` BGR thumbnail (host, levels 0..255)
-        calls for: ``float64[3]`` log gains (BGR), unsmoothed; ``None`` when the frame tells nothing (all
-        black, all white, empty).  The online path smooths these over time; a whole-clip analysis
-        takes a shot's median.
+        """The white-balance correction a frame's ``(h, w, 3) float32`` BGR thumbnail (host, levels 0..255) calls for:
+        ``float64[3]`` log gains (BGR), unsmoothed; ``None`` when the frame tells nothing (all black, all white, empty).
+        The online path smooths these over time; a whole-clip analysis takes a shot's median.
         """
         p = self.params
         opinions = cast_opinions(thumb, p.white_balance)

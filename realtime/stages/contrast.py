@@ -1,15 +1,13 @@
 """``contrast`` stage: automatic levels and CLAHE on luma, smoothed over time.
 
-Per-frame automatics flicker: a person walking through a static shot moves the percentiles and
-the tile histograms, and a per-frame mapping makes the whole picture pump.  Here the black and
-white points follow the scene through a one-euro filter and the CLAHE tile mappings through an
-exponential moving average, both restarted on a scene cut (and on a frame-size change).  Short
-flashes (a sudden, brief brightening of the same picture) are held out of the statistics.
+Per-frame automatics flicker: a person walking through a static shot moves the percentiles and the tile histograms, and
+a per-frame mapping makes the whole picture pump.  Here the black and white points follow the scene through a one-euro
+filter and the CLAHE tile mappings through an exponential moving average, both restarted on a scene cut (and on a
+frame-size change).  Short flashes (a sudden, brief brightening of the same picture) are held out of the statistics.
 
-The black and white points are percentiles of the darkest and brightest channel, so the stretch
-clips no channel of a colour cast (the color stage after this one balances them);
-:func:`level_targets` keeps a scene's own range.  The change is applied on luma and moves all
-three channels alike, which keeps hue.  The pixel work is in :mod:`kernels.contrast`.
+The black and white points are percentiles of the darkest and brightest channel, so the stretch clips no channel of a
+colour cast (the color stage after this one balances them); :func:`level_targets` keeps a scene's own range.  The change
+is applied on luma and moves all three channels alike, which keeps hue.  The pixel work is in :mod:`kernels.contrast`.
 """
 from __future__ import annotations
 
@@ -46,16 +44,14 @@ def level_targets(black: float, white: float, p: ContrastParams) -> tuple[float,
     """The input levels to map to 0 and 255 for a frame whose darkest channel starts at ``black`` and
     whose brightest ends at ``white``.
 
-    Clean footage keeps its range: natural pictures have blacks up to about 35 (haze, a bright room,
-    a pale page) and nearly all have something close to white (the brightest channel's 99.5th
-    percentile at 235 or more), so blacks below ``black_kept`` and whites above ``white_kept`` stay
-    where they are.  A frame whose range is clearly squeezed (a lifted black past ``black_lifted``,
-    a white below ``white_dimmed``: under-exposure, a veiling haze) is stretched to the full range,
-    with a linear fade between: a white of 200 is taken halfway to 255.  A picture that is dim on
-    its own (a dim broadcast peaking at 180) is brightened too; no statistic of one frame tells it
-    from an under-exposed one, and under-exposure is by far the more common.  A night scene keeps
-    its bright lights, hence its white point: it is not turned into day.  The stretch never
-    exceeds ``max_gain``.
+    Clean footage keeps its range: natural pictures have blacks up to about 35 (haze, a bright room, a pale page) and
+    nearly all have something close to white (the brightest channel's 99.5th percentile at 235 or more), so blacks below
+    ``black_kept`` and whites above ``white_kept`` stay where they are.  A frame whose range is clearly squeezed (a
+    lifted black past ``black_lifted``, a white below ``white_dimmed``: under-exposure, a veiling haze) is stretched to
+    the full range, with a linear fade between: a white of 200 is taken halfway to 255.  A picture that is dim on its
+    own (a dim broadcast peaking at 180) is brightened too; no statistic of one frame tells it from an under-exposed
+    one, and under-exposure is by far the more common.  A night scene keeps its bright lights, hence its white point: it
+    is not turned into day.  The stretch never exceeds ``max_gain``.
     """
     # A narrow range (a flat or single-colour frame) is widened about its middle first: no stretch
     # beyond max_gain, and a uniform frame keeps its level.
@@ -167,9 +163,8 @@ class ContrastStage(Stage):
                   seen: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
         """The levels of a whole shot: the median of its frames' black and white targets.
 
-        The median keeps a person walking through, or a few odd frames, from moving the shot's
-        levels; ``seen`` (what earlier stages do to a thumbnail) is not needed: the levels are
-        measured on the stage's input statistics.
+        The median keeps a person walking through, or a few odd frames, from moving the shot's levels; ``seen`` (what
+        earlier stages do to a thumbnail) is not needed: the levels are measured on the stage's input statistics.
         """
         del seen
         targets = [r for r in readings if r is not None]
@@ -183,9 +178,8 @@ class ContrastStage(Stage):
         """A BGR statistics thumbnail (host, levels 0..255) as these fixed levels leave it.
 
         Without CLAHE the stage maps every channel by the same ``(c - black) * scale``
-        (:func:`kernels.contrast.apply_contrast`), so a later stage's statistics of the output are this
-        map of its statistics of the input, up to clipping inside a block; CLAHE's local part (off by
-        default) is left out.
+        (:func:`kernels.contrast.apply_contrast`), so a later stage's statistics of the output are this map of its
+        statistics of the input, up to clipping inside a block; CLAHE's local part (off by default) is left out.
         """
         black, white = levels
         return np.clip((thumb - np.float32(black)) * np.float32(255.0 / (white - black)), 0.0, 255.0)

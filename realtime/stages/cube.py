@@ -1,9 +1,8 @@
 """Reading ``.cube`` 3D LUT files (the Adobe / DaVinci Resolve text format).
 
-A ``.cube`` file has keyword lines (``TITLE``, ``LUT_3D_SIZE N``, ``DOMAIN_MIN r g b``,
-``DOMAIN_MAX r g b``, Resolve's ``LUT_3D_INPUT_RANGE lo hi``), ``#`` comments, then ``N**3`` rows of
-three numbers ``r g b`` with red varying fastest, then green, then blue.  Every problem raises
-:class:`~realtime.errors.ConfigError` naming the file and the line.
+A ``.cube`` file has keyword lines (``TITLE``, ``LUT_3D_SIZE N``, ``DOMAIN_MIN r g b``, ``DOMAIN_MAX r g b``, Resolve's
+``LUT_3D_INPUT_RANGE lo hi``), ``#`` comments, then ``N**3`` rows of three numbers ``r g b`` with red varying fastest,
+then green, then blue.  Every problem raises :class:`~realtime.errors.ConfigError` naming the file and the line.
 """
 from __future__ import annotations
 
@@ -79,9 +78,8 @@ def _size(path: Path, lineno: int, words: list[str]) -> int:
 def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
     """Parse the text of a ``.cube`` file (``path`` names it in error messages).
 
-    Raises :class:`ConfigError`, naming the file and line, on a missing, repeated or out-of-range
-    size line, a 1D LUT, bad domain, non-numeric or non-finite values, rows with other than three
-    numbers, or too few / too many rows.
+    Raises :class:`ConfigError`, naming the file and line, on a missing, repeated or out-of-range size line, a 1D LUT,
+    bad domain, non-numeric or non-finite values, rows with other than three numbers, or too few / too many rows.
     """
     path = Path(path)
     size = size_line = domain_line = rows = last_line = 0

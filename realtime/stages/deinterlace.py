@@ -6,12 +6,11 @@ Per frame (see :mod:`kernels.deinterlace` for the pixel work):
    :meth:`DeinterlaceStage.set_source`) has every frame deinterlaced; any other source goes
    through a combing detector.  ``all`` deinterlaces every frame, ``combed`` trusts only the
    detector.  Frames judged progressive leave untouched (the very same image).
-2. **The detector** (:class:`FieldDetector`) compares a few sampled rows of this frame and the
-   previous one: progressive frames weave best with themselves and pair their fields
-   symmetrically with the previous frame; woven fields of a moving scene zig-zag within the frame
-   and pair best with the previous frame's field that is next in time, which also names the field
-   order.  One clear vote turns interlaced mode on; ``release`` progressive votes in a row turn it
-   off (hysteresis: no flapping, and a still scene, which cannot tell, keeps the mode).
+2. **The detector** (:class:`FieldDetector`) compares a few sampled rows of this frame and the previous one: progressive
+   frames weave best with themselves and pair their fields symmetrically with the previous frame; woven fields of a
+   moving scene zig-zag within the frame and pair best with the previous frame's field that is next in time, which also
+   names the field order.  One clear vote turns interlaced mode on; ``release`` progressive votes in a row turn it off
+   (hysteresis: no flapping, and a still scene, which cannot tell, keeps the mode).
 3. **Field order.** ``order=tff|bff`` is used as given; ``auto`` takes the source's flag, else the
    detector's running vote (top field first until it knows).
 4. **Modes.** ``adaptive`` (default) keeps the first field and interpolates the second,
@@ -19,11 +18,10 @@ Per frame (see :mod:`kernels.deinterlace` for the pixel work):
    as a frame (twice the frame rate; the second field of a frame leaves with the next input, one
    frame late); ``blend`` averages the fields (no motion artefacts, half the vertical detail).
 
-The first frame (and the first after progressive frames) has no previous field, so it is
-interpolated spatially.  Frames under two rows pass unchanged.  I420 frames are deinterlaced plane
-by plane with the same field parity (in interlaced 4:2:0 the chroma rows alternate fields too, as
-ffmpeg's bwdif and yadif treat them); detection looks at the Y plane.  History and motion memory
-are kept as whole I420 arrays, so each plane has its own.
+The first frame (and the first after progressive frames) has no previous field, so it is interpolated spatially.  Frames
+under two rows pass unchanged.  I420 frames are deinterlaced plane by plane with the same field parity (in interlaced
+4:2:0 the chroma rows alternate fields too, as ffmpeg's bwdif and yadif treat them); detection looks at the Y plane.
+History and motion memory are kept as whole I420 arrays, so each plane has its own.
 """
 from __future__ import annotations
 

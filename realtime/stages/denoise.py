@@ -1,10 +1,9 @@
 """``denoise`` stage: motion-adaptive recursive temporal filter plus edge-preserving spatial filter.
 
-Temporal state (two ping-pong history buffers, the previous luma thumbnail, the smoothed noise
-estimate) lives here; the pixel work is in :mod:`kernels.denoise`.  The history is dropped on a
-scene cut (large mean change of a luma thumbnail) and on a frame-size change.  BGR frames are split
-into Y, B-Y, R-Y planes; I420 frames are filtered in their own Y, Cb, Cr planes and code values (no
-conversion either way), so noise sigmas and thresholds are in those units there.
+Temporal state (two ping-pong history buffers, the previous luma thumbnail, the smoothed noise estimate) lives here; the
+pixel work is in :mod:`kernels.denoise`.  The history is dropped on a scene cut (large mean change of a luma thumbnail)
+and on a frame-size change.  BGR frames are split into Y, B-Y, R-Y planes; I420 frames are filtered in their own Y, Cb,
+Cr planes and code values (no conversion either way), so noise sigmas and thresholds are in those units there.
 """
 from __future__ import annotations
 
@@ -208,10 +207,9 @@ class DenoiseStage(Stage):
         return min(max((high - max(recent)) / (high - low), 0.0), 1.0)  # type: ignore[type-var]
 
     def _motion_threshold(self) -> float:
-        """This frame's motion threshold: ``still_threshold`` while the camera holds still (the history
-        then lines up with the frame, and only what really moves differs), else ``motion_threshold``
-        (a pan's history is aligned to the whole pixel only, so every edge differs a little and a
-        lenient test would blur it)."""
+        """This frame's motion threshold: ``still_threshold`` while the camera holds still (the history then lines up
+        with the frame, and only what really moves differs), else ``motion_threshold`` (a pan's history is aligned to
+        the whole pixel only, so every edge differs a little and a lenient test would blur it)."""
         p = self.params
         if p.still_threshold <= 0:
             return p.motion_threshold

@@ -2,51 +2,38 @@
 
 Per input frame (no second pass):
 
-1. a float32 luma thumbnail (about ``analysis_width`` wide) is made on the
-   frame's backend and only it goes to the host; an I420 frame's Y plane is
-   the luma as it is (box-averaged, no colour conversion);
-2. :class:`realtime.motion.MotionEstimator` gives the frame-to-frame global
-   similarity motion, a confidence and a scene-cut flag;
-3. the motions are summed into the raw camera path ``p`` (content translation
-   at the frame centre in pixels, rotation in radians, log zoom).  A frame
-   without a trustworthy estimate (no texture, black, repeated) continues the
-   path with the smoothed velocity, decaying: the picture never jumps.  A
-   scene cut, a jump of two crop margins, a frame size change or a long
-   loss of track starts a new path segment (said in the log at debug level);
+1. a float32 luma thumbnail (about ``analysis_width`` wide) is made on the frame's backend and only it goes to the
+   host; an I420 frame's Y plane is the luma as it is (box-averaged, no colour conversion);
+2. :class:`realtime.motion.MotionEstimator` gives the frame-to-frame global similarity motion, a confidence and a
+   scene-cut flag;
+3. the motions are summed into the raw camera path ``p`` (content translation at the frame centre in pixels, rotation
+   in radians, log zoom).  A frame without a trustworthy estimate (no texture, black, repeated) continues the path
+   with the smoothed velocity, decaying: the picture never jumps.  A scene cut, a jump of two crop margins, a frame
+   size change or a long loss of track starts a new path segment (said in the log at debug level);
 4. the smoothed path of a frame is a weighted sum of the raw path over a window
-   (:func:`~realtime.stages.camera_path.path_weights`): the estimate of a locally
-   quadratic intended move (a pan that speeds up or slows down is followed without
-   lag) with the least residual hand shake, shake being taken as motion with its
-   energy above :data:`~realtime.stages.camera_path.SHAKE_LOW_HZ` plus a little
-   broadband noise.  Once a path has a few seconds behind it, a longer window with a
-   locally cubic move takes over gradually (less shake left and less lag on a pan that
-   speeds up).  With ``lookahead = N`` the
-   window reaches N frames past the frame that leaves the stage (N frames of
-   added latency), which lets the shake average out far better than a causal
-   filter can.  Rotation and zoom are smoothed like translation: a zoom that
-   changes from frame to frame is shake too;
-5. the correction ``smooth - raw`` is compressed with a soft knee so that its
-   zoom-to-hide-borders stays within ``1 / min_crop``; what the knee removed is
-   reported per frame as *clamped* (``last_clamped_px``, ``--stats``, the HUD): a
-   user sees when the margin is too small for the shake;
-6. the frame is warped (:func:`kernels.warp.warp_affine`; an I420 frame plane by
-   plane, :func:`kernels.warp.warp_i420`, ``border=black`` filling with
-   Y'CbCr black) with the correction
-   and, with ``border=zoom``, a zoom that hides the borders.  It follows the
-   largest need of the last second and of the frames held at a limited rate both
-   ways (``zoom_rise``, ``zoom_release``; a zoom that jumps is shake at the
-   corners), faster only for a large shortfall (a knock) and over a path's first
-   frames; while it is on its way up the correction gives way (reported as
-   clamped) rather than show a border.  Motions and corrections
-   below a fraction of a pixel count as none and the frame is copied, not
-   resampled: a static shot comes out equal to its input.
+   (:func:`~realtime.stages.camera_path.path_weights`): the estimate of a locally quadratic intended move (a pan that
+   speeds up or slows down is followed without lag) with the least residual hand shake, shake being taken as motion
+   with its energy above :data:`~realtime.stages.camera_path.SHAKE_LOW_HZ` plus a little broadband noise.  Once a
+   path has a few seconds behind it, a longer window with a locally cubic move takes over gradually (less shake left
+   and less lag on a pan that speeds up).  With ``lookahead = N`` the window reaches N frames past the frame that
+   leaves the stage (N frames of added latency), which lets the shake average out far better than a causal filter
+   can.  Rotation and zoom are smoothed like translation: a zoom that changes from frame to frame is shake too;
+5. the correction ``smooth - raw`` is compressed with a soft knee so that its zoom-to-hide-borders stays within
+   ``1 / min_crop``; what the knee removed is reported per frame as *clamped* (``last_clamped_px``, ``--stats``, the
+   HUD): a user sees when the margin is too small for the shake;
+6. the frame is warped (:func:`kernels.warp.warp_affine`; an I420 frame plane by plane, :func:`kernels.warp.warp_i420`,
+   ``border=black`` filling with Y'CbCr black) with the correction and, with ``border=zoom``, a zoom that hides the
+   borders.  It follows the largest need of the last second and of the frames held at a limited rate both ways
+   (``zoom_rise``, ``zoom_release``; a zoom that jumps is shake at the corners), faster only for a large shortfall (a
+   knock) and over a path's first frames; while it is on its way up the correction gives way (reported as clamped)
+   rather than show a border.  Motions and corrections below a fraction of a pixel count as none and the frame is
+   copied, not resampled: a static shot comes out equal to its input.
 
-Exposed to other stages and tools: ``last_motion`` (the newest input frame's
-:class:`~realtime.motion.Motion`, previous -> this frame, full-resolution pixels),
-``motion_for(index)``, and ``last_correction``, ``last_zoom``, ``last_applied_px`` and
-``last_clamped_px`` of the newest output frame.  In the canonical chain the temporal denoiser
-runs *before* this stage, so it can run a :class:`~realtime.motion.MotionEstimator` of its
-own for the frame it is filtering, or read ``motion_for(index)`` one frame late.
+Exposed to other stages and tools: ``last_motion`` (the newest input frame's :class:`~realtime.motion.Motion`,
+previous -> this frame, full-resolution pixels), ``motion_for(index)``, and ``last_correction``, ``last_zoom``,
+``last_applied_px`` and ``last_clamped_px`` of the newest output frame.  In the canonical chain the temporal denoiser
+runs *before* this stage, so it can run a :class:`~realtime.motion.MotionEstimator` of its own for the frame it is
+filtering, or read ``motion_for(index)`` one frame late.
 """
 from __future__ import annotations
 
@@ -126,9 +113,8 @@ class _Held:
 class StabilizeStage(Stage):
     """Incremental video stabilizer with an explicit lookahead delay.
 
-    One output frame per input frame; with ``lookahead = N`` an output leaves
-    N pushes after its input (with that input's index and timestamps), and
-    :meth:`flush` returns the last N.
+    One output frame per input frame; with ``lookahead = N`` an output leaves N pushes after its input (with that
+    input's index and timestamps), and :meth:`flush` returns the last N.
     """
 
     name = "stabilize"
@@ -192,10 +178,6 @@ class StabilizeStage(Stage):
             if i == index:
                 return m
         return None
-
-    def delay_ms(self, fps: float) -> float:
-        """Latency the lookahead adds at ``fps`` frames per second."""
-        return 1e3 * self.delay_frames / fps if fps > 0 else 0.0
 
     def record_stats(self, stats: Any) -> None:
         """Add the frames emitted since the last call to ``stats.extra["stabilize"]``
@@ -310,17 +292,15 @@ class StabilizeStage(Stage):
     def _smoothed_at(self, j: int) -> np.ndarray:
         """Smoothed path of history sample ``j`` from the samples of its segment around it.
 
-        Two smoothers: the window of :data:`~realtime.stages.camera_path.WINDOW_PER_TAU` with a
-        quadratic move, and once the segment has :data:`~realtime.stages.camera_path.SETTLED_FROM`
-        samples, more and more of the longer cubic one of ``SETTLED_*`` (fully from
-        ``SETTLED_FULL``), which leaves less shake and less lag but needs its window filled with
-        the path's own samples: over a padded window it lags a pan that speeds up.
+        Two smoothers: the window of :data:`~realtime.stages.camera_path.WINDOW_PER_TAU` with a quadratic move, and once
+        the segment has :data:`~realtime.stages.camera_path.SETTLED_FROM` samples, more and more of the longer cubic one
+        of ``SETTLED_*`` (fully from ``SETTLED_FULL``), which leaves less shake and less lag but needs its window filled
+        with the path's own samples: over a padded window it lags a pan that speeds up.
 
-        A segment younger than the window is extended into the past along the straight line
-        that fits its samples so far, the slope shrunk by how well the samples tell it from the
-        shake (:func:`start_velocity`): a fit to the few samples there are would amplify the
-        shake at every start (measured: 3x the jitter over the first second, on a shaken pan),
-        and a still camera before the start would fight a pan under way for a whole window.
+        A segment younger than the window is extended into the past along the straight line that fits its samples so
+        far, the slope shrunk by how well the samples tell it from the shake (:func:`start_velocity`): a fit to the few
+        samples there are would amplify the shake at every start (measured: 3x the jitter over the first second, on a
+        shaken pan), and a still camera before the start would fight a pan under way for a whole window.
         """
         segment = self._history[j][0]
         first = j

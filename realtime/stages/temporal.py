@@ -13,10 +13,9 @@ from kernels.thumbnail import thumbnail_difference
 class OneEuro:
     """Causal one-euro filter on a small vector, one step per frame.
 
-    A low-pass filter whose cut-off rises with the signal's speed: slow drifts are smoothed heavily
-    (no flicker), fast sustained changes are followed with little lag.  ``smoothing_frames`` is the
-    time constant at rest (0 or below 1: no smoothing), ``beta`` the cut-off increase per unit of
-    speed (signal units per frame).
+    A low-pass filter whose cut-off rises with the signal's speed: slow drifts are smoothed heavily (no flicker), fast
+    sustained changes are followed with little lag.  ``smoothing_frames`` is the time constant at rest (0 or below 1: no
+    smoothing), ``beta`` the cut-off increase per unit of speed (signal units per frame).
     """
 
     def __init__(self, smoothing_frames: float, beta: float) -> None:
@@ -48,9 +47,8 @@ class OneEuro:
 class SceneWatch:
     """Scene-cut and flash detection on consecutive luma thumbnails (host arrays).
 
-    A cut is a large change of the brightness-normalised thumbnail; a flash is a sudden brightening
-    by ``flash_ratio`` or more that is not a cut, held for at most ``max_flash_frames`` (longer is a
-    new lighting, handled as a cut).
+    A cut is a large change of the brightness-normalised thumbnail; a flash is a sudden brightening by ``flash_ratio``
+    or more that is not a cut, held for at most ``max_flash_frames`` (longer is a new lighting, handled as a cut).
     """
 
     NORMAL, CUT, FLASH = "normal", "cut", "flash"
