@@ -17,7 +17,10 @@ Per input frame (no second pass):
    path has a few seconds behind it, a longer window with a locally cubic move takes over gradually (less shake left
    and less lag on a pan that speeds up).  With ``lookahead = N`` the window reaches N frames past the frame that
    leaves the stage (N frames of added latency), which lets the shake average out far better than a causal filter
-   can.  Rotation and zoom are smoothed like translation: a zoom that changes from frame to frame is shake too;
+   can.  The automatic time constant follows the path: a panning camera with light shake gets a shorter window (less
+   lag behind a pan that speeds up; :func:`~realtime.stages.camera_path.smoothing_share`), a still camera or hand shake
+   the whole one.  Rotation and zoom are smoothed like translation: a zoom that changes from frame to frame is shake
+   too;
 5. the correction ``smooth - raw`` is compressed with a soft knee so that its zoom-to-hide-borders stays within
    ``1 / min_crop``; what the knee removed is reported per frame as *clamped* (``last_clamped_px``, ``--stats``, the
    HUD): a user sees when the margin is too small for the shake;
@@ -57,9 +60,13 @@ from realtime.stages.camera_path import (
     SETTLED_FULL,
     SETTLED_PER_TAU,
     SETTLED_WHITE_SHARE,
+    SHAKE_MIN_SAMPLES,
+    SHAKE_SAMPLES,
     WINDOW_PER_TAU,
     auto_smoothing,
     path_weights,
+    shake_and_speed,
+    smoothing_share,
     start_velocity,
 )
 from realtime.stages.framing import CorrectionReadout, inverse_matrix, needed_zoom, scaled_to_fit, size_px
@@ -125,11 +132,10 @@ class StabilizeStage(Stage):
     def __init__(self, params: StabilizeParams, backend: Backend) -> None:
         super().__init__(params, backend)
         self.delay_frames = int(params.lookahead)
-        self.smoothing_frames = max(float(params.smoothing) or auto_smoothing(self.delay_frames), 1.0)
-        # The window holds the lookahead and at least as many past frames.
-        self.window_frames = max(int(round(WINDOW_PER_TAU * self.smoothing_frames)), 2 * self.delay_frames + 2)
-        # A path older than the window is smoothed over a longer one (see _smoothed_at).
-        self.settled_frames = max(int(round(SETTLED_PER_TAU * self.smoothing_frames)), self.window_frames)
+        #: The time constant set, or the automatic one for the lookahead; an automatic one then follows the shake.
+        self.base_smoothing = max(float(params.smoothing) or auto_smoothing(self.delay_frames), 1.0)
+        self._set_smoothing(self.base_smoothing)
+        self._history_frames = self.settled_frames  # the longest window: the time constant only shrinks
         self.fps = 30.0
         self._motions: deque[tuple[int, Motion]] = deque(maxlen=64)
         self.last_motion: Motion | None = None
@@ -148,7 +154,8 @@ class StabilizeStage(Stage):
         """Forget the path, the held frames and the previous frame (scene cut, new source)."""
         self._window: deque[_Held] = deque()
         # Raw path samples (segment, path) of the newest frames: the smoother's window.
-        self._history: deque[tuple[int, np.ndarray]] = deque(maxlen=self.settled_frames)
+        self._history: deque[tuple[int, np.ndarray]] = deque(maxlen=self._history_frames)
+        self._set_smoothing(self.base_smoothing)
         self._count = 0
         self._shape: tuple[int, ...] | None = None
         self._segment = 0
@@ -267,9 +274,31 @@ class StabilizeStage(Stage):
         else:
             self._path = self._path + delta
         self._history.append((self._segment, self._path.copy()))
+        if not self.params.smoothing:
+            self._follow_shake()
         previous = self._causal if len(self._history) > 1 and self._history[-2][0] == self._segment else None
         self._causal = self._smoothed_at(len(self._history) - 1)
         self._velocity = np.zeros(4) if previous is None else self._causal - previous
+
+    def _set_smoothing(self, tau: float) -> None:
+        """Set the path's time constant (frames) and the smoothers' windows that follow from it."""
+        self.smoothing_frames = tau
+        # The window holds the lookahead and at least as many past frames.
+        self.window_frames = max(int(round(WINDOW_PER_TAU * tau)), 2 * self.delay_frames + 2)
+        # A path older than the window is smoothed over a longer one (see _smoothed_at).
+        self.settled_frames = max(int(round(SETTLED_PER_TAU * tau)), self.window_frames)
+
+    def _follow_shake(self) -> None:
+        """The automatic time constant for the slow shake in the segment's newest samples (in quarter frames, so the
+        smoothers' weights come from a few cached sets)."""
+        recent = [p for s, p in list(self._history)[-SHAKE_SAMPLES:] if s == self._segment]
+        tau = self.base_smoothing
+        if len(recent) >= SHAKE_MIN_SAMPLES:
+            scale = 720.0 / self._hw[0]
+            slow, speed = shake_and_speed(np.array(recent), self.fps)
+            tau = round(4.0 * tau * smoothing_share(slow * scale, speed * scale)) / 4.0
+        if tau != self.smoothing_frames:
+            self._set_smoothing(tau)
 
     def _restart(self, reason: str | None) -> None:
         """Start a new path segment at the origin (the first frame, or after a ``reason``)."""

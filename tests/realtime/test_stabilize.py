@@ -15,7 +15,16 @@ from realtime.run.pipeline import Pipeline
 from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
 from realtime.stages import STAGES
-from realtime.stages.camera_path import SETTLED_DEGREE, SETTLED_FULL, SETTLED_WHITE_SHARE, auto_smoothing, path_weights
+from realtime.stages.camera_path import (
+    LIGHT_SHARE,
+    SETTLED_DEGREE,
+    SETTLED_FULL,
+    SETTLED_WHITE_SHARE,
+    auto_smoothing,
+    path_weights,
+    shake_and_speed,
+    smoothing_share,
+)
 from realtime.stages.stabilize import StabilizeParams, StabilizeStage
 from tests.conftest import run_vqe
 
@@ -245,6 +254,51 @@ def test_registry_and_auto_smoothing():
     if "denoise" in names:
         assert names.index("denoise") < names.index("stabilize")
     assert auto_smoothing(0) > auto_smoothing(3) > auto_smoothing(5) == auto_smoothing(30) > 1
+
+
+def _band_noise(n, rms, seed, low_hz=1.5, high_hz=7.0, fps=30.0):
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / fps)
+    spec[(f < low_hz) | (f > high_hz)] = 0
+    sig = np.fft.irfft(spec, n)
+    return rms * sig / sig.std()
+
+
+def test_shake_and_speed_tell_shake_from_a_pan():
+    t = np.arange(60, dtype=np.float64)
+    pan = np.zeros((60, 4))
+    pan[:, 0] = 3.0 * t + 0.02 * t ** 2  # a pan that speeds up: the cubic takes it all
+    slow, speed = shake_and_speed(pan, 30.0)
+    assert slow < 1e-6 and speed == pytest.approx(3.0 + 0.02 * 59, rel=1e-6)
+    still = np.zeros((60, 4))
+    still[:, 0], still[:, 1] = _band_noise(60, 4.0, 1), _band_noise(60, 4.0, 2)
+    slow, speed = shake_and_speed(still, 30.0)
+    assert 0.3 < slow < 2.0 and speed < 0.3 * 1.0  # light hand shake, no pan
+    # Tremor (4-10 Hz) of the same size has next to no slow part.
+    still[:, 0], still[:, 1] = _band_noise(60, 4.0, 1, 4.0, 10.0), _band_noise(60, 4.0, 2, 4.0, 10.0)
+    assert shake_and_speed(still, 30.0)[0] < 0.5 * slow
+
+
+def test_smoothing_share_shortens_only_a_moving_lightly_shaken_path():
+    assert smoothing_share(0.5, 0.0) == 1.0  # a still camera: nothing to lag behind
+    assert smoothing_share(0.5, 5.0) == LIGHT_SHARE
+    assert smoothing_share(5.0, 5.0) == 1.0  # hand shake needs the whole window
+    assert LIGHT_SHARE < smoothing_share(1.8, 5.0) < 1.0
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 12.0])
+def test_a_lightly_shaken_pan_gets_a_shorter_window_unless_the_time_constant_is_set(smoothing):
+    def time_constant_after(frames):
+        stage = StabilizeStage(StabilizeParams(lookahead=0, smoothing=smoothing), CPU)
+        for i, img in enumerate(frames):
+            stage.push(Frame(img, i, i / 30.0, 100.0 + i))
+        assert stage.base_smoothing == 12.0
+        return stage.smoothing_frames
+
+    pan, _, _ = shaken_sequence(n=45, h=90, w=160, shake_px=0.05, pan_px=0.5)
+    still, _, _ = shaken_sequence(n=45, h=90, w=160, shake_px=0.05, pan_px=0.0)
+    assert time_constant_after(pan) == (12.0 if smoothing else pytest.approx(LIGHT_SHARE * 12.0, abs=0.25))
+    assert time_constant_after(still) == 12.0
 
 
 def test_pipeline_push_flush_counts_and_delay():
