@@ -216,7 +216,9 @@ def test_sigint_keeps_finished_chunks_and_the_rerun_joins_the_same_file(long_cli
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "Traceback" not in err
     left = sorted(p.name for p in out.iterdir())
-    assert "long.mp4" not in left and len(left) == 1 and "001of002" in left[0], left  # no partial chunk either
+    # Chunk 1 is kept; chunk 2 only if it was finished too when the signal came (a busy machine), never a part of it.
+    assert "long.mp4" not in left and len(left) in (1, 2) and "001of002" in left[0], left
+    assert len(left) == 1 or "002of002" in left[1], left
 
     r = run_vqe(*args, timeout_s=300)
     assert r.returncode == 0, r.stderr
