@@ -13,10 +13,13 @@ full-resolution pixels, with a confidence and a scene-cut flag:
 3. a RANSAC similarity fit.  When a large moving foreground takes the majority of the tracks, the background is usually
    still the set that spans the frame: a second model is fitted to the outliers and the one whose inliers spread wider
    wins; where neither spreads clearly wider (a textured pet over a plain wall), the one that continues the camera's
-   previous motion wins (temporal consistency).  The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its
-   tracks that have not strayed from the camera's motion the same way over the last frames: texture that moves on its
-   own by a fraction of a pixel a frame (running water, leaves) passes the loose fit and would pull the estimate along
-   with it;
+   previous motion wins (temporal consistency).  Each track keeps a score of how often it followed the camera's motion
+   on frames where the tracks moved more than one way (:data:`CAMERA_SCORE`); once enough tracks are known to be the
+   camera's, they alone give its motion, or none is measured where they disagree: a pet over a plain floor holds most
+   of the corners and at the end of its sway moves as the camera does, which neither spread nor continuity can tell.
+   The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed from the camera's
+   motion the same way over the last frames: texture that moves on its own by a fraction of a pixel a frame (running
+   water, leaves) passes the loose fit and would pull the estimate along with it;
 4. where there are too few corners (low texture), phase correlation of the
    two thumbnails gives a translation, trusted only with a clear peak.
 
@@ -52,6 +55,17 @@ TIGHT_PX = 0.3
 PERSIST_DECAY = 0.7
 #: Persistent residual (thumbnail px) from which a track no longer takes part in the final fit.
 PERSIST_PX = 0.45
+#: Tracks known to be the camera's (:data:`CAMERA_SCORE`), fewest to give its motion alone.
+CAMERA_TRACKS = 6
+#: A track's camera score: +1 for each frame it follows the camera's motion (within the loose fit), -1 for each it
+#: does not, within +-CAMERA_SCORE, counted on frames where the tracks move more than one way (:data:`ALIKE_SHARE`);
+#: it is the camera's while its score is above 0.
+CAMERA_SCORE = 8.0
+#: Share of the tracks following one motion from which a frame tells nothing about which tracks are the camera's.
+ALIKE_SHARE = 0.9
+#: A fresh corner within this distance (thumbnail px) of a track takes over its score (corners are searched afresh
+#: every :data:`CARRY_FRAMES`; the score must outlive that).
+LABEL_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,8 @@ class MotionEstimator:
         self._carried_frames = 0
         # Per carried point: its persistent residual against the camera's motion (thumbnail px).
         self._memory: np.ndarray | None = None
+        # Per carried point: its camera score (CAMERA_SCORE), 0 for an unknown one.
+        self._labels: np.ndarray | None = None
         # The camera's motion chosen at the previous frame (a 2x3 matrix), for temporal consistency.
         self._last_model: np.ndarray | None = None
         self._window: np.ndarray | None = None
@@ -151,6 +167,7 @@ class MotionEstimator:
     def reset(self) -> None:
         """Forget the previous frame (the next estimate is the identity)."""
         self._prev = self._prev_u8 = self._prev_hist = self._carried = self._memory = self._last_model = None
+        self._labels = None
 
     def estimate(self, thumb: np.ndarray) -> Motion:
         """Motion from the previous thumbnail to ``thumb``; ``thumb`` becomes the previous one.
@@ -235,13 +252,16 @@ class MotionEstimator:
         """LK + RANSAC similarity; ``(None, share)`` when there is too little to fit."""
         carried, self._carried = self._carried, None
         memory, self._memory = self._memory, None
+        labels, self._labels = self._labels, None
         self._carried_frames = self._carried_frames + 1 if carried is not None else 0
+        reused = carried
         if self._carried_frames >= CARRY_FRAMES:
             # Fresh corners (with no residual memory): a point carried longer slides off its corner.
-            carried, self._carried_frames = None, 0
-        p0, mem0 = self._corners(prev, carried, memory)
+            reused, self._carried_frames = None, 0
+        p0, mem0 = self._corners(prev, reused, memory)
         if p0 is None or len(p0) < 8:
             return None, 0.0
+        lab0 = _labels_at(p0.reshape(-1, 2), carried, labels)
         p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **self._lk)
         if p1 is None:
             return None, 0.0
@@ -254,30 +274,66 @@ class MotionEstimator:
         self._carried = p1.reshape(-1, 2)[good]
         a, b = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
         mem = self._memory = mem0[good]
+        lab = self._labels = lab0[good]
         if len(a) < 8:
             return None, share
+        h, w = prev.shape
+        camera = lab > 0
+        if camera.sum() >= CAMERA_TRACKS:
+            # Tracks known to be the camera's (see CAMERA_SCORE) decide alone: a foreground that moves on its own over a
+            # plain background holds most of the tracks, and at times moves much as the camera does.
+            known = np.flatnonzero(camera)
+            pick, inl = _ransac(a[known], b[known])
+            if pick is None or inl.sum() < 0.5 * len(known):
+                # They disagree: nothing is measured this frame (the caller holds the path; phase correlation would
+                # take the motion of the strongest texture, the foreground's).
+                self._last_model = None
+                return IDENTITY, share
+            pick_inl, n_all = np.zeros(len(a), bool), len(known)
+            pick_inl[known[inl.ravel().astype(bool)]] = True
+        else:
+            pick, pick_inl = self._majority(a, b, w, h)
+            if pick is None:
+                return None, share
+            n_all = len(a)
+        pick, pick_inl = self._rigid(pick, pick_inl, a, b, mem)
+        follows = _residuals(pick, a, b) < 1.0  # the loose fit: the tight one also leaves out noisier tracks
+        if follows.mean() < ALIKE_SHARE:
+            # Only a frame where tracks move two ways tells the camera's from the rest.
+            self._labels = np.clip(lab + np.where(follows, 1.0, -1.0), -CAMERA_SCORE, CAMERA_SCORE)
+        chosen = self._motion(pick, int(pick_inl.sum()), n_all, w, h, a[pick_inl])
+        self._last_model = pick if chosen is not None else None
+        if chosen is None and camera.sum() >= CAMERA_TRACKS:
+            # The camera's known tracks are too few or too close together for a rotation and a zoom: their median
+            # shift is the translation (phase correlation would take the motion of the frame's strongest texture,
+            # the foreground's where there is one).
+            if pick_inl.sum() < 3:
+                return IDENTITY, share
+            dx, dy = np.median(b[pick_inl] - a[pick_inl], axis=0)
+            return Motion(float(dx) * self.factor, float(dy) * self.factor, 0.0, 1.0, self.min_confidence, True, False,
+                          int(pick_inl.sum()), "lk"), share
+        return chosen, share
+
+    def _majority(self, a: np.ndarray, b: np.ndarray, w: int, h: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The camera's motion where no track is known to be the camera's: the RANSAC similarity of the majority, or
+        of a second motion with real support where that one's inliers span more of the frame, or, failing that, the
+        one that goes on from the camera's last motion (a textured foreground moving on its own can hold the majority
+        over a plain background)."""
         model, inl = _ransac(a, b)
         if model is None:
-            return None, share
+            return None, None
         inl = inl.ravel().astype(bool)
-        h, w = prev.shape
-        pick, pick_inl = model, inl
         if inl.sum() < 0.8 * len(a) and (~inl).sum() >= 8:
-            # A second motion with real support: the camera's is the one whose inliers span more of
-            # the frame, or, failing that, the one that goes on from the camera's last motion (a
-            # textured foreground moving on its own can hold the majority over a plain background).
             rest = np.flatnonzero(~inl)
             model2, inl2 = _ransac(a[rest], b[rest])
             if model2 is not None:
                 inl2 = inl2.ravel().astype(bool)
                 wider = inl2.sum() >= 0.5 * inl.sum() and _spread(a[rest][inl2], w, h) > 1.3 * _spread(a[inl], w, h)
                 if wider or (inl2.sum() >= 8 and self._continues(model2, model, w, h)):
-                    pick, pick_inl = model2, np.zeros(len(a), bool)
+                    pick_inl = np.zeros(len(a), bool)
                     pick_inl[rest[inl2]] = True
-        pick, pick_inl = self._rigid(pick, pick_inl, a, b, mem)
-        chosen = self._motion(pick, int(pick_inl.sum()), len(a), w, h, a[pick_inl])
-        self._last_model = pick if chosen is not None else None
-        return chosen, share
+                    return model2, pick_inl
+        return model, inl
 
     def _rigid(self, model: np.ndarray, inl: np.ndarray, a: np.ndarray, b: np.ndarray,
                mem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -355,6 +411,24 @@ def _ransac(a: np.ndarray, b: np.ndarray, threshold: float = 1.0) -> tuple[np.nd
     model, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=threshold,
                                              maxIters=500, confidence=0.99, refineIters=10)
     return (None, None) if model is None or inl is None else (model, inl)
+
+
+def _residuals(model: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How far (thumbnail px) each track ``a -> b`` lands from where ``model`` takes it."""
+    return np.linalg.norm(b - (a @ model[:, :2].T + model[:, 2]), axis=1)
+
+
+def _labels_at(points: np.ndarray, carried: np.ndarray | None, labels: np.ndarray | None) -> np.ndarray:
+    """Per point, the camera score of the carried track at (or within :data:`LABEL_PX` of) it; 0 where there is
+    none."""
+    out = np.zeros(len(points))
+    if carried is None or labels is None or not len(carried) or not len(points):
+        return out
+    d = np.linalg.norm(points[:, None, :] - carried[None, :, :], axis=2)
+    nearest = d.argmin(axis=1)
+    close = d[np.arange(len(points)), nearest] <= LABEL_PX
+    out[close] = labels[nearest[close]]
+    return out
 
 
 def _spread(pts: np.ndarray, w: int, h: int) -> float:

@@ -174,3 +174,45 @@ def test_texture_flowing_over_most_of_the_frame_does_not_drag_the_motion():
     errors = np.asarray(errors)
     # The flow would pull a blended estimate by about 0.2 px a frame, always the same way.
     assert abs(errors[:, 0].mean()) < 0.06 and np.sqrt((errors ** 2).mean()) < 0.15
+
+
+def test_a_foreground_over_a_plain_background_never_takes_the_motion():
+    """A pet over a plain wall: the sprite holds most of the corners and sways and bobs on its own, while the wall's
+    few features (three small patches) move with the shaken camera.  Every frame's motion is the camera's, or none is
+    measured (the stabilizer then holds its path): never the sprite's."""
+    h, w = 180, 320
+    rng = np.random.default_rng(5)
+    wall = cv2.GaussianBlur(texture(h + 40, w + 40, 21), (0, 0), 6.0)
+    spots = texture(h + 40, w + 40, 22)
+    for r, c in ((30, 40), (40, 300), (170, 190)):
+        wall[r:r + 18, c:c + 18] = spots[r:r + 18, c:c + 18]
+    pet = texture(h, w // 2, 23)
+    yy, xx = np.mgrid[0:h, 0:w // 2].astype(np.float32)
+    inside = ((xx - w / 4) / (w / 4)) ** 2 + ((yy - h / 2) / (0.35 * h)) ** 2 < 1.0
+    gx, gy = np.mgrid[0:h, 0:w].astype(np.float32)[::-1]
+
+    def frame(t, cam):
+        img = cv2.remap(wall, gx + 20 + float(cam[0]), gy + 20 + float(cam[1]), cv2.INTER_CUBIC)
+        x0 = int(round(w / 4 + 50 * math.sin(2 * math.pi * t / 90) - cam[0]))
+        y0 = int(round(8 * math.sin(2 * math.pi * t / 33) - cam[1]))
+        sprite = np.zeros_like(img)
+        mask = np.zeros(img.shape, bool)
+        ys, xs = np.nonzero(inside)
+        ok = (ys + y0 >= 0) & (ys + y0 < h) & (xs + x0 >= 0) & (xs + x0 < w)
+        sprite[ys[ok] + y0, xs[ok] + x0] = pet[ys[ok], xs[ok]]
+        mask[ys[ok] + y0, xs[ok] + x0] = True
+        return np.where(mask, sprite, img)
+
+    est = MotionEstimator()
+    cams = np.cumsum([np.zeros(2)] + [rng.normal(0, 0.7, 2) for _ in range(90)], axis=0)
+    est.estimate(frame(0, cams[0]))
+    errors, measured = [], 0
+    for t in range(1, len(cams)):
+        m = est.estimate(frame(t, cams[t]))
+        if not m.valid:
+            continue
+        measured += 1
+        true = -(cams[t] - cams[t - 1])
+        errors.append(math.hypot(m.dx_px - true[0], m.dy_px - true[1]))
+    assert measured >= 0.8 * (len(cams) - 1)
+    assert max(errors) < 1.0, sorted(errors)[-5:]
