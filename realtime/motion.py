@@ -289,8 +289,9 @@ class MotionEstimator:
                 # take the motion of the strongest texture, the foreground's).
                 self._last_model = None
                 return IDENTITY, share
-            pick_inl, n_all = np.zeros(len(a), bool), len(known)
-            pick_inl[known[inl.ravel().astype(bool)]] = True
+            # Their motion picks the tracks that follow it, all of them, for the tight refit below: the known ones
+            # alone may be too few for it to leave out texture that creeps (a flower opening, water).
+            pick_inl, n_all = _residuals(pick, a, b) < 1.0, len(a)
         else:
             pick, pick_inl = self._majority(a, b, w, h)
             if pick is None:
