@@ -423,11 +423,12 @@ def _labels_at(points: np.ndarray, carried: np.ndarray | None, labels: np.ndarra
     """Per point, the camera score of the carried track at (or within :data:`LABEL_PX` of) it; 0 where there is
     none."""
     out = np.zeros(len(points))
-    if carried is None or labels is None or not len(carried) or not len(points):
-        return out
-    d = np.linalg.norm(points[:, None, :] - carried[None, :, :], axis=2)
-    nearest = d.argmin(axis=1)
-    close = d[np.arange(len(points)), nearest] <= LABEL_PX
+    if carried is None or labels is None or not len(points) or not np.any(labels):
+        return out  # no score yet (a scene whose tracks all move alike): nothing to look up
+    diff = points[:, None, :] - carried[None, :, :]
+    d2 = np.einsum("ijk,ijk->ij", diff, diff)
+    nearest = d2.argmin(axis=1)
+    close = d2[np.arange(len(points)), nearest] <= LABEL_PX * LABEL_PX
     out[close] = labels[nearest[close]]
     return out
 
