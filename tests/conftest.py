@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from fractions import Fraction
@@ -28,6 +29,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_reaches_vqe():
+    """A test run started in the background of a shell ignores SIGINT, and the vqe processes the tests start would
+    inherit that: the Ctrl-C tests then see vqe run to the end.  They are to see it as a terminal's Ctrl-C reaches it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
