@@ -354,7 +354,7 @@ class MotionEstimator:
             if tight is not None and tinl.sum() >= enough:
                 model, inl = tight, np.zeros(len(a), bool)
                 inl[np.flatnonzero(steady)[tinl.ravel().astype(bool)]] = True
-        self._memory = PERSIST_DECAY * mem + (b - (a @ model[:, :2].T + model[:, 2]))
+        self._memory = PERSIST_DECAY * mem + (b - _landing(model, a))
         return model, inl
 
     def _continues(self, model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
@@ -414,9 +414,14 @@ def _ransac(a: np.ndarray, b: np.ndarray, threshold: float = 1.0) -> tuple[np.nd
     return (None, None) if model is None or inl is None else (model, inl)
 
 
+def _landing(model: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Where the 2x3 ``model`` takes the points ``a``."""
+    return a @ model[:, :2].T + model[:, 2]
+
+
 def _residuals(model: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """How far (thumbnail px) each track ``a -> b`` lands from where ``model`` takes it."""
-    return np.linalg.norm(b - (a @ model[:, :2].T + model[:, 2]), axis=1)
+    return np.linalg.norm(b - _landing(model, a), axis=1)
 
 
 def _labels_at(points: np.ndarray, carried: np.ndarray | None, labels: np.ndarray | None) -> np.ndarray:

@@ -132,7 +132,6 @@ def start_velocity(samples: np.ndarray) -> np.ndarray:
     return slope * slope ** 2 / (slope ** 2 + var_slope + 1e-30)
 
 
-
 def shake_and_speed(samples: np.ndarray, fps: float) -> tuple[float, float]:
     """How much slow shake a raw path (oldest first) carries, and how fast it moves: the RMS (px per axis) of the
     translation a cubic fit leaves, averaged over :data:`SLOW_SHAKE_S`, and the fit's mean speed (px per frame).

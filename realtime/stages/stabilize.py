@@ -40,6 +40,7 @@ filtering, or read ``motion_for(index)`` one frame late.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import deque
@@ -291,7 +292,8 @@ class StabilizeStage(Stage):
     def _follow_shake(self) -> None:
         """The automatic time constant for the slow shake in the segment's newest samples (in quarter frames, so the
         smoothers' weights come from a few cached sets)."""
-        recent = [p for s, p in list(self._history)[-SHAKE_SAMPLES:] if s == self._segment]
+        newest = itertools.islice(self._history, max(len(self._history) - SHAKE_SAMPLES, 0), None)
+        recent = [p for s, p in newest if s == self._segment]
         tau = self.base_smoothing
         if len(recent) >= SHAKE_MIN_SAMPLES:
             scale = 720.0 / self._hw[0]
