@@ -40,8 +40,10 @@ similarity ``(dx, dy, angle, zoom)`` about the centre):
 
 Whole-process speed (fps) is input frames over wall-clock time of the process
 that reads the lossless ``.y4m`` input and writes the ``.y4m`` output, startup
-included.  vidgear is measured only where ``pip install vidgear`` was done (it
-is not a project dependency); the tool skips it with a note otherwise.
+included.  vidgear (the ``tools`` extra: ``pip install -e ".[tools]"``) is run
+twice: its default box filter over 25 frames (24 frames of delay) and, from
+0.3.6 on, its zero-delay Kalman filter for live streams; without it the tool
+skips it with a note.
 
 ``corpus`` runs the stage in this process on BGR frames by default (``--runner
 inproc``, fast, for tuning); ``--runner cli`` runs the command line on the
@@ -370,26 +372,33 @@ def run_vidstab(src: Path, dst: Path, work: Path) -> float:
     return t + run_ffmpeg(src, dst, f"vidstabtransform=input={trf}:smoothing=10:optalgo=gauss:optzoom=1")
 
 
-def have_vidgear() -> bool:
+def have_vidgear(mode: str = "asw") -> bool:
+    """Whether vidgear is installed (and new enough to have ``mode``: its Kalman filter came in 0.3.6)."""
     try:
-        import vidgear.gears.stabilizer  # noqa: F401
+        import vidgear.gears.stabilizer as stabilizer
     except Exception:
         return False
-    return True
+    return mode == "asw" or hasattr(stabilizer, "StabilizerMode")
 
 
-def vidgear_worker(src: str, dst: str) -> None:
+def vidgear_worker(src: str, dst: str, mode: str = "asw") -> None:
     """vidgear's Stabilizer over a y4m file (run in its own process by :func:`run_vidgear`).
 
-    vidgear holds ``smoothing_radius`` frames and has no flush: its first outputs are
-    None and the last frames never come out.  The held-back frames are padded with the
-    last output so that frame counts match, and the number of real outputs is written
-    to ``dst + ".frames"`` so that scores leave the padding out (:func:`real_outputs`).
+    ``mode`` ``"asw"`` is its default, a box filter over 25 frames that holds them back:
+    its first outputs are None and, with no flush, the last frames never come out.  The
+    held-back frames are padded with the last output so that frame counts match, and
+    the number of real outputs is written to ``dst + ".frames"`` so that scores leave the
+    padding out (:func:`real_outputs`).  ``"kalman"`` (vidgear 0.3.6 on) is its
+    zero-delay filter for live streams, with its default noise settings.
     """
     from vidgear.gears.stabilizer import Stabilizer
 
     logging.disable(logging.CRITICAL)
-    stab = Stabilizer(smoothing_radius=25, crop_n_zoom=True, border_size=40, logging=False)
+    if mode == "kalman":
+        from vidgear.gears.stabilizer import StabilizerMode
+        stab = Stabilizer(mode=StabilizerMode.KALMAN, crop_n_zoom=True, border_size=40, logging=False)
+    else:
+        stab = Stabilizer(smoothing_radius=25, crop_n_zoom=True, border_size=40, logging=False)
     reader = Y4mReader(Path(src))
     fmt = reader.fmt
     writer = Y4mWriter(Path(dst), reader.width, reader.height, reader.fps, fmt)
@@ -424,9 +433,9 @@ def real_outputs(dst: Path, out: list[np.ndarray]) -> list[np.ndarray]:
     return out[:n]
 
 
-def run_vidgear(src: Path, dst: Path) -> float:
+def run_vidgear(src: Path, dst: Path, mode: str = "asw") -> float:
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-            f"import quality_stabilize as q; q.vidgear_worker({str(src)!r}, {str(dst)!r})")
+            f"import quality_stabilize as q; q.vidgear_worker({str(src)!r}, {str(dst)!r}, {mode!r})")
     return run_timed([sys.executable, "-c", code])
 
 
@@ -446,6 +455,8 @@ def methods(lookaheads: list[int], peers: str, work: Path, sets: tuple[str, ...]
             out.append(("vidgear Stabilizer r=25", run_vidgear, 24))
         else:
             log.warning("vidgear is not installed (pip install vidgear): skipped")
+        if have_vidgear("kalman"):
+            out.append(("vidgear Kalman (live)", lambda s, d: run_vidgear(s, d, "kalman"), 0))
     return out
 
 
