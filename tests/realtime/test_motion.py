@@ -26,6 +26,20 @@ def moved(img, dx, dy, angle=0.0, scale=1.0):
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
 
 
+def shift_errors(frame, cams):
+    """Per frame, the estimate's (dx, dy) error against the camera's own move; ``frame(t, cam)`` renders frame ``t``
+    seen from ``cam`` (x, y shift first), whose content moves by ``-cam``.  Every estimate must be valid."""
+    est = MotionEstimator()
+    est.estimate(frame(0, cams[0]))
+    errors = []
+    for t in range(1, len(cams)):
+        m = est.estimate(frame(t, cams[t]))
+        assert m.valid
+        true = -(np.asarray(cams[t]) - np.asarray(cams[t - 1]))
+        errors.append((m.dx_px - true[0], m.dy_px - true[1]))
+    return np.asarray(errors)
+
+
 @pytest.mark.parametrize("dx,dy", [(3.5, -2.25), (-6.0, 4.0), (0.3, 0.1)])
 def test_translation_is_recovered(dx, dy):
     base = texture(180, 320)
@@ -162,16 +176,7 @@ def test_texture_flowing_over_most_of_the_frame_does_not_drag_the_motion():
         img[top:] = cv2.remap(water, mx, my, cv2.INTER_CUBIC)[top:]
         return img
 
-    est = MotionEstimator()
-    cams = [np.zeros(2)] + [rng.normal(0, 2.0, 2) for _ in range(30)]
-    est.estimate(frame(0, cams[0]))
-    errors = []
-    for t in range(1, len(cams)):
-        m = est.estimate(frame(t, cams[t]))
-        assert m.valid
-        true = -(cams[t] - cams[t - 1])
-        errors.append((m.dx_px - true[0], m.dy_px - true[1]))
-    errors = np.asarray(errors)
+    errors = shift_errors(frame, [np.zeros(2)] + [rng.normal(0, 2.0, 2) for _ in range(30)])
     # The flow would pull a blended estimate by about 0.2 px a frame, always the same way.
     assert abs(errors[:, 0].mean()) < 0.06 and np.sqrt((errors ** 2).mean()) < 0.15
 
@@ -198,16 +203,8 @@ def test_a_bank_with_few_corners_over_running_water_keeps_the_motion():
         img[top:] = cv2.remap(water, mx, my, cv2.INTER_CUBIC)[top:]
         return img
 
-    est = MotionEstimator()
-    cams = [np.zeros(3)] + [np.array([*rng.normal(0, 2.0, 2), rng.normal(0, 0.003)]) for _ in range(60)]
-    est.estimate(frame(0, cams[0]))
-    errors = []
-    for t in range(1, len(cams)):
-        m = est.estimate(frame(t, cams[t]))
-        assert m.valid
-        true = -(cams[t] - cams[t - 1])
-        errors.append((m.dx_px - true[0], m.dy_px - true[1]))
-    errors = np.asarray(errors)
+    errors = shift_errors(frame, [np.zeros(3)] + [np.array([*rng.normal(0, 2.0, 2), rng.normal(0, 0.003)])
+                                                  for _ in range(60)])
     assert abs(errors[:, 0].mean()) < 0.05 and np.sqrt((errors ** 2).mean()) < 0.15, (errors.mean(0), errors.std(0))
 
 
