@@ -297,12 +297,11 @@ class MotionEstimator:
                 return IDENTITY, share
             # Their motion picks the tracks that follow it, all of them, for the tight refit below: the known ones
             # alone may be too few for it to leave out texture that creeps (a flower opening, water).
-            pick_inl, n_all = _residuals(pick, a, b) < 1.0, len(a)
+            pick_inl = _residuals(pick, a, b) < 1.0
         else:
             pick, pick_inl = self._majority(a, b, w, h)
             if pick is None:
                 return None, share
-            n_all = len(a)
         pick, pick_inl, rigid = self._rigid(pick, pick_inl, a, b, mem)
         follows = _residuals(pick, a, b) < 1.0  # the loose fit: the tight one also leaves out noisier tracks
         if follows.mean() < ALIKE_SHARE:
@@ -311,17 +310,17 @@ class MotionEstimator:
         # Tracks rigid to a fraction of a pixel are the camera's however few they are among the rest (the bank of
         # running water): their share of all the tracks does not lower the confidence.
         n_in = int(pick_inl.sum())
-        chosen = self._motion(pick, n_in, n_in if rigid else n_all, w, h, a[pick_inl])
+        chosen = self._motion(pick, n_in, n_in if rigid else len(a), w, h, a[pick_inl])
         self._last_model = pick if chosen is not None else None
         if chosen is None and (rigid or camera.sum() >= CAMERA_TRACKS):
             # The camera's tracks (known ones, or the tight fit's) are too few or too close together for a rotation
             # and a zoom: their median shift is the translation (phase correlation would take the motion of the
             # frame's strongest texture, the foreground's or the water's where there is one).
-            if pick_inl.sum() < 3:
+            if n_in < 3:
                 return IDENTITY, share
             dx, dy = np.median(b[pick_inl] - a[pick_inl], axis=0)
             return Motion(float(dx) * self.factor, float(dy) * self.factor, 0.0, 1.0, self.min_confidence, True, False,
-                          int(pick_inl.sum()), "lk"), share
+                          n_in, "lk"), share
         return chosen, share
 
     def _majority(self, a: np.ndarray, b: np.ndarray, w: int, h: int) -> tuple[np.ndarray | None, np.ndarray | None]:
