@@ -47,7 +47,8 @@ skips it with a note.
 
 ``corpus`` runs the stage in this process on BGR frames by default (``--runner
 inproc``, fast, for tuning); ``--runner cli`` runs the command line on the
-``.y4m`` file as a user would.  ``speed`` times vqe and vidgear on the reference
+``.y4m`` file as a user would.  The peers run on each case's ``.y4m`` file in the
+same run (``--peers none`` for vqe alone, as tuning does).  ``speed`` times vqe and vidgear on the reference
 case (720p, hand shake with roll), whole process, in the same run.
 For before/after figures, copy this file into the other version's checkout and
 run it there, from that checkout (``python -m realtime`` takes the package from the
@@ -447,6 +448,12 @@ def methods(lookaheads: list[int], peers: str, work: Path, sets: tuple[str, ...]
     out.append(("vqe --stages none (I/O)", lambda s, d: run_timed(
         vqe_command("--file", str(s), "-o", str(d), "--no-display", "--no-progress",
                     "--stages", "none"), env=dict(os.environ, PYTHONPATH=vqe_tree())), 0))
+    return out + peer_methods(peers, work)
+
+
+def peer_methods(peers: str, work: Path) -> list[tuple[str, object, int]]:
+    """The peers of ``--peers`` as :func:`methods` gives them."""
+    out: list[tuple[str, object, int]] = []
     if peers in ("basic", "all"):
         out.append(("ffmpeg deshake", lambda s, d: run_ffmpeg(s, d, "deshake"), 0))
         out.append(("vid.stab 2-pass (offline)", lambda s, d: run_vidstab(s, d, work), -1))
@@ -780,13 +787,16 @@ def run_inproc(frames: list[np.ndarray], lookahead: int, sets: tuple[str, ...]) 
     return out, time.perf_counter() - t0
 
 
-def score_case(case: Case, lookaheads: list[int], sets: tuple[str, ...], runner: str, work: Path) -> list[dict]:
-    """Rows (one per method) of jitter, drift, corner jitter, crop and, for a still tripod, identical frames."""
+def score_case(case: Case, lookaheads: list[int], sets: tuple[str, ...], runner: str, work: Path,
+               peers: str = "none") -> list[dict]:
+    """Rows (one per method, then one per peer) of jitter, drift, corner jitter, crop and, for a still tripod,
+    identical frames."""
     shaken = case.shaken
-    if runner == "cli":
+    if runner == "cli" or peers != "none":
         src = work / "case.y4m"
         write_y4m(src, shaken)
-        shaken = read_y4m_bgr(src)
+        if runner == "cli":
+            shaken = read_y4m_bgr(src)  # (in-process, vqe takes the frames before the file's 4:2:0, as it did)
     rows = [dict(case=case.shake, source=case.source, method="input", **truth_metrics(shaken, case.intended).__dict__,
                  identical=float("nan"))]
     for n in lookaheads:
@@ -802,6 +812,13 @@ def score_case(case: Case, lookaheads: list[int], sets: tuple[str, ...], runner:
             same = float(np.mean([np.array_equal(a, b) for a, b in zip(out[:case.still_frames], shaken)]))
         rows.append(dict(case=case.shake, source=case.source, method=f"vqe lookahead={n}",
                          **truth_metrics(out, case.intended).__dict__, identical=same))
+    for label, run, _ in peer_methods(peers, work):
+        dst = work / "peer.y4m"
+        run(src, dst)
+        out = real_outputs(dst, read_y4m_bgr(dst))
+        dst.unlink()
+        rows.append(dict(case=case.shake, source=case.source, method=label,
+                         **truth_metrics(out, case.intended).__dict__, identical=float("nan")))
     return rows
 
 
@@ -857,7 +874,7 @@ def cmd_corpus(args: argparse.Namespace, work: Path) -> None:
             if args.sources and source.name not in args.sources.split(","):
                 continue
             case = make_case(shake, source, other, args.size, args.frames, case_seed(source.name, args.seed))
-            got = score_case(case, args.lookahead, tuple(args.set), args.runner, work)
+            got = score_case(case, args.lookahead, tuple(args.set), args.runner, work, args.peers)
             rows += got
             if args.verbose:
                 for r in got:
