@@ -13,11 +13,14 @@ full-resolution pixels, with a confidence and a scene-cut flag:
 3. a RANSAC similarity fit.  When a large moving foreground takes the majority of the tracks, the background is usually
    still the set that spans the frame: a second model is fitted to the outliers and the one whose inliers spread wider
    wins; where neither spreads clearly wider (a textured pet over a plain wall), the one that continues the camera's
-   previous motion wins (temporal consistency).  Each track keeps a score of how often it followed the camera's motion
+   previous motion wins (temporal consistency), and where there is no previous motion (the first frames), the one that
+   moves the frame far less (:data:`CALM_SHARE`).  Each track keeps a score of how often it followed the camera's motion
    on frames where the tracks moved more than one way (:data:`CAMERA_SCORE`); once enough tracks are known to be the
    camera's, they alone give its motion, or none is measured where they disagree: a pet over a plain floor holds most
    of the corners and at the end of its sway moves as the camera does, which neither spread nor continuity can tell.
-   The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed from the camera's
+   Fewer known tracks still decide between the two models, and a fit that more tracks known to be the foreground's
+   follow is not taken (the floor's few tracks hidden under the pet).  The known tracks outlive the fresh corner search,
+   which on a bare floor may not find them again.  The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed from the camera's
    motion the same way over the last frames: texture that moves on its own by a fraction of a pixel a frame (running
    water, leaves) passes the loose fit and would pull the estimate along with it;
 4. where there are too few corners (low texture), phase correlation of the
@@ -63,6 +66,15 @@ PERSIST_DECAY = 0.7
 PERSIST_PX = 0.45
 #: Tracks known to be the camera's (:data:`CAMERA_SCORE`), fewest to give its motion alone.
 CAMERA_TRACKS = 6
+#: Fewest tracks known not to be the camera's that keep a fit they follow from being taken.
+MIN_AGAINST = 3
+#: Where nothing is known yet, a second group of tracks with at least this share of the majority's that moves the frame
+#: far less is taken for the camera: a shaking camera's ground under a foreground that runs about, or a still camera's
+#: ground around it.  A group that does not move at all must lie on every side of the other: a caption or a clock burnt
+#: into the picture does not move either, but sits on one side.
+CALM_SHARE = 0.3
+#: Largest corner shift (thumbnail px) of a group of tracks that does not move at all.
+STILL_PX = 0.1
 #: A track's camera score: +1 for each frame it follows the camera's motion (within the loose fit), -1 for each it
 #: does not, within +-CAMERA_SCORE, counted on frames where the tracks move more than one way (:data:`ALIKE_SHARE`);
 #: it is the camera's while its score is above 0.
@@ -265,6 +277,8 @@ class MotionEstimator:
             # Fresh corners (with no residual memory): a point carried longer slides off its corner.
             reused, self._carried_frames = None, 0
         p0, mem0 = self._corners(prev, reused, memory)
+        if reused is None and carried is not None and labels is not None and memory is not None:
+            p0, mem0 = _with_known(p0, mem0, carried, memory, labels)
         if p0 is None or len(p0) < 8:
             return None, 0.0
         lab0 = _labels_at(p0.reshape(-1, 2), carried, labels)
@@ -299,9 +313,18 @@ class MotionEstimator:
             # alone may be too few for it to leave out texture that creeps (a flower opening, water).
             pick_inl = _residuals(pick, a, b) < 1.0
         else:
-            pick, pick_inl = self._majority(a, b, w, h)
+            pick, pick_inl = self._majority(a, b, w, h, camera)
             if pick is None:
                 return None, share
+            against, known = int((lab[pick_inl] < 0).sum()), int((lab[pick_inl] != 0).sum())
+            if against > max(known - against, MIN_AGAINST - 1):
+                # Of the tracks it follows, more are known not to be the camera's than to be (the foreground, where
+                # the ground's tracks have run out): nothing is measured this frame, as where the known tracks disagree.
+                # The tracks that follow it are the foreground's too, fresh ones included, so that its score outlives
+                # the tracks it started on.
+                self._labels = np.clip(lab - (_residuals(pick, a, b) < 1.0), -CAMERA_SCORE, CAMERA_SCORE)
+                self._last_model = None
+                return IDENTITY, share
         pick, pick_inl, rigid = self._rigid(pick, pick_inl, a, b, mem)
         follows = _residuals(pick, a, b) < 1.0  # the loose fit: the tight one also leaves out noisier tracks
         if follows.mean() < ALIKE_SHARE:
@@ -323,7 +346,8 @@ class MotionEstimator:
                           n_in, "lk"), share
         return chosen, share
 
-    def _majority(self, a: np.ndarray, b: np.ndarray, w: int, h: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _majority(self, a: np.ndarray, b: np.ndarray, w: int, h: int,
+                  camera: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The camera's motion where no track is known to be the camera's: the RANSAC similarity of the majority, or
         of a second motion with real support where that one's inliers span more of the frame, or, failing that, the
         one that goes on from the camera's last motion (a textured foreground moving on its own can hold the majority
@@ -337,8 +361,17 @@ class MotionEstimator:
             model2, inl2 = _ransac(a[rest], b[rest])
             if model2 is not None:
                 inl2 = inl2.ravel().astype(bool)
-                wider = inl2.sum() >= 0.5 * inl.sum() and _spread(a[rest][inl2], w, h) > 1.3 * _spread(a[inl], w, h)
-                if wider or (inl2.sum() >= 8 and self._continues(model2, model, w, h)):
+                votes, votes2 = int(camera[inl].sum()), int(camera[rest[inl2]].sum())
+                comparable = inl2.sum() >= 0.5 * inl.sum()
+                wider = comparable and _spread(a[rest][inl2], w, h) > 1.3 * _spread(a[inl], w, h)
+                calmer = (inl2.sum() >= max(8, CALM_SHARE * inl.sum()) and self._last_model is None
+                          and _calmer(model2, model, w, h)
+                          and (_surrounds(a[rest][inl2], a[inl]) or _corner_shift(model2, w, h) > STILL_PX))
+                if votes or votes2:
+                    second = votes2 > votes
+                else:
+                    second = wider or calmer or (inl2.sum() >= 8 and self._continues(model2, model, w, h))
+                if second:
                     pick_inl = np.zeros(len(a), bool)
                     pick_inl[rest[inl2]] = True
                     return model2, pick_inl
@@ -446,6 +479,47 @@ def _labels_at(points: np.ndarray, carried: np.ndarray | None, labels: np.ndarra
     close = d2[np.arange(len(points)), nearest] <= LABEL_PX * LABEL_PX
     out[close] = labels[nearest[close]]
     return out
+
+
+def _with_known(p0: np.ndarray | None, mem0: np.ndarray | None, carried: np.ndarray, memory: np.ndarray,
+                labels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Fresh corners ``p0`` (``(n, 1, 2)``, residual memories ``mem0``) plus the carried tracks known to be the
+    camera's that no fresh corner takes over (within :data:`LABEL_PX`).
+
+    Ground with few corners (a plain floor under a pet) may not give them back to a fresh search, and with them
+    would go the only evidence of which tracks are the camera's.
+    """
+    known = labels > 0
+    if not known.any():
+        return p0, mem0
+    extra, extra_mem = carried[known], memory[known]
+    if p0 is not None and len(p0):
+        diff = extra[:, None, :] - p0.reshape(-1, 2)[None, :, :]
+        taken = np.einsum("ijk,ijk->ij", diff, diff).min(axis=1) <= LABEL_PX * LABEL_PX
+        extra, extra_mem = extra[~taken], extra_mem[~taken]
+        if not len(extra):
+            return p0, mem0
+        return (np.concatenate([p0.reshape(-1, 2), extra]).astype(np.float32).reshape(-1, 1, 2),
+                np.concatenate([mem0, extra_mem]))
+    return extra.astype(np.float32).reshape(-1, 1, 2), extra_mem
+
+
+def _corner_shift(model: np.ndarray, w: int, h: int) -> float:
+    """How far ``model`` moves the frame's corners at most (thumbnail px)."""
+    corners = np.float64([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]])
+    return float(np.abs(corners @ model.T - corners[:, :2]).max())
+
+
+def _calmer(model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
+    """Whether ``model`` moves the frame far less than ``other`` (which moves it by more than :data:`CONTINUITY_PX`)."""
+    far = _corner_shift(other, w, h)
+    return far > CONTINUITY_PX and _corner_shift(model, w, h) < 0.5 * far
+
+
+def _surrounds(pts: np.ndarray, other: np.ndarray) -> bool:
+    """Whether ``pts`` lie on every side of ``other``'s centre: left and right of it, above and below it."""
+    d = pts - other.mean(axis=0)
+    return bool((d > 0).any(axis=0).all() and (d < 0).any(axis=0).all())
 
 
 def _spread(pts: np.ndarray, w: int, h: int) -> float:

@@ -10,7 +10,8 @@ Three kinds of input:
   walking bob (1-3 Hz), tremor (4-10 Hz) on a still camera, zoom breathing,
   a rolling pan, a still tripod knocked once (``bump``; the frames before the
   knock must come out identical), a large foreground sprite moving on its own
-  (``pet``; ``plain``: the same over a background blurred plain, where the sprite holds most of the corners), a
+  (``pet``; ``plain``: the same over a background blurred plain, where the sprite holds most of the corners;
+  ``bare``: blurred further, a bare floor with next to no corners of its own), a
   still camera over running water (``water``), and the half's real
   still-camera clips with shake added (``clip``; each clip is first held still,
   :func:`held_still`, so that its own small camera motion is not taken as intended).  Output is scored against
@@ -492,9 +493,10 @@ class Shake:
     layer : {"", "pet", "water", "clip"}
         Something that moves on its own: a large foreground sprite (half the frame), running
         water over the lower 60 % of the frame, or a real still-camera clip of the half.
-    plain : bool
-        The still background blurred to a few soft shapes (a plain wall or floor): the moving layer then holds
-        most of the frame's corners.
+    plain_px : float
+        Blur (px at 720 lines) of the still background, 0 for none: a few soft shapes (a plain wall or floor) where
+        the moving layer then holds most of the frame's corners, or, blurred further, a bare floor with next to no
+        corners of its own.
     """
 
     name: str
@@ -506,7 +508,7 @@ class Shake:
     y_gain: float = 1.0
     bump: bool = False
     layer: str = ""
-    plain: bool = False
+    plain_px: float = 0.0
 
 
 SHAKES: dict[str, Shake] = {s.name: s for s in (
@@ -520,13 +522,12 @@ SHAKES: dict[str, Shake] = {s.name: s for s in (
     Shake("roll", "roll_pan", 4.0, (1.5, 7.0), roll_deg=0.5),
     Shake("bump", "still", bump=True),
     Shake("pet", "still", 5.0, (1.5, 7.0), roll_deg=0.2, layer="pet"),
-    Shake("plain", "still", 5.0, (1.5, 7.0), roll_deg=0.2, layer="pet", plain=True),
+    Shake("plain", "still", 5.0, (1.5, 7.0), roll_deg=0.2, layer="pet", plain_px=12.0),
+    Shake("bare", "still", 5.0, (1.5, 7.0), roll_deg=0.2, layer="pet", plain_px=30.0),
     # The second reference case: a still camera over running water, shaken.
     Shake("water", "still", 4.8, (1.5, 7.0), roll_deg=0.3, layer="water"),
     Shake("clip", "still", 4.8, (1.5, 7.0), roll_deg=0.3, layer="clip"),
 )}
-#: Blur (px at 720 lines) that makes a photograph a plain background: soft shapes, next to no corners.
-PLAIN_BLUR = 12.0
 #: Period of the intended pan (s): speed from 0 to 240 px/s at 720 lines and back.
 PAN_PERIOD_S = 8.0
 #: Targets per lookahead: jitter, drift (px), crop; the moving-texture cases (water, clip) have their own jitter.
@@ -644,7 +645,7 @@ class StillWorld:
     """
 
     def __init__(self, base: np.ndarray | list[np.ndarray], size: tuple[int, int], margin: int, layer: str,
-                 other: np.ndarray, frames: int, seed: int, plain: bool = False) -> None:
+                 other: np.ndarray, frames: int, seed: int, plain_px: float = 0.0) -> None:
         width, height = size
         self.cw, self.ch = width + 2 * margin, height + 2 * margin
         self.margin = margin
@@ -652,8 +653,8 @@ class StillWorld:
         self.layer = layer
         self.clip = [cover(f, self.cw, self.ch) for f in held_still(base)] if isinstance(base, list) else None
         self.base = None if self.clip is not None else cover(base, self.cw, self.ch)
-        if plain and self.base is not None:
-            self.base = cv2.GaussianBlur(self.base, (0, 0), PLAIN_BLUR * height / 720.0)
+        if plain_px > 0 and self.base is not None:
+            self.base = cv2.GaussianBlur(self.base, (0, 0), plain_px * height / 720.0)
         self.rng = np.random.default_rng(seed)
         if layer == "pet":
             # The "pet": an ellipse of another real picture, half the frame wide, 70 % high.
@@ -728,7 +729,7 @@ def make_case(shake: Shake, source: "object", other: "object", size: tuple[int, 
         if isinstance(other_img, Path):
             other_img = read_clip(other_img, None, 1, 10)[0]
         margin = int(0.15 * width)
-        world = StillWorld(base, size, margin, shake.layer, other_img, frames, seed, shake.plain)
+        world = StillWorld(base, size, margin, shake.layer, other_img, frames, seed, shake.plain_px)
         frames = min(frames, len(base)) if isinstance(base, list) else frames
         origin = ((world.cw - 1) / 2.0, (world.ch - 1) / 2.0)
         shaken_cam = intended + cam_shake
