@@ -20,9 +20,10 @@ full-resolution pixels, with a confidence and a scene-cut flag:
    of the corners and at the end of its sway moves as the camera does, which neither spread nor continuity can tell.
    Fewer known tracks still decide between the two models, and a fit that more tracks known to be the foreground's
    follow is not taken (the floor's few tracks hidden under the pet).  The known tracks outlive the fresh corner search,
-   which on a bare floor may not find them again.  The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on its tracks that have not strayed from the camera's
-   motion the same way over the last frames: texture that moves on its own by a fraction of a pixel a frame (running
-   water, leaves) passes the loose fit and would pull the estimate along with it;
+   which on a bare floor may not find them again.  The chosen motion is then refitted tightly (:data:`TIGHT_PX`) on
+   its tracks that have not strayed from the camera's motion the same way over the last frames: texture that moves on
+   its own by a fraction of a pixel a frame (running water, leaves) passes the loose fit and would pull the estimate
+   along with it;
 4. where there are too few corners (low texture), phase correlation of the
    two thumbnails gives a translation, trusted only with a clear peak.
 
@@ -348,10 +349,11 @@ class MotionEstimator:
 
     def _majority(self, a: np.ndarray, b: np.ndarray, w: int, h: int,
                   camera: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The camera's motion where no track is known to be the camera's: the RANSAC similarity of the majority, or
-        of a second motion with real support where that one's inliers span more of the frame, or, failing that, the
-        one that goes on from the camera's last motion (a textured foreground moving on its own can hold the majority
-        over a plain background)."""
+        """The camera's motion where too few tracks are known to be the camera's to give it alone: the RANSAC
+        similarity of the majority, or of a second motion that more of the known ``camera`` tracks follow; where none
+        is known, the second one where it has real support and its inliers span more of the frame, or where it moves
+        the frame far less with no motion before it (:data:`CALM_SHARE`), or where it goes on from the camera's last
+        motion (a textured foreground moving on its own can hold the majority over a plain background)."""
         model, inl = _ransac(a, b)
         if model is None:
             return None, None
@@ -362,14 +364,14 @@ class MotionEstimator:
             if model2 is not None:
                 inl2 = inl2.ravel().astype(bool)
                 votes, votes2 = int(camera[inl].sum()), int(camera[rest[inl2]].sum())
-                comparable = inl2.sum() >= 0.5 * inl.sum()
-                wider = comparable and _spread(a[rest][inl2], w, h) > 1.3 * _spread(a[inl], w, h)
-                calmer = (inl2.sum() >= max(8, CALM_SHARE * inl.sum()) and self._last_model is None
-                          and _calmer(model2, model, w, h)
-                          and (_surrounds(a[rest][inl2], a[inl]) or _corner_shift(model2, w, h) > STILL_PX))
                 if votes or votes2:
                     second = votes2 > votes
                 else:
+                    group, group2 = a[inl], a[rest][inl2]
+                    wider = inl2.sum() >= 0.5 * inl.sum() and _spread(group2, w, h) > 1.3 * _spread(group, w, h)
+                    moves = _corner_distance(model2, _STILL, w, h) > STILL_PX
+                    calmer = (inl2.sum() >= max(8, CALM_SHARE * inl.sum()) and self._last_model is None
+                              and _closer(model2, model, _STILL, w, h) and (moves or _surrounds(group2, group)))
                     second = wider or calmer or (inl2.sum() >= 8 and self._continues(model2, model, w, h))
                 if second:
                     pick_inl = np.zeros(len(a), bool)
@@ -386,8 +388,8 @@ class MotionEstimator:
         and is pulled along with it.  Such tracks stray from the camera's motion in the same direction frame after
         frame, so their residual memory ``mem`` (carried with the tracks) grows while the background's stays at the
         noise; the tight fit leaves them out.  The memory is then updated against the motion found.  Returns
-        ``(model, inl, True)`` from the tight fit, or the loose ``(model, inl, False)`` where too few tracks are left for
-        a trustworthy one.
+        ``(model, inl, True)`` from the tight fit, or the loose ``(model, inl, False)`` where too few tracks are left
+        for a trustworthy one.
         """
         steady = inl & (np.hypot(mem[:, 0], mem[:, 1]) < PERSIST_PX)
         enough = max(8, TIGHT_SHARE * inl.sum())
@@ -401,15 +403,8 @@ class MotionEstimator:
         return model, inl, rigid
 
     def _continues(self, model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
-        """Whether ``model`` is much closer than ``other`` to the camera's motion at the previous frame
-        (compared where it matters: how they move the frame's corners, thumbnail px)."""
-        if self._last_model is None:
-            return False
-        corners = np.float64([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]])
-        last = corners @ self._last_model.T
-        near = float(np.abs(corners @ model.T - last).max())
-        far = float(np.abs(corners @ other.T - last).max())
-        return far > CONTINUITY_PX and near < 0.5 * far
+        """Whether ``model`` is much closer than ``other`` to the camera's motion at the previous frame."""
+        return self._last_model is not None and _closer(model, other, self._last_model, w, h)
 
     def _motion(self, model: np.ndarray, n_in: int, n_all: int, w: int, h: int, pts: np.ndarray) -> Motion | None:
         if not np.all(np.isfinite(model)):
@@ -504,16 +499,22 @@ def _with_known(p0: np.ndarray | None, mem0: np.ndarray | None, carried: np.ndar
     return extra.astype(np.float32).reshape(-1, 1, 2), extra_mem
 
 
-def _corner_shift(model: np.ndarray, w: int, h: int) -> float:
-    """How far ``model`` moves the frame's corners at most (thumbnail px)."""
+#: The motion of a camera that does not move (2x3).
+_STILL = np.float64([[1, 0, 0], [0, 1, 0]])
+
+
+def _corner_distance(model: np.ndarray, reference: np.ndarray, w: int, h: int) -> float:
+    """How far apart ``model`` and ``reference`` take the frame's corners, at most (thumbnail px): motions compared
+    where it matters."""
     corners = np.float64([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]])
-    return float(np.abs(corners @ model.T - corners[:, :2]).max())
+    return float(np.abs(corners @ model.T - corners @ reference.T).max())
 
 
-def _calmer(model: np.ndarray, other: np.ndarray, w: int, h: int) -> bool:
-    """Whether ``model`` moves the frame far less than ``other`` (which moves it by more than :data:`CONTINUITY_PX`)."""
-    far = _corner_shift(other, w, h)
-    return far > CONTINUITY_PX and _corner_shift(model, w, h) < 0.5 * far
+def _closer(model: np.ndarray, other: np.ndarray, reference: np.ndarray, w: int, h: int) -> bool:
+    """Whether ``model`` is much closer than ``other`` to ``reference`` (``other`` more than :data:`CONTINUITY_PX`
+    from it, ``model`` under half as far)."""
+    far = _corner_distance(other, reference, w, h)
+    return far > CONTINUITY_PX and _corner_distance(model, reference, w, h) < 0.5 * far
 
 
 def _surrounds(pts: np.ndarray, other: np.ndarray) -> bool:
