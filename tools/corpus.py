@@ -370,7 +370,7 @@ def draw(kind: str, rng: np.random.Generator) -> Degradation:
     if kind == "clean":
         return Degradation()
     if kind in ("night", "night_noisy"):
-        gains = _cast_gains(rng.uniform(0, 2 * np.pi), float(rng.uniform(0.05, 0.25)))
+        gains = cast_gains(rng.uniform(0, 2 * np.pi), float(rng.uniform(0.05, 0.25)))
         exposure = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
         if kind == "night":
             return Degradation(exposure=exposure, gains=gains)
@@ -387,7 +387,7 @@ def draw(kind: str, rng: np.random.Generator) -> Degradation:
         return Degradation(blur_sigma=float(rng.uniform(0.5, 2.0)))
     angle = rng.uniform(0, 2 * np.pi)
     strength = float(rng.uniform(0.05, 0.4))
-    gains = _cast_gains(angle, strength)
+    gains = cast_gains(angle, strength)
     if kind == "dark_noisy":
         return Degradation(exposure=float(rng.uniform(0.2, 0.45)), gains=gains, read_sigma=float(rng.uniform(2, 8)),
                            shot_gain=float(rng.uniform(0.05, 0.3)), chroma_noise=float(rng.uniform(0.8, 2)))
@@ -405,7 +405,7 @@ def draw(kind: str, rng: np.random.Generator) -> Degradation:
     return Degradation(exposure=exposure, gamma=gamma, tone=tone, gains=gains)
 
 
-def _cast_gains(angle: float, strength: float) -> tuple[float, float, float]:
+def cast_gains(angle: float, strength: float) -> tuple[float, float, float]:
     """B, G, R gains of a cast pointing at ``angle`` in the chroma plane (0 = warm, pi/2 = magenta, ...)."""
     warm, magenta = np.cos(angle) * strength, np.sin(angle) * strength
     r = np.exp(warm + magenta / 2)

@@ -13,6 +13,11 @@ Examples
     python tools/tune_color.py                                   # today's defaults
     python tools/tune_color.py --set contrast.white_pct=99.8 --set color.wb_strength=0.8
     python tools/tune_color.py --grid contrast.tolerance=0,6,12
+    python tools/tune_color.py --crops 12 --grid color.wb_neutral=0,0.5   # white balance alone, on crops
+
+``--crops N`` judges the white balance alone (``--stages color``) on N crops of each day source (15-60%
+of the frame, where one subject's colour often fills the view), each clean and under two random casts:
+how often it mistakes a scene's own colour for a cast, and how well it removes a real one.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from realtime import Pipeline, build_settings
@@ -35,6 +41,8 @@ from quality_color import ciede2000, lab
 from qualitylib import ffmpeg_exe, psnr, read_y4m_bgr, write_y4m
 
 SIZE = (480, 272)
+#: ``--crops``: crops are cut from frames of this size and scaled to the other.
+CROP_FROM, CROP_SIZE = (640, 360), (320, 180)
 #: Clean footage must come out at least this close to itself (PSNR, dB).
 CLEAN_PSNR = 35.0
 FRAMES = 10
@@ -55,8 +63,42 @@ def cases(split: str, per_source: int) -> list[tuple[str, str, list[np.ndarray],
     return out
 
 
-def enhance(frames: Sequence[np.ndarray], overrides: Sequence[str]) -> list[np.ndarray]:
-    pipeline = Pipeline(build_settings(None, "contrast,color", None, tuple(overrides), "cpu"))
+def crops(split: str, per_source: int) -> list[tuple[str, np.ndarray, list[np.ndarray]]]:
+    """(name, crop, the crop under two casts) for ``per_source`` random crops of every day source of ``split``."""
+    out = []
+    present, _ = corpus.available(corpus.sources(split))
+    for n, source in enumerate(present):
+        if source.night:
+            continue
+        rng = np.random.default_rng(77 + n)
+        frames = corpus.frames_of(source, CROP_FROM, 8, seed=n)
+        for k in range(per_source):
+            width, height = CROP_FROM
+            h = int(np.sqrt(rng.uniform(0.15, 0.6) * width * height * 9 / 16))
+            w = h * 16 // 9
+            y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+            crop = cv2.resize(frames[k % len(frames)][y:y + h, x:x + w], CROP_SIZE, interpolation=cv2.INTER_AREA)
+            casts = [corpus.Degradation(gains=corpus.cast_gains(rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.4)))
+                     .apply([crop], seed=0)[0] for _ in range(2)]
+            out.append((f"{source.name}/crop{k}", crop, casts))
+    return out
+
+
+def evaluate_crops(all_crops, overrides: Sequence[str]) -> dict:
+    clean, cast, worse = [], [], 0
+    for _, crop, casts in all_crops:
+        clean.append(de00(enhance([crop], overrides, "color"), [crop]))
+        for degraded in casts:
+            cast.append(de00(enhance([degraded], overrides, "color"), [crop]))
+            worse += cast[-1] > de00([degraded], [crop])
+    c, d = np.array(clean), np.array(cast)
+    return {"clean": c.mean(), "clean_worst": c.max(), "cast": d.mean(), "cast_worst": d.max(),
+            "worse": worse, "casts": len(d), "all": np.concatenate([c, d]).mean()}
+
+
+def enhance(frames: Sequence[np.ndarray], overrides: Sequence[str],
+            stages: str = "contrast,color") -> list[np.ndarray]:
+    pipeline = Pipeline(build_settings(None, stages, None, tuple(overrides), "cpu"))
     out = []
     for i, f in enumerate(frames):
         for o in pipeline.push(Frame(np.ascontiguousarray(f), i, i / 30, 0.0)):
@@ -111,9 +153,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--grid", action="append", default=[], help="NAME=V1,V2,...: try every combination")
     p.add_argument("--per-source", type=int, default=3)
     p.add_argument("--peers", action="store_true", help="also run ffmpeg normalize on each case")
+    p.add_argument("--crops", type=int, default=0, help="white balance alone on N crops per source (see above)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    grid = [[f"{k}={v}" for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)]
+    if args.crops:
+        all_crops = crops("tune", args.crops)
+        for combo in itertools.product(*grid) if grid else [()]:
+            overrides = list(args.set) + list(combo)
+            r = evaluate_crops(all_crops, overrides)
+            print(f"{' '.join(overrides) or 'defaults':40s} clean crops dE00 mean {r['clean']:5.2f} worst "
+                  f"{r['clean_worst']:5.2f}; under a cast mean {r['cast']:5.2f} worst {r['cast_worst']:5.2f}, worse "
+                  f"than the input {r['worse']}/{r['casts']}; all {r['all']:5.2f}")
+        return 0
     all_cases = cases("tune", args.per_source)
     peers = None
     if args.peers:
@@ -122,7 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                      for name, kind, truth, degraded in all_cases if kind == "color"}
         v = np.array(list(peers.values()))
         print(f"normalize: mean {v.mean():.2f} median {np.median(v):.2f} worst {v.max():.2f}")
-    grid = [[f"{k}={v}" for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)]
     for combo in itertools.product(*grid) if grid else [()]:
         overrides = list(args.set) + list(combo)
         r = evaluate(all_cases, overrides, peers, args.verbose)

@@ -4,7 +4,9 @@ Automatic white balance takes, per channel, the median of three illuminant estim
 shades-of-gray (or gray-world), gray-edge and the white patch (the brightest unclipped samples).  A scene's own colour
 (a field of yellow flowers) fools the estimators in different ways while a real cast moves them all together, so the
 correction fades out as they (and the other Minkowski mean) disagree; casts below a tolerance are left alone, so clean
-footage is not pushed around.  The gains keep the luma of gray and then the white point, are smoothed over time in the
+footage is not pushed around.  What the estimators still take for a cast is then sized by the frame's gray surfaces: a
+real cast moves them all off neutral, a scene's own colour does not, so part of a correction that would move them is
+taken back (:func:`neutral_size`).  The gains keep the luma of gray and then the white point, are smoothed over time in the
 log domain with a one-euro filter, restart on scene cuts, and flashes are kept out of the estimate.  The gains, the
 manual temperature/tint and brightness/contrast/gamma are baked into a ``(3, 256)`` curve table per frame; saturation
 and the optional ``.cube`` LUT run in the same per-pixel pass (:func:`kernels.color.adjust_color`).
@@ -41,6 +43,14 @@ POINT_RADIUS = 2
 CLIPPED_LOW, CLIPPED_HIGH = 2.0, 250.0
 #: Largest gain a white point sets on one channel (a user's choice: wider than the automatic's).
 MAX_POINT_GAIN = 8.0
+#: A sample within this log-chroma distance of neutral (about 6% between channels) counts as a gray surface when the
+#: automatic white balance is sized (:func:`neutral_size`); steps tried from none to all of the correction; fewest
+#: unclipped thumbnail samples that can tell.
+NEUTRAL_RADIUS = 0.06
+NEUTRAL_STEPS = 9
+NEUTRAL_TIE = 0.1
+NEUTRAL_MIN_SHARE = 0.02
+NEUTRAL_MIN_SAMPLES = 16
 
 
 class ColorStage(Stage):
@@ -234,6 +244,8 @@ class ColorStage(Stage):
         if opinions is None:
             return None
         log_gains = dead_zone(cast_estimate(opinions) * p.wb_strength * self._confidence(opinions), p.wb_tolerance)
+        if p.wb_neutral > 0:
+            log_gains = log_gains * (1.0 - p.wb_neutral * (1.0 - neutral_size(thumb, log_gains)))
         lim = math.log(p.wb_max_gain)
         return _keep_gray_and_white(np.clip(log_gains, -lim, lim), thumb, lim)
 
@@ -356,6 +368,50 @@ def dead_zone(log_gains: np.ndarray, tolerance: float) -> np.ndarray:
         amber *= min(max(abs(amber) / tolerance - 1.0, 0.0), 1.0)
         green *= min(max(abs(green) / tolerance - 1.0, 0.0), 1.0)
     return np.array([amber - green / 3.0, 2.0 * green / 3.0, -amber - green / 3.0])
+
+
+def neutral_size(thumb: np.ndarray, log_gains: np.ndarray) -> float:
+    """How much of a white-balance correction (log gains, BGR) the frame's near-neutral surfaces call for, 0..1.
+
+    A real cast moves every gray surface of a scene off neutral, so the full correction brings the most samples of
+    ``thumb`` back within :data:`NEUTRAL_RADIUS` of neutral; a scene's own colour (a red sculpture, a cat's fur)
+    pulls the estimators toward a cast while the scene's grays are already neutral, and less of the correction
+    keeps more of them so.  The share is the one of :data:`NEUTRAL_STEPS` steps from none to all of the correction
+    that leaves the most brightness-weighted samples neutral (the least of them on a tie); 1 where too few samples
+    are unclipped to tell.
+    """
+    g = np.asarray(log_gains, np.float64)
+    if not np.any(g):
+        return 1.0
+    b, gr, r = (thumb[..., c].ravel() for c in range(3))  # (per channel: reductions over an axis of 3 are slow)
+    kept = (np.minimum(np.minimum(b, gr), r) > CLIPPED_LOW) & (np.maximum(np.maximum(b, gr), r) < CLIPPED_HIGH)
+    if np.count_nonzero(kept) < NEUTRAL_MIN_SAMPLES:
+        return 1.0
+    b, gr, r = b[kept], gr[kept], r[kept]
+    weight = b + gr + r  # bright surfaces count the most: their chroma is the least noisy
+    b, gr, r = np.log(b), np.log(gr), np.log(r)
+    # Log chroma on the amber-blue and green-magenta axes.  The correction t * g moves every sample by t * shift, so
+    # its squared distance from neutral is a quadratic in t, and it is neutral over the interval between the roots.
+    amber, green = 0.5 * (r - b), gr - 0.5 * (r + b)
+    shift_amber, shift_green = 0.5 * (g[2] - g[0]), g[1] - 0.5 * (g[0] + g[2])
+    length = shift_amber ** 2 + shift_green ** 2
+    if length < 1e-12:
+        return 1.0  # a change of brightness only: no colour to size
+    along = amber * shift_amber + green * shift_green
+    half_width = np.sqrt(np.maximum(along * along - length * (amber * amber + green * green - NEUTRAL_RADIUS ** 2), 0.0))
+    last = NEUTRAL_STEPS - 1  # steps k / last, k = 0 .. last
+    first_step = np.maximum(np.floor((-along - half_width) / length * last) + 1, 0)
+    last_step = np.minimum(np.ceil((-along + half_width) / length * last) - 1, last)
+    inside = (half_width > 0) & (first_step <= last_step)
+    # Each sample's weight on the steps of its interval: +w where it starts, -w after it ends, summed up.
+    edges = np.bincount(first_step[inside].astype(np.intp), weight[inside], NEUTRAL_STEPS + 1) \
+        - np.bincount(last_step[inside].astype(np.intp) + 1, weight[inside], NEUTRAL_STEPS + 1)
+    shares = np.cumsum(edges)[:NEUTRAL_STEPS]
+    steps = np.linspace(0.0, 1.0, NEUTRAL_STEPS)
+    if shares.max() < NEUTRAL_MIN_SHARE * weight.sum():
+        return 1.0  # (next to) no gray surface at any step: nothing to tell by
+    # The most correction among the near-best: where the shares hardly differ they tell nothing.
+    return float(steps[np.flatnonzero(shares >= (1.0 - NEUTRAL_TIE) * shares.max())[-1]])
 
 
 def _check_point(point: tuple[int, int], size: tuple[int, int]) -> None:

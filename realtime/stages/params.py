@@ -135,6 +135,9 @@ class ColorParams(StageParams):
     wb_agreement: float = param(0.45, low=0.0, high=4.0,
                                 doc="disagreement (log gain) of gray-world, shades-of-gray and gray-edge above "
                                     "which the correction fades out, gone at 5/3 of it (0 = always correct)")
+    wb_neutral: float = param(0.5, low=0.0, high=1.0,
+                              doc="share of the correction that may be taken back where less of it leaves more "
+                                  "of the frame's surfaces neutral (a scene's own colour; 0 = off)")
     wb_max_gain: float = param(1.4, low=1.0, high=8.0, doc="largest automatic gain on one channel")
     temperature: float = param(0.0, low=-1.0, high=1.0, doc="manual warmth (+ warmer/redder, - cooler/bluer)")
     tint: float = param(0.0, low=-1.0, high=1.0, doc="manual tint (+ magenta, - green)")

@@ -10,7 +10,7 @@ from kernels.contrast import apply_contrast, contrast_coefficients
 from kernels.contrast_stats import levels_from_histogram, tile_histograms, tile_mappings
 from kernels.pixel import LUMA709_BGR
 from kernels.thumbnail import bgr_stats_thumbnail
-from realtime.stages.color import ColorParams, ColorStage, dead_zone
+from realtime.stages.color import ColorParams, ColorStage, dead_zone, neutral_size
 from realtime.stages.contrast import ContrastParams, ContrastStage
 from realtime.stages.temporal import OneEuro
 
@@ -308,6 +308,47 @@ def test_dead_zone_judges_each_chroma_axis_on_its_own():
     amber, green = axes(dead_zone(mixed, 0.05))
     assert amber == pytest.approx(0.2) and green == pytest.approx(0.0)
     assert np.allclose(dead_zone(mixed, 0.0) - dead_zone(mixed, 0.0).mean(), mixed - mixed.mean())
+
+
+def orange_on_gray(h=72, w=96, seed=0):
+    """A clean scene whose own colour fills most of it: a textured orange surface, and gray ones on the left
+    (every white-balance estimator reads the orange as a warm cast)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    texture = np.sin(xx / 5) * np.cos(yy / 4)
+    scene = np.empty((h, w, 3))
+    gray = xx < 0.3 * w
+    scene[gray] = (120 + 20 * texture[gray])[:, None]
+    scene[~gray] = np.array([70.0, 130.0, 220.0]) * (0.7 + 0.3 * texture[~gray, None])
+    return np.clip(scene + rng.normal(0, 2, scene.shape), 0, 255).astype(np.uint8)
+
+
+def test_neutral_size_keeps_a_scenes_own_colour_and_a_casts_full_correction():
+    """The correction is sized by the gray surfaces it leaves neutral: next to none for an orange surface beside
+    gray ones (the grays are neutral already), all of it for the same scene under a cast (its grays were moved)."""
+    scene = orange_on_gray().astype(np.float32)
+    mean = scene.reshape(-1, 3).mean(0)
+    gray_world = np.log(mean.mean() / mean)  # reads the orange as a warm cast
+    assert 0.5 * (gray_world[0] - gray_world[2]) > 0.2
+    assert neutral_size(scene, gray_world) <= 0.125  # a step moves the grays less than the radius
+    cast = np.array([0.8, 1.0, 1.25], np.float32)
+    assert neutral_size(np.clip(scene * cast, 0, 255), np.log(1 / cast)) == 1.0
+    # Nothing to tell by: no correction, or no unclipped samples (black, white): the correction stands.
+    assert neutral_size(scene, np.zeros(3)) == 1.0
+    for value in (0.0, 255.0):
+        assert neutral_size(np.full((45, 80, 3), value, np.float32), gray_world) == 1.0
+
+
+def test_a_clean_scene_of_one_colour_is_changed_less_than_its_cast_says():
+    frame = orange_on_gray()
+    change = {}
+    for share in (0.0, 0.5):
+        stage = ColorStage(ColorParams(wb_neutral=share), CPU)
+        for _ in range(3):
+            out = stage.apply(frame)
+        change[share] = np.abs(out.astype(int) - frame).mean()
+    assert change[0.0] > 8.0  # without the sizing the orange reads as a cast and the grays turn blue-green
+    assert change[0.5] < 0.7 * change[0.0]
 
 
 def test_one_euro_follows_steps_and_smooths_noise():
