@@ -67,13 +67,13 @@ def crops(split: str, per_source: int) -> list[tuple[str, np.ndarray, list[np.nd
     """(name, crop, the crop under two casts) for ``per_source`` random crops of every day source of ``split``."""
     out = []
     present, _ = corpus.available(corpus.sources(split))
+    width, height = CROP_FROM
     for n, source in enumerate(present):
         if source.night:
             continue
         rng = np.random.default_rng(77 + n)
         frames = corpus.frames_of(source, CROP_FROM, 8, seed=n)
         for k in range(per_source):
-            width, height = CROP_FROM
             h = int(np.sqrt(rng.uniform(0.15, 0.6) * width * height * 9 / 16))
             w = h * 16 // 9
             y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))

@@ -44,8 +44,9 @@ CLIPPED_LOW, CLIPPED_HIGH = 2.0, 250.0
 #: Largest gain a white point sets on one channel (a user's choice: wider than the automatic's).
 MAX_POINT_GAIN = 8.0
 #: A sample within this log-chroma distance of neutral (about 6% between channels) counts as a gray surface when the
-#: automatic white balance is sized (:func:`neutral_size`); steps tried from none to all of the correction; fewest
-#: unclipped thumbnail samples that can tell.
+#: automatic white balance is sized (:func:`neutral_size`); steps tried from none to all of the correction; shares
+#: within this fraction of the best count as a tie; the least neutral share and the fewest unclipped thumbnail
+#: samples that can tell.
 NEUTRAL_RADIUS = 0.06
 NEUTRAL_STEPS = 9
 NEUTRAL_TIE = 0.1
@@ -377,8 +378,9 @@ def neutral_size(thumb: np.ndarray, log_gains: np.ndarray) -> float:
     ``thumb`` back within :data:`NEUTRAL_RADIUS` of neutral; a scene's own colour (a red sculpture, a cat's fur)
     pulls the estimators toward a cast while the scene's grays are already neutral, and less of the correction
     keeps more of them so.  The share is the one of :data:`NEUTRAL_STEPS` steps from none to all of the correction
-    that leaves the most brightness-weighted samples neutral (the least of them on a tie); 1 where too few samples
-    are unclipped to tell.
+    that leaves the most brightness-weighted samples neutral; of steps within :data:`NEUTRAL_TIE` of the best, the
+    one with the most correction.  1 where nothing tells: too few unclipped samples, or under
+    :data:`NEUTRAL_MIN_SHARE` of the frame neutral at every step.
     """
     g = np.asarray(log_gains, np.float64)
     if not np.any(g):
