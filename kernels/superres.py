@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
+from kernels import MODEL_DIR
 from kernels.backend import CPU, Backend, cpu_kernel, cuda, cuda_kernel, twin
 from kernels.pixel import LUMA601_BGR
 from kernels.resize import ResizeTables, resize, resize_tables
@@ -63,8 +64,6 @@ IN_OFFSET = -0.5
 KERNEL_SIZES = (3, 5)
 #: Zero border around every activation plane: the largest kernel radius.
 HALO = max(KERNEL_SIZES) // 2
-#: Folder of the shipped weights.
-MODEL_DIR = Path(__file__).resolve().parent / "models"
 
 
 class SrModelError(ValueError):

@@ -549,15 +549,16 @@ class Camera:
         return Camera(self.x + other.x, self.y + other.y, self.roll + other.roll, self.log_zoom + other.log_zoom)
 
 
-def intended_move(move: str, frames: int, scale: float, fps: float = 30.0) -> Camera:
-    """The path the camera operator meant: still, or a pan whose speed rises and falls with a slow tilt."""
+def intended_move(move: str, frames: int, scale: float, fps: float = 30.0, period_s: float = PAN_PERIOD_S) -> Camera:
+    """The path the camera operator meant: still, or a pan whose speed rises and falls with a slow tilt (over
+    ``period_s``; a shorter period is a pan that speeds up and slows down faster)."""
     t = np.arange(frames) / fps
     zero = np.zeros(frames)
     if move == "still":
         return Camera(zero, zero.copy(), zero.copy(), zero.copy())
     # The pan of the reference clip (8 s, as 240 frames of ``pan``), whatever the clip's length: its
     # acceleration, which no causal smoother follows without some lag, is the same in every case.
-    dur = PAN_PERIOD_S
+    dur = period_s
     x = scale * 120.0 * dur * (t / dur - np.sin(2 * np.pi * t / dur) / (2 * np.pi))
     y = scale * 25.0 * np.sin(2 * np.pi * t / (dur * 1.3))
     roll = 0.01 * np.sin(2 * np.pi * t / dur)

@@ -1,16 +1,23 @@
-"""The camera path's smoothing: the weights of the windowed smoother, its automatic time constant (and how it follows
+"""The camera path's smoothing: the weights of the windowed smoothers, the automatic time constant (and how it follows
 the shake measured in the path), and the speed a young path starts with.
 
-The stabilizer's smoothed path at a frame is a weighted sum of the raw path over a window around
-it (:func:`path_weights`): the best linear estimate of an intended move that is locally a
-polynomial, with the least hand shake left in it.
+The stabilizer's smoothed path at a frame is a weighted sum of the raw path over a window around it.  With the
+automatic time constant the weights are learned (:func:`learned_weights`, trained by ``tools/train_path.py``): the
+least squares fit, over many shaken camera paths, of the weights that leave the least jitter and drift.  A time
+constant set by hand (or a lookahead or frame rate the learned smoother was not trained for) gets :func:`path_weights`:
+the best linear estimate of an intended move that is locally a polynomial, with the least hand shake left in it.
 """
 from __future__ import annotations
 
+import logging
 import math
 from functools import lru_cache
 
 import numpy as np
+
+from kernels import MODEL_DIR
+
+log = logging.getLogger(__name__)
 
 #: Lowest frequency (Hz) with much hand shake in it: slower motion is taken as intended.  Hands
 #: shake from about 1 Hz (walking) up; intended pans and tilts change over seconds.
@@ -56,6 +63,53 @@ LIGHT_SHARE = 0.83
 #: shake fits a line of a few hundredths of a pixel a frame, but an estimate that running water pulls creeps: at 1 px
 #: the tune half's worst water case rose from 1.74 to 1.84 px of jitter without lookahead, at 2 px to 1.76.
 PAN_SPEED_PX = 2.0
+
+
+#: The learned smoother's weights (see :func:`learned_weights`).
+LEARNED_MODEL = MODEL_DIR / "path_smoother.npz"
+#: Frame rates the learned weights serve: they were trained at 30 fps, and the shake's band in frames moves with the
+#: rate (a 60 fps path gets :func:`path_weights`, whose shake model is in Hz).
+LEARNED_FPS = (23.0, 31.0)
+
+
+@lru_cache(maxsize=1)
+def _learned_model() -> tuple[int, dict[int, np.ndarray]]:
+    """(past samples, {lookahead: weights}) of :data:`LEARNED_MODEL`; none where the file is missing or unreadable
+    (an installation without it still stabilizes, with the hand-made smoother)."""
+    try:
+        with np.load(LEARNED_MODEL) as z:
+            past = int(z["past"])
+            weights = {int(k[1:]): np.asarray(z[k], np.float64) for k in z.files if k.startswith("L")}
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("stabilize: the learned path smoother %s cannot be read (%s): the hand-made one is used; "
+                    "reinstall vqe to get it back", LEARNED_MODEL, exc)
+        return 0, {}
+    for k, w in weights.items():
+        if w.shape != (past + 1 + k,) or not np.all(np.isfinite(w)):
+            log.warning("stabilize: %s has bad weights for lookahead %d: the hand-made smoother is used there",
+                        LEARNED_MODEL, k)
+    weights = {k: w for k, w in weights.items() if w.shape == (past + 1 + k,) and np.all(np.isfinite(w))}
+    for w in weights.values():
+        w.setflags(write=False)
+    return past, weights
+
+
+def learned_past() -> int:
+    """Samples before the frame in the learned smoother's window."""
+    return _learned_model()[0]
+
+
+def learned_weights(future: int, fps: float) -> np.ndarray | None:
+    """The learned smoother's weights of the raw path samples ``t - learned_past() .. t + future``, oldest first, or
+    ``None`` where none was trained (a longer lookahead, a frame rate outside :data:`LEARNED_FPS`).
+
+    They sum to 1 and their first moment is 0: a camera that holds still or pans at a steady speed is followed
+    exactly, wherever its path has got to; only a change of speed and the shake leave an error, traded as
+    ``tools/train_path.py`` says.
+    """
+    if not LEARNED_FPS[0] <= fps <= LEARNED_FPS[1]:
+        return None
+    return _learned_model()[1].get(int(future))
 
 
 @lru_cache(maxsize=512)

@@ -72,8 +72,9 @@ class StabilizeParams(StageParams):
                            doc="frames of lookahead: smoother path for N frames of added latency (0 = none)")
     smoothing: float = param(0.0, low=0.0, high=200.0,
                              doc="time constant of the smoothed camera path in frames, larger = steadier; "
-                                 "the path is averaged over 5 times it (0 = automatic: 12 without lookahead, "
-                                 "11 from 5 frames of lookahead, down to 83% of that on a lightly shaken pan)")
+                                 "the path is averaged over 5 times it (0 = automatic: the learned smoother up to "
+                                 "10 frames of lookahead at 23-31 fps; otherwise 12 without lookahead, 11 from 5 "
+                                 "frames of lookahead, down to 83% of that on a lightly shaken pan)")
     border: str = param("zoom", choices=("zoom", "black", "replicate"),
                         doc="hide borders by zooming, or show them black or as replicated edges")
     min_crop: float = param(0.88, low=0.5, high=1.0,

@@ -10,17 +10,20 @@ Per input frame (no second pass):
    in radians, log zoom).  A frame without a trustworthy estimate (no texture, black, repeated) continues the path
    with the smoothed velocity, decaying: the picture never jumps.  A scene cut, a jump of two crop margins, a frame
    size change or a long loss of track starts a new path segment (said in the log at debug level);
-4. the smoothed path of a frame is a weighted sum of the raw path over a window
-   (:func:`~realtime.stages.camera_path.path_weights`): the estimate of a locally quadratic intended move (a pan that
-   speeds up or slows down is followed without lag) with the least residual hand shake, shake being taken as motion
-   with its energy above :data:`~realtime.stages.camera_path.SHAKE_LOW_HZ` plus a little broadband noise.  Once a
-   path has a few seconds behind it, a longer window with a locally cubic move takes over gradually (less shake left
-   and less lag on a pan that speeds up).  With ``lookahead = N`` the window reaches N frames past the frame that
-   leaves the stage (N frames of added latency), which lets the shake average out far better than a causal filter
-   can.  The automatic time constant follows the path: a panning camera with light shake gets a shorter window (less
-   lag behind a pan that speeds up; :func:`~realtime.stages.camera_path.smoothing_share`), a still camera or hand shake
-   the whole one.  Rotation and zoom are smoothed like translation: a zoom that changes from frame to frame is shake
-   too;
+4. the smoothed path of a frame is a weighted sum of the raw path over a window around it.  With the automatic time
+   constant (``smoothing=0``) the weights are learned (:func:`~realtime.stages.camera_path.learned_weights`, fitted
+   by ``tools/train_path.py`` on many shaken paths for the least jitter and drift; a steady pan and a still camera
+   are followed exactly) for lookaheads up to 10 at 23-31 fps.  A time constant set by hand, a longer lookahead or
+   another frame rate gets the hand-made smoother (:func:`~realtime.stages.camera_path.path_weights`): the estimate
+   of a locally quadratic intended move (a pan that speeds up or slows down is followed without lag) with the least
+   residual hand shake, shake being taken as motion with its energy above
+   :data:`~realtime.stages.camera_path.SHAKE_LOW_HZ` plus a little broadband noise; once a path has a few seconds
+   behind it, a longer window with a locally cubic move takes over gradually, and the automatic time constant follows
+   the path (a panning camera with light shake gets a shorter window: less lag behind a pan that speeds up;
+   :func:`~realtime.stages.camera_path.smoothing_share`).  With ``lookahead = N`` the window reaches N frames past
+   the frame that leaves the stage (N frames of added latency), which lets the shake average out far better than a
+   causal filter can.  Rotation and zoom are smoothed like translation: a zoom that changes from frame to frame is
+   shake too;
 5. the correction ``smooth - raw`` is compressed with a soft knee so that its zoom-to-hide-borders stays within
    ``1 / min_crop``; what the knee removed is reported per frame as *clamped* (``last_clamped_px``, ``--stats``, the
    HUD): a user sees when the margin is too small for the shake;
@@ -65,6 +68,8 @@ from realtime.stages.camera_path import (
     SHAKE_SAMPLES,
     WINDOW_PER_TAU,
     auto_smoothing,
+    learned_past,
+    learned_weights,
     path_weights,
     shake_and_speed,
     smoothing_share,
@@ -136,7 +141,8 @@ class StabilizeStage(Stage):
         #: The time constant set, or the automatic one for the lookahead; an automatic one then follows the shake.
         self.base_smoothing = max(float(params.smoothing) or auto_smoothing(self.delay_frames), 1.0)
         self._set_smoothing(self.base_smoothing)
-        self._history_frames = self.settled_frames  # the longest window: the time constant only shrinks
+        # The longest window: the time constant only shrinks, and the learned smoother's is fixed.
+        self._history_frames = max(self.settled_frames, self._learned_past() + 1 + self.delay_frames)
         self.fps = 30.0
         self._motions: deque[tuple[int, Motion]] = deque(maxlen=64)
         self.last_motion: Motion | None = None
@@ -275,7 +281,8 @@ class StabilizeStage(Stage):
         else:
             self._path = self._path + delta
         self._history.append((self._segment, self._path.copy()))
-        if not self.params.smoothing:
+        if not self.params.smoothing and self._learned_weights(self.delay_frames) is None:
+            # The hand-made smoothers' time constant follows the shake; the learned one serves every shake as it is.
             self._follow_shake()
         previous = self._causal if len(self._history) > 1 and self._history[-2][0] == self._segment else None
         self._causal = self._smoothed_at(len(self._history) - 1)
@@ -323,15 +330,11 @@ class StabilizeStage(Stage):
     def _smoothed_at(self, j: int) -> np.ndarray:
         """Smoothed path of history sample ``j`` from the samples of its segment around it.
 
-        Two smoothers: the window of :data:`~realtime.stages.camera_path.WINDOW_PER_TAU` with a quadratic move, and once
-        the segment has :data:`~realtime.stages.camera_path.SETTLED_FROM` samples, more and more of the longer cubic one
-        of ``SETTLED_*`` (fully from ``SETTLED_FULL``), which leaves less shake and less lag but needs its window filled
-        with the path's own samples: over a padded window it lags a pan that speeds up.
-
-        A segment younger than the window is extended into the past along the straight line that fits its samples so
-        far, the slope shrunk by how well the samples tell it from the shake (:func:`start_velocity`): a fit to the few
-        samples there are would amplify the shake at every start (measured: 3x the jitter over the first second, on a
-        shaken pan), and a still camera before the start would fight a pan under way for a whole window.
+        With the automatic time constant, the learned smoother's weights (:func:`_learned_weights`) over its window.
+        Otherwise two smoothers: the window of :data:`~realtime.stages.camera_path.WINDOW_PER_TAU` with a quadratic
+        move, and once the segment has :data:`~realtime.stages.camera_path.SETTLED_FROM` samples, more and more of the
+        longer cubic one of ``SETTLED_*`` (fully from ``SETTLED_FULL``), which leaves less shake and less lag but needs
+        its window filled with the path's own samples: over a padded window it lags a pan that speeds up.
         """
         segment = self._history[j][0]
         first = j
@@ -341,7 +344,38 @@ class StabilizeStage(Stage):
         while last + 1 < len(self._history) and self._history[last + 1][0] == segment:
             last += 1
         future = last - j
+        learned = self._learned_weights(future)
+        if learned is not None:
+            return learned @ self._padded_samples(j, first, last, len(learned) - 1 - future)
         past = self.settled_frames - 1 - future
+        samples = self._padded_samples(j, first, last, past)
+        young_past = self.window_frames - 1 - future
+        young = path_weights(young_past, future, self.fps) @ samples[past - young_past:]
+        share = min(1.0, max(0.0, (j - first - SETTLED_FROM) / (SETTLED_FULL - SETTLED_FROM)))
+        if share <= 0.0:
+            return young
+        settled = path_weights(past, future, self.fps, SETTLED_DEGREE, SETTLED_WHITE_SHARE) @ samples
+        return young + share * (settled - young)
+
+    def _learned_past(self) -> int:
+        """Samples before the frame in the learned smoother's window (0 where it is not used)."""
+        return 0 if self.params.smoothing else learned_past()
+
+    def _learned_weights(self, future: int) -> np.ndarray | None:
+        """The learned smoother's weights for ``future`` samples after the frame; ``None`` with a time constant set
+        by hand, or where none was trained (:func:`~realtime.stages.camera_path.learned_weights`)."""
+        return None if self.params.smoothing else learned_weights(future, self.fps)
+
+    def _padded_samples(self, j: int, first: int, last: int, past: int) -> np.ndarray:
+        """``(past + 1 + last - j, 4)``: the raw path from ``past`` samples before history sample ``j`` to the
+        segment's ``last`` sample, where ``first`` is the segment's first.
+
+        A segment younger than the window is extended into the past along the straight line that fits its samples so
+        far, the slope shrunk by how well the samples tell it from the shake (:func:`start_velocity`): a fit to the few
+        samples there are would amplify the shake at every start (measured: 3x the jitter over the first second, on a
+        shaken pan), and a still camera before the start would fight a pan under way for a whole window.
+        """
+        future = last - j
         have = min(j - first, past)
         samples = np.empty((past + future + 1, 4))
         start = past - have  # where the segment's first sample goes
@@ -362,13 +396,7 @@ class StabilizeStage(Stage):
             blend = START_BLEND_FRAMES if self.delay_frames == 0 else self.delay_frames + 1
             anchor = mean + max(0.0, 1.0 - len(real) / blend) * (real[0] - mean)
             samples[:start] = anchor + (np.arange(start)[:, None] - centre) * velocity
-        young_past = self.window_frames - 1 - future
-        young = path_weights(young_past, future, self.fps) @ samples[past - young_past:]
-        share = min(1.0, max(0.0, (j - first - SETTLED_FROM) / (SETTLED_FULL - SETTLED_FROM)))
-        if share <= 0.0:
-            return young
-        settled = path_weights(past, future, self.fps, SETTLED_DEGREE, SETTLED_WHITE_SHARE) @ samples
-        return young + share * (settled - young)
+        return samples
 
     def _allowed_zoom(self) -> float:
         return 1.0 / self.params.min_crop

@@ -14,13 +14,15 @@ from realtime.run.frames import Frame
 from realtime.run.pipeline import Pipeline
 from realtime.run.ringbuffer import Slot
 from realtime.settings import build_settings
-from realtime.stages import STAGES
+from realtime.stages import STAGES, camera_path
 from realtime.stages.camera_path import (
     LIGHT_SHARE,
     SETTLED_DEGREE,
     SETTLED_FULL,
     SETTLED_WHITE_SHARE,
     auto_smoothing,
+    learned_past,
+    learned_weights,
     path_weights,
     shake_and_speed,
     smoothing_share,
@@ -100,7 +102,8 @@ def test_steady_pan_is_followed_not_fought(lookahead):
 @pytest.mark.parametrize("lookahead", [0, 5])
 def test_steady_pan_is_followed_through_the_hand_over_to_the_settled_smoother(lookahead):
     frames, _, _ = shaken_sequence(n=SETTLED_FULL + 30, h=72, w=120, shake_px=0.0, pan_px=3.0)
-    outs = run_stage(StabilizeStage(StabilizeParams(lookahead=lookahead), CPU), frames)
+    params = StabilizeParams(lookahead=lookahead, smoothing=auto_smoothing(lookahead))  # the hand-made smoothers
+    outs = run_stage(StabilizeStage(params, CPU), frames)
     assert max(abs(o[3][0]) for o in outs[15:]) < 1.0
 
 
@@ -111,6 +114,53 @@ def test_settled_weights_follow_a_cubic_move_exactly(future):
     move = 3.0 + 0.5 * t - 0.02 * t ** 2 + 0.001 * t ** 3
     assert w.sum() == pytest.approx(1.0)
     assert w @ move == pytest.approx(3.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("lookahead", range(11))
+def test_learned_weights_follow_a_still_camera_and_a_steady_pan_exactly(lookahead):
+    w = learned_weights(lookahead, 30.0)
+    assert w is not None and w.shape == (learned_past() + 1 + lookahead,)
+    t = np.arange(-learned_past(), lookahead + 1, dtype=np.float64)
+    assert w.sum() == pytest.approx(1.0)
+    assert w @ (250.0 + 4.5 * t) == pytest.approx(250.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("lookahead", [0, 5, 10])
+def test_learned_weights_take_out_shake_faster_than_the_corpus_has(lookahead):
+    # Trained on shake up to 10 Hz, the weights must still not let a faster one (a vehicle, a motion estimate's own
+    # noise) into the smoothed path: the path keeps under a tenth of it, hence the output loses nine tenths.
+    w = learned_weights(lookahead, 30.0)
+    t = np.arange(len(w)) - learned_past()
+    gain = np.abs(np.exp(2j * np.pi * np.outer(np.linspace(10.0, 15.0, 101), t) / 30.0) @ w)
+    assert gain.max() < 0.1
+
+
+def test_the_hand_made_smoother_serves_what_the_learned_one_was_not_trained_for():
+    assert learned_weights(0, 25.0) is not None
+    assert learned_weights(11, 30.0) is None  # a longer lookahead
+    assert learned_weights(0, 60.0) is None  # a frame rate that moves the shake's band in frames
+    assert StabilizeStage(StabilizeParams(smoothing=12.0), CPU)._learned_weights(0) is None  # a time constant set
+    assert StabilizeStage(StabilizeParams(), CPU)._learned_weights(0) is not None
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip file", "bad shape"])
+def test_a_missing_or_broken_learned_smoother_falls_back_with_a_warning(content, tmp_path, monkeypatch, caplog):
+    path = tmp_path / "path_smoother.npz"
+    if content == "bad shape":
+        np.savez(path, past=89, fps=30.0, L0=np.ones(5), L1=np.full(91, np.nan))
+    elif content is not None:
+        path.write_bytes(content)
+    monkeypatch.setattr(camera_path, "LEARNED_MODEL", path)
+    camera_path._learned_model.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            assert learned_weights(0, 30.0) is None and learned_weights(1, 30.0) is None
+        assert "hand-made" in caplog.text
+        frames, _, _ = shaken_sequence(n=20, h=64, w=96)
+        outs = run_stage(StabilizeStage(StabilizeParams(), CPU), frames)
+        assert len(outs) == 20
+    finally:
+        camera_path._learned_model.cache_clear()
 
 
 @pytest.mark.parametrize("lookahead", [0, 1, 3, 7])
@@ -286,19 +336,20 @@ def test_smoothing_share_shortens_only_a_moving_lightly_shaken_path():
     assert LIGHT_SHARE < smoothing_share(1.8, 5.0) < 1.0
 
 
-@pytest.mark.parametrize("smoothing", [0.0, 12.0])
+@pytest.mark.parametrize("smoothing", [0.0, 11.0])
 def test_a_lightly_shaken_pan_gets_a_shorter_window_unless_the_time_constant_is_set(smoothing):
+    # A lookahead beyond the learned smoother's: the hand-made one and its automatic time constant.
     def time_constant_after(frames):
-        stage = StabilizeStage(StabilizeParams(lookahead=0, smoothing=smoothing), CPU)
+        stage = StabilizeStage(StabilizeParams(lookahead=20, smoothing=smoothing), CPU)
         for i, img in enumerate(frames):
             stage.push(Frame(img, i, i / 30.0, 100.0 + i))
-        assert stage.base_smoothing == 12.0
+        assert stage.base_smoothing == 11.0
         return stage.smoothing_frames
 
-    pan, _, _ = shaken_sequence(n=45, h=90, w=160, shake_px=0.05, pan_px=0.5)
-    still, _, _ = shaken_sequence(n=45, h=90, w=160, shake_px=0.05, pan_px=0.0)
-    assert time_constant_after(pan) == (12.0 if smoothing else pytest.approx(LIGHT_SHARE * 12.0, abs=0.25))
-    assert time_constant_after(still) == 12.0
+    pan, _, _ = shaken_sequence(n=60, h=90, w=160, shake_px=0.05, pan_px=0.5)
+    still, _, _ = shaken_sequence(n=60, h=90, w=160, shake_px=0.05, pan_px=0.0)
+    assert time_constant_after(pan) == (11.0 if smoothing else pytest.approx(LIGHT_SHARE * 11.0, abs=0.25))
+    assert time_constant_after(still) == 11.0
 
 
 def test_pipeline_push_flush_counts_and_delay():
